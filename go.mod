@@ -1,0 +1,3 @@
+module github.com/kdbus-go/kdbus
+
+go 1.26.0
