@@ -1,0 +1,454 @@
+// Package classic is the classic D-Bus transport: a stream connection over an AF_UNIX socket,
+// authenticated with SASL EXTERNAL, carrying messages in the D-Bus wire format with file
+// descriptors passed as SCM_RIGHTS.
+//
+// A Conn sends from any number of goroutines and receives on one: Recv never holds the lock
+// that Send takes, so a blocked reader never stalls writers.
+package classic
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/kdbus-go/kdbus/transport/address"
+	"github.com/kdbus-go/kdbus/transport/sasl"
+	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
+)
+
+// The bus driver's well-known coordinates.
+const (
+	BusName      = "org.freedesktop.DBus"
+	BusPath      = "/org/freedesktop/DBus"
+	BusInterface = "org.freedesktop.DBus"
+)
+
+// chunkSize is the size of the buffers that received messages are carved from.
+const chunkSize = 64 << 10
+
+// Options adjust Dial.
+type Options struct {
+	// NoHello skips the Hello call, for peer-to-peer connections that have no bus driver.
+	NoHello bool
+	// NoUnixFDs skips asking for file descriptor passing.
+	NoUnixFDs bool
+	// UID overrides the decimal user ID sent in the EXTERNAL authentication (default:
+	// os.Getuid).
+	UID string
+}
+
+// Conn is an authenticated connection to a bus or a peer.
+type Conn struct {
+	sock   *net.UnixConn
+	guid   string
+	unixFD bool
+	unique string
+	order  wire.ByteOrder
+
+	serial atomic.Uint32
+
+	wmu      sync.Mutex
+	wbuf     []byte
+	lastSent atomic.Int64
+
+	// reader state, owned by the goroutine in Recv
+	rmu     sync.Mutex
+	chunk   []byte // current receive chunk; chunk[rpos:rend] is unread data
+	rpos    int
+	rend    int
+	oob     []byte
+	fdq     []int
+	pending []Received // messages read during Dial, delivered first
+
+	closeOnce sync.Once
+	broken    atomic.Pointer[error]
+}
+
+// Received is a message with the file descriptors that came with it, which the receiver
+// owns (they are close-on-exec).
+type Received struct {
+	Msg *wire.Message
+	FDs []int
+}
+
+// Dial connects to the first usable entry of a D-Bus address list (such as the value of
+// DBUS_SESSION_BUS_ADDRESS), authenticates, and unless opts.NoHello is set, calls Hello to
+// obtain a unique name. ctx bounds the whole setup.
+func Dial(ctx context.Context, addr string, opts Options) (*Conn, error) {
+	list, err := address.Parse(addr)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, a := range list {
+		network, target, err := a.DialTarget()
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var d net.Dialer
+		nc, err := d.DialContext(ctx, network, target)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("dial %s: %w", a, err))
+			continue
+		}
+		c, err := newConn(ctx, nc.(*net.UnixConn), a.GUID(), opts)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", a, err))
+			continue
+		}
+		return c, nil
+	}
+	return nil, fmt.Errorf("dbus: could not connect to %q: %w", addr, errors.Join(errs...))
+}
+
+// NewConn authenticates over an already connected socket (from a socketpair, or systemd
+// socket activation on the client side) and, unless opts.NoHello is set, calls Hello.
+func NewConn(ctx context.Context, sock *net.UnixConn, opts Options) (*Conn, error) {
+	return newConn(ctx, sock, "", opts)
+}
+
+func newConn(ctx context.Context, sock *net.UnixConn, wantGUID string, opts Options) (*Conn, error) {
+	c := &Conn{sock: sock, order: wire.NativeOrder, oob: make([]byte, unix.CmsgSpace(wire.MaxUnixFDs*4))}
+	if dl, ok := ctx.Deadline(); ok {
+		sock.SetDeadline(dl)
+	}
+	stop := context.AfterFunc(ctx, func() { sock.SetDeadline(time.Unix(1, 0)) })
+	defer stop()
+	cfg := sasl.ClientConfig{NegotiateUnixFD: !opts.NoUnixFDs, UID: opts.UID}
+	res, err := sasl.Client(sock, cfg)
+	if err != nil {
+		sock.Close()
+		return nil, ctxErr(ctx, fmt.Errorf("authentication: %w", err))
+	}
+	if wantGUID != "" && res.GUID != wantGUID {
+		sock.Close()
+		return nil, fmt.Errorf("the server's GUID %s differs from the %s the address names: wrong server at this address", res.GUID, wantGUID)
+	}
+	c.guid, c.unixFD = res.GUID, res.UnixFD
+	if !opts.NoHello {
+		if err := c.hello(); err != nil {
+			c.Close()
+			return nil, ctxErr(ctx, fmt.Errorf("Hello: %w", err))
+		}
+	}
+	if !stop() && ctx.Err() != nil {
+		c.Close()
+		return nil, ctx.Err()
+	}
+	sock.SetDeadline(time.Time{})
+	return c, nil
+}
+
+// ctxErr reports a setup failure caused by ctx as ctx's error. The socket deadline mirrors
+// ctx's, so it can expire a moment before ctx itself reports that.
+func ctxErr(ctx context.Context, err error) error {
+	cerr := ctx.Err()
+	if _, ok := ctx.Deadline(); ok && cerr == nil && errors.Is(err, os.ErrDeadlineExceeded) {
+		cerr = context.DeadlineExceeded
+	}
+	if cerr != nil {
+		return fmt.Errorf("%w (%v)", cerr, err)
+	}
+	return err
+}
+
+// hello calls org.freedesktop.DBus.Hello and keeps any other message that arrives first.
+func (c *Conn) hello() error {
+	call := &wire.Message{
+		Type: wire.MethodCall, Destination: BusName, Path: BusPath,
+		Interface: BusInterface, Member: "Hello",
+	}
+	if err := c.Send(call, nil); err != nil {
+		return err
+	}
+	for {
+		r, err := c.recv()
+		if err != nil {
+			return err
+		}
+		m := r.Msg
+		if m.ReplySerial != call.Serial || (m.Type != wire.MethodReturn && m.Type != wire.Error) {
+			c.pending = append(c.pending, r)
+			continue
+		}
+		if m.Type == wire.Error {
+			return fmt.Errorf("the bus answered with error %s", m.ErrorName)
+		}
+		if m.Signature != "s" {
+			return fmt.Errorf("Hello reply has signature %q, want \"s\"", m.Signature)
+		}
+		d := wire.NewDecoder(m.Body, m.Order)
+		name := d.String()
+		if err := d.Done(); err != nil {
+			return fmt.Errorf("Hello reply: %w", err)
+		}
+		if err := wire.ValidateUniqueName(name); err != nil {
+			return fmt.Errorf("Hello reply: %w", err)
+		}
+		c.unique = name
+		return nil
+	}
+}
+
+// GUID returns the server's GUID from authentication.
+func (c *Conn) GUID() string { return c.guid }
+
+// UniqueName returns the unique name the bus assigned in Hello, or "" without Hello.
+func (c *Conn) UniqueName() string { return c.unique }
+
+// UnixFDs reports whether the peer agreed to file descriptor passing.
+func (c *Conn) UnixFDs() bool { return c.unixFD }
+
+// NextSerial allocates a message serial: never zero, unique until it wraps after 2³²−1.
+func (c *Conn) NextSerial() uint32 {
+	for {
+		if s := c.serial.Add(1); s != 0 {
+			return s
+		}
+	}
+}
+
+// Send writes m with the given file descriptors (which stay owned by the caller). A zero
+// m.Serial is replaced by a fresh serial; m.Order, when unset, becomes the native order, and
+// m.UnixFDs is set to len(fds). Send is safe for concurrent use.
+func (c *Conn) Send(m *wire.Message, fds []int) error {
+	if err := c.err(); err != nil {
+		return err
+	}
+	if len(fds) > 0 && !c.unixFD {
+		return fmt.Errorf("dbus: cannot send %d file descriptors: the peer did not agree to descriptor passing", len(fds))
+	}
+	if len(fds) > wire.MaxUnixFDs {
+		return fmt.Errorf("dbus: cannot send %d file descriptors: at most %d fit one message", len(fds), wire.MaxUnixFDs)
+	}
+	if m.Serial == 0 {
+		m.Serial = c.NextSerial()
+	}
+	if m.Order == 0 {
+		m.Order = c.order
+	}
+	m.UnixFDs = uint32(len(fds))
+
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	hdr, err := m.AppendHeader(c.wbuf[:0], len(m.Body))
+	if err != nil {
+		return err
+	}
+	// Small bodies go out in the same write as the header; large ones are written from the
+	// caller's buffer so they are not copied.
+	body := m.Body
+	if len(body) <= chunkSize {
+		hdr = append(hdr, body...)
+		body = nil
+	}
+	if cap(hdr) <= 4*chunkSize {
+		c.wbuf = hdr
+	}
+	c.lastSent.Store(int64(len(hdr) + len(body)))
+	if err := c.write(hdr, fds); err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		if err := c.write(body, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// write sends b, with fds attached to its first byte, completing partial writes.
+func (c *Conn) write(b []byte, fds []int) error {
+	if len(fds) > 0 {
+		n, _, err := c.sock.WriteMsgUnix(b, unix.UnixRights(fds...), nil)
+		if err != nil {
+			return c.fail("writing a message failed", err)
+		}
+		b = b[n:]
+	}
+	if len(b) > 0 {
+		if _, err := c.sock.Write(b); err != nil {
+			return c.fail("writing a message failed", err)
+		}
+	}
+	return nil
+}
+
+// Recv returns the next message. It is not safe for concurrent use with itself, but runs
+// alongside Send. Messages of types this package does not know are returned too; callers
+// ignore them as the specification says.
+func (c *Conn) Recv() (Received, error) {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if len(c.pending) > 0 {
+		r := c.pending[0]
+		c.pending = c.pending[1:]
+		return r, nil
+	}
+	return c.recv()
+}
+
+func (c *Conn) recv() (Received, error) {
+	if err := c.err(); err != nil {
+		return Received{}, err
+	}
+	if err := c.fill(wire.FixedHeaderSize); err != nil {
+		return Received{}, err
+	}
+	total, err := wire.MessageLength(c.chunk[c.rpos:c.rend])
+	if err != nil {
+		return Received{}, c.fail("the peer sent bytes that are not a D-Bus message", err)
+	}
+	var buf []byte
+	if total <= chunkSize {
+		if err := c.fill(total); err != nil {
+			return Received{}, err
+		}
+		buf = c.chunk[c.rpos : c.rpos+total : c.rpos+total]
+		c.rpos += total
+	} else {
+		// A large message gets a buffer of its own, read straight into.
+		buf = make([]byte, total)
+		n := copy(buf, c.chunk[c.rpos:c.rend])
+		c.rpos += n
+		for n < total {
+			k, err := c.read(buf[n:])
+			if err != nil {
+				return Received{}, err
+			}
+			n += k
+		}
+	}
+	m, err := wire.DecodeMessage(buf)
+	if err != nil {
+		return Received{}, c.fail("the peer sent an invalid message", err)
+	}
+	r := Received{Msg: m}
+	if m.UnixFDs > 0 {
+		if int(m.UnixFDs) > len(c.fdq) {
+			return Received{}, c.fail("protocol error", fmt.Errorf("message %s declares %d file descriptors but %d arrived", m, m.UnixFDs, len(c.fdq)))
+		}
+		r.FDs = append([]int(nil), c.fdq[:m.UnixFDs]...)
+		c.fdq = c.fdq[m.UnixFDs:]
+	}
+	return r, nil
+}
+
+// fill makes at least n unread bytes available in the current chunk, moving a partial
+// message into a fresh chunk when the current one is used up.
+func (c *Conn) fill(n int) error {
+	if c.rend-c.rpos >= n {
+		return nil
+	}
+	if len(c.chunk)-c.rpos < n {
+		// Start a new chunk: earlier messages keep aliasing the old one.
+		fresh := make([]byte, chunkSize)
+		c.rend = copy(fresh, c.chunk[c.rpos:c.rend])
+		c.chunk, c.rpos = fresh, 0
+	}
+	for c.rend-c.rpos < n {
+		k, err := c.read(c.chunk[c.rend:])
+		if err != nil {
+			return err
+		}
+		c.rend += k
+	}
+	return nil
+}
+
+// read reads into p, collecting any file descriptors that arrive.
+func (c *Conn) read(p []byte) (int, error) {
+	n, oobn, flags, _, err := c.sock.ReadMsgUnix(p, c.oob)
+	if oobn > 0 {
+		if perr := c.collectFDs(c.oob[:oobn]); perr != nil {
+			return 0, c.fail("receiving file descriptors failed", perr)
+		}
+	}
+	if flags&syscall.MSG_CTRUNC != 0 {
+		return 0, c.fail("protocol error", errors.New("file descriptors were truncated: the peer sent more than fit one message"))
+	}
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			return 0, c.fail("", ErrClosed)
+		}
+		return 0, c.fail("reading failed", err)
+	}
+	if n == 0 {
+		return 0, c.fail("the peer closed the connection", io.EOF)
+	}
+	return n, nil
+}
+
+func (c *Conn) collectFDs(oob []byte) error {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return err
+	}
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_RIGHTS {
+			continue
+		}
+		fds, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			return err
+		}
+		c.fdq = append(c.fdq, fds...)
+	}
+	return nil
+}
+
+// fail records the first error that broke the connection, closes the socket, and returns the
+// recorded error.
+func (c *Conn) fail(reason string, cause error) error {
+	var err error
+	switch {
+	case errors.Is(cause, ErrClosed):
+		err = ErrClosed
+	default:
+		err = &DisconnectError{Reason: reason, Cause: cause, LastSent: int(c.lastSent.Load())}
+	}
+	c.broken.CompareAndSwap(nil, &err)
+	c.closeSocket()
+	return *c.broken.Load()
+}
+
+func (c *Conn) err() error {
+	if p := c.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+func (c *Conn) closeSocket() {
+	c.closeOnce.Do(func() { c.sock.Close() })
+}
+
+// Close closes the connection. Pending Recv and Send calls return ErrClosed; descriptors
+// received but not yet handed out are closed.
+func (c *Conn) Close() error {
+	err := ErrClosed
+	c.broken.CompareAndSwap(nil, &err)
+	c.closeSocket()
+	c.rmu.Lock()
+	for _, fd := range c.fdq {
+		unix.Close(fd)
+	}
+	c.fdq = nil
+	for _, r := range c.pending {
+		for _, fd := range r.FDs {
+			unix.Close(fd)
+		}
+	}
+	c.pending = nil
+	c.rmu.Unlock()
+	return nil
+}
