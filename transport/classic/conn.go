@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -129,7 +130,7 @@ func newConn(ctx context.Context, sock *net.UnixConn, wantGUID string, opts Opti
 		sock.Close()
 		return nil, ctxErr(ctx, fmt.Errorf("authentication: %w", err))
 	}
-	if wantGUID != "" && res.GUID != wantGUID {
+	if wantGUID != "" && !strings.EqualFold(res.GUID, wantGUID) {
 		sock.Close()
 		return nil, fmt.Errorf("the server's GUID %s differs from the %s the address names: wrong server at this address", res.GUID, wantGUID)
 	}
