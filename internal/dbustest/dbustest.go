@@ -55,29 +55,41 @@ func RequireTool(tb testing.TB, name string) string {
 // Start starts a private dbus-daemon and stops it when the test ends.
 func Start(tb testing.TB, cfg Config) *Daemon {
 	tb.Helper()
-	bin := RequireTool(tb, "dbus-daemon")
-	dir := tb.TempDir()
+	RequireTool(tb, "dbus-daemon")
+	d, err := Launch(tb.TempDir(), cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(d.Kill)
+	return d
+}
+
+// Launch starts a private dbus-daemon whose configuration and socket live in dir. The caller
+// stops it with Kill.
+func Launch(dir string, cfg Config) (*Daemon, error) {
+	bin, err := exec.LookPath("dbus-daemon")
+	if err != nil {
+		return nil, fmt.Errorf("dbus-daemon is not installed (Debian: apt-get install dbus-daemon): %w", err)
+	}
 	conf := filepath.Join(dir, "bus.conf")
 	if err := os.WriteFile(conf, []byte(configXML(dir, cfg)), 0o600); err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	cmd := exec.Command(bin, "--config-file="+conf, "--nofork", "--nopidfile", "--print-address=1")
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
-		tb.Fatal(err)
+		return nil, err
 	}
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		tb.Fatalf("starting dbus-daemon: %v", err)
+		return nil, fmt.Errorf("starting dbus-daemon: %w", err)
 	}
 	d := &Daemon{Dir: dir, cmd: cmd, done: make(chan struct{})}
 	go func() {
 		cmd.Wait()
 		close(d.done)
 	}()
-	tb.Cleanup(d.Kill)
-
 	line := make(chan string, 1)
 	go func() {
 		s, _ := bufio.NewReader(stdout).ReadString('\n')
@@ -86,13 +98,14 @@ func Start(tb testing.TB, cfg Config) *Daemon {
 	select {
 	case d.Address = <-line:
 	case <-time.After(20 * time.Second):
-		tb.Fatalf("dbus-daemon printed no address within 20s; stderr: %s", stderr.String())
+		d.Kill()
+		return nil, fmt.Errorf("dbus-daemon printed no address within 20s; stderr: %s", stderr.String())
 	}
 	if d.Address == "" {
 		<-d.done
-		tb.Fatalf("dbus-daemon exited without printing an address; stderr: %s", stderr.String())
+		return nil, fmt.Errorf("dbus-daemon exited without printing an address; stderr: %s", stderr.String())
 	}
-	return d
+	return d, nil
 }
 
 // Kill stops the daemon at once and waits for it to exit.

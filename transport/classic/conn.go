@@ -453,3 +453,20 @@ func (c *Conn) Close() error {
 	c.rmu.Unlock()
 	return nil
 }
+
+// PeerCredentials returns the credentials of the process at the other end of the socket, as
+// the kernel recorded them when it connected (SO_PEERCRED).
+func (c *Conn) PeerCredentials() (*unix.Ucred, error) {
+	raw, err := c.sock.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var uc *unix.Ucred
+	var serr error
+	if err := raw.Control(func(fd uintptr) {
+		uc, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	}); err != nil {
+		return nil, err
+	}
+	return uc, serr
+}

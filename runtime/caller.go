@@ -1,0 +1,151 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/wire"
+)
+
+// Caller identifies who made the call a handler is serving.
+type Caller struct {
+	// Sender is the caller's unique bus name (empty on a peer-to-peer connection).
+	Sender string
+	// Path, Interface and Member are where the call went.
+	Path      wire.ObjectPath
+	Interface string
+	Member    string
+
+	conn *Conn
+}
+
+// Credentials are what the bus (or, peer to peer, the kernel) vouches for about a caller.
+type Credentials struct {
+	UID uint32
+	PID uint32
+	// GIDs are the caller's groups, when the bus reports them.
+	GIDs []uint32
+	// SecurityLabel is the caller's LSM label, when the bus reports one.
+	SecurityLabel string
+}
+
+type callerKey struct{}
+
+func withCaller(ctx context.Context, c *Caller) context.Context {
+	return context.WithValue(ctx, callerKey{}, c)
+}
+
+// CallerFrom returns the caller of the call being handled, or nil outside a handler.
+func CallerFrom(ctx context.Context) *Caller {
+	c, _ := ctx.Value(callerKey{}).(*Caller)
+	return c
+}
+
+// Credentials returns the caller's uid and pid (and more where the bus tells), asking the bus
+// once per caller: unique names are never reused, so the answer is cached.
+func (c *Caller) Credentials(ctx context.Context) (Credentials, error) {
+	return c.conn.credentials(ctx, c.Sender)
+}
+
+// credCache remembers credentials by unique name. It is bounded: past its size it starts over.
+type credCache struct {
+	mu sync.Mutex
+	m  map[string]Credentials
+}
+
+const credCacheSize = 4096
+
+func (c *Conn) credentials(ctx context.Context, sender string) (Credentials, error) {
+	if sender == "" {
+		uc, err := c.t.PeerCredentials()
+		if err != nil {
+			return Credentials{}, err
+		}
+		return Credentials{UID: uc.Uid, PID: uint32(uc.Pid), GIDs: []uint32{uc.Gid}}, nil
+	}
+	c.creds.mu.Lock()
+	cr, ok := c.creds.m[sender]
+	c.creds.mu.Unlock()
+	if ok {
+		return cr, nil
+	}
+	cr, err := c.GetConnectionCredentials(ctx, sender)
+	if err != nil {
+		return Credentials{}, err
+	}
+	c.creds.mu.Lock()
+	if c.creds.m == nil || len(c.creds.m) >= credCacheSize {
+		c.creds.m = make(map[string]Credentials)
+	}
+	c.creds.m[sender] = cr
+	c.creds.mu.Unlock()
+	return cr, nil
+}
+
+// GetConnectionCredentials asks the bus for the credentials of the connection that owns name.
+func (c *Conn) GetConnectionCredentials(ctx context.Context, name string) (Credentials, error) {
+	body, err := c.busCall(ctx, "GetConnectionCredentials", "s", "a{sv}", name)
+	if err != nil {
+		return Credentials{}, err
+	}
+	var cr Credentials
+	var haveUID, havePID bool
+	for _, ent := range body[0].([]wire.DictEntry) {
+		v := ent.Value.(wire.Variant)
+		switch ent.Key {
+		case "UnixUserID":
+			cr.UID, haveUID = asUint32(v.Value)
+		case "ProcessID":
+			cr.PID, havePID = asUint32(v.Value)
+		case "UnixGroupIDs":
+			if list, ok := v.Value.([]any); ok {
+				for _, g := range list {
+					if gid, ok := asUint32(g); ok {
+						cr.GIDs = append(cr.GIDs, gid)
+					}
+				}
+			}
+		case "LinuxSecurityLabel":
+			if b, ok := v.Value.([]byte); ok {
+				if n := len(b); n > 0 && b[n-1] == 0 {
+					b = b[:n-1]
+				}
+				cr.SecurityLabel = string(b)
+			}
+		}
+	}
+	if !haveUID || !havePID {
+		return cr, fmt.Errorf("the bus did not report both the uid and the pid of %s", name)
+	}
+	return cr, nil
+}
+
+func asUint32(v any) (uint32, bool) {
+	u, ok := v.(uint32)
+	return u, ok
+}
+
+// busCall calls a method of the bus driver with reflection-encoded arguments; it is for the
+// driver's few, rarely called methods.
+func (c *Conn) busCall(ctx context.Context, member string, inSig, outSig wire.Signature, args ...any) ([]any, error) {
+	body, err := wire.Marshal(wire.NativeOrder, inSig, args...)
+	if err != nil {
+		return nil, err
+	}
+	m := &wire.Message{
+		Order: wire.NativeOrder, Type: wire.MethodCall, Destination: classic.BusName,
+		Path: classic.BusPath, Interface: classic.BusInterface, Member: member,
+		Signature: inSig, Body: body,
+	}
+	r, err := c.call(ctx, m, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer r.closeFDs()
+	if r.Msg.Signature != outSig {
+		return nil, fmt.Errorf("the bus answered %s with signature %q, want %q", member, r.Msg.Signature, outSig)
+	}
+	return wire.Unmarshal(r.Msg.Body, r.Msg.Order, r.Msg.Signature)
+}

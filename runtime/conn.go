@@ -1,0 +1,383 @@
+// Package runtime is what generated code calls: a connection to a bus, typed calls with
+// deadlines and cancellation, dispatch of incoming calls to registered servers, errors mapped
+// between status codes and D-Bus error names, interceptors, the caller's identity, the
+// standard interfaces (Introspectable, Peer, Properties) and bus name ownership.
+package runtime
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/kdbus-go/kdbus/transport/address"
+	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
+)
+
+// Option configures a Conn.
+type Option func(*connOptions)
+
+type connOptions struct {
+	clientInterceptor UnaryClientInterceptor
+	serverInterceptor UnaryServerInterceptor
+	maxConcurrent     int
+	maxQueued         int
+	peer              bool
+}
+
+// WithUnaryClientInterceptor runs ic around every call this connection makes through
+// generated clients. Chain several with ChainUnaryClient.
+func WithUnaryClientInterceptor(ic UnaryClientInterceptor) Option {
+	return func(o *connOptions) { o.clientInterceptor = ic }
+}
+
+// WithUnaryServerInterceptor runs ic around every handler this connection dispatches to.
+// Chain several with ChainUnaryServer.
+func WithUnaryServerInterceptor(ic UnaryServerInterceptor) Option {
+	return func(o *connOptions) { o.serverInterceptor = ic }
+}
+
+// WithMaxConcurrentCalls bounds how many handlers run at once (default 64) and how many
+// incoming calls wait for one (default 1024). Calls beyond both get a LimitsExceeded error.
+func WithMaxConcurrentCalls(running, queued int) Option {
+	return func(o *connOptions) { o.maxConcurrent, o.maxQueued = max(running, 1), max(queued, 0) }
+}
+
+// PeerToPeer makes Dial skip Hello: the other end is a peer, not a bus.
+func PeerToPeer() Option { return func(o *connOptions) { o.peer = true } }
+
+// Conn is a connection to a bus (or a peer) that makes calls and serves registered objects.
+// It is safe for concurrent use.
+type Conn struct {
+	t    *classic.Conn
+	opts connOptions
+
+	mu      sync.Mutex
+	pending map[uint32]chan reply
+	objects map[wire.ObjectPath]*object
+	matches map[*Subscription]struct{}
+	err     error // set once the connection is broken or closed
+	done    chan struct{}
+
+	work    chan incoming
+	workers int // guarded by mu
+	idle    int // guarded by mu
+
+	creds credCache
+}
+
+type reply struct {
+	Msg *wire.Message
+	FDs []int
+	err error
+}
+
+func (r *reply) closeFDs() {
+	for _, fd := range r.FDs {
+		unix.Close(fd)
+	}
+	r.FDs = nil
+}
+
+// Dial connects to the bus at addr (a D-Bus address list), authenticates and says Hello.
+func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
+	var o connOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	t, err := classic.Dial(ctx, addr, classic.Options{NoHello: o.peer})
+	if err != nil {
+		return nil, err
+	}
+	return newConn(t, o), nil
+}
+
+// SessionBus connects to the session bus named by DBUS_SESSION_BUS_ADDRESS.
+func SessionBus(ctx context.Context, opts ...Option) (*Conn, error) {
+	addr, err := address.SessionBusAddress()
+	if err != nil {
+		return nil, err
+	}
+	return Dial(ctx, addr, opts...)
+}
+
+// SystemBus connects to the system bus.
+func SystemBus(ctx context.Context, opts ...Option) (*Conn, error) {
+	return Dial(ctx, address.SystemBusAddress(), opts...)
+}
+
+// NewConn serves an already authenticated transport connection.
+func NewConn(t *classic.Conn, opts ...Option) *Conn {
+	var o connOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	return newConn(t, o)
+}
+
+func newConn(t *classic.Conn, o connOptions) *Conn {
+	if o.maxConcurrent == 0 {
+		o.maxConcurrent, o.maxQueued = 64, 1024
+	}
+	c := &Conn{
+		t:       t,
+		opts:    o,
+		pending: make(map[uint32]chan reply),
+		objects: make(map[wire.ObjectPath]*object),
+		matches: make(map[*Subscription]struct{}),
+		done:    make(chan struct{}),
+		work:    make(chan incoming, o.maxQueued),
+	}
+	go c.readLoop()
+	return c
+}
+
+// UniqueName returns the connection's unique name on the bus.
+func (c *Conn) UniqueName() string { return c.t.UniqueName() }
+
+// Transport returns the underlying transport connection.
+func (c *Conn) Transport() *classic.Conn { return c.t }
+
+// Done is closed when the connection is closed or breaks; Err then says why.
+func (c *Conn) Done() <-chan struct{} { return c.done }
+
+// Err returns why the connection ended, or nil while it is up.
+func (c *Conn) Err() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.err
+}
+
+// Close closes the connection. Pending calls fail with ErrClosed.
+func (c *Conn) Close() error {
+	c.t.Close()
+	<-c.done
+	return nil
+}
+
+func (c *Conn) readLoop() {
+	for {
+		r, err := c.t.Recv()
+		if err != nil {
+			c.shutdown(err)
+			return
+		}
+		switch r.Msg.Type {
+		case wire.MethodReturn, wire.Error:
+			c.mu.Lock()
+			ch, ok := c.pending[r.Msg.ReplySerial]
+			delete(c.pending, r.Msg.ReplySerial)
+			c.mu.Unlock()
+			if ok {
+				ch <- reply{Msg: r.Msg, FDs: r.FDs}
+			} else {
+				// A late reply to a call whose caller gave up, or an unexpected one.
+				closeAll(r.FDs)
+			}
+		case wire.MethodCall:
+			c.enqueue(incoming{msg: r.Msg, fds: r.FDs})
+		case wire.Signal:
+			c.deliverSignal(r.Msg)
+			closeAll(r.FDs)
+		default:
+			closeAll(r.FDs) // unknown message types are ignored
+		}
+	}
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// shutdown fails every pending call with err and stops the workers.
+func (c *Conn) shutdown(err error) {
+	c.mu.Lock()
+	c.err = err
+	pending := c.pending
+	c.pending = nil
+	subs := c.matches
+	c.matches = nil
+	c.mu.Unlock()
+	for _, ch := range pending {
+		ch <- reply{err: err}
+	}
+	for s := range subs {
+		s.close()
+	}
+	close(c.work)
+	close(c.done)
+}
+
+var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
+
+// call sends m and waits for its reply, the end of ctx, or the end of the connection.
+func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int) (reply, error) {
+	if err := ctx.Err(); err != nil {
+		return reply{}, contextError(err, m)
+	}
+	m.Serial = c.t.NextSerial()
+	ch := replyChans.Get().(chan reply)
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
+		c.mu.Unlock()
+		replyChans.Put(ch)
+		return reply{}, err
+	}
+	c.pending[m.Serial] = ch
+	c.mu.Unlock()
+	if err := c.t.Send(m, fds); err != nil {
+		if c.forget(m.Serial) {
+			replyChans.Put(ch)
+		}
+		return reply{}, err
+	}
+	select {
+	case r := <-ch:
+		replyChans.Put(ch)
+		if r.err != nil {
+			return reply{}, r.err
+		}
+		if r.Msg.Type == wire.Error {
+			r.closeFDs()
+			return reply{}, errorFromReply(r.Msg)
+		}
+		return r, nil
+	case <-ctx.Done():
+		if !c.forget(m.Serial) {
+			// The reply (or the connection's end) arrived meanwhile: drain it.
+			r := <-ch
+			r.closeFDs()
+		}
+		replyChans.Put(ch)
+		return reply{}, contextError(ctx.Err(), m)
+	}
+}
+
+// forget removes a pending call; it reports false when the reply was already taken.
+func (c *Conn) forget(serial uint32) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.pending[serial]; ok {
+		delete(c.pending, serial)
+		return true
+	}
+	return false
+}
+
+func contextError(err error, m *wire.Message) error {
+	code := Canceled
+	if err == context.DeadlineExceeded {
+		code = DeadlineExceeded
+	}
+	return &callError{err: Errorf(code, "call to %s.%s on %s: %v", m.Interface, m.Member, m.Destination, err), ctx: err}
+}
+
+// callError is an *Error that also matches the context error that caused it.
+type callError struct {
+	err *Error
+	ctx error
+}
+
+func (e *callError) Error() string   { return e.err.Error() }
+func (e *callError) Unwrap() []error { return []error{e.err, e.ctx} }
+
+// send writes m without waiting for a reply.
+func (c *Conn) send(m *wire.Message, fds []int) error {
+	m.Flags |= wire.FlagNoReplyExpected
+	return c.t.Send(m, fds)
+}
+
+// Call makes a raw method call and returns the reply message and its descriptors, which the
+// caller owns. An error reply is returned as an *Error.
+func (c *Conn) Call(ctx context.Context, m *wire.Message, fds []int) (*wire.Message, []int, error) {
+	r, err := c.call(ctx, m, fds)
+	return r.Msg, r.FDs, err
+}
+
+// Send writes a raw message without waiting for anything.
+func (c *Conn) Send(m *wire.Message, fds []int) error { return c.t.Send(m, fds) }
+
+// CallOption adjusts one call.
+type CallOption func(*callOptions)
+
+type callOptions struct {
+	noAutoStart bool
+	interactive bool
+	fds         []int
+}
+
+// NoAutoStart asks the bus not to start the service to deliver the call.
+func NoAutoStart() CallOption { return func(o *callOptions) { o.noAutoStart = true } }
+
+// AllowInteractiveAuthorization lets the service prompt the user to authorize the call.
+func AllowInteractiveAuthorization() CallOption {
+	return func(o *callOptions) { o.interactive = true }
+}
+
+// ClientOption adjusts an Object.
+type ClientOption func(*Object)
+
+// WithDestination sets the bus name (well-known or unique) that calls go to.
+func WithDestination(name string) ClientOption { return func(o *Object) { o.dest = name } }
+
+// WithPath sets the object path that calls go to.
+func WithPath(p wire.ObjectPath) ClientOption { return func(o *Object) { o.path = p } }
+
+// Object is a remote object that generated clients call: a destination, a path and an
+// interface on a connection.
+type Object struct {
+	conn  *Conn
+	dest  string
+	path  wire.ObjectPath
+	iface string
+}
+
+// NewObject returns the remote object for desc, at desc's bus name and path unless opts say
+// otherwise.
+func NewObject(conn *Conn, desc *ServiceDesc, opts ...ClientOption) *Object {
+	o := &Object{conn: conn, dest: desc.BusName, path: desc.Path, iface: desc.Interface}
+	for _, opt := range opts {
+		opt(o)
+	}
+	return o
+}
+
+// Destination returns the bus name calls go to.
+func (o *Object) Destination() string { return o.dest }
+
+// Path returns the object path calls go to.
+func (o *Object) Path() wire.ObjectPath { return o.path }
+
+func (o *Object) newCall(iface, member string, sig wire.Signature, noReply bool, co *callOptions) *wire.Message {
+	m := &wire.Message{
+		Order: wire.NativeOrder, Type: wire.MethodCall, Destination: o.dest, Path: o.path,
+		Interface: iface, Member: member, Signature: sig,
+	}
+	if noReply {
+		m.Flags |= wire.FlagNoReplyExpected
+	}
+	if co.noAutoStart {
+		m.Flags |= wire.FlagNoAutoStart
+	}
+	if co.interactive {
+		m.Flags |= wire.FlagAllowInteractiveAuthorization
+	}
+	return m
+}
+
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
+
+func putBuffer(b *[]byte) {
+	if cap(*b) <= 64<<10 {
+		buffers.Put(b)
+	}
+}
+
+// idleWorkerTimeout is how long a dispatch worker waits for work before it exits.
+const idleWorkerTimeout = 10 * time.Second

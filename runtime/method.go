@@ -1,0 +1,190 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/kdbus-go/kdbus/wire"
+)
+
+// Codec encodes and decodes one message type as D-Bus values: the fields of a request or
+// response, in order, as the method's arguments. Generated code provides one per message, with
+// plain encoder and decoder calls (no reflection).
+type Codec[T any] struct {
+	// Sig is the D-Bus signature of the encoded values.
+	Sig wire.Signature
+	// Encode appends m's values.
+	Encode func(e *wire.Encoder, m *T)
+	// Decode reads values into m; errors are reported by the decoder.
+	Decode func(d *wire.Decoder, m *T)
+}
+
+// MethodInfo names a method for interceptors and errors.
+type MethodInfo struct {
+	Interface string
+	Member    string
+	NoReply   bool
+}
+
+// FullName returns "interface.member".
+func (m *MethodInfo) FullName() string { return m.Interface + "." + m.Member }
+
+// UnaryMethod describes one request/response method: its D-Bus member name and the codecs of
+// its arguments. Generated code declares one per rpc and calls Invoke on the client side and
+// Desc on the server side.
+type UnaryMethod[Req, Resp any] struct {
+	Interface string
+	Name      string
+	In        Codec[Req]
+	Out       Codec[Resp]
+	// NoReply sends calls with NO_REPLY_EXPECTED and returns without waiting.
+	NoReply bool
+}
+
+func (m *UnaryMethod[Req, Resp]) info() *MethodInfo {
+	return &MethodInfo{Interface: m.Interface, Member: m.Name, NoReply: m.NoReply}
+}
+
+// Invoke calls the method on the object o and decodes the reply.
+func (m *UnaryMethod[Req, Resp]) Invoke(ctx context.Context, o *Object, req *Req, opts ...CallOption) (*Resp, error) {
+	resp := new(Resp)
+	var err error
+	if ic := o.conn.opts.clientInterceptor; ic != nil {
+		err = ic(ctx, m.info(), req, resp, func(ctx context.Context, _ *MethodInfo, req, resp any) error {
+			return invoke(ctx, o, m, req.(*Req), resp.(*Resp), opts)
+		})
+	} else {
+		err = invoke(ctx, o, m, req, resp, opts)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return resp, nil
+}
+
+// invoke encodes req, makes the call and decodes the reply into resp.
+func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, Resp], req *Req, resp *Resp, opts []CallOption) error {
+	var co callOptions
+	for _, opt := range opts {
+		opt(&co)
+	}
+	msg := o.newCall(m.Interface, m.Name, m.In.Sig, m.NoReply, &co)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	var e wire.Encoder
+	e.Reset((*buf)[:0], msg.Order)
+	m.In.Encode(&e, req)
+	if err := e.Err(); err != nil {
+		return Errorf(InvalidArgument, "encoding the arguments of %s: %v", m.Name, err)
+	}
+	msg.Body = e.Bytes()
+	*buf = msg.Body
+	if m.NoReply {
+		return o.conn.send(msg, co.fds)
+	}
+	reply, err := o.conn.call(ctx, msg, co.fds)
+	if err != nil {
+		return err
+	}
+	defer reply.closeFDs()
+	if reply.Msg.Signature != m.Out.Sig {
+		return Errorf(Internal, "reply to %s has signature %q, want %q: client and server disagree on the interface", m.Name, reply.Msg.Signature, m.Out.Sig)
+	}
+	var d wire.Decoder
+	d.Reset(reply.Msg.Body, reply.Msg.Order)
+	m.Out.Decode(&d, resp)
+	if err := d.Done(); err != nil {
+		return Errorf(Internal, "decoding the reply to %s: %v", m.Name, err)
+	}
+	return nil
+}
+
+// Desc returns the server-side description of the method. call invokes the implementation:
+// generated code passes a function that asserts srv to the service's server interface.
+func (m *UnaryMethod[Req, Resp]) Desc(call func(srv any, ctx context.Context, req *Req) (*Resp, error)) MethodDesc {
+	info := m.info()
+	return MethodDesc{
+		Name:    m.Name,
+		In:      m.In.Sig,
+		Out:     m.Out.Sig,
+		NoReply: m.NoReply,
+		handle: func(srv any, ctx context.Context, d *wire.Decoder, e *wire.Encoder, ic UnaryServerInterceptor) error {
+			req := new(Req)
+			m.In.Decode(d, req)
+			if err := d.Done(); err != nil {
+				return Errorf(InvalidArgument, "arguments of %s do not decode as %q: %v", m.Name, m.In.Sig, err)
+			}
+			var resp *Resp
+			var err error
+			if ic == nil {
+				resp, err = call(srv, ctx, req)
+			} else {
+				var r any
+				r, err = ic(ctx, req, info, func(ctx context.Context, req any) (any, error) {
+					return call(srv, ctx, req.(*Req))
+				})
+				resp, _ = r.(*Resp)
+			}
+			if err != nil {
+				return err
+			}
+			if resp == nil {
+				resp = new(Resp)
+			}
+			m.Out.Encode(e, resp)
+			if err := e.Err(); err != nil {
+				return Errorf(Internal, "encoding the reply of %s: %v", m.Name, err)
+			}
+			return nil
+		},
+	}
+}
+
+// MethodDesc is the server-side description of a method, made by UnaryMethod.Desc.
+type MethodDesc struct {
+	Name    string
+	In, Out wire.Signature
+	NoReply bool
+	handle  func(srv any, ctx context.Context, d *wire.Decoder, e *wire.Encoder, ic UnaryServerInterceptor) error
+}
+
+// ServiceDesc describes a service for registration: its D-Bus coordinates, its methods and its
+// introspection XML. Generated code declares one per service.
+type ServiceDesc struct {
+	// Interface is the D-Bus interface name.
+	Interface string
+	// Path is the default object path.
+	Path wire.ObjectPath
+	// BusName is the well-known name the service owns, or "".
+	BusName string
+	// HandlerType is a nil pointer to the server interface, used to check implementations.
+	HandlerType any
+	// Methods are the service's methods.
+	Methods []MethodDesc
+	// XML is the <interface> element, as introspect.Interface.XML writes it.
+	XML string
+}
+
+func (d *ServiceDesc) method(member string) *MethodDesc {
+	for i := range d.Methods {
+		if d.Methods[i].Name == member {
+			return &d.Methods[i]
+		}
+	}
+	return nil
+}
+
+func (d *ServiceDesc) check() error {
+	if err := wire.ValidateInterfaceName(d.Interface); err != nil {
+		return fmt.Errorf("service descriptor: %w", err)
+	}
+	if err := wire.ValidateObjectPath(string(d.Path)); err != nil {
+		return fmt.Errorf("service descriptor for %s: %w", d.Interface, err)
+	}
+	for _, m := range d.Methods {
+		if m.handle == nil {
+			return fmt.Errorf("service descriptor for %s: method %s was not made by UnaryMethod.Desc", d.Interface, m.Name)
+		}
+	}
+	return nil
+}

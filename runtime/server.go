@@ -1,0 +1,374 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"reflect"
+	"runtime/debug"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/kdbus-go/kdbus/introspect"
+	"github.com/kdbus-go/kdbus/wire"
+)
+
+// Standard interface names.
+const (
+	IntrospectableInterface = "org.freedesktop.DBus.Introspectable"
+	PeerInterface           = "org.freedesktop.DBus.Peer"
+	PropertiesInterface     = "org.freedesktop.DBus.Properties"
+)
+
+// Registrar is what generated Register functions register services with; *Conn is one.
+type Registrar interface {
+	Register(desc *ServiceDesc, impl any, opts ...RegisterOption) error
+}
+
+// RegisterOption adjusts one registration.
+type RegisterOption func(*registration)
+
+type registration struct {
+	path wire.ObjectPath
+}
+
+// AtPath serves the service at path instead of the service's default path.
+func AtPath(path wire.ObjectPath) RegisterOption {
+	return func(r *registration) { r.path = path }
+}
+
+// object is a path served by this connection: the services registered there.
+type object struct {
+	services []*service
+}
+
+type service struct {
+	desc *ServiceDesc
+	impl any
+}
+
+// Register serves impl, which must implement desc's server interface, at desc's path (or the
+// path AtPath gives). One interface can be registered once per path.
+func (c *Conn) Register(desc *ServiceDesc, impl any, opts ...RegisterOption) error {
+	if err := desc.check(); err != nil {
+		return err
+	}
+	r := registration{path: desc.Path}
+	for _, opt := range opts {
+		opt(&r)
+	}
+	if err := wire.ValidateObjectPath(string(r.path)); err != nil {
+		return err
+	}
+	if desc.HandlerType != nil {
+		want := reflect.TypeOf(desc.HandlerType).Elem()
+		if impl == nil || !reflect.TypeOf(impl).Implements(want) {
+			return fmt.Errorf("runtime: cannot register %T for %s: it does not implement %v", impl, desc.Interface, want)
+		}
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	obj := c.objects[r.path]
+	if obj == nil {
+		obj = &object{}
+		c.objects[r.path] = obj
+	}
+	for _, s := range obj.services {
+		if s.desc.Interface == desc.Interface {
+			return fmt.Errorf("runtime: interface %s is already registered at %s", desc.Interface, r.path)
+		}
+	}
+	obj.services = append(obj.services, &service{desc: desc, impl: impl})
+	return nil
+}
+
+// Unregister stops serving interface iface at path.
+func (c *Conn) Unregister(path wire.ObjectPath, iface string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	obj := c.objects[path]
+	if obj == nil {
+		return
+	}
+	obj.services = slices.DeleteFunc(obj.services, func(s *service) bool { return s.desc.Interface == iface })
+	if len(obj.services) == 0 {
+		delete(c.objects, path)
+	}
+}
+
+// incoming is a method call waiting for a worker.
+type incoming struct {
+	msg *wire.Message
+	fds []int
+}
+
+// enqueue hands a call to a worker, starting one if all are busy and the bound allows; when
+// the queue is full the call is refused with LimitsExceeded.
+func (c *Conn) enqueue(in incoming) {
+	select {
+	case c.work <- in:
+	default:
+		closeAll(in.fds)
+		c.replyError(in.msg, Errorf(ResourceExhausted, "%s is busy: %d calls are queued; try again later", c.UniqueName(), c.opts.maxQueued))
+		return
+	}
+	c.mu.Lock()
+	spawn := c.idle == 0 && c.workers < c.opts.maxConcurrent
+	if spawn {
+		c.workers++
+	}
+	c.mu.Unlock()
+	if spawn {
+		go c.worker()
+	}
+}
+
+func (c *Conn) worker() {
+	idle := time.NewTimer(idleWorkerTimeout)
+	defer idle.Stop()
+	for {
+		idle.Reset(idleWorkerTimeout)
+		c.mu.Lock()
+		c.idle++
+		c.mu.Unlock()
+		var in incoming
+		var ok bool
+		select {
+		case in, ok = <-c.work:
+		case <-idle.C:
+			c.mu.Lock()
+			// Exit only if nothing is queued; otherwise keep serving.
+			if len(c.work) == 0 {
+				c.idle--
+				c.workers--
+				c.mu.Unlock()
+				return
+			}
+			c.mu.Unlock()
+			in, ok = <-c.work
+		}
+		c.mu.Lock()
+		c.idle--
+		if !ok {
+			c.workers--
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		c.dispatch(in)
+	}
+}
+
+// dispatch runs one incoming call and sends its reply.
+func (c *Conn) dispatch(in incoming) {
+	m := in.msg
+	defer closeAll(in.fds)
+	buf := getBuffer()
+	defer putBuffer(buf)
+	var e wire.Encoder
+	e.Reset((*buf)[:0], wire.NativeOrder)
+	sig, err := c.handle(m, in.fds, &e)
+	if m.Flags&wire.FlagNoReplyExpected != 0 {
+		return
+	}
+	if err != nil {
+		c.replyError(m, err)
+		return
+	}
+	*buf = e.Bytes()
+	c.t.Send(&wire.Message{
+		Order: wire.NativeOrder, Type: wire.MethodReturn, ReplySerial: m.Serial,
+		Destination: m.Sender, Signature: sig, Body: e.Bytes(),
+	}, nil)
+}
+
+func (c *Conn) replyError(m *wire.Message, err error) {
+	if m.Flags&wire.FlagNoReplyExpected != 0 {
+		return
+	}
+	e := toError(err)
+	body, _ := wire.Marshal(wire.NativeOrder, "s", e.Message)
+	c.t.Send(&wire.Message{
+		Order: wire.NativeOrder, Type: wire.Error, ReplySerial: m.Serial, Destination: m.Sender,
+		ErrorName: e.Name, Signature: "s", Body: body,
+	}, nil)
+}
+
+// handle finds the handler for m and runs it, writing the reply body into e.
+func (c *Conn) handle(m *wire.Message, fds []int, e *wire.Encoder) (sig wire.Signature, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			fmt.Fprintf(os.Stderr, "kdbus runtime: handler for %s.%s panicked: %v\n%s", m.Interface, m.Member, p, debug.Stack())
+			err = Errorf(Internal, "the handler for %s.%s failed: %v", m.Interface, m.Member, p)
+		}
+	}()
+	switch m.Interface {
+	case PeerInterface:
+		return c.handlePeer(m, e)
+	case IntrospectableInterface:
+		if m.Member == "Introspect" && m.Signature == "" {
+			e.String(c.introspect(m.Path))
+			return "s", nil
+		}
+		return "", unknownMethod(m)
+	case PropertiesInterface:
+		return c.handleProperties(m, e)
+	}
+	c.mu.Lock()
+	obj := c.objects[m.Path]
+	var svc *service
+	var md *MethodDesc
+	if obj != nil {
+		for _, s := range obj.services {
+			if m.Interface != "" && s.desc.Interface != m.Interface {
+				continue
+			}
+			if d := s.desc.method(m.Member); d != nil {
+				svc, md = s, d
+				break
+			}
+			if m.Interface != "" {
+				svc = s
+			}
+		}
+	}
+	hasChildren := obj == nil && c.hasChildrenLocked(m.Path)
+	c.mu.Unlock()
+	switch {
+	case m.Interface == "" && m.Member == "Introspect" && obj == nil:
+		e.String(c.introspect(m.Path))
+		return "s", nil
+	case obj == nil && !hasChildren:
+		return "", Errorf(Unimplemented, "no object at path %s", m.Path).withName(ErrorUnknownObject)
+	case md == nil && svc == nil && m.Interface != "":
+		return "", Errorf(Unimplemented, "object %s does not implement interface %s", m.Path, m.Interface).withName(ErrorUnknownInterface)
+	case md == nil:
+		return "", unknownMethod(m)
+	}
+	if m.Signature != md.In {
+		return "", Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", svc.desc.Interface, m.Member, md.In, m.Signature)
+	}
+	ctx := withCaller(context.Background(), &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member})
+	var d wire.Decoder
+	d.Reset(m.Body, m.Order)
+	if err := md.handle(svc.impl, ctx, &d, e, c.opts.serverInterceptor); err != nil {
+		return "", err
+	}
+	return md.Out, nil
+}
+
+func unknownMethod(m *wire.Message) error {
+	return Errorf(Unimplemented, "no method %s with signature %q on interface %q at %s", m.Member, m.Signature, m.Interface, m.Path)
+}
+
+func (e *Error) withName(name string) *Error {
+	e.Name = name
+	return e
+}
+
+func (c *Conn) handlePeer(m *wire.Message, e *wire.Encoder) (wire.Signature, error) {
+	switch {
+	case m.Member == "Ping" && m.Signature == "":
+		return "", nil
+	case m.Member == "GetMachineId" && m.Signature == "":
+		id, err := machineID()
+		if err != nil {
+			return "", Errorf(Unavailable, "%v", err)
+		}
+		e.String(id)
+		return "s", nil
+	}
+	return "", unknownMethod(m)
+}
+
+var machineIDOnce = sync.OnceValues(func() (string, error) {
+	for _, p := range []string{"/etc/machine-id", "/var/lib/dbus/machine-id"} {
+		if b, err := os.ReadFile(p); err == nil {
+			if id := strings.TrimSpace(string(b)); len(id) == 32 {
+				return id, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("no machine ID: neither /etc/machine-id nor /var/lib/dbus/machine-id holds one (systemd-machine-id-setup or dbus-uuidgen --ensure creates it)")
+})
+
+func machineID() (string, error) { return machineIDOnce() }
+
+// handleProperties answers org.freedesktop.DBus.Properties for registered interfaces, which
+// have no properties yet.
+func (c *Conn) handleProperties(m *wire.Message, e *wire.Encoder) (wire.Signature, error) {
+	var d wire.Decoder
+	d.Reset(m.Body, m.Order)
+	iface := d.String()
+	if d.Err() != nil {
+		return "", Errorf(InvalidArgument, "Properties.%s needs the interface name first: %v", m.Member, d.Err())
+	}
+	c.mu.Lock()
+	known := false
+	if obj := c.objects[m.Path]; obj != nil {
+		for _, s := range obj.services {
+			known = known || s.desc.Interface == iface
+		}
+	}
+	c.mu.Unlock()
+	standard := iface == PeerInterface || iface == IntrospectableInterface || iface == PropertiesInterface
+	if !known && !standard && iface != "" {
+		return "", Errorf(Unimplemented, "object %s does not implement interface %s", m.Path, iface).withName(ErrorUnknownInterface)
+	}
+	switch {
+	case m.Member == "GetAll" && m.Signature == "s":
+		a := e.BeginArray(8)
+		e.EndArray(a)
+		return "a{sv}", nil
+	case m.Member == "Get" && m.Signature == "ss":
+		name := d.String()
+		return "", Errorf(Unimplemented, "interface %s has no property %s", iface, name).withName(ErrorUnknownProperty)
+	case m.Member == "Set" && m.Signature == "ssv":
+		name := d.String()
+		return "", Errorf(Unimplemented, "interface %s has no property %s", iface, name).withName(ErrorUnknownProperty)
+	}
+	return "", unknownMethod(m)
+}
+
+// introspect returns the document for path: the interfaces registered there and the names of
+// the next path elements below it that lead to registered objects.
+func (c *Conn) introspect(path wire.ObjectPath) string {
+	c.mu.Lock()
+	var ifaces []string
+	if obj := c.objects[path]; obj != nil {
+		for _, s := range obj.services {
+			ifaces = append(ifaces, s.desc.XML)
+		}
+	}
+	children := c.childrenLocked(path)
+	c.mu.Unlock()
+	return introspect.Document(ifaces, children)
+}
+
+func (c *Conn) childrenLocked(path wire.ObjectPath) []string {
+	prefix := string(path)
+	if prefix != "/" {
+		prefix += "/"
+	}
+	seen := map[string]bool{}
+	var out []string
+	for p := range c.objects {
+		rest, ok := strings.CutPrefix(string(p), prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		child, _, _ := strings.Cut(rest, "/")
+		if !seen[child] {
+			seen[child] = true
+			out = append(out, child)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+func (c *Conn) hasChildrenLocked(path wire.ObjectPath) bool {
+	return len(c.childrenLocked(path)) > 0
+}
