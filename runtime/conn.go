@@ -60,9 +60,10 @@ type Conn struct {
 	err     error // set once the connection is broken or closed
 	done    chan struct{}
 
-	work    chan incoming
-	workers int // guarded by mu
-	idle    int // guarded by mu
+	work     chan incoming
+	workers  int // guarded by mu
+	idle     int // guarded by mu
+	inflight int // calls queued or running, guarded by mu
 
 	creds credCache
 }
@@ -127,7 +128,7 @@ func newConn(t *classic.Conn, o connOptions) *Conn {
 		objects: make(map[wire.ObjectPath]*object),
 		matches: make(map[*Subscription]struct{}),
 		done:    make(chan struct{}),
-		work:    make(chan incoming, o.maxQueued),
+		work:    make(chan incoming, o.maxConcurrent+o.maxQueued),
 	}
 	go c.readLoop()
 	return c

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"reflect"
 	"runtime/debug"
@@ -104,42 +105,42 @@ type incoming struct {
 	fds []int
 }
 
-// enqueue hands a call to a worker, starting one if all are busy and the bound allows; when
-// the queue is full the call is refused with LimitsExceeded.
+// enqueue hands a call to a worker. At most maxConcurrent handlers run and maxQueued calls
+// wait; a call beyond both is refused with LimitsExceeded. Workers start on demand and exit
+// after idling for a while. enqueue runs on the read loop, and never blocks.
 func (c *Conn) enqueue(in incoming) {
-	select {
-	case c.work <- in:
-	default:
+	c.mu.Lock()
+	if c.inflight >= c.opts.maxConcurrent+c.opts.maxQueued {
+		c.mu.Unlock()
 		closeAll(in.fds)
-		c.replyError(in.msg, Errorf(ResourceExhausted, "%s is busy: %d calls are queued; try again later", c.UniqueName(), c.opts.maxQueued))
+		c.replyError(in.msg, Errorf(ResourceExhausted, "%s is busy: %d calls are running and %d waiting; try again later", c.UniqueName(), c.opts.maxConcurrent, c.opts.maxQueued))
 		return
 	}
-	c.mu.Lock()
-	spawn := c.idle == 0 && c.workers < c.opts.maxConcurrent
-	if spawn {
+	c.inflight++
+	switch {
+	case c.idle > 0:
+		c.idle-- // an idle worker will take it
+	case c.workers < c.opts.maxConcurrent:
 		c.workers++
-	}
-	c.mu.Unlock()
-	if spawn {
 		go c.worker()
 	}
+	c.work <- in // never blocks: the channel holds maxConcurrent+maxQueued
+	c.mu.Unlock()
 }
 
+// worker runs queued calls. A worker counts as idle while it waits; enqueue un-counts one for
+// each call it queues, so idle is the number of waiting workers not yet spoken for.
 func (c *Conn) worker() {
 	idle := time.NewTimer(idleWorkerTimeout)
 	defer idle.Stop()
 	for {
-		idle.Reset(idleWorkerTimeout)
-		c.mu.Lock()
-		c.idle++
-		c.mu.Unlock()
 		var in incoming
 		var ok bool
+		idle.Reset(idleWorkerTimeout)
 		select {
 		case in, ok = <-c.work:
 		case <-idle.C:
 			c.mu.Lock()
-			// Exit only if nothing is queued; otherwise keep serving.
 			if len(c.work) == 0 {
 				c.idle--
 				c.workers--
@@ -149,15 +150,14 @@ func (c *Conn) worker() {
 			c.mu.Unlock()
 			in, ok = <-c.work
 		}
-		c.mu.Lock()
-		c.idle--
 		if !ok {
-			c.workers--
-			c.mu.Unlock()
-			return
+			return // the connection ended
 		}
-		c.mu.Unlock()
 		c.dispatch(in)
+		c.mu.Lock()
+		c.inflight--
+		c.idle++
+		c.mu.Unlock()
 	}
 }
 
@@ -200,7 +200,7 @@ func (c *Conn) replyError(m *wire.Message, err error) {
 func (c *Conn) handle(m *wire.Message, fds []int, e *wire.Encoder) (sig wire.Signature, err error) {
 	defer func() {
 		if p := recover(); p != nil {
-			fmt.Fprintf(os.Stderr, "kdbus runtime: handler for %s.%s panicked: %v\n%s", m.Interface, m.Member, p, debug.Stack())
+			slog.Error("kdbus runtime: handler panicked", "interface", m.Interface, "member", m.Member, "panic", p, "stack", string(debug.Stack()))
 			err = Errorf(Internal, "the handler for %s.%s failed: %v", m.Interface, m.Member, p)
 		}
 	}()

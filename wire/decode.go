@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // ErrTruncated is wrapped by decoding errors caused by input that ends too early.
@@ -240,17 +241,35 @@ func (d *Decoder) String() string { return string(d.StringBytes()) }
 
 // ObjectPath reads an o and checks it.
 func (d *Decoder) ObjectPath() ObjectPath {
-	start := d.off
-	b := d.StringBytes()
+	b := d.objectPathBytes()
 	if d.err != nil {
 		return ""
 	}
-	if err := ValidateObjectPath(string(b)); err != nil {
+	return ObjectPath(b)
+}
+
+// objectPathBytes reads an o in place and checks it.
+func (d *Decoder) objectPathBytes() []byte {
+	start := d.off
+	b := d.StringBytes()
+	if d.err != nil {
+		return nil
+	}
+	if err := checkInPlace(b, ValidateObjectPath); err != nil {
 		d.off = start
 		d.fail(err, "%v", err)
-		return ""
+		return nil
 	}
-	return ObjectPath(b)
+	return b
+}
+
+// checkInPlace runs check on b without copying it. check must not keep its argument unless
+// it fails; then it runs again on a copy, so that the error it returns does not alias b.
+func checkInPlace(b []byte, check func(string) error) error {
+	if check(unsafe.String(unsafe.SliceData(b), len(b))) == nil {
+		return nil
+	}
+	return check(string(b))
 }
 
 // signatureBytes reads the bytes of a g without checking them.
@@ -278,18 +297,26 @@ func (d *Decoder) signatureBytes() []byte {
 
 // Signature reads a g and checks it.
 func (d *Decoder) Signature() Signature {
-	start := d.off
-	b := d.signatureBytes()
+	b := d.checkedSignatureBytes()
 	if d.err != nil {
 		return ""
 	}
-	s := string(b)
-	if err := ValidateSignature(s); err != nil {
+	return Signature(b)
+}
+
+// checkedSignatureBytes reads a g in place and checks it.
+func (d *Decoder) checkedSignatureBytes() []byte {
+	start := d.off
+	b := d.signatureBytes()
+	if d.err != nil {
+		return nil
+	}
+	if err := checkInPlace(b, ValidateSignature); err != nil {
 		d.off = start
 		d.fail(err, "%v", err)
-		return ""
+		return nil
 	}
-	return Signature(s)
+	return b
 }
 
 // ByteArray reads an ay in place: the result aliases the input and costs no allocation.

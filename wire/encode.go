@@ -62,6 +62,9 @@ func (e *Encoder) SetErr(err error) {
 
 // Pad appends zero bytes up to the next multiple of align (1, 2, 4 or 8).
 func (e *Encoder) Pad(align int) {
+	if e.err != nil {
+		return
+	}
 	n := len(e.buf) - e.base
 	p := (align - n&(align-1)) & (align - 1)
 	for ; p > 0; p-- {
@@ -70,7 +73,12 @@ func (e *Encoder) Pad(align int) {
 }
 
 // Byte appends a y.
-func (e *Encoder) Byte(v byte) { e.buf = append(e.buf, v) }
+func (e *Encoder) Byte(v byte) {
+	if e.err != nil {
+		return
+	}
+	e.buf = append(e.buf, v)
+}
 
 // Bool appends a b.
 func (e *Encoder) Bool(v bool) {
@@ -86,6 +94,9 @@ func (e *Encoder) Int16(v int16) { e.Uint16(uint16(v)) }
 
 // Uint16 appends a q.
 func (e *Encoder) Uint16(v uint16) {
+	if e.err != nil {
+		return
+	}
 	if (len(e.buf)-e.base)&1 != 0 {
 		e.buf = append(e.buf, 0)
 	}
@@ -101,6 +112,9 @@ func (e *Encoder) Int32(v int32) { e.Uint32(uint32(v)) }
 
 // Uint32 appends a u.
 func (e *Encoder) Uint32(v uint32) {
+	if e.err != nil {
+		return
+	}
 	e.Pad(4)
 	if e.big {
 		e.buf = binary.BigEndian.AppendUint32(e.buf, v)
@@ -114,6 +128,9 @@ func (e *Encoder) Int64(v int64) { e.Uint64(uint64(v)) }
 
 // Uint64 appends a t.
 func (e *Encoder) Uint64(v uint64) {
+	if e.err != nil {
+		return
+	}
 	e.Pad(8)
 	if e.big {
 		e.buf = binary.BigEndian.AppendUint64(e.buf, v)
@@ -130,6 +147,9 @@ func (e *Encoder) UnixFD(index uint32) { e.Uint32(index) }
 
 // String appends an s. A string that is not valid UTF-8 or holds a NUL byte sets the error.
 func (e *Encoder) String(v string) {
+	if e.err != nil {
+		return
+	}
 	if !validString(v) {
 		e.SetErr(fmt.Errorf("cannot encode string %.40q: D-Bus strings must be valid UTF-8 without NUL bytes", v))
 		return
@@ -141,6 +161,9 @@ func (e *Encoder) String(v string) {
 
 // ObjectPath appends an o. An invalid path sets the error.
 func (e *Encoder) ObjectPath(v ObjectPath) {
+	if e.err != nil {
+		return
+	}
 	if err := ValidateObjectPath(string(v)); err != nil {
 		e.SetErr(err)
 		return
@@ -152,6 +175,9 @@ func (e *Encoder) ObjectPath(v ObjectPath) {
 
 // Signature appends a g. An invalid signature sets the error.
 func (e *Encoder) Signature(v Signature) {
+	if e.err != nil {
+		return
+	}
 	if err := ValidateSignature(string(v)); err != nil {
 		e.SetErr(err)
 		return
@@ -163,6 +189,9 @@ func (e *Encoder) Signature(v Signature) {
 
 // ByteArray appends an ay in one copy.
 func (e *Encoder) ByteArray(v []byte) {
+	if e.err != nil {
+		return
+	}
 	if len(v) > MaxArraySize {
 		e.SetErr(fmt.Errorf("cannot encode a byte array of %d bytes: D-Bus arrays hold at most %d bytes", len(v), MaxArraySize))
 		return
@@ -180,6 +209,9 @@ type ArrayMark struct {
 // writes a length placeholder and the padding before the first element, which the
 // specification requires even when the array is empty.
 func (e *Encoder) BeginArray(elemAlign int) ArrayMark {
+	if e.err != nil {
+		return ArrayMark{}
+	}
 	e.Pad(4)
 	at := len(e.buf)
 	e.buf = append(e.buf, 0, 0, 0, 0)
@@ -189,6 +221,9 @@ func (e *Encoder) BeginArray(elemAlign int) ArrayMark {
 
 // EndArray writes the length of the array started at m.
 func (e *Encoder) EndArray(m ArrayMark) {
+	if e.err != nil {
+		return
+	}
 	n := len(e.buf) - m.start
 	if n > MaxArraySize {
 		e.SetErr(fmt.Errorf("cannot encode an array of %d bytes: D-Bus arrays hold at most %d bytes", n, MaxArraySize))
@@ -211,6 +246,9 @@ func (e *Encoder) BeginStruct() { e.Pad(8) }
 // Variant appends the signature of a variant's value; the value follows, encoded by the
 // caller. sig must be exactly one complete type.
 func (e *Encoder) Variant(sig Signature) {
+	if e.err != nil {
+		return
+	}
 	if err := ValidateSingle(string(sig)); err != nil {
 		e.SetErr(fmt.Errorf("cannot encode variant: %w", err))
 		return

@@ -298,7 +298,8 @@ var fieldTypes = [...]byte{
 
 // DecodeMessage decodes the message that fills buf exactly. The header is checked in full
 // (see Validate); the body is not decoded: m.Body aliases buf, to be decoded in place by the
-// receiver or checked with ValidateBody.
+// receiver or checked with ValidateBody. The header's strings are copies, made in a single
+// allocation.
 func DecodeMessage(buf []byte) (*Message, error) {
 	m := &Message{}
 	if err := m.Decode(buf); err != nil {
@@ -324,6 +325,8 @@ func (m *Message) Decode(buf []byte) error {
 	m.Serial = d.Uint32()
 	end := d.BeginArray(8)
 	var seen uint32
+	// The string fields are read in place, then copied out together in one allocation.
+	var strs [FieldSignature + 1][]byte
 	for d.More(end) {
 		d.BeginStruct()
 		at := d.off
@@ -360,24 +363,16 @@ func (m *Message) Decode(buf []byte) error {
 		}
 		switch code {
 		case FieldPath:
-			m.Path = d.ObjectPath()
-		case FieldInterface:
-			m.Interface = d.String()
-		case FieldMember:
-			m.Member = d.String()
-		case FieldErrorName:
-			m.ErrorName = d.String()
+			strs[code] = d.objectPathBytes()
+		case FieldInterface, FieldMember, FieldErrorName, FieldDestination, FieldSender:
+			strs[code] = d.StringBytes()
 		case FieldReplySerial:
 			m.ReplySerial = d.Uint32()
 			if m.ReplySerial == 0 && d.err == nil {
 				d.fail(nil, "REPLY_SERIAL is 0")
 			}
-		case FieldDestination:
-			m.Destination = d.String()
-		case FieldSender:
-			m.Sender = d.String()
 		case FieldSignature:
-			m.Signature = d.Signature()
+			strs[code] = d.checkedSignatureBytes()
 		case FieldUnixFDs:
 			m.UnixFDs = d.Uint32()
 		}
@@ -386,6 +381,7 @@ func (m *Message) Decode(buf []byte) error {
 	if d.err != nil {
 		return d.err
 	}
+	m.setStrings(&strs)
 	if d.off+int(bodyLen) != len(buf) {
 		return &DecodeError{Offset: d.off, Reason: "header fields and body do not fill the message"}
 	}
@@ -397,6 +393,41 @@ func (m *Message) Decode(buf []byte) error {
 		return err
 	}
 	return nil
+}
+
+// setStrings sets the string header fields from their bytes, indexed by field code, copying
+// them all in a single allocation.
+func (m *Message) setStrings(strs *[FieldSignature + 1][]byte) {
+	n := 0
+	for _, b := range strs {
+		n += len(b)
+	}
+	var sb strings.Builder
+	sb.Grow(n)
+	for _, b := range strs {
+		sb.Write(b)
+	}
+	all := sb.String()
+	for code, b := range strs {
+		s := all[:len(b)]
+		all = all[len(b):]
+		switch byte(code) {
+		case FieldPath:
+			m.Path = ObjectPath(s)
+		case FieldInterface:
+			m.Interface = s
+		case FieldMember:
+			m.Member = s
+		case FieldErrorName:
+			m.ErrorName = s
+		case FieldDestination:
+			m.Destination = s
+		case FieldSender:
+			m.Sender = s
+		case FieldSignature:
+			m.Signature = Signature(s)
+		}
+	}
 }
 
 // ValidateBody checks that the body is a valid encoding of the message's signature, with

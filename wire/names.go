@@ -94,9 +94,11 @@ func validateDotted(kind, s string) error {
 	if !strings.Contains(s, ".") {
 		return nameErr(kind, s, "needs at least two dot-separated elements, like org.example.Name")
 	}
-	for i, el := range strings.Split(s, ".") {
+	for i, rest, more := 1, s, true; more; i++ {
+		var el string
+		el, rest, more = strings.Cut(rest, ".")
 		if el == "" {
-			return nameErr(kind, s, "element %d is empty", i+1)
+			return nameErr(kind, s, "element %d is empty", i)
 		}
 		if isDigit(el[0]) {
 			return nameErr(kind, s, "element %q starts with a digit", el)
@@ -145,9 +147,11 @@ func validateBusName(kind, s string, unique bool) error {
 	if !strings.Contains(body, ".") {
 		return nameErr(kind, s, "needs at least two dot-separated elements")
 	}
-	for i, el := range strings.Split(body, ".") {
+	for i, rest, more := 1, body, true; more; i++ {
+		var el string
+		el, rest, more = strings.Cut(rest, ".")
 		if el == "" {
-			return nameErr(kind, s, "element %d is empty", i+1)
+			return nameErr(kind, s, "element %d is empty", i)
 		}
 		if !unique && isDigit(el[0]) {
 			return nameErr(kind, s, "element %q starts with a digit", el)

@@ -252,8 +252,10 @@ func encodeValue(e *Encoder, t *Type, v reflect.Value, depth int) error {
 	if !v.IsValid() {
 		return mismatch(t, v)
 	}
-	if depth > MaxTotalDepth {
-		return fmt.Errorf("value nests deeper than %d containers", MaxTotalDepth)
+	// Only containers count toward the limit, as in walk: a basic value may sit inside
+	// MaxTotalDepth containers.
+	if depth > MaxTotalDepth && (t.Code == TypeVariant || t.Code == TypeStruct || t.Code == TypeArray) {
+		return errTooDeep
 	}
 	switch t.Code {
 	case TypeByte, TypeInt16, TypeUint16, TypeInt32, TypeUint32, TypeInt64, TypeUint64, TypeUnixFD:
@@ -323,6 +325,9 @@ func encodeValue(e *Encoder, t *Type, v reflect.Value, depth int) error {
 	}
 	return nil
 }
+
+// errTooDeep reports a value nested in more containers than the specification allows.
+var errTooDeep = fmt.Errorf("value nests deeper than %d containers", MaxTotalDepth)
 
 func exportedFields(v reflect.Value) []reflect.Value {
 	var out []reflect.Value
@@ -405,6 +410,9 @@ func encodeArray(e *Encoder, t *Type, v reflect.Value, depth int) error {
 	case v.Kind() == reflect.Map && t.Elem.Code == TypeDictEntry:
 		keys := v.MapKeys()
 		slices.SortFunc(keys, compareKeys)
+		if len(keys) > 0 && depth+1 > MaxTotalDepth {
+			return errTooDeep
+		}
 		for _, k := range keys {
 			e.BeginStruct()
 			if err := encodeValue(e, t.Elem.Fields[0], k, depth+2); err != nil {
@@ -428,6 +436,9 @@ func encodeEntry(e *Encoder, t *Type, v reflect.Value, depth int) error {
 	de, ok := v.Interface().(DictEntry)
 	if !ok {
 		return fmt.Errorf("dict %q wants DictEntry elements, got Go %s", t.Sig, v.Type())
+	}
+	if depth > MaxTotalDepth {
+		return errTooDeep
 	}
 	e.BeginStruct()
 	if err := encodeValue(e, t.Fields[0], reflect.ValueOf(de.Key), depth+1); err != nil {
