@@ -199,9 +199,11 @@ func escape(s string) string {
 // MaxDocumentSize bounds the documents Parse accepts.
 const MaxDocumentSize = 16 << 20
 
-// Parse reads an introspection document.
-func Parse(r io.Reader) (*Node, error) {
-	d := xml.NewDecoder(io.LimitReader(r, MaxDocumentSize+1))
+// Parse reads an introspection document of at most MaxDocumentSize bytes.
+func Parse(r io.Reader) (*Node, error) { return parse(r, MaxDocumentSize) }
+
+func parse(r io.Reader, limit int64) (*Node, error) {
+	d := xml.NewDecoder(io.LimitReader(r, limit+1))
 	d.Strict = true
 	var n Node
 	if err := d.Decode(&n); err != nil {
