@@ -60,6 +60,10 @@ type Conn struct {
 	err     error // set once the connection is broken or closed
 	done    chan struct{}
 
+	// ctx is the parent of every handler's context; it ends with the connection.
+	ctx    context.Context
+	cancel context.CancelFunc
+
 	work     chan incoming
 	workers  int // guarded by mu
 	idle     int // guarded by mu
@@ -130,6 +134,7 @@ func newConn(t *classic.Conn, o connOptions) *Conn {
 		done:    make(chan struct{}),
 		work:    make(chan incoming, o.maxConcurrent+o.maxQueued),
 	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.readLoop()
 	return c
 }
@@ -209,6 +214,7 @@ func (c *Conn) shutdown(err error) {
 		s.close()
 	}
 	close(c.work)
+	c.cancel()
 	close(c.done)
 }
 

@@ -1,7 +1,6 @@
 package runtime
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -250,7 +249,7 @@ func (c *Conn) handle(m *wire.Message, fds []int, e *wire.Encoder) (sig wire.Sig
 	if m.Signature != md.In {
 		return "", Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", svc.desc.Interface, m.Member, md.In, m.Signature)
 	}
-	ctx := withCaller(context.Background(), &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member})
+	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member})
 	var d wire.Decoder
 	d.Reset(m.Body, m.Order)
 	if err := md.handle(svc.impl, ctx, &d, e, c.opts.serverInterceptor); err != nil {
