@@ -1,0 +1,331 @@
+// Package broker is a D-Bus message bus: the name registry, match rules, routing, reply
+// tracking, policy, quotas and the org.freedesktop.DBus driver. cmd/kdbusd runs it as a
+// daemon; Start runs one inside the calling process.
+//
+// The broker is split into small units that each hold one job: names.go the name registry,
+// route.go the routing of one message, driver.go the bus driver's methods, monitor.go
+// monitoring, peer.go a connection's queue. One lock (Broker.mu) guards the shared state;
+// each peer has a reader goroutine that routes what it sends and a writer goroutine that
+// drains what it receives, so messages from one sender keep their order and a slow receiver
+// stalls nobody.
+package broker
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/wire"
+)
+
+// Limits bound what one connection or user may hold, so that no client can starve the bus.
+// The names follow dbus-daemon's <limit> elements.
+type Limits struct {
+	MaxOutgoingBytes           int
+	MaxOutgoingUnixFDs         int
+	MaxMessageSize             int
+	MaxMessageUnixFDs          int
+	MaxConnectionsPerUser      int
+	MaxCompletedConnections    int
+	MaxNamesPerConnection      int
+	MaxMatchRulesPerConnection int
+	MaxRepliesPerConnection    int
+	ReplyTimeout               time.Duration
+	AuthTimeout                time.Duration
+}
+
+// DefaultLimits are dbus-daemon's session bus limits.
+var DefaultLimits = Limits{
+	MaxOutgoingBytes:           1000000000,
+	MaxOutgoingUnixFDs:         250000000,
+	MaxMessageSize:             wire.MaxMessageSize,
+	MaxMessageUnixFDs:          wire.MaxUnixFDs,
+	MaxConnectionsPerUser:      100000,
+	MaxCompletedConnections:    100000,
+	MaxNamesPerConnection:      50000,
+	MaxMatchRulesPerConnection: 50000,
+	MaxRepliesPerConnection:    50000,
+	ReplyTimeout:               5 * time.Minute,
+	AuthTimeout:                5 * time.Minute,
+}
+
+// Options configure a Broker.
+type Options struct {
+	// Limits; zero fields take DefaultLimits.
+	Limits Limits
+	// Logger receives structured logs; nil discards them.
+	Logger *slog.Logger
+}
+
+// Broker is a running bus.
+type Broker struct {
+	guid   string
+	limits Limits
+	log    *slog.Logger
+
+	mu       sync.Mutex
+	peers    map[string]*peer // by unique name
+	all      map[*peer]struct{}
+	reg      *registry
+	nextID   uint64
+	serial   uint32
+	monitors map[*peer]struct{}
+	perUID   map[uint32]int
+	stats    stats
+
+	lmu       sync.Mutex
+	listeners []net.Listener
+	closed    bool
+	wg        sync.WaitGroup
+}
+
+// New returns a broker with no listeners yet.
+func New(opts Options) *Broker {
+	var id [16]byte
+	rand.Read(id[:])
+	b := &Broker{
+		guid:     hex.EncodeToString(id[:]),
+		limits:   fillLimits(opts.Limits),
+		log:      opts.Logger,
+		peers:    make(map[string]*peer),
+		all:      make(map[*peer]struct{}),
+		reg:      newRegistry(),
+		monitors: make(map[*peer]struct{}),
+		perUID:   make(map[uint32]int),
+	}
+	if b.log == nil {
+		b.log = slog.New(slog.DiscardHandler)
+	}
+	return b
+}
+
+func fillLimits(l Limits) Limits {
+	d := DefaultLimits
+	set := func(v *int, def int) {
+		if *v <= 0 {
+			*v = def
+		}
+	}
+	set(&l.MaxOutgoingBytes, d.MaxOutgoingBytes)
+	set(&l.MaxOutgoingUnixFDs, d.MaxOutgoingUnixFDs)
+	set(&l.MaxMessageSize, d.MaxMessageSize)
+	set(&l.MaxMessageUnixFDs, d.MaxMessageUnixFDs)
+	set(&l.MaxConnectionsPerUser, d.MaxConnectionsPerUser)
+	set(&l.MaxCompletedConnections, d.MaxCompletedConnections)
+	set(&l.MaxNamesPerConnection, d.MaxNamesPerConnection)
+	set(&l.MaxMatchRulesPerConnection, d.MaxMatchRulesPerConnection)
+	set(&l.MaxRepliesPerConnection, d.MaxRepliesPerConnection)
+	if l.ReplyTimeout <= 0 {
+		l.ReplyTimeout = d.ReplyTimeout
+	}
+	if l.AuthTimeout <= 0 {
+		l.AuthTimeout = d.AuthTimeout
+	}
+	return l
+}
+
+// GUID returns the bus's GUID, which clients see in authentication and GetId.
+func (b *Broker) GUID() string { return b.guid }
+
+// Serve accepts connections on l until the broker closes or l fails.
+func (b *Broker) Serve(l *net.UnixListener) error {
+	b.lmu.Lock()
+	if b.closed {
+		b.lmu.Unlock()
+		return errClosed
+	}
+	b.listeners = append(b.listeners, l)
+	b.lmu.Unlock()
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			if b.isClosed() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.serveConn(c)
+		}()
+	}
+}
+
+var errClosed = errors.New("broker: closed")
+
+func (b *Broker) isClosed() bool {
+	b.lmu.Lock()
+	defer b.lmu.Unlock()
+	return b.closed
+}
+
+// Close stops listening, disconnects every peer and waits for their goroutines.
+func (b *Broker) Close() error {
+	b.lmu.Lock()
+	if b.closed {
+		b.lmu.Unlock()
+		return nil
+	}
+	b.closed = true
+	for _, l := range b.listeners {
+		l.Close()
+	}
+	b.lmu.Unlock()
+	b.mu.Lock()
+	for p := range b.all {
+		p.t.Close()
+	}
+	b.mu.Unlock()
+	b.wg.Wait()
+	return nil
+}
+
+// serveConn authenticates one connection and routes its messages until it goes away.
+func (b *Broker) serveConn(sock *net.UnixConn) {
+	cr, err := peerCreds(sock)
+	if err != nil {
+		b.log.Warn("cannot read peer credentials; dropping connection", "err", err)
+		sock.Close()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.limits.AuthTimeout)
+	t, err := classic.Accept(ctx, sock, classic.AcceptOptions{GUID: b.guid, UID: cr.uid, UnixFDs: true})
+	cancel()
+	if err != nil {
+		b.log.Info("authentication failed", "uid", cr.uid, "pid", cr.pid, "err", err)
+		closeFD(cr.pidfd)
+		return
+	}
+	p, err := b.addPeer(t, cr, t.UnixFDs())
+	if err != nil {
+		b.log.Warn("connection refused", "uid", cr.uid, "pid", cr.pid, "err", err)
+		t.Close()
+		closeFD(cr.pidfd)
+		return
+	}
+	go p.writeLoop()
+	b.readLoop(p)
+}
+
+func (b *Broker) addPeer(t transport, cr creds, unixFDs bool) (*peer, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.all) >= b.limits.MaxCompletedConnections {
+		return nil, fmt.Errorf("the bus has %d connections, its limit", len(b.all))
+	}
+	if b.perUID[cr.uid] >= b.limits.MaxConnectionsPerUser {
+		return nil, fmt.Errorf("uid %d has %d connections, the per-user limit", cr.uid, b.perUID[cr.uid])
+	}
+	b.nextID++
+	p := newPeer(b, t, b.nextID, cr, unixFDs)
+	b.all[p] = struct{}{}
+	b.perUID[cr.uid]++
+	b.stats.connections++
+	return p, nil
+}
+
+// readLoop routes every message p sends; when p goes away it cleans up after it.
+func (b *Broker) readLoop(p *peer) {
+	defer b.removePeer(p)
+	first := true
+	for {
+		r, err := p.t.Recv()
+		if err != nil {
+			if !errors.Is(err, classic.ErrClosed) && !errors.Is(err, classic.ErrDisconnected) {
+				b.log.Info("connection error", "peer", p.name(), "err", err)
+			}
+			return
+		}
+		if err := b.checkIncoming(p, r); err != nil {
+			b.log.Info("disconnecting peer", "peer", p.name(), "err", err)
+			closeFDs(r.FDs)
+			return
+		}
+		if first {
+			first = false
+			if !isHello(r.Msg) {
+				b.log.Info("disconnecting peer: its first message was not Hello", "peer", p.name(), "message", r.Msg.String())
+				closeFDs(r.FDs)
+				return
+			}
+		}
+		b.route(p, r.Msg, r.FDs)
+		closeFDs(r.FDs)
+	}
+}
+
+// checkIncoming applies the per-message limits; a peer that breaks them is disconnected.
+func (b *Broker) checkIncoming(p *peer, r classic.Received) error {
+	size := len(r.Msg.Body)
+	if size > b.limits.MaxMessageSize {
+		return fmt.Errorf("message of %d bytes exceeds max_message_size %d", size, b.limits.MaxMessageSize)
+	}
+	if len(r.FDs) > b.limits.MaxMessageUnixFDs {
+		return fmt.Errorf("message with %d descriptors exceeds max_message_unix_fds %d", len(r.FDs), b.limits.MaxMessageUnixFDs)
+	}
+	if p.isMonitor() {
+		return errors.New("monitors may not send messages")
+	}
+	if err := r.Msg.ValidateBody(); err != nil {
+		return fmt.Errorf("invalid message body: %w", err)
+	}
+	return nil
+}
+
+func isHello(m *wire.Message) bool {
+	return m.Type == wire.MethodCall && m.Destination == busName && m.Member == "Hello" &&
+		(m.Interface == "" || m.Interface == busName)
+}
+
+func (p *peer) name() string {
+	if p.unique != "" {
+		return p.unique
+	}
+	return fmt.Sprintf("#%d(uid %d, pid %d)", p.id, p.creds.uid, p.creds.pid)
+}
+
+func (p *peer) isMonitor() bool {
+	p.b.mu.Lock()
+	defer p.b.mu.Unlock()
+	return p.monitor != nil
+}
+
+// removePeer drops a peer that went away: its names pass on, its pending callers get errors,
+// and everyone hears that its unique name is gone.
+func (b *Broker) removePeer(p *peer) {
+	p.t.Close()
+	b.mu.Lock()
+	p.gone = true
+	delete(b.all, p)
+	b.perUID[p.creds.uid]--
+	if b.perUID[p.creds.uid] <= 0 {
+		delete(b.perUID, p.creds.uid)
+	}
+	delete(b.monitors, p)
+	changes := b.reg.releaseAll(p)
+	if p.unique != "" {
+		delete(b.peers, p.unique)
+	}
+	for _, ch := range changes {
+		b.announceOwnerChange(ch)
+	}
+	if p.unique != "" && p.monitor == nil {
+		b.broadcastDriverSignal("NameOwnerChanged", "sss", p.unique, p.unique, "")
+	}
+	b.failExpectedReplies(p)
+	b.mu.Unlock()
+	p.stopWriting()
+	closeFD(p.creds.pidfd)
+}

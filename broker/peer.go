@@ -1,0 +1,169 @@
+package broker
+
+import (
+	"sync"
+
+	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
+)
+
+// transport is one peer's connection as the broker sees it: the classic stream transport
+// today, the native pool transport beside it.
+type transport interface {
+	Recv() (classic.Received, error)
+	Send(m *wire.Message, fds []int) error
+	Close() error
+}
+
+// creds are what the kernel vouches for about a peer, captured when it connected.
+type creds struct {
+	uid, gid, pid uint32
+	gids          []uint32
+	seclabel      []byte
+	pidfd         int // -1 when the kernel gave none
+}
+
+// peer is one connection to the bus. Its reader goroutine routes what it sends; its writer
+// goroutine drains what others send it, so a slow peer never stalls the bus.
+type peer struct {
+	b       *Broker
+	t       transport
+	id      uint64
+	unique  string // ":1.<id>" once Hello succeeded
+	creds   creds
+	unixFDs bool
+
+	// Guarded by the broker's lock.
+	names    map[string]struct{}
+	matches  []*matchEntry
+	monitor  *monitorState
+	expected map[replyKey]*pendingReply // calls to this peer that await its reply
+	calls    int                        // calls this peer made that await a reply
+	gone     bool
+
+	// The outgoing queue, guarded by qmu.
+	qmu     sync.Mutex
+	qcond   *sync.Cond
+	queue   []outgoing
+	qbytes  int
+	qfds    int
+	closing bool
+}
+
+// outgoing is a message waiting in a peer's queue.
+type outgoing struct {
+	m    *wire.Message
+	fds  []int // owned by the queue: duplicates, closed once written
+	size int
+}
+
+func newPeer(b *Broker, t transport, id uint64, cr creds, unixFDs bool) *peer {
+	p := &peer{
+		b: b, t: t, id: id, creds: cr, unixFDs: unixFDs,
+		names:    make(map[string]struct{}),
+		expected: make(map[replyKey]*pendingReply),
+	}
+	p.qcond = sync.NewCond(&p.qmu)
+	return p
+}
+
+// enqueue queues m for the peer, duplicating fds so that every receiver owns its own. It
+// reports false when the peer's queue is over its limits or the peer is going away.
+func (p *peer) enqueue(m *wire.Message, fds []int) bool {
+	size := len(m.Body) + 256
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	if p.closing {
+		return false
+	}
+	lim := &p.b.limits
+	if p.qbytes+size > lim.MaxOutgoingBytes || p.qfds+len(fds) > lim.MaxOutgoingUnixFDs {
+		return false
+	}
+	var dup []int
+	for _, fd := range fds {
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			closeFDs(dup)
+			return false
+		}
+		dup = append(dup, nfd)
+	}
+	cp := *m // receivers share the body, never the header struct
+	p.queue = append(p.queue, outgoing{m: &cp, fds: dup, size: size})
+	p.qbytes += size
+	p.qfds += len(dup)
+	p.qcond.Signal()
+	return true
+}
+
+// writeLoop sends queued messages until the peer closes.
+func (p *peer) writeLoop() {
+	for {
+		p.qmu.Lock()
+		for len(p.queue) == 0 && !p.closing {
+			p.qcond.Wait()
+		}
+		if len(p.queue) == 0 {
+			p.qmu.Unlock()
+			return
+		}
+		batch := p.queue
+		p.queue = nil
+		p.qmu.Unlock()
+		for i, o := range batch {
+			err := p.t.Send(o.m, o.fds)
+			closeFDs(o.fds)
+			p.qmu.Lock()
+			p.qbytes -= o.size
+			p.qfds -= len(o.fds)
+			p.qmu.Unlock()
+			if err != nil {
+				for _, rest := range batch[i+1:] {
+					closeFDs(rest.fds)
+				}
+				p.t.Close()
+				p.drain()
+				return
+			}
+		}
+	}
+}
+
+// drain empties the queue of a peer whose connection broke.
+func (p *peer) drain() {
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	p.closing = true
+	for _, o := range p.queue {
+		closeFDs(o.fds)
+	}
+	p.queue, p.qbytes, p.qfds = nil, 0, 0
+}
+
+// stopWriting lets the writer finish what is queued and then exit.
+func (p *peer) stopWriting() {
+	p.qmu.Lock()
+	p.closing = true
+	p.qcond.Signal()
+	p.qmu.Unlock()
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}
+
+// namesFor lists the names p owns plus its unique name, for policy checks.
+func (p *peer) allNames() []string {
+	out := make([]string, 0, len(p.names)+1)
+	if p.unique != "" {
+		out = append(out, p.unique)
+	}
+	for n := range p.names {
+		out = append(out, n)
+	}
+	return out
+}

@@ -1,0 +1,218 @@
+package broker
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/kdbus-go/kdbus/match"
+	"github.com/kdbus-go/kdbus/wire"
+)
+
+// The bus driver's coordinates.
+const (
+	busName = "org.freedesktop.DBus"
+	busPath = "/org/freedesktop/DBus"
+)
+
+// replyKey identifies a call awaiting its reply: the caller and the call's serial.
+type replyKey struct {
+	caller uint64
+	serial uint32
+}
+
+// pendingReply is a call the bus forwarded and whose reply it expects.
+type pendingReply struct {
+	caller *peer
+	serial uint32
+	timer  *time.Timer
+}
+
+// matchEntry is one AddMatch rule of a peer.
+type matchEntry struct {
+	rule *match.Rule
+	text string
+}
+
+// route delivers one message from p. The bus stamps the sender; the driver answers messages
+// addressed to the bus; everything else goes to its destination, or for a broadcast to every
+// connection whose match rules select it, in both cases also to eavesdroppers and monitors.
+func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
+	m.Sender = p.unique
+	if m.Destination == busName {
+		b.mu.Lock()
+		b.stats.messages++
+		b.copyToObservers(p, m, nil, match.Args{})
+		b.mu.Unlock()
+		b.driverCall(p, m)
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.stats.messages++
+	if p.unique == "" {
+		return // only Hello may come before Hello
+	}
+	if m.Destination == "" {
+		b.broadcast(p, m, fds)
+		return
+	}
+	dest := b.resolve(m.Destination)
+	expectsReply := m.Type == wire.MethodCall && m.Flags&wire.FlagNoReplyExpected == 0
+	if dest == nil {
+		if expectsReply {
+			name := errServiceUnknown
+			if strings.HasPrefix(m.Destination, ":") {
+				name = errNameHasNoOwner
+			}
+			b.replyError(p, m, name, fmt.Sprintf("The name %s is not owned by any connection", m.Destination))
+		}
+		return
+	}
+	args := match.ArgsOf(m)
+	if m.Type == wire.MethodReturn || m.Type == wire.Error {
+		// A reply goes through only if the bus forwarded the call it answers.
+		key := replyKey{caller: dest.id, serial: m.ReplySerial}
+		pr, ok := p.expected[key]
+		if !ok {
+			b.stats.unexpectedReplies++
+			return
+		}
+		delete(p.expected, key)
+		pr.timer.Stop()
+		dest.calls--
+		b.deliver(p, dest, m, fds, args)
+		return
+	}
+	if !b.canSend(p, dest, m) {
+		if expectsReply {
+			b.replyError(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on %s", p.unique, m.Interface, m.Member, m.Destination))
+		}
+		return
+	}
+	if expectsReply {
+		if p.calls >= b.limits.MaxRepliesPerConnection {
+			b.replyError(p, m, errLimitsExceeded, fmt.Sprintf("%s has %d calls awaiting replies, the limit", p.unique, p.calls))
+			return
+		}
+		key := replyKey{caller: p.id, serial: m.Serial}
+		pr := &pendingReply{caller: p, serial: m.Serial}
+		pr.timer = time.AfterFunc(b.limits.ReplyTimeout, func() { b.replyTimedOut(dest, key) })
+		dest.expected[key] = pr
+		p.calls++
+	}
+	if !b.deliver(p, dest, m, fds, args) && expectsReply {
+		key := replyKey{caller: p.id, serial: m.Serial}
+		if pr, ok := dest.expected[key]; ok {
+			pr.timer.Stop()
+			delete(dest.expected, key)
+			p.calls--
+		}
+		b.replyError(p, m, errLimitsExceeded, fmt.Sprintf("The message could not be queued for %s: its incoming queue is full", m.Destination))
+	}
+}
+
+// deliver queues m for dest and copies it to eavesdroppers and monitors. Caller holds b.mu.
+func (b *Broker) deliver(from, dest *peer, m *wire.Message, fds []int, args match.Args) bool {
+	if len(fds) > 0 && !dest.unixFDs {
+		return false
+	}
+	if !b.canReceive(dest, from, m) {
+		return false
+	}
+	ok := dest.enqueue(m, fds)
+	b.copyToObservers(from, m, dest, args)
+	return ok
+}
+
+// broadcast delivers a message without destination to every connection with a matching rule.
+func (b *Broker) broadcast(from *peer, m *wire.Message, fds []int) {
+	args := match.ArgsOf(m)
+	for q := range b.all {
+		if q.unique == "" || q.monitor != nil || q.gone {
+			continue
+		}
+		if b.peerMatches(q, from, m, args, false) && b.canReceive(q, from, m) {
+			if !q.enqueue(m, fds) {
+				b.stats.droppedBroadcasts++
+			}
+		}
+	}
+	b.copyToMonitors(m, fds, args)
+}
+
+// copyToObservers gives eavesdroppers (rules with eavesdrop='true') and monitors a copy of a
+// message addressed to someone else.
+func (b *Broker) copyToObservers(from *peer, m *wire.Message, dest *peer, args match.Args) {
+	for q := range b.all {
+		if q == dest || q == from || q.monitor != nil || q.unique == "" {
+			continue
+		}
+		if b.peerMatches(q, from, m, args, true) && b.canReceive(q, from, m) {
+			q.enqueue(m, nil)
+		}
+	}
+	b.copyToMonitors(m, nil, args)
+}
+
+// peerMatches reports whether one of q's rules selects m; for messages addressed to another
+// connection only eavesdropping rules count.
+func (b *Broker) peerMatches(q, from *peer, m *wire.Message, args match.Args, eavesdropping bool) bool {
+	for _, e := range q.matches {
+		if eavesdropping && !e.rule.Eavesdrop {
+			continue
+		}
+		if e.rule.MatchOwners(m, args, b.ownerOf) {
+			return true
+		}
+	}
+	return false
+}
+
+// ownerOf resolves a well-known name to its owner's unique name for match rules. Caller
+// holds b.mu.
+func (b *Broker) ownerOf(name string) string {
+	if name == busName {
+		return busName
+	}
+	if o := b.reg.owner(name); o != nil {
+		return o.unique
+	}
+	return ""
+}
+
+// resolve finds the connection a destination names. Caller holds b.mu.
+func (b *Broker) resolve(name string) *peer {
+	if strings.HasPrefix(name, ":") {
+		return b.peers[name]
+	}
+	return b.reg.owner(name)
+}
+
+// failExpectedReplies answers every call awaiting p's reply with NoReply, because p went
+// away. Caller holds b.mu.
+func (b *Broker) failExpectedReplies(p *peer) {
+	for key, pr := range p.expected {
+		pr.timer.Stop()
+		delete(p.expected, key)
+		pr.caller.calls--
+		if !pr.caller.gone {
+			b.sendDriverError(pr.caller, pr.serial, errNoReply, "Message recipient disconnected from message bus without replying")
+		}
+	}
+}
+
+// replyTimedOut answers a call that waited past the reply timeout.
+func (b *Broker) replyTimedOut(dest *peer, key replyKey) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	pr, ok := dest.expected[key]
+	if !ok {
+		return
+	}
+	delete(dest.expected, key)
+	pr.caller.calls--
+	if !pr.caller.gone {
+		b.sendDriverError(pr.caller, pr.serial, errNoReply, "Did not receive a reply: the reply timeout expired")
+	}
+}
