@@ -201,7 +201,7 @@ func (b *Broker) serveConn(sock *net.UnixConn) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), b.limits.AuthTimeout)
-	t, err := classic.Accept(ctx, sock, classic.AcceptOptions{GUID: b.guid, UID: cr.uid, UnixFDs: true})
+	t, err := classic.Accept(ctx, sock, classic.AcceptOptions{GUID: b.guid, UID: cr.uid, UnixFDs: true, MaxMessageSize: b.limits.MaxMessageSize})
 	cancel()
 	if err != nil {
 		b.log.Info("authentication failed", "uid", cr.uid, "pid", cr.pid, "err", err)

@@ -5,6 +5,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/kdbus-go/kdbus/transport/address"
 )
@@ -17,6 +18,8 @@ type Embedded struct {
 	Address string
 	dir     string
 	done    chan error
+	once    sync.Once
+	err     error
 }
 
 // Start runs a broker on a new socket in a private directory and returns it with its
@@ -43,10 +46,13 @@ func Start(opts Options) (*Embedded, error) {
 	return e, nil
 }
 
-// Close stops the broker, disconnecting every client, and removes its socket.
+// Close stops the broker, disconnecting every client, and removes its socket. Calling it
+// again does nothing.
 func (e *Embedded) Close() error {
-	err := e.Broker.Close()
-	<-e.done
-	os.RemoveAll(e.dir)
-	return err
+	e.once.Do(func() {
+		e.err = e.Broker.Close()
+		<-e.done
+		os.RemoveAll(e.dir)
+	})
+	return e.err
 }

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdbus-go/kdbus/internal/bustest"
 	"github.com/kdbus-go/kdbus/internal/dbustest"
 	"github.com/kdbus-go/kdbus/introspect"
 	"github.com/kdbus-go/kdbus/wire"
@@ -86,7 +87,7 @@ func (s *impl) Note(ctx context.Context, m *echoMsg) (*echoMsg, error) {
 	return nil, nil
 }
 
-func dial(t *testing.T, d *dbustest.Daemon, opts ...Option) *Conn {
+func dial(t *testing.T, d *bustest.Bus, opts ...Option) *Conn {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -99,7 +100,7 @@ func dial(t *testing.T, d *dbustest.Daemon, opts ...Option) *Conn {
 }
 
 // serve registers s on a new connection that owns the test service's name.
-func serve(t *testing.T, d *dbustest.Daemon, s *impl, opts ...Option) *Conn {
+func serve(t *testing.T, d *bustest.Bus, s *impl, opts ...Option) *Conn {
 	t.Helper()
 	c := dial(t, d, opts...)
 	if err := c.Register(&testDesc, s); err != nil {
@@ -118,352 +119,364 @@ func ctx5s(t *testing.T) context.Context {
 }
 
 func TestUnaryCall(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	serve(t, d, &impl{})
-	cli := dial(t, d)
-	obj := NewObject(cli, &testDesc)
-	resp, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{Text: "héllo", N: 41})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp.Text != "héllo" || resp.N != 42 {
-		t.Fatalf("Echo = %+v", resp)
-	}
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		serve(t, d, &impl{})
+		cli := dial(t, d)
+		obj := NewObject(cli, &testDesc)
+		resp, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{Text: "héllo", N: 41})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.Text != "héllo" || resp.N != 42 {
+			t.Fatalf("Echo = %+v", resp)
+		}
+	})
 }
 
 func TestOneWayCallsRunInOrder(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	s := &impl{notes: make(chan string, 100)}
-	serve(t, d, s, WithMaxConcurrentCalls(1, 100))
-	cli := dial(t, d)
-	obj := NewObject(cli, &testDesc)
-	for i := range 50 {
-		if _, err := oneWay.Invoke(ctx5s(t), obj, &echoMsg{Text: fmt.Sprint(i)}); err != nil {
-			t.Fatal(err)
-		}
-	}
-	for i := range 50 {
-		select {
-		case got := <-s.notes:
-			if got != fmt.Sprint(i) {
-				t.Fatalf("note %d arrived as %s", i, got)
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		s := &impl{notes: make(chan string, 100)}
+		serve(t, d, s, WithMaxConcurrentCalls(1, 100))
+		cli := dial(t, d)
+		obj := NewObject(cli, &testDesc)
+		for i := range 50 {
+			if _, err := oneWay.Invoke(ctx5s(t), obj, &echoMsg{Text: fmt.Sprint(i)}); err != nil {
+				t.Fatal(err)
 			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("note %d never arrived", i)
 		}
-	}
+		for i := range 50 {
+			select {
+			case got := <-s.notes:
+				if got != fmt.Sprint(i) {
+					t.Fatalf("note %d arrived as %s", i, got)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("note %d never arrived", i)
+			}
+		}
+	})
 }
 
 func TestErrorsMapBothWays(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	notReady := "org.kdbusgo.Test.Error.NotReady"
-	var next atomic.Value // of errBox
-	type errBox struct{ error }
-	serve(t, d, &impl{fail: func(context.Context, *echoMsg) (*echoMsg, error) { return nil, next.Load().(errBox).error }})
-	obj := NewObject(dial(t, d), &testDesc)
-	for _, tc := range []struct {
-		err      error
-		name     string
-		code     Code
-		contains string
-	}{
-		{Errorf(NotFound, "no such thing"), statusPrefix + "NotFound", NotFound, "no such thing"},
-		{Errorf(InvalidArgument, "bad"), ErrorInvalidArgs, InvalidArgument, "bad"},
-		{Errorf(PermissionDenied, "nope"), ErrorAccessDenied, PermissionDenied, "nope"},
-		{NewError(notReady, "warming up"), notReady, Unknown, "warming up"},
-		{errors.New("plain failure"), ErrorFailed, Unknown, "plain failure"},
-		{fmt.Errorf("wrapped: %w", Errorf(Unavailable, "down")), ErrorServiceUnknown, Unavailable, "down"},
-	} {
-		next.Store(errBox{tc.err})
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		notReady := "org.kdbusgo.Test.Error.NotReady"
+		var next atomic.Value // of errBox
+		type errBox struct{ error }
+		serve(t, d, &impl{fail: func(context.Context, *echoMsg) (*echoMsg, error) { return nil, next.Load().(errBox).error }})
+		obj := NewObject(dial(t, d), &testDesc)
+		for _, tc := range []struct {
+			err      error
+			name     string
+			code     Code
+			contains string
+		}{
+			{Errorf(NotFound, "no such thing"), statusPrefix + "NotFound", NotFound, "no such thing"},
+			{Errorf(InvalidArgument, "bad"), ErrorInvalidArgs, InvalidArgument, "bad"},
+			{Errorf(PermissionDenied, "nope"), ErrorAccessDenied, PermissionDenied, "nope"},
+			{NewError(notReady, "warming up"), notReady, Unknown, "warming up"},
+			{errors.New("plain failure"), ErrorFailed, Unknown, "plain failure"},
+			{fmt.Errorf("wrapped: %w", Errorf(Unavailable, "down")), ErrorServiceUnknown, Unavailable, "down"},
+		} {
+			next.Store(errBox{tc.err})
+			_, err := failMethod.Invoke(ctx5s(t), obj, &echoMsg{})
+			var e *Error
+			if !errors.As(err, &e) {
+				t.Fatalf("%v: got %v (%T), want *Error", tc.err, err, err)
+			}
+			if e.Name != tc.name || e.Code != tc.code || !strings.Contains(e.Message, tc.contains) {
+				t.Errorf("%v: got %q %v %q, want %q %v containing %q", tc.err, e.Name, e.Code, e.Message, tc.name, tc.code, tc.contains)
+			}
+			if CodeOf(err) != tc.code {
+				t.Errorf("CodeOf = %v, want %v", CodeOf(err), tc.code)
+			}
+		}
+		next.Store(errBox{NewError(notReady, "x")})
 		_, err := failMethod.Invoke(ctx5s(t), obj, &echoMsg{})
-		var e *Error
-		if !errors.As(err, &e) {
-			t.Fatalf("%v: got %v (%T), want *Error", tc.err, err, err)
+		if !errors.Is(err, &Error{Name: notReady}) {
+			t.Errorf("errors.Is does not match a service error by name: %v", err)
 		}
-		if e.Name != tc.name || e.Code != tc.code || !strings.Contains(e.Message, tc.contains) {
-			t.Errorf("%v: got %q %v %q, want %q %v containing %q", tc.err, e.Name, e.Code, e.Message, tc.name, tc.code, tc.contains)
-		}
-		if CodeOf(err) != tc.code {
-			t.Errorf("CodeOf = %v, want %v", CodeOf(err), tc.code)
-		}
-	}
-	next.Store(errBox{NewError(notReady, "x")})
-	_, err := failMethod.Invoke(ctx5s(t), obj, &echoMsg{})
-	if !errors.Is(err, &Error{Name: notReady}) {
-		t.Errorf("errors.Is does not match a service error by name: %v", err)
-	}
+	})
 }
 
 func TestPanicYieldsErrorAndServiceKeepsServing(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	serve(t, d, &impl{fail: func(context.Context, *echoMsg) (*echoMsg, error) { panic("boom") }})
-	obj := NewObject(dial(t, d), &testDesc)
-	_, err := failMethod.Invoke(ctx5s(t), obj, &echoMsg{})
-	if CodeOf(err) != Internal || !strings.Contains(err.Error(), "boom") {
-		t.Fatalf("after a panic: %v, want an Internal error mentioning it", err)
-	}
-	if _, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{Text: "still there"}); err != nil {
-		t.Fatalf("service stopped serving after a panic: %v", err)
-	}
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		serve(t, d, &impl{fail: func(context.Context, *echoMsg) (*echoMsg, error) { panic("boom") }})
+		obj := NewObject(dial(t, d), &testDesc)
+		_, err := failMethod.Invoke(ctx5s(t), obj, &echoMsg{})
+		if CodeOf(err) != Internal || !strings.Contains(err.Error(), "boom") {
+			t.Fatalf("after a panic: %v, want an Internal error mentioning it", err)
+		}
+		if _, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{Text: "still there"}); err != nil {
+			t.Fatalf("service stopped serving after a panic: %v", err)
+		}
+	})
 }
 
 func TestDeadlineAndCancellationLeakNothing(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	release := make(chan struct{})
-	serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
-		<-release
-		return m, nil
-	}})
-	cli := dial(t, d)
-	obj := NewObject(cli, &testDesc)
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		release := make(chan struct{})
+		serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
+			<-release
+			return m, nil
+		}})
+		cli := dial(t, d)
+		obj := NewObject(cli, &testDesc)
 
-	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
-	defer cancel()
-	_, err := echoMethod.Invoke(ctx, obj, &echoMsg{})
-	if !errors.Is(err, context.DeadlineExceeded) || CodeOf(err) != DeadlineExceeded {
-		t.Fatalf("call past its deadline: %v, want DeadlineExceeded", err)
-	}
-	ctx2, cancel2 := context.WithCancel(context.Background())
-	go func() { time.Sleep(20 * time.Millisecond); cancel2() }()
-	_, err = echoMethod.Invoke(ctx2, obj, &echoMsg{})
-	if !errors.Is(err, context.Canceled) || CodeOf(err) != Canceled {
-		t.Fatalf("cancelled call: %v, want Canceled", err)
-	}
-	cli.mu.Lock()
-	n := len(cli.pending)
-	cli.mu.Unlock()
-	if n != 0 {
-		t.Fatalf("%d calls still pending after their callers gave up", n)
-	}
-	close(release) // the late replies arrive and are dropped
-	if _, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{Text: "after"}); err != nil {
-		t.Fatal(err)
-	}
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		defer cancel()
+		_, err := echoMethod.Invoke(ctx, obj, &echoMsg{})
+		if !errors.Is(err, context.DeadlineExceeded) || CodeOf(err) != DeadlineExceeded {
+			t.Fatalf("call past its deadline: %v, want DeadlineExceeded", err)
+		}
+		ctx2, cancel2 := context.WithCancel(context.Background())
+		go func() { time.Sleep(20 * time.Millisecond); cancel2() }()
+		_, err = echoMethod.Invoke(ctx2, obj, &echoMsg{})
+		if !errors.Is(err, context.Canceled) || CodeOf(err) != Canceled {
+			t.Fatalf("cancelled call: %v, want Canceled", err)
+		}
+		cli.mu.Lock()
+		n := len(cli.pending)
+		cli.mu.Unlock()
+		if n != 0 {
+			t.Fatalf("%d calls still pending after their callers gave up", n)
+		}
+		close(release) // the late replies arrive and are dropped
+		if _, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{Text: "after"}); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestBadCallsGetStandardErrors(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	serve(t, d, &impl{})
-	cli := dial(t, d)
-	raw := func(path wire.ObjectPath, iface, member string, sig wire.Signature, args ...any) error {
-		body, err := wire.Marshal(wire.NativeOrder, sig, args...)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, err = cli.Call(ctx5s(t), &wire.Message{Type: wire.MethodCall, Destination: testDesc.BusName, Path: path, Interface: iface, Member: member, Signature: sig, Body: body}, nil)
-		return err
-	}
-	for _, tc := range []struct {
-		name string
-		err  error
-		want string
-	}{
-		{"wrong signature", raw(testDesc.Path, testIface, "Echo", "s", "no int"), ErrorInvalidArgs},
-		{"unknown method", raw(testDesc.Path, testIface, "Nope", ""), ErrorUnknownMethod},
-		{"unknown interface", raw(testDesc.Path, "org.kdbusgo.Other", "Echo", "si", "a", int32(1)), ErrorUnknownInterface},
-		{"unknown object", raw("/nowhere", testIface, "Echo", "si", "a", int32(1)), ErrorUnknownObject},
-		{"no interface field", raw(testDesc.Path, "", "Echo", "si", "a", int32(1)), ""},
-	} {
-		var e *Error
-		if tc.want == "" {
-			if tc.err != nil {
-				t.Errorf("%s: %v", tc.name, tc.err)
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		serve(t, d, &impl{})
+		cli := dial(t, d)
+		raw := func(path wire.ObjectPath, iface, member string, sig wire.Signature, args ...any) error {
+			body, err := wire.Marshal(wire.NativeOrder, sig, args...)
+			if err != nil {
+				t.Fatal(err)
 			}
-			continue
+			_, _, err = cli.Call(ctx5s(t), &wire.Message{Type: wire.MethodCall, Destination: testDesc.BusName, Path: path, Interface: iface, Member: member, Signature: sig, Body: body}, nil)
+			return err
 		}
-		if !errors.As(tc.err, &e) || e.Name != tc.want {
-			t.Errorf("%s: got %v, want %s", tc.name, tc.err, tc.want)
+		for _, tc := range []struct {
+			name string
+			err  error
+			want string
+		}{
+			{"wrong signature", raw(testDesc.Path, testIface, "Echo", "s", "no int"), ErrorInvalidArgs},
+			{"unknown method", raw(testDesc.Path, testIface, "Nope", ""), ErrorUnknownMethod},
+			{"unknown interface", raw(testDesc.Path, "org.kdbusgo.Other", "Echo", "si", "a", int32(1)), ErrorUnknownInterface},
+			{"unknown object", raw("/nowhere", testIface, "Echo", "si", "a", int32(1)), ErrorUnknownObject},
+			{"no interface field", raw(testDesc.Path, "", "Echo", "si", "a", int32(1)), ""},
+		} {
+			var e *Error
+			if tc.want == "" {
+				if tc.err != nil {
+					t.Errorf("%s: %v", tc.name, tc.err)
+				}
+				continue
+			}
+			if !errors.As(tc.err, &e) || e.Name != tc.want {
+				t.Errorf("%s: got %v, want %s", tc.name, tc.err, tc.want)
+			}
 		}
-	}
+	})
 }
 
 func TestInterceptors(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	var trace []string
-	var mu sync.Mutex
-	log := func(s string) { mu.Lock(); trace = append(trace, s); mu.Unlock() }
-	srvIC := func(name string) UnaryServerInterceptor {
-		return func(ctx context.Context, req any, m *MethodInfo, h UnaryHandler) (any, error) {
-			log("server " + name + " " + m.FullName())
-			return h(ctx, req)
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		var trace []string
+		var mu sync.Mutex
+		log := func(s string) { mu.Lock(); trace = append(trace, s); mu.Unlock() }
+		srvIC := func(name string) UnaryServerInterceptor {
+			return func(ctx context.Context, req any, m *MethodInfo, h UnaryHandler) (any, error) {
+				log("server " + name + " " + m.FullName())
+				return h(ctx, req)
+			}
 		}
-	}
-	cliIC := func(name string) UnaryClientInterceptor {
-		return func(ctx context.Context, m *MethodInfo, req, resp any, inv UnaryInvoker) error {
-			log("client " + name + " " + m.Member)
-			return inv(ctx, m, req, resp)
+		cliIC := func(name string) UnaryClientInterceptor {
+			return func(ctx context.Context, m *MethodInfo, req, resp any, inv UnaryInvoker) error {
+				log("client " + name + " " + m.Member)
+				return inv(ctx, m, req, resp)
+			}
 		}
-	}
-	serve(t, d, &impl{}, WithUnaryServerInterceptor(ChainUnaryServer(srvIC("outer"), srvIC("inner"))))
-	cli := dial(t, d, WithUnaryClientInterceptor(ChainUnaryClient(cliIC("outer"), cliIC("inner"))))
-	if _, err := echoMethod.Invoke(ctx5s(t), NewObject(cli, &testDesc), &echoMsg{}); err != nil {
-		t.Fatal(err)
-	}
-	want := "client outer Echo|client inner Echo|server outer org.kdbusgo.Test.Echo|server inner org.kdbusgo.Test.Echo"
-	mu.Lock()
-	got := strings.Join(trace, "|")
-	mu.Unlock()
-	if got != want {
-		t.Fatalf("interceptor order:\n got %s\nwant %s", got, want)
-	}
+		serve(t, d, &impl{}, WithUnaryServerInterceptor(ChainUnaryServer(srvIC("outer"), srvIC("inner"))))
+		cli := dial(t, d, WithUnaryClientInterceptor(ChainUnaryClient(cliIC("outer"), cliIC("inner"))))
+		if _, err := echoMethod.Invoke(ctx5s(t), NewObject(cli, &testDesc), &echoMsg{}); err != nil {
+			t.Fatal(err)
+		}
+		want := "client outer Echo|client inner Echo|server outer org.kdbusgo.Test.Echo|server inner org.kdbusgo.Test.Echo"
+		mu.Lock()
+		got := strings.Join(trace, "|")
+		mu.Unlock()
+		if got != want {
+			t.Fatalf("interceptor order:\n got %s\nwant %s", got, want)
+		}
+	})
 }
 
 func TestCallerIdentity(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	got := make(chan Credentials, 1)
-	var sender atomic.Value
-	serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
-		c := CallerFrom(ctx)
-		sender.Store(c.Sender)
-		cr, err := c.Credentials(ctx)
-		if err != nil {
-			return nil, err
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		got := make(chan Credentials, 1)
+		var sender atomic.Value
+		serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
+			c := CallerFrom(ctx)
+			sender.Store(c.Sender)
+			cr, err := c.Credentials(ctx)
+			if err != nil {
+				return nil, err
+			}
+			got <- cr
+			return m, nil
+		}})
+		cli := dial(t, d)
+		if _, err := echoMethod.Invoke(ctx5s(t), NewObject(cli, &testDesc), &echoMsg{}); err != nil {
+			t.Fatal(err)
 		}
-		got <- cr
-		return m, nil
-	}})
-	cli := dial(t, d)
-	if _, err := echoMethod.Invoke(ctx5s(t), NewObject(cli, &testDesc), &echoMsg{}); err != nil {
-		t.Fatal(err)
-	}
-	cr := <-got
-	if sender.Load() != cli.UniqueName() || cr.UID != uint32(os.Getuid()) || cr.PID != uint32(os.Getpid()) {
-		t.Fatalf("caller %v with %+v; want %s uid %d pid %d", sender.Load(), cr, cli.UniqueName(), os.Getuid(), os.Getpid())
-	}
+		cr := <-got
+		if sender.Load() != cli.UniqueName() || cr.UID != uint32(os.Getuid()) || cr.PID != uint32(os.Getpid()) {
+			t.Fatalf("caller %v with %+v; want %s uid %d pid %d", sender.Load(), cr, cli.UniqueName(), os.Getuid(), os.Getpid())
+		}
+	})
 }
 
 func TestStandardInterfaces(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	srv := serve(t, d, &impl{})
-	if err := srv.Register(&testDesc, &impl{}, AtPath("/org/kdbusgo/Test/child/deeper")); err != nil {
-		t.Fatal(err)
-	}
-	cli := dial(t, d)
-	call := func(path wire.ObjectPath, iface, member string, sig wire.Signature, args ...any) []any {
-		body, _ := wire.Marshal(wire.NativeOrder, sig, args...)
-		m, _, err := cli.Call(ctx5s(t), &wire.Message{Type: wire.MethodCall, Destination: testDesc.BusName, Path: path, Interface: iface, Member: member, Signature: sig, Body: body}, nil)
-		if err != nil {
-			t.Fatalf("%s.%s on %s: %v", iface, member, path, err)
-		}
-		v, err := wire.Unmarshal(m.Body, m.Order, m.Signature)
-		if err != nil {
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		srv := serve(t, d, &impl{})
+		if err := srv.Register(&testDesc, &impl{}, AtPath("/org/kdbusgo/Test/child/deeper")); err != nil {
 			t.Fatal(err)
 		}
-		return v
-	}
-	xml := call(testDesc.Path, IntrospectableInterface, "Introspect", "")[0].(string)
-	if want := introspect.Document([]string{testDesc.XML}, []string{"child"}); xml != want {
-		t.Fatalf("Introspect:\n%s\nwant:\n%s", xml, want)
-	}
-	root, err := introspect.ParseString(call("/", IntrospectableInterface, "Introspect", "")[0].(string))
-	if err != nil || len(root.Children) != 1 || root.Children[0].Name != "org" {
-		t.Fatalf("root node: %+v, %v", root, err)
-	}
-	mid, _ := introspect.ParseString(call("/org/kdbusgo/Test/child", IntrospectableInterface, "Introspect", "")[0].(string))
-	if len(mid.Children) != 1 || mid.Children[0].Name != "deeper" || mid.Interface(testIface) != nil {
-		t.Fatalf("intermediate node: %+v", mid)
-	}
-	call(testDesc.Path, PeerInterface, "Ping", "")
-	if _, err := machineID(); err == nil {
-		if id := call(testDesc.Path, PeerInterface, "GetMachineId", "")[0].(string); len(id) != 32 {
-			t.Fatalf("machine id %q", id)
+		cli := dial(t, d)
+		call := func(path wire.ObjectPath, iface, member string, sig wire.Signature, args ...any) []any {
+			body, _ := wire.Marshal(wire.NativeOrder, sig, args...)
+			m, _, err := cli.Call(ctx5s(t), &wire.Message{Type: wire.MethodCall, Destination: testDesc.BusName, Path: path, Interface: iface, Member: member, Signature: sig, Body: body}, nil)
+			if err != nil {
+				t.Fatalf("%s.%s on %s: %v", iface, member, path, err)
+			}
+			v, err := wire.Unmarshal(m.Body, m.Order, m.Signature)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v
 		}
-	}
-	if all := call(testDesc.Path, PropertiesInterface, "GetAll", "s", testIface)[0].([]wire.DictEntry); len(all) != 0 {
-		t.Fatalf("GetAll = %v, want no properties", all)
-	}
+		xml := call(testDesc.Path, IntrospectableInterface, "Introspect", "")[0].(string)
+		if want := introspect.Document([]string{testDesc.XML}, []string{"child"}); xml != want {
+			t.Fatalf("Introspect:\n%s\nwant:\n%s", xml, want)
+		}
+		root, err := introspect.ParseString(call("/", IntrospectableInterface, "Introspect", "")[0].(string))
+		if err != nil || len(root.Children) != 1 || root.Children[0].Name != "org" {
+			t.Fatalf("root node: %+v, %v", root, err)
+		}
+		mid, _ := introspect.ParseString(call("/org/kdbusgo/Test/child", IntrospectableInterface, "Introspect", "")[0].(string))
+		if len(mid.Children) != 1 || mid.Children[0].Name != "deeper" || mid.Interface(testIface) != nil {
+			t.Fatalf("intermediate node: %+v", mid)
+		}
+		call(testDesc.Path, PeerInterface, "Ping", "")
+		if _, err := machineID(); err == nil {
+			if id := call(testDesc.Path, PeerInterface, "GetMachineId", "")[0].(string); len(id) != 32 {
+				t.Fatalf("machine id %q", id)
+			}
+		}
+		if all := call(testDesc.Path, PropertiesInterface, "GetAll", "s", testIface)[0].([]wire.DictEntry); len(all) != 0 {
+			t.Fatalf("GetAll = %v, want no properties", all)
+		}
+	})
 }
 
 func TestBoundedConcurrency(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	block := make(chan struct{})
-	started := make(chan struct{}, 10)
-	serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
-		started <- struct{}{}
-		<-block
-		return m, nil
-	}}, WithMaxConcurrentCalls(1, 0))
-	obj := NewObject(dial(t, d), &testDesc)
-	errc := make(chan error, 1)
-	go func() { _, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{}); errc <- err }()
-	<-started
-	_, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{})
-	var e *Error
-	if !errors.As(err, &e) || e.Name != ErrorLimitsExceeded {
-		t.Fatalf("call beyond the bound: %v, want LimitsExceeded", err)
-	}
-	close(block)
-	if err := <-errc; err != nil {
-		t.Fatal(err)
-	}
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		block := make(chan struct{})
+		started := make(chan struct{}, 10)
+		serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
+			started <- struct{}{}
+			<-block
+			return m, nil
+		}}, WithMaxConcurrentCalls(1, 0))
+		obj := NewObject(dial(t, d), &testDesc)
+		errc := make(chan error, 1)
+		go func() { _, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{}); errc <- err }()
+		<-started
+		_, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{})
+		var e *Error
+		if !errors.As(err, &e) || e.Name != ErrorLimitsExceeded {
+			t.Fatalf("call beyond the bound: %v, want LimitsExceeded", err)
+		}
+		close(block)
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	})
 }
 
 func TestNameOwnershipAndWatching(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	a, b, watcher := dial(t, d), dial(t, d), dial(t, d)
-	const name = "org.kdbusgo.Owned"
-	w, err := watcher.WatchNameOwner(ctx5s(t), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Stop()
-	expect := func(old, new string) {
-		t.Helper()
-		select {
-		case ch := <-w.C:
-			if ch.OldOwner != old || ch.NewOwner != new {
-				t.Fatalf("owner change %+v, want %q -> %q", ch, old, new)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatalf("no owner change %q -> %q", old, new)
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		a, b, watcher := dial(t, d), dial(t, d), dial(t, d)
+		const name = "org.kdbusgo.Owned"
+		w, err := watcher.WatchNameOwner(ctx5s(t), name)
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if r, err := a.RequestName(ctx5s(t), name, NameAllowReplacement); err != nil || r != NamePrimaryOwner {
-		t.Fatalf("a: %v %v", r, err)
-	}
-	expect("", a.UniqueName())
-	if r, err := b.RequestName(ctx5s(t), name, NameDoNotQueue); err != nil || r != NameExists {
-		t.Fatalf("b without replacing: %v %v, want exists", r, err)
-	}
-	if r, err := b.RequestName(ctx5s(t), name, NameReplaceExisting); err != nil || r != NamePrimaryOwner {
-		t.Fatalf("b replacing: %v %v", r, err)
-	}
-	expect(a.UniqueName(), b.UniqueName())
-	if owner, err := watcher.GetNameOwner(ctx5s(t), name); err != nil || owner != b.UniqueName() {
-		t.Fatalf("GetNameOwner = %s, %v", owner, err)
-	}
-	// a was queued when replaced (it did not say DoNotQueue): b leaving hands the name back.
-	b.Close()
-	expect(b.UniqueName(), a.UniqueName())
-	if r, err := a.ReleaseName(ctx5s(t), name); err != nil || r != NameReleased {
-		t.Fatalf("release: %v %v", r, err)
-	}
-	expect(a.UniqueName(), "")
-	if _, err := watcher.GetNameOwner(ctx5s(t), name); CodeOf(err) != Unavailable {
-		t.Fatalf("GetNameOwner of a free name: %v", err)
-	}
+		defer w.Stop()
+		expect := func(old, new string) {
+			t.Helper()
+			select {
+			case ch := <-w.C:
+				if ch.OldOwner != old || ch.NewOwner != new {
+					t.Fatalf("owner change %+v, want %q -> %q", ch, old, new)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatalf("no owner change %q -> %q", old, new)
+			}
+		}
+		if r, err := a.RequestName(ctx5s(t), name, NameAllowReplacement); err != nil || r != NamePrimaryOwner {
+			t.Fatalf("a: %v %v", r, err)
+		}
+		expect("", a.UniqueName())
+		if r, err := b.RequestName(ctx5s(t), name, NameDoNotQueue); err != nil || r != NameExists {
+			t.Fatalf("b without replacing: %v %v, want exists", r, err)
+		}
+		if r, err := b.RequestName(ctx5s(t), name, NameReplaceExisting); err != nil || r != NamePrimaryOwner {
+			t.Fatalf("b replacing: %v %v", r, err)
+		}
+		expect(a.UniqueName(), b.UniqueName())
+		if owner, err := watcher.GetNameOwner(ctx5s(t), name); err != nil || owner != b.UniqueName() {
+			t.Fatalf("GetNameOwner = %s, %v", owner, err)
+		}
+		// a was queued when replaced (it did not say DoNotQueue): b leaving hands the name back.
+		b.Close()
+		expect(b.UniqueName(), a.UniqueName())
+		if r, err := a.ReleaseName(ctx5s(t), name); err != nil || r != NameReleased {
+			t.Fatalf("release: %v %v", r, err)
+		}
+		expect(a.UniqueName(), "")
+		if _, err := watcher.GetNameOwner(ctx5s(t), name); CodeOf(err) != Unavailable {
+			t.Fatalf("GetNameOwner of a free name: %v", err)
+		}
+	})
 }
 
 func TestBusGoingAwayFailsPendingCalls(t *testing.T) {
-	d := dbustest.Start(t, dbustest.Config{})
-	serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
-		select {}
-	}})
-	obj := NewObject(dial(t, d), &testDesc)
-	errc := make(chan error, 3)
-	for range 3 {
-		go func() { _, err := echoMethod.Invoke(context.Background(), obj, &echoMsg{}); errc <- err }()
-	}
-	time.Sleep(100 * time.Millisecond)
-	d.Kill()
-	for range 3 {
-		select {
-		case err := <-errc:
-			if !errors.Is(err, ErrDisconnected) || CodeOf(err) != Unavailable {
-				t.Fatalf("pending call when the bus died: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("a pending call still waits after the bus died")
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
+			select {}
+		}})
+		obj := NewObject(dial(t, d), &testDesc)
+		errc := make(chan error, 3)
+		for range 3 {
+			go func() { _, err := echoMethod.Invoke(context.Background(), obj, &echoMsg{}); errc <- err }()
 		}
-	}
+		time.Sleep(100 * time.Millisecond)
+		d.Kill()
+		for range 3 {
+			select {
+			case err := <-errc:
+				if !errors.Is(err, ErrDisconnected) || CodeOf(err) != Unavailable {
+					t.Fatalf("pending call when the bus died: %v", err)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a pending call still waits after the bus died")
+			}
+		}
+	})
 }

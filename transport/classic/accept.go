@@ -18,6 +18,9 @@ type AcceptOptions struct {
 	UID uint32
 	// UnixFDs lets the client pass file descriptors when it asks.
 	UnixFDs bool
+	// MaxMessageSize, when positive, is the largest message accepted from the client; a
+	// larger one disconnects it before the message is read.
+	MaxMessageSize int
 }
 
 // Accept runs the server side of authentication on a connection a listener accepted and
@@ -40,6 +43,6 @@ func Accept(ctx context.Context, sock *net.UnixConn, opts AcceptOptions) (*Conn,
 		return nil, ctx.Err()
 	}
 	sock.SetDeadline(time.Time{})
-	c.guid, c.unixFD = opts.GUID, res.UnixFD
+	c.guid, c.unixFD, c.maxMsg = opts.GUID, res.UnixFD, opts.MaxMessageSize
 	return c, nil
 }

@@ -69,6 +69,10 @@ type Conn struct {
 	fdq     []int
 	pending []Received // messages read during Dial, delivered first
 
+	// maxMsg, when positive, is the largest message this side accepts (a bus's
+	// max_message_size); a larger one breaks the connection before it is read.
+	maxMsg int
+
 	closeOnce sync.Once
 	broken    atomic.Pointer[error]
 }
@@ -308,6 +312,9 @@ func (c *Conn) recv() (Received, error) {
 	total, err := wire.MessageLength(c.chunk[c.rpos:c.rend])
 	if err != nil {
 		return Received{}, c.fail("the peer sent bytes that are not a D-Bus message", err)
+	}
+	if c.maxMsg > 0 && total > c.maxMsg {
+		return Received{}, c.fail("protocol error", fmt.Errorf("the peer sent a message of %d bytes, over the limit of %d", total, c.maxMsg))
 	}
 	var buf []byte
 	if total <= chunkSize {
