@@ -21,6 +21,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/kdbus-go/kdbus/broker/config"
 	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -62,6 +63,9 @@ type Options struct {
 	Limits Limits
 	// Logger receives structured logs; nil discards them.
 	Logger *slog.Logger
+	// Policy decides who may connect, own names, send and receive, as dbus-daemon's <policy>
+	// elements do; nil allows everything.
+	Policy *config.Policy
 }
 
 // Broker is a running bus.
@@ -69,6 +73,7 @@ type Broker struct {
 	guid   string
 	limits Limits
 	log    *slog.Logger
+	policy *config.Policy
 
 	mu       sync.Mutex
 	peers    map[string]*peer // by unique name
@@ -94,6 +99,7 @@ func New(opts Options) *Broker {
 		guid:     hex.EncodeToString(id[:]),
 		limits:   fillLimits(opts.Limits),
 		log:      opts.Logger,
+		policy:   opts.Policy,
 		peers:    make(map[string]*peer),
 		all:      make(map[*peer]struct{}),
 		reg:      newRegistry(),
@@ -228,8 +234,14 @@ func (b *Broker) addPeer(t transport, cr creds, unixFDs bool) (*peer, error) {
 	if b.perUID[cr.uid] >= b.limits.MaxConnectionsPerUser {
 		return nil, fmt.Errorf("uid %d has %d connections, the per-user limit", cr.uid, b.perUID[cr.uid])
 	}
+	if !b.canConnect(cr) {
+		return nil, fmt.Errorf("the bus policy does not let uid %d connect", cr.uid)
+	}
 	b.nextID++
 	p := newPeer(b, t, b.nextID, cr, unixFDs)
+	if b.policy != nil {
+		p.pol = b.policy.For(subjectOf(cr))
+	}
 	b.all[p] = struct{}{}
 	b.perUID[cr.uid]++
 	b.stats.connections++

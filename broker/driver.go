@@ -215,7 +215,7 @@ func (b *Broker) broadcastDriverSignal(member string, sig wire.Signature, values
 		if q.unique == "" || q.monitor != nil || q.gone {
 			continue
 		}
-		if b.peerMatches(q, nil, sm, args, false) {
+		if b.peerMatches(q, nil, sm, args, false) && b.canReceive(q, nil, sm, false, false) {
 			q.enqueue(sm, nil)
 		}
 	}

@@ -3,6 +3,7 @@ package broker
 import (
 	"sync"
 
+	"github.com/kdbus-go/kdbus/broker/config"
 	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/wire"
 	"golang.org/x/sys/unix"
@@ -33,6 +34,7 @@ type peer struct {
 	unique  string // ":1.<id>" once Hello succeeded
 	creds   creds
 	unixFDs bool
+	pol     *config.SubjectPolicy // nil: no policy, everything allowed
 
 	// Guarded by the broker's lock.
 	names    map[string]struct{}

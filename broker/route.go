@@ -42,9 +42,15 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 	if m.Destination == busName {
 		b.mu.Lock()
 		b.stats.messages++
+		allowed := p.unique == "" || b.canSend(p, nil, m, false)
 		b.copyToObservers(p, m, nil, match.Args{})
+		if !allowed {
+			b.replyError(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on the bus", p.unique, m.Interface, m.Member))
+		}
 		b.mu.Unlock()
-		b.driverCall(p, m)
+		if allowed {
+			b.driverCall(p, m)
+		}
 		return
 	}
 	b.mu.Lock()
@@ -81,10 +87,12 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 		delete(p.expected, key)
 		pr.timer.Stop()
 		dest.calls--
-		b.deliver(p, dest, m, fds, args)
+		if b.canSend(p, dest, m, true) {
+			b.deliver(p, dest, m, fds, args, true)
+		}
 		return
 	}
-	if !b.canSend(p, dest, m) {
+	if !b.canSend(p, dest, m, false) {
 		if expectsReply {
 			b.replyError(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on %s", p.unique, m.Interface, m.Member, m.Destination))
 		}
@@ -101,7 +109,7 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 		dest.expected[key] = pr
 		p.calls++
 	}
-	if !b.deliver(p, dest, m, fds, args) && expectsReply {
+	if !b.deliver(p, dest, m, fds, args, false) && expectsReply {
 		key := replyKey{caller: p.id, serial: m.Serial}
 		if pr, ok := dest.expected[key]; ok {
 			pr.timer.Stop()
@@ -113,11 +121,11 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 }
 
 // deliver queues m for dest and copies it to eavesdroppers and monitors. Caller holds b.mu.
-func (b *Broker) deliver(from, dest *peer, m *wire.Message, fds []int, args match.Args) bool {
+func (b *Broker) deliver(from, dest *peer, m *wire.Message, fds []int, args match.Args, requested bool) bool {
 	if len(fds) > 0 && !dest.unixFDs {
 		return false
 	}
-	if !b.canReceive(dest, from, m) {
+	if !b.canReceive(dest, from, m, requested, false) {
 		return false
 	}
 	ok := dest.enqueue(m, fds)
@@ -132,7 +140,7 @@ func (b *Broker) broadcast(from *peer, m *wire.Message, fds []int) {
 		if q.unique == "" || q.monitor != nil || q.gone {
 			continue
 		}
-		if b.peerMatches(q, from, m, args, false) && b.canReceive(q, from, m) {
+		if b.peerMatches(q, from, m, args, false) && b.canSend(from, q, m, false) && b.canReceive(q, from, m, false, false) {
 			if !q.enqueue(m, fds) {
 				b.stats.droppedBroadcasts++
 			}
@@ -148,7 +156,7 @@ func (b *Broker) copyToObservers(from *peer, m *wire.Message, dest *peer, args m
 		if q == dest || q == from || q.monitor != nil || q.unique == "" {
 			continue
 		}
-		if b.peerMatches(q, from, m, args, true) && b.canReceive(q, from, m) {
+		if b.peerMatches(q, from, m, args, true) && b.canReceive(q, from, m, false, true) {
 			q.enqueue(m, nil)
 		}
 	}
