@@ -462,4 +462,3 @@ func dropPrivileges(user string) error {
 	}
 	return syscall.Setuid(uid)
 }
-
