@@ -378,12 +378,13 @@ func decodeDepthOK(d *wire.Decoder, depth int, what string) bool {
 // EncodeProto appends m serialized with deterministic protobuf marshaling, as ay. Generated
 // code uses it for messages that are part of a cycle of message types, which cannot be D-Bus
 // structs; the argument says so with the annotation org.kdbusgo.Proto. A nil m encodes as an
-// empty array, like an empty message.
+// empty array, like an empty message. Like the rest of the mapping, it does not insist on
+// proto2 required fields.
 func EncodeProto(e *wire.Encoder, m proto.Message) {
 	if e.Err() != nil {
 		return
 	}
-	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	b, err := proto.MarshalOptions{Deterministic: true, AllowPartial: true}.Marshal(m)
 	if err != nil {
 		e.SetErr(fmt.Errorf("cannot encode %s as serialized protobuf: %w", messageName(m), err))
 		return
@@ -398,7 +399,7 @@ func DecodeProto(d *wire.Decoder, m proto.Message) {
 	if d.Err() != nil {
 		return
 	}
-	if err := proto.Unmarshal(b, m); err != nil {
+	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(b, m); err != nil {
 		d.SetErr(Errorf(InvalidArgument, "%s: the ay does not hold a serialized message of that type: %v", messageName(m), err))
 	}
 }

@@ -1,0 +1,283 @@
+package generator
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// badCase is a .proto that D-Bus cannot express. want are the lines the plugin must report
+// (as regular expressions, anchored to whole lines); where names an element whose source
+// position the first line must give.
+type badCase struct {
+	name  string
+	proto string
+	want  []string
+}
+
+// badGoPackage gives bad.proto a Go package, as protoc-gen-go's M flag does.
+const badGoPackage = "Mbad.proto=example.com/bad;bad"
+
+const badHeader = `syntax = "proto3";
+
+package bad.v1;
+
+import "google/protobuf/empty.proto";
+import "kdbus/v1/options.proto";
+
+`
+
+// pos returns "bad.proto:LINE:COL" for the first occurrence of needle in src.
+func pos(src, needle string) string {
+	i := strings.Index(src, needle)
+	if i < 0 {
+		panic("pos: " + needle + " not found")
+	}
+	line := strings.Count(src[:i], "\n") + 1
+	col := i - strings.LastIndexByte(src[:i], '\n')
+	return fmt.Sprintf("bad\\.proto:%d:%d", line, col)
+}
+
+func badCases() []badCase {
+	var cases []badCase
+	add := func(name, src string, want ...func(src string) string) {
+		c := badCase{name: name, proto: src}
+		for _, w := range want {
+			c.want = append(c.want, w(src))
+		}
+		cases = append(cases, c)
+	}
+
+	// A signature over 255 characters: 300 int32 fields.
+	var long strings.Builder
+	long.WriteString(badHeader + "service Svc {\n  rpc Big(BigRequest) returns (google.protobuf.Empty);\n}\n\nmessage BigRequest {\n")
+	for i := 1; i <= 300; i++ {
+		fmt.Fprintf(&long, "  int32 f%d = %d;\n", i, i)
+	}
+	long.WriteString("}\n")
+	add("signature too long", long.String(), func(src string) string {
+		return pos(src, "rpc Big") + `: bad\.v1\.Svc\.Big: its in-arguments \(the fields of bad\.v1\.BigRequest\) have a signature of 300 characters; D-Bus allows 255; hint: split the message .*`
+	})
+
+	// Arrays nested 40 deep: every singular message field is a 0-or-1 element array.
+	var deep strings.Builder
+	deep.WriteString(badHeader + "service Svc {\n  rpc Deep(L0) returns (google.protobuf.Empty);\n}\n\n")
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&deep, "message L%d { L%d next = 1; }\n", i, i+1)
+	}
+	deep.WriteString("message L40 { int32 x = 1; }\n")
+	add("arrays nested too deeply", deep.String(), func(src string) string {
+		return pos(src, "L33 next") + `: bad\.v1\.L32\.next: arrays nest deeper than the 32 D-Bus allows in one signature; hint: flatten the nesting.*`
+	})
+
+	// Structs nested 40 deep without arrays: proto2 required message fields.
+	var structs strings.Builder
+	structs.WriteString("syntax = \"proto2\";\n\npackage bad.v1;\n\nservice Svc {\n  rpc Deep(S0) returns (S0);\n}\n\n")
+	for i := 0; i < 40; i++ {
+		fmt.Fprintf(&structs, "message S%d { required S%d next = 1; }\n", i, i+1)
+	}
+	structs.WriteString("message S40 { optional int32 x = 1; }\n")
+	add("structs nested too deeply", structs.String(), func(src string) string {
+		return pos(src, "required S33 next") + `: bad\.v1\.S32\.next: structs nest deeper than the 32 D-Bus allows in one signature; hint: flatten the nesting of messages inside messages`
+	})
+
+	// Oneofs inside oneofs: each level is a struct, a variant and a struct, which signatures
+	// do not count across variants, but values do.
+	var variants strings.Builder
+	variants.WriteString(badHeader + "service Svc {\n  rpc Deep(O0) returns (google.protobuf.Empty);\n}\n\n")
+	for i := 0; i < 30; i++ {
+		fmt.Fprintf(&variants, "message O%d { oneof o { O%d next = 1; } }\n", i, i+1)
+	}
+	variants.WriteString("message O30 { int32 x = 1; }\n")
+	add("values nested too deeply through variants", variants.String(), func(src string) string {
+		return `bad\.proto:\d+:\d+: bad\.v1\.O\d+\.(o|next): values nest deeper than the 64 containers D-Bus allows, counting variants; hint: .*`
+	})
+
+	// A oneof member whose variant's own signature is too long.
+	var member strings.Builder
+	member.WriteString(badHeader + "service Svc {\n  rpc Pick(Choice) returns (google.protobuf.Empty);\n}\n\nmessage Choice {\n  oneof c {\n    Big big = 1;\n  }\n}\n\nmessage Big {\n")
+	for i := 1; i <= 260; i++ {
+		fmt.Fprintf(&member, "  bool b%d = %d;\n", i, i)
+	}
+	member.WriteString("}\n")
+	add("oneof member too long for a variant", member.String(), func(src string) string {
+		return pos(src, "Big big = 1") + `: bad\.v1\.Choice\.big: as a oneof member its value travels in a variant whose signature would be 262 characters long; D-Bus allows 255; hint: .*`
+	})
+
+	iface := badHeader + `service Svc {
+  option (kdbus.v1.service) = { interface: "not-an.interface" };
+  rpc Get(google.protobuf.Empty) returns (google.protobuf.Empty);
+}
+`
+	add("bad interface option", iface, func(src string) string {
+		return pos(src, "option (kdbus") + `: bad\.v1\.Svc: option interface: invalid D-Bus interface name "not-an\.interface": byte '-' in element "not-an": only \[A-Za-z0-9_\] are allowed; hint: use two or more dot-separated elements.*`
+	})
+
+	oneElement := badHeader + `service Svc {
+  option (kdbus.v1.service) = { interface: "Lonely" };
+  rpc Get(google.protobuf.Empty) returns (google.protobuf.Empty);
+}
+`
+	add("interface option of one element", oneElement, func(src string) string {
+		return pos(src, "option (kdbus") + `: bad\.v1\.Svc: option interface: invalid D-Bus interface name "Lonely": needs at least two dot-separated elements.*; hint: .*`
+	})
+
+	path := badHeader + `service Svc {
+  option (kdbus.v1.service).object_path = "/trailing/";
+  option (kdbus.v1.service).bus_name = ":1.5";
+  option (kdbus.v1.service).errors = "Not.Ready";
+  option (kdbus.v1.service).errors = "Twice";
+  option (kdbus.v1.service).errors = "Twice";
+  rpc Get(google.protobuf.Empty) returns (google.protobuf.Empty);
+}
+`
+	add("bad path, bus name and errors", path,
+		func(src string) string {
+			return pos(src, "option (kdbus.v1.service).object_path") + `: bad\.v1\.Svc: option object_path: invalid D-Bus object path "/trailing/": must not end with '/'.*; hint: use an absolute path .*`
+		},
+		func(src string) string {
+			return pos(src, "option (kdbus.v1.service).bus_name") + `: bad\.v1\.Svc: option bus_name: invalid D-Bus well-known name ":1\.5".*; hint: use two or more dot-separated elements.*`
+		},
+		func(src string) string {
+			return pos(src, "option (kdbus.v1.service).errors") + `: bad\.v1\.Svc: option errors: "Not\.Ready" is not a D-Bus name element; hint: name each error .*`
+		},
+		func(src string) string {
+			return pos(src, "option (kdbus.v1.service).errors = \"Twice\";\n  rpc") + `: bad\.v1\.Svc: option errors: "Twice" is listed twice; hint: list each error once`
+		})
+
+	members := badHeader + `service Svc {
+  rpc Get(google.protobuf.Empty) returns (google.protobuf.Empty) {
+    option (kdbus.v1.method) = { member: "9lives" };
+  }
+  rpc Put(google.protobuf.Empty) returns (google.protobuf.Empty) {
+    option (kdbus.v1.method) = { member: "Get" };
+  }
+  rpc Get2(google.protobuf.Empty) returns (google.protobuf.Empty) {
+    option (kdbus.v1.method) = { member: "Get" };
+  }
+}
+`
+	add("bad and duplicate members", members,
+		func(src string) string {
+			return pos(src, `option (kdbus.v1.method) = { member: "9lives"`) + `: bad\.v1\.Svc\.Get: option member: invalid D-Bus member name "9lives": must not start with a digit; hint: use letters, digits and underscores.*`
+		},
+		func(src string) string {
+			return pos(src, "rpc Get2") + `: bad\.v1\.Svc\.Get2: D-Bus member name "Get" is already used by rpc Put; hint: give one of them another name with option \(kdbus\.v1\.method\)\.member`
+		})
+
+	noReply := badHeader + `service Svc {
+  rpc Tell(Note) returns (Note) {
+    option (kdbus.v1.method) = { no_reply: true };
+  }
+}
+
+message Note {
+  string text = 1;
+}
+`
+	add("no_reply with a response", noReply, func(src string) string {
+		return pos(src, "option (kdbus.v1.method)") + `: bad\.v1\.Svc\.Tell: a no_reply method sends no reply, but it returns bad\.v1\.Note; hint: make the rpc return google\.protobuf\.Empty, or remove no_reply`
+	})
+
+	noPkg := `syntax = "proto3";
+
+import "google/protobuf/empty.proto";
+
+service Svc {
+  rpc Get(google.protobuf.Empty) returns (google.protobuf.Empty);
+}
+`
+	add("no package and no interface option", noPkg, func(src string) string {
+		return pos(src, "service Svc") + `: Svc: the file has no package, so the service has no D-Bus interface name \(one needs at least two dot-separated elements\); hint: add a package statement such as "package example\.v1;", or set option \(kdbus\.v1\.service\) = \{ interface: "org\.example\.Svc1" \}`
+	})
+
+	memfd := badHeader + `service Svc {
+  rpc Put(Blob) returns (google.protobuf.Empty);
+}
+
+message Blob {
+  string name = 1 [(kdbus.v1.field) = { memfd: true }];
+}
+`
+	add("memfd on a string", memfd, func(src string) string {
+		return pos(src, "(kdbus.v1.field)") + `: bad\.v1\.Blob\.name: the memfd option applies only to bytes fields .*; hint: remove \(kdbus\.v1\.field\)\.memfd, or make the field bytes`
+	})
+	return cases
+}
+
+// checkErrorLines matches the reported lines against the expected patterns, in order.
+func checkErrorLines(t *testing.T, got string, want []string) {
+	t.Helper()
+	lines := strings.Split(strings.TrimSpace(got), "\n")
+	for i, w := range want {
+		re := regexp.MustCompile("^" + w + "$")
+		if i >= len(lines) {
+			t.Errorf("missing line %d, want %s\nall:\n%s", i+1, w, got)
+			continue
+		}
+		if !re.MatchString(lines[i]) {
+			t.Errorf("line %d:\n got: %s\nwant: %s", i+1, lines[i], w)
+		}
+	}
+}
+
+// TestBadInputInProcess generates each bad case in-process: the generator must fail, report
+// each problem as file:line:col: element: what; hint: fix, and write nothing.
+func TestBadInputInProcess(t *testing.T) {
+	for _, c := range badCases() {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "bad.proto"), c.proto)
+			req := request(t, compile(t, protoImportPaths(dir), "bad.proto"), []string{"bad.proto"}, badGoPackage)
+			resp, _ := generate(t, req)
+			if resp.Error == nil {
+				t.Fatal("the generator accepted the file")
+			}
+			if len(resp.File) != 0 {
+				t.Errorf("the generator wrote %d files although it failed", len(resp.File))
+			}
+			checkErrorLines(t, resp.GetError(), c.want)
+		})
+	}
+}
+
+// TestBadInputPlugin runs the built plugin under protoc on each bad case: protoc must exit
+// non-zero and print the plugin's report on stderr.
+func TestBadInputPlugin(t *testing.T) {
+	protoc := requireTool(t, "protoc")
+	plugin := buildPlugin(t)
+	for _, c := range badCases() {
+		t.Run(c.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFile(t, filepath.Join(dir, "bad.proto"), c.proto)
+			out := t.TempDir()
+			args := append([]string{"-I", dir}, protocIncludes(t)...)
+			args = append(args, "--plugin=protoc-gen-kdbus="+plugin, "--kdbus_out="+badGoPackage+":"+out, filepath.Join(dir, "bad.proto"))
+			cmd := exec.Command(protoc, args...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			if err == nil {
+				t.Fatalf("protoc succeeded; stderr:\n%s", stderr.String())
+			}
+			if _, ok := err.(*exec.ExitError); !ok {
+				t.Fatal(err)
+			}
+			// protoc prefixes the report with the output flag, after its own warnings.
+			report := stderr.String()
+			i := strings.Index(report, "--kdbus_out: ")
+			if i < 0 {
+				t.Fatalf("no report from the plugin on stderr:\n%s", report)
+			}
+			report = report[i+len("--kdbus_out: "):]
+			checkErrorLines(t, report, c.want)
+			if files := readTree(t, out); len(files) != 0 {
+				t.Errorf("files written: %v", files)
+			}
+		})
+	}
+}

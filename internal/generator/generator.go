@@ -1,0 +1,89 @@
+// Package generator is protoc-gen-kdbus: it turns the services of .proto files into Go clients
+// and servers that speak D-Bus through package runtime, and into D-Bus introspection XML.
+//
+// For each .proto file with services it writes <stem>.kdbus.go, in the Go package of
+// protoc-gen-go's output, and for each service <stem>.<Service>.introspect.xml. The mapping
+// from protobuf to D-Bus types is described in docs/mapping.md; this package implements it
+// and reports, with the file, line and column, any .proto that D-Bus cannot express.
+package generator
+
+import (
+	"fmt"
+	"io"
+
+	"google.golang.org/protobuf/compiler/protogen"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/pluginpb"
+)
+
+// Options configure a run of the generator.
+type Options struct {
+	// Warnings receives a line for each thing the generator left out or could not honour
+	// (streaming methods, signals, properties, memfd fields). Nil discards them.
+	Warnings io.Writer
+}
+
+// SupportedFeatures are the protobuf language features the generator handles.
+const SupportedFeatures = uint64(pluginpb.CodeGeneratorResponse_FEATURE_PROTO3_OPTIONAL | pluginpb.CodeGeneratorResponse_FEATURE_SUPPORTS_EDITIONS)
+
+// The editions the generator handles.
+const (
+	SupportedEditionsMinimum = descriptorpb.Edition_EDITION_2023
+	SupportedEditionsMaximum = descriptorpb.Edition_EDITION_2023
+)
+
+type generator struct {
+	gen          *protogen.Plugin
+	opts         Options
+	diags        diagnostics
+	model        *model
+	namers       map[protogen.GoImportPath]*namer
+	serviceNames map[*protogen.Service]*serviceNames
+}
+
+// Generate writes the files for every file of the request that has services. It returns an
+// error, a line per problem, when a service cannot be mapped onto D-Bus; then it writes
+// nothing.
+func Generate(gen *protogen.Plugin, opts Options) error {
+	gen.SupportedFeatures = SupportedFeatures
+	gen.SupportedEditionsMinimum = SupportedEditionsMinimum
+	gen.SupportedEditionsMaximum = SupportedEditionsMaximum
+
+	g := &generator{gen: gen, opts: opts}
+	g.model = newModel(gen, &g.diags, g.warnf)
+	g.namers, g.serviceNames = packageNamers(gen, serviceErrorNames)
+
+	var plans []*filePlan
+	for _, f := range gen.Files {
+		if f.Generate && len(f.Services) > 0 {
+			plans = append(plans, g.planFile(f))
+		}
+	}
+	if err := g.diags.err(); err != nil {
+		return err
+	}
+	for _, p := range plans {
+		p.allocNames(gen, g.namers[p.file.GoImportPath])
+		g.emitGo(p)
+		for _, sp := range p.services {
+			out := gen.NewGeneratedFile(p.file.GeneratedFilenamePrefix+"."+string(sp.svc.Desc.Name())+".introspect.xml", "")
+			out.Write([]byte(sp.xmlDoc))
+		}
+	}
+	return nil
+}
+
+// Run is the plugin's main: it reads a CodeGeneratorRequest from standard input and writes the
+// response to standard output, warnings to standard error.
+func Run(warnings io.Writer) {
+	protogen.Options{}.Run(func(gen *protogen.Plugin) error {
+		return Generate(gen, Options{Warnings: warnings})
+	})
+}
+
+func (g *generator) warnf(file, format string, args ...any) {
+	if g.opts.Warnings == nil {
+		return
+	}
+	fmt.Fprintf(g.opts.Warnings, "protoc-gen-kdbus: %s: %s\n", file, fmt.Sprintf(format, args...))
+}

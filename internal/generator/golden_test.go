@@ -1,0 +1,148 @@
+package generator
+
+import (
+	"go/format"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestGolden generates every golden case in-process and compares each output file, and the
+// warnings, with testdata/golden.
+func TestGolden(t *testing.T) {
+	for _, name := range caseNames() {
+		t.Run(name, func(t *testing.T) {
+			resp, warnings, _ := generateCase(t, name)
+			if noServiceCases[name] != (len(resp.File) == 0) {
+				t.Fatalf("%d files generated", len(resp.File))
+			}
+			compareFiles(t, filepath.Join("testdata", "golden"), name, resp.File, ".kdbus.go", ".introspect.xml")
+			wpath := filepath.Join("testdata", "golden", name, "warnings.txt")
+			if *update {
+				if warnings == "" {
+					os.Remove(wpath)
+				} else if err := os.WriteFile(wpath, []byte(warnings), 0o644); err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			want, _ := os.ReadFile(wpath)
+			if warnings != string(want) {
+				t.Errorf("warnings differ from %s:\n got: %q\nwant: %q", wpath, warnings, want)
+			}
+		})
+	}
+}
+
+// TestGoldenGofmt checks that the golden Go files are gofmt-clean.
+func TestGoldenGofmt(t *testing.T) {
+	files, _ := filepath.Glob(filepath.Join("testdata", "golden", "*", "*.go"))
+	if len(files) == 0 {
+		t.Fatal("no golden Go files")
+	}
+	for _, f := range files {
+		src, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		formatted, err := format.Source(src)
+		if err != nil {
+			t.Errorf("%s: %v", f, err)
+			continue
+		}
+		if string(formatted) != string(src) {
+			t.Errorf("%s is not gofmt-clean:\n%s", f, diff(string(src), string(formatted)))
+		}
+	}
+}
+
+// TestGoldenDeterministic generates every case twice and expects the same bytes.
+func TestGoldenDeterministic(t *testing.T) {
+	for _, name := range caseNames() {
+		a, wa, _ := generateCase(t, name)
+		b, wb, _ := generateCase(t, name)
+		if wa != wb || len(a.File) != len(b.File) {
+			t.Fatalf("%s: two runs differ", name)
+		}
+		for i := range a.File {
+			if a.File[i].GetName() != b.File[i].GetName() || a.File[i].GetContent() != b.File[i].GetContent() {
+				t.Errorf("%s: %s differs between two runs", name, a.File[i].GetName())
+			}
+		}
+	}
+}
+
+// TestGoldenNoServices: a file without services produces nothing, even when generated.
+func TestGoldenNoServices(t *testing.T) {
+	files := []string{"kdbus/v1/options.proto"}
+	req := request(t, compile(t, protoImportPaths("testdata"), files...), files, "paths=source_relative")
+	resp, warnings := generate(t, req)
+	if resp.Error != nil || len(resp.File) != 0 || warnings != "" {
+		t.Fatalf("got error %q, %d files, warnings %q; want nothing", resp.GetError(), len(resp.File), warnings)
+	}
+}
+
+// TestGoldenXMLConsistent checks that each introspection file is the document the Go constant
+// holds, and that the document embeds the ServiceDesc's interface XML.
+func TestGoldenXMLConsistent(t *testing.T) {
+	for _, name := range caseNames() {
+		resp, _, _ := generateCase(t, name)
+		goFiles := map[string]string{}
+		for _, f := range resp.File {
+			if strings.HasSuffix(f.GetName(), ".go") {
+				goFiles[f.GetName()] = f.GetContent()
+			}
+		}
+		for _, f := range resp.File {
+			if !strings.HasSuffix(f.GetName(), ".introspect.xml") {
+				continue
+			}
+			base := strings.TrimSuffix(f.GetName(), ".introspect.xml")
+			stem := base[:strings.LastIndexByte(base, '.')]
+			src := goFiles[stem+".kdbus.go"]
+			if !strings.Contains(src, "`"+f.GetContent()+"`") {
+				t.Errorf("%s: the Go file does not hold the document as a constant", f.GetName())
+			}
+		}
+	}
+}
+
+// TestGoldenOutputPaths: output files are named as protoc-gen-go names its own, for each way
+// protogen places them: by import path (the default), relative to the source
+// (paths=source_relative), and with a module prefix removed (module=).
+func TestGoldenOutputPaths(t *testing.T) {
+	const importPath = "github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/greeter"
+	files := goldenCases["greeter"]
+	protos := compile(t, protoImportPaths("testdata"), files...)
+	for _, c := range []struct {
+		param string
+		dir   string
+	}{
+		{"", importPath + "/"},
+		{"paths=import", importPath + "/"},
+		{"paths=source_relative", "greeter/"},
+		{"module=github.com/kdbus-go/kdbus/internal/generator/internal", "goldentest/greeter/"},
+		{"Mgreeter/greeter.proto=example.com/other/greeterpb;greeterpb", "example.com/other/greeterpb/"},
+	} {
+		resp, _ := generate(t, request(t, protos, files, c.param))
+		if resp.Error != nil {
+			t.Fatalf("%q: %s", c.param, resp.GetError())
+		}
+		var names []string
+		for _, f := range resp.File {
+			names = append(names, f.GetName())
+		}
+		want := c.dir + "greeter.kdbus.go," + c.dir + "greeter.Greeter.introspect.xml"
+		if got := strings.Join(names, ","); got != want {
+			t.Errorf("%q: files %s, want %s", c.param, got, want)
+		}
+		pkg := "greeterv1"
+		if strings.HasPrefix(c.param, "M") {
+			pkg = "greeterpb"
+		}
+		if !strings.Contains(resp.File[0].GetContent(), "\npackage "+pkg+"\n") {
+			t.Errorf("%q: the Go file is not in package %s", c.param, pkg)
+		}
+	}
+}
