@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -188,5 +189,37 @@ func TestDebugStats(t *testing.T) {
 	}
 	if got["ActiveConnections"] != uint32(1) {
 		t.Fatalf("GetStats: %v", got)
+	}
+}
+
+func TestCredentialsCarryAPidfd(t *testing.T) {
+	e := startBroker(t, broker.Options{})
+	c := dial(t, e.Address)
+	body, _ := wire.Marshal(wire.NativeOrder, "s", c.UniqueName())
+	m, fds, err := c.Call(context.Background(), &wire.Message{Type: wire.MethodCall, Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus", Interface: "org.freedesktop.DBus", Member: "GetConnectionCredentials", Signature: "s", Body: body}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := wire.Unmarshal(m.Body, m.Order, m.Signature)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]any{}
+	for _, ent := range v[0].([]wire.DictEntry) {
+		got[ent.Key.(string)] = ent.Value.(wire.Variant).Value
+	}
+	if got["UnixUserID"] != uint32(os.Getuid()) || got["ProcessID"] != uint32(os.Getpid()) {
+		t.Fatalf("credentials %v, want uid %d pid %d", got, os.Getuid(), os.Getpid())
+	}
+	idx, ok := got["ProcessFD"].(wire.UnixFD)
+	if !ok {
+		t.Skip("this kernel gives no pidfd for sockets (SO_PEERPIDFD needs Linux 6.5)")
+	}
+	if int(idx) >= len(fds) {
+		t.Fatalf("ProcessFD index %d, but %d descriptors came", idx, len(fds))
+	}
+	info, err := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", fds[idx]))
+	if err != nil || !strings.Contains(string(info), fmt.Sprintf("Pid:\t%d\n", os.Getpid())) {
+		t.Fatalf("ProcessFD is not a pidfd of this process: %q %v", info, err)
 	}
 }

@@ -141,8 +141,14 @@ func (b *Broker) driverCall(p *peer, m *wire.Message) {
 		}
 		return
 	}
+	var fds []int
+	if n := len(out); n > 0 {
+		if f, ok := out[n-1].(replyFDs); ok {
+			out, fds = out[:n-1], f
+		}
+	}
 	if m.Flags&wire.FlagNoReplyExpected == 0 {
-		b.sendDriverReply(p, m.Serial, d.out, out...)
+		b.sendDriverReply(p, m.Serial, fds, d.out, out...)
 	}
 	if isHello(m) {
 		b.afterHello(p)
@@ -161,7 +167,11 @@ func (b *Broker) nextSerial() uint32 {
 	return b.serial
 }
 
-func (b *Broker) sendDriverReply(p *peer, serial uint32, sig wire.Signature, values ...any) {
+// replyFDs, as the last value a driver method returns, are descriptors to attach to the
+// reply; the method's values refer to them by index.
+type replyFDs []int
+
+func (b *Broker) sendDriverReply(p *peer, serial uint32, fds []int, sig wire.Signature, values ...any) {
 	body, err := wire.Marshal(wire.NativeOrder, sig, values...)
 	if err != nil {
 		b.log.Error("driver reply does not encode", "signature", sig, "err", err)
@@ -170,7 +180,7 @@ func (b *Broker) sendDriverReply(p *peer, serial uint32, sig wire.Signature, val
 	p.enqueue(&wire.Message{
 		Order: wire.NativeOrder, Type: wire.MethodReturn, Serial: b.nextSerial(), ReplySerial: serial,
 		Sender: busName, Destination: p.unique, Signature: sig, Body: body,
-	}, nil)
+	}, fds)
 }
 
 // replyError answers call m from p with an error, unless p asked for no reply.
@@ -401,6 +411,11 @@ func (b *Broker) getConnectionCredentials(p *peer, m *wire.Message, args []any) 
 	}
 	if len(cr.seclabel) > 0 {
 		out["LinuxSecurityLabel"] = wire.Variant{Sig: "ay", Value: append(slices.Clone(cr.seclabel), 0)}
+	}
+	if cr.pidfd >= 0 && p.unixFDs {
+		// A pidfd names the process itself, so a pid reused later cannot be mistaken for it.
+		out["ProcessFD"] = wire.Variant{Sig: "h", Value: wire.UnixFD(0)}
+		return []any{out, replyFDs{cr.pidfd}}, nil
 	}
 	return []any{out}, nil
 }
