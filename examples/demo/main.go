@@ -1,181 +1,154 @@
-// Command demo shows the classic D-Bus transport at work: it starts a private dbus-daemon (or
-// uses the bus given with -address), serves an echo method on one connection, calls it from
-// another, passes a file descriptor through the bus, and times round trips.
+// Command demo shows kdbus-go end to end with nothing installed: it generates the greeter's
+// Go stubs and introspection XML from examples/greeter/greeter.proto (in-process, as
+// protoc-gen-kdbus would), starts a bus inside this process, serves the generated Greeter on
+// it, calls it with the generated client, and times round trips.
+//
+//	go run ./examples/demo            # from the repository root
+//	go run ./examples/demo -wait      # keep serving, to try busctl against the printed address
 package main
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log"
 	"os"
+	"os/signal"
+	"path/filepath"
 	"time"
 
-	"github.com/kdbus-go/kdbus/internal/dbustest"
-	"github.com/kdbus-go/kdbus/transport/classic"
-	"github.com/kdbus-go/kdbus/wire"
-	"golang.org/x/sys/unix"
-)
-
-const (
-	service = "org.kdbusgo.Demo"
-	path    = "/org/kdbusgo/Demo"
+	"github.com/kdbus-go/kdbus/broker"
+	"github.com/kdbus-go/kdbus/examples/greeter"
+	"github.com/kdbus-go/kdbus/examples/greeter/greeterv1"
+	"github.com/kdbus-go/kdbus/internal/generator"
+	"github.com/kdbus-go/kdbus/runtime"
 )
 
 func main() {
-	addr := flag.String("address", "", "bus address to use (default: start a private dbus-daemon)")
-	calls := flag.Int("calls", 10000, "round trips to time")
+	calls := flag.Int("calls", 20000, "round trips to time")
+	wait := flag.Bool("wait", false, "keep serving until interrupted, for busctl to poke at")
 	flag.Parse()
 	log.SetFlags(0)
-	if err := run(*addr, *calls); err != nil {
+	if err := run(*calls, *wait); err != nil {
 		log.Fatal("demo: ", err)
 	}
 }
 
-func run(addr string, calls int) error {
-	if addr == "" {
-		dir, err := os.MkdirTemp("", "kdbus-demo-")
-		if err != nil {
-			return err
-		}
-		defer os.RemoveAll(dir)
-		d, err := dbustest.Launch(dir, dbustest.Config{})
-		if err != nil {
-			return err
-		}
-		defer d.Kill()
-		addr = d.Address
-		fmt.Println("started a private dbus-daemon at", addr)
+func run(calls int, wait bool) error {
+	fmt.Println("1. generate: greeter.proto → Go stubs and introspection XML")
+	if err := generate(); err != nil {
+		fmt.Println("   (skipped:", err, ")")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	srv, err := classic.Dial(ctx, addr, classic.Options{})
+
+	fmt.Println("2. serve: a bus inside this process, the generated Greeter on it")
+	bus, err := broker.Start(broker.Options{})
+	if err != nil {
+		return err
+	}
+	defer bus.Close()
+	ctx := context.Background()
+	srv, err := runtime.Dial(ctx, bus.Address)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
-	cli, err := classic.Dial(ctx, addr, classic.Options{})
+	if err := greeterv1.RegisterGreeterServer(srv, greeter.Server{}); err != nil {
+		return err
+	}
+	if _, err := srv.RequestName(ctx, greeterv1.Greeter_BusName, runtime.NameDoNotQueue); err != nil {
+		return err
+	}
+	fmt.Printf("   bus at %s\n   %s serves %s at %s\n", bus.Address, greeterv1.Greeter_BusName, greeterv1.Greeter_Interface, greeterv1.Greeter_ObjectPath)
+
+	fmt.Println("3. call: the generated client")
+	conn, err := runtime.Dial(ctx, bus.Address)
 	if err != nil {
 		return err
 	}
-	defer cli.Close()
-	fmt.Printf("server is %s, client is %s\n", srv.UniqueName(), cli.UniqueName())
-
-	if err := requestName(srv, service); err != nil {
-		return err
-	}
-	go serve(srv)
-
-	reply, err := call(cli, "Echo", "s", "hello over D-Bus")
+	defer conn.Close()
+	client := greeterv1.NewGreeterClient(conn)
+	hello, err := client.SayHello(ctx, &greeterv1.HelloRequest{Name: "World"})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Echo(%q) = %q\n", "hello over D-Bus", reply[0])
-
-	// A file descriptor travels out of band; the body carries its index.
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		return err
-	}
-	unix.Write(p[1], []byte("bytes behind a descriptor"))
-	unix.Close(p[1])
-	reply, err = callFDs(cli, "Slurp", "h", []int{p[0]}, wire.UnixFD(0))
-	unix.Close(p[0])
+	fmt.Printf("   SayHello(World) = %q\n", hello.GetMessage())
+	sum, err := client.Add(ctx, &greeterv1.AddRequest{A: 40, B: 2})
 	if err != nil {
 		return err
 	}
-	fmt.Printf("Slurp(fd) = %q\n", reply[0])
+	fmt.Printf("   Add(40, 2) = %d\n", sum.GetSum())
+	d, err := client.Describe(ctx, &greeterv1.DescribeRequest{
+		Person: &greeterv1.Person{Name: "Ada", Age: 36, Tags: []string{"math", "engines"}},
+		Scores: map[string]int32{"poetry": 7, "analysis": 10},
+		Mood:   greeterv1.Mood_MOOD_HAPPY,
+	})
+	if err != nil {
+		return err
+	}
+	fmt.Printf("   Describe(...) = %q\n", d.GetSummary())
+	_, err = client.SayHello(ctx, &greeterv1.HelloRequest{})
+	fmt.Printf("   SayHello(\"\") fails with the service's own error: %v (errors.Is NoName: %v)\n", err, errors.Is(err, greeterv1.ErrGreeterNoName))
 
+	req := &greeterv1.HelloRequest{Name: "World"}
 	start := time.Now()
-	for i := 0; i < calls; i++ {
-		if _, err := call(cli, "Echo", "s", "ping"); err != nil {
+	for range calls {
+		if _, err := client.SayHello(ctx, req); err != nil {
 			return err
 		}
 	}
-	el := time.Since(start)
-	fmt.Printf("%d Echo round trips through dbus-daemon: %v each\n", calls, el/time.Duration(max(calls, 1)))
+	if calls > 0 {
+		fmt.Printf("4. time: %d SayHello round trips through the bus: %v each\n", calls, time.Since(start)/time.Duration(calls))
+	}
+
+	if wait {
+		fmt.Printf("\nServing until interrupted. Try:\n  busctl --address=%s introspect %s %s\n  busctl --address=%s call %s %s %s SayHello s World\n",
+			bus.Address, greeterv1.Greeter_BusName, greeterv1.Greeter_ObjectPath,
+			bus.Address, greeterv1.Greeter_BusName, greeterv1.Greeter_ObjectPath, greeterv1.Greeter_Interface)
+		sig := make(chan os.Signal, 1)
+		signal.Notify(sig, os.Interrupt)
+		<-sig
+	}
 	return nil
 }
 
-func requestName(c *classic.Conn, name string) error {
-	body, _ := wire.Marshal(wire.NativeOrder, "su", name, uint32(0))
-	m := &wire.Message{
-		Type: wire.MethodCall, Destination: classic.BusName, Path: classic.BusPath,
-		Interface: classic.BusInterface, Member: "RequestName", Signature: "su", Body: body,
-	}
-	if err := c.Send(m, nil); err != nil {
+// generate runs the generator on greeter.proto in-process and compares its output with the
+// checked-in files, which the program above is compiled from.
+func generate() error {
+	const proto = "greeter/greeter.proto"
+	root, err := repoRoot()
+	if err != nil {
 		return err
 	}
-	_, err := wait(c, m.Serial)
-	return err
-}
-
-func call(c *classic.Conn, member string, sig wire.Signature, args ...any) ([]any, error) {
-	return callFDs(c, member, sig, nil, args...)
-}
-
-func callFDs(c *classic.Conn, member string, sig wire.Signature, fds []int, args ...any) ([]any, error) {
-	body, err := wire.Marshal(wire.NativeOrder, sig, args...)
+	files, err := generator.Compile([]string{filepath.Join(root, "examples"), filepath.Join(root, "proto")}, "module=github.com/kdbus-go/kdbus", io.Discard, proto)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	m := &wire.Message{
-		Type: wire.MethodCall, Destination: service, Path: path, Interface: service,
-		Member: member, Signature: sig, Body: body,
+	for _, f := range files {
+		old, err := os.ReadFile(filepath.Join(root, f.GetName()))
+		same := err == nil && bytes.Equal(old, []byte(f.GetContent()))
+		fmt.Printf("   %s: %d bytes, identical to the checked-in copy: %v\n", f.GetName(), len(f.GetContent()), same)
 	}
-	if err := c.Send(m, fds); err != nil {
-		return nil, err
-	}
-	return wait(c, m.Serial)
+	return nil
 }
 
-// wait receives until the reply to serial arrives and decodes it.
-func wait(c *classic.Conn, serial uint32) ([]any, error) {
-	for {
-		r, err := c.Recv()
-		if err != nil {
-			return nil, err
-		}
-		m := r.Msg
-		if m.ReplySerial != serial {
-			continue
-		}
-		vals, err := wire.Unmarshal(m.Body, m.Order, m.Signature)
-		if m.Type == wire.Error {
-			return nil, fmt.Errorf("%s: %v", m.ErrorName, vals)
-		}
-		return vals, err
+// repoRoot finds the repository from the working directory: the nearest directory above it
+// that holds examples/greeter/greeter.proto.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
 	}
-}
-
-// serve answers Echo(s) and Slurp(h) until the connection closes.
-func serve(c *classic.Conn) {
 	for {
-		r, err := c.Recv()
-		if err != nil {
-			return
+		if _, err := os.Stat(filepath.Join(dir, "examples", "greeter", "greeter.proto")); err == nil {
+			return dir, nil
 		}
-		m := r.Msg
-		if m.Type != wire.MethodCall {
-			continue
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("run inside the repository to see the generation step")
 		}
-		reply := &wire.Message{Type: wire.MethodReturn, ReplySerial: m.Serial, Destination: m.Sender}
-		switch {
-		case m.Member == "Echo" && m.Signature == "s":
-			reply.Signature, reply.Body = m.Signature, m.Body
-		case m.Member == "Slurp" && m.Signature == "h" && len(r.FDs) == 1:
-			buf := make([]byte, 4096)
-			n, _ := unix.Read(r.FDs[0], buf)
-			reply.Signature = "s"
-			reply.Body, _ = wire.Marshal(wire.NativeOrder, "s", string(buf[:max(n, 0)]))
-		default:
-			reply.Type, reply.ErrorName = wire.Error, "org.freedesktop.DBus.Error.UnknownMethod"
-			reply.Signature = "s"
-			reply.Body, _ = wire.Marshal(wire.NativeOrder, "s", "no method "+m.Member+" with signature "+string(m.Signature))
-		}
-		for _, fd := range r.FDs {
-			unix.Close(fd)
-		}
-		c.Send(reply, nil)
+		dir = parent
 	}
 }
