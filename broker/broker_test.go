@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/kdbus-go/kdbus/broker"
+	"github.com/kdbus-go/kdbus/match"
 	"github.com/kdbus-go/kdbus/runtime"
 	"github.com/kdbus-go/kdbus/transport/address"
 	"github.com/kdbus-go/kdbus/transport/classic"
@@ -162,7 +163,7 @@ func TestPerConnectionLimits(t *testing.T) {
 		t.Fatalf("a third name: %v, want LimitsExceeded", err)
 	}
 	for i := range 3 {
-		_, err := c.Subscribe(context.Background(), runtime.MatchRule{Type: wire.Signal, Member: fmt.Sprintf("S%d", i)}, 1)
+		_, err := c.Subscribe(context.Background(), &match.Rule{Type: wire.Signal, Member: fmt.Sprintf("S%d", i)}, 1)
 		if i < 2 && err != nil {
 			t.Fatal(err)
 		}

@@ -3,100 +3,35 @@ package runtime
 import (
 	"context"
 	"fmt"
-	"maps"
-	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
 
+	"github.com/kdbus-go/kdbus/match"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
-// MatchRule selects messages, in the bus's match rule language. Empty fields match anything.
-type MatchRule struct {
-	Type          wire.MessageType
-	Sender        string
-	Interface     string
-	Member        string
-	Path          wire.ObjectPath
-	PathNamespace wire.ObjectPath
-	Destination   string
-	// Args match string arguments by index (argN='value').
-	Args map[int]string
-}
-
-// String writes the rule as AddMatch takes it.
-func (r MatchRule) String() string {
-	var parts []string
-	add := func(k, v string) {
-		if v != "" {
-			parts = append(parts, k+"='"+strings.ReplaceAll(v, "'", `'\''`)+"'")
-		}
-	}
-	if r.Type != 0 {
-		add("type", r.Type.String())
-	}
-	add("sender", r.Sender)
-	add("interface", r.Interface)
-	add("member", r.Member)
-	add("path", string(r.Path))
-	add("path_namespace", string(r.PathNamespace))
-	add("destination", r.Destination)
-	for _, i := range slices.Sorted(maps.Keys(r.Args)) {
-		add(fmt.Sprintf("arg%d", i), r.Args[i])
-	}
-	return strings.Join(parts, ",")
-}
-
-// Matches reports whether m satisfies the rule, as the bus decides it. A sender given as a
-// well-known name is not checked here: the bus resolves it to the owner.
-func (r MatchRule) Matches(m *wire.Message) bool {
-	if r.Type != 0 && m.Type != r.Type {
-		return false
-	}
-	if r.Sender != "" && strings.HasPrefix(r.Sender, ":") && m.Sender != r.Sender {
-		return false
-	}
-	if r.Interface != "" && m.Interface != r.Interface {
-		return false
-	}
-	if r.Member != "" && m.Member != r.Member {
-		return false
-	}
-	if r.Path != "" && m.Path != r.Path {
-		return false
-	}
-	if ns := string(r.PathNamespace); ns != "" && ns != "/" {
-		p := string(m.Path)
-		if p != ns && !strings.HasPrefix(p, ns+"/") {
-			return false
-		}
-	}
-	if r.Destination != "" && m.Destination != r.Destination {
-		return false
-	}
-	if len(r.Args) > 0 {
-		vals, err := wire.Unmarshal(m.Body, m.Order, m.Signature)
-		if err != nil {
-			return false
-		}
-		for i, want := range r.Args {
-			if i >= len(vals) {
-				return false
+// matches re-checks a delivered message against the rule the bus matched it with. The bus
+// resolves well-known sender and destination names to their owners; the client cannot, so it
+// takes the bus's word for those and checks everything else.
+func matches(r *match.Rule, m *wire.Message) bool {
+	trust := func(string) string { return m.Sender }
+	if r.Destination != "" && !strings.HasPrefix(r.Destination, ":") {
+		trust = func(name string) string {
+			if name == r.Destination {
+				return m.Destination
 			}
-			if s, ok := vals[i].(string); !ok || s != want {
-				return false
-			}
+			return m.Sender
 		}
 	}
-	return true
+	return r.MatchOwners(m, match.ArgsOf(m), trust)
 }
 
 // Subscription receives the messages that match a rule. Messages arrive in order through a
 // bounded buffer; when the receiver falls behind, messages are dropped and counted.
 type Subscription struct {
 	conn    *Conn
-	rule    MatchRule
+	rule    *match.Rule
 	convert func(*wire.Message) (any, bool)
 	values  chan any
 	dropped atomic.Uint64
@@ -151,13 +86,14 @@ func (s *Subscription) close() {
 	s.mu.Unlock()
 }
 
-// Subscribe adds rule to the bus and delivers the matching messages, buffering up to buffer of
-// them.
-func (c *Conn) Subscribe(ctx context.Context, rule MatchRule, buffer int) (*Subscription, error) {
+// Subscribe adds rule to the bus (AddMatch) and delivers the matching messages, buffering up
+// to buffer of them. Messages are re-checked against the rule on arrival, since the bus
+// delivers everything that matches any of the connection's rules.
+func (c *Conn) Subscribe(ctx context.Context, rule *match.Rule, buffer int) (*Subscription, error) {
 	return c.subscribe(ctx, rule, buffer, func(m *wire.Message) (any, bool) { return m, true })
 }
 
-func (c *Conn) subscribe(ctx context.Context, rule MatchRule, buffer int, convert func(*wire.Message) (any, bool)) (*Subscription, error) {
+func (c *Conn) subscribe(ctx context.Context, rule *match.Rule, buffer int, convert func(*wire.Message) (any, bool)) (*Subscription, error) {
 	s := &Subscription{conn: c, rule: rule, convert: convert, values: make(chan any, max(buffer, 1))}
 	c.mu.Lock()
 	if c.err != nil {
@@ -181,7 +117,7 @@ func (c *Conn) deliverSignal(m *wire.Message) {
 	c.mu.Lock()
 	var subs []*Subscription
 	for s := range c.matches {
-		if s.rule.Matches(m) {
+		if matches(s.rule, m) {
 			subs = append(subs, s)
 		}
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/kdbus-go/kdbus/match"
 	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -127,9 +128,9 @@ func (c *Conn) WatchNameOwner(ctx context.Context, name string) (*NameWatch, err
 	if err := wire.ValidateBusName(name); err != nil {
 		return nil, err
 	}
-	rule := MatchRule{
+	rule := &match.Rule{
 		Type: wire.Signal, Sender: classic.BusName, Interface: classic.BusInterface,
-		Member: "NameOwnerChanged", Path: classic.BusPath, Args: map[int]string{0: name},
+		Member: "NameOwnerChanged", Path: classic.BusPath, Args: []match.ArgMatch{{Index: 0, Value: name}},
 	}
 	out := make(chan OwnerChange, 64)
 	sub, err := c.subscribe(ctx, rule, 64, func(m *wire.Message) (any, bool) {

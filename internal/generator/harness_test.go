@@ -11,8 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jhump/protoreflect/desc"
-	"github.com/jhump/protoreflect/desc/protoparse"
 	gengo "google.golang.org/protobuf/cmd/protoc-gen-go/internal_gengo"
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/proto"
@@ -61,26 +59,9 @@ func protoImportPaths(dirs ...string) []string {
 // need, dependencies first, as protoc would send them.
 func compile(t testing.TB, importPaths []string, files ...string) []*descriptorpb.FileDescriptorProto {
 	t.Helper()
-	p := protoparse.Parser{ImportPaths: importPaths, IncludeSourceCodeInfo: true}
-	fds, err := p.ParseFiles(files...)
+	out, err := parseProtos(importPaths, files...)
 	if err != nil {
 		t.Fatalf("compiling %v: %v", files, err)
-	}
-	var out []*descriptorpb.FileDescriptorProto
-	seen := map[string]bool{}
-	var add func(fd *desc.FileDescriptor)
-	add = func(fd *desc.FileDescriptor) {
-		if seen[fd.GetName()] {
-			return
-		}
-		seen[fd.GetName()] = true
-		for _, dep := range fd.GetDependencies() {
-			add(dep)
-		}
-		out = append(out, fd.AsFileDescriptorProto())
-	}
-	for _, fd := range fds {
-		add(fd)
 	}
 	return out
 }

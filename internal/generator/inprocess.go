@@ -16,26 +16,9 @@ import (
 // protoc would run the plugin with the parameter param (such as "module=example.com/m"). It
 // returns the files the plugin would write; warnings go to warnings.
 func Compile(importPaths []string, param string, warnings io.Writer, files ...string) ([]*pluginpb.CodeGeneratorResponse_File, error) {
-	p := protoparse.Parser{ImportPaths: importPaths, IncludeSourceCodeInfo: true}
-	fds, err := p.ParseFiles(files...)
+	protos, err := parseProtos(importPaths, files...)
 	if err != nil {
 		return nil, err
-	}
-	var protos []*descriptorpb.FileDescriptorProto
-	seen := map[string]bool{}
-	var add func(fd *desc.FileDescriptor)
-	add = func(fd *desc.FileDescriptor) {
-		if seen[fd.GetName()] {
-			return
-		}
-		seen[fd.GetName()] = true
-		for _, dep := range fd.GetDependencies() {
-			add(dep)
-		}
-		protos = append(protos, fd.AsFileDescriptorProto())
-	}
-	for _, fd := range fds {
-		add(fd)
 	}
 	req := &pluginpb.CodeGeneratorRequest{FileToGenerate: files, ProtoFile: protos, Parameter: proto.String(param)}
 	// Round-trip through the wire encoding so options arrive as they do from protoc.
@@ -59,4 +42,31 @@ func Compile(importPaths []string, param string, warnings io.Writer, files ...st
 		return nil, errors.New(resp.GetError())
 	}
 	return resp.File, nil
+}
+
+// parseProtos parses files (relative to the import paths) and returns every file they need,
+// dependencies first, as protoc sends them to a plugin.
+func parseProtos(importPaths []string, files ...string) ([]*descriptorpb.FileDescriptorProto, error) {
+	p := protoparse.Parser{ImportPaths: importPaths, IncludeSourceCodeInfo: true}
+	fds, err := p.ParseFiles(files...)
+	if err != nil {
+		return nil, err
+	}
+	var out []*descriptorpb.FileDescriptorProto
+	seen := map[string]bool{}
+	var add func(fd *desc.FileDescriptor)
+	add = func(fd *desc.FileDescriptor) {
+		if seen[fd.GetName()] {
+			return
+		}
+		seen[fd.GetName()] = true
+		for _, dep := range fd.GetDependencies() {
+			add(dep)
+		}
+		out = append(out, fd.AsFileDescriptorProto())
+	}
+	for _, fd := range fds {
+		add(fd)
+	}
+	return out, nil
 }
