@@ -1,4 +1,5 @@
-// Package dbustest starts private dbus-daemon instances for tests.
+// Package dbustest starts private bus daemons (dbus-daemon, or kdbusd, which takes the same
+// command line and configuration) for tests.
 //
 // Each daemon runs with its own configuration in a temporary directory, listens on a socket
 // there, and is killed when the test ends. A test that needs dbus-daemon skips when it is not
@@ -71,6 +72,13 @@ func Launch(dir string, cfg Config) (*Daemon, error) {
 	if err != nil {
 		return nil, fmt.Errorf("dbus-daemon is not installed (Debian: apt-get install dbus-daemon): %w", err)
 	}
+	return LaunchBinary(bin, dir, cfg)
+}
+
+// LaunchBinary starts the bus daemon bin, which takes dbus-daemon's command line and
+// configuration (dbus-daemon itself, or kdbusd), with its configuration and socket in dir.
+func LaunchBinary(bin, dir string, cfg Config) (*Daemon, error) {
+	name := filepath.Base(bin)
 	conf := filepath.Join(dir, "bus.conf")
 	if err := os.WriteFile(conf, []byte(configXML(dir, cfg)), 0o600); err != nil {
 		return nil, err
@@ -83,7 +91,7 @@ func Launch(dir string, cfg Config) (*Daemon, error) {
 	var stderr strings.Builder
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting dbus-daemon: %w", err)
+		return nil, fmt.Errorf("starting %s: %w", name, err)
 	}
 	d := &Daemon{Dir: dir, cmd: cmd, done: make(chan struct{})}
 	go func() {
@@ -99,11 +107,11 @@ func Launch(dir string, cfg Config) (*Daemon, error) {
 	case d.Address = <-line:
 	case <-time.After(20 * time.Second):
 		d.Kill()
-		return nil, fmt.Errorf("dbus-daemon printed no address within 20s; stderr: %s", stderr.String())
+		return nil, fmt.Errorf("%s printed no address within 20s; stderr: %s", name, stderr.String())
 	}
 	if d.Address == "" {
 		<-d.done
-		return nil, fmt.Errorf("dbus-daemon exited without printing an address; stderr: %s", stderr.String())
+		return nil, fmt.Errorf("%s exited without printing an address; stderr: %s", name, stderr.String())
 	}
 	return d, nil
 }
