@@ -84,6 +84,7 @@ type Broker struct {
 	monitors map[*peer]struct{}
 	perUID   map[uint32]int
 	stats    stats
+	dirty    []*peer // peers whose queues got messages while b.mu was held
 
 	lmu       sync.Mutex
 	listeners []net.Listener
@@ -193,7 +194,7 @@ func (b *Broker) Close() error {
 	for p := range b.all {
 		p.t.Close()
 	}
-	b.mu.Unlock()
+	b.unlock()
 	b.wg.Wait()
 	return nil
 }
@@ -227,7 +228,7 @@ func (b *Broker) serveConn(sock *net.UnixConn) {
 
 func (b *Broker) addPeer(t transport, cr creds, unixFDs bool) (*peer, error) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	if len(b.all) >= b.limits.MaxCompletedConnections {
 		return nil, fmt.Errorf("the bus has %d connections, its limit", len(b.all))
 	}
@@ -310,7 +311,7 @@ func (p *peer) name() string {
 
 func (p *peer) isMonitor() bool {
 	p.b.mu.Lock()
-	defer p.b.mu.Unlock()
+	defer p.b.unlock()
 	return p.monitor != nil
 }
 
@@ -337,7 +338,22 @@ func (b *Broker) removePeer(p *peer) {
 		b.broadcastDriverSignal("NameOwnerChanged", "sss", p.unique, p.unique, "")
 	}
 	b.failExpectedReplies(p)
-	b.mu.Unlock()
+	b.unlock()
 	p.stopWriting()
 	closeFD(p.creds.pidfd)
+}
+
+// unlock releases b.mu and then writes the messages queued meanwhile, from this goroutine,
+// as far as the receivers' sockets take them without blocking. Every unlock of b.mu goes
+// through here, so no queued message waits for a goroutine hand-off.
+func (b *Broker) unlock() {
+	dirty := b.dirty
+	b.dirty = nil
+	for _, p := range dirty {
+		p.dirty = false
+	}
+	b.mu.Unlock()
+	for _, p := range dirty {
+		p.kick()
+	}
 }

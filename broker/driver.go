@@ -110,7 +110,7 @@ func (b *Broker) driverCall(p *peer, m *wire.Message) {
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	if p.unique == "" && !isHello(m) {
 		return
 	}

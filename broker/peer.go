@@ -13,7 +13,12 @@ import (
 // today, the native pool transport beside it.
 type transport interface {
 	Recv() (classic.Received, error)
+	// Send writes m, blocking until it is written.
 	Send(m *wire.Message, fds []int) error
+	// TrySend writes m only if that cannot block (see classic.Conn.TrySend).
+	TrySend(m *wire.Message, fds []int) (bool, error)
+	// Flush writes what TrySend left unwritten.
+	Flush() error
 	Close() error
 }
 
@@ -25,8 +30,10 @@ type creds struct {
 	pidfd         int // -1 when the kernel gave none
 }
 
-// peer is one connection to the bus. Its reader goroutine routes what it sends; its writer
-// goroutine drains what others send it, so a slow peer never stalls the bus.
+// peer is one connection to the bus. Its reader goroutine routes what it sends. What others
+// send it is queued, and written by the goroutine that routed it as long as the socket takes
+// it without blocking (kick); the rest is left to the peer's writer goroutine, so a slow peer
+// never stalls a sender, and the common case costs no hand-off between goroutines.
 type peer struct {
 	b       *Broker
 	t       transport
@@ -44,12 +51,16 @@ type peer struct {
 	calls    int                        // calls this peer made that await a reply
 	gone     bool
 
-	// The outgoing queue, guarded by qmu.
+	// dirty says the peer is on the broker's list of queues to kick. Guarded by b.mu.
+	dirty bool
+
+	// The outgoing queue, guarded by qmu. writing says a goroutine is writing from it.
 	qmu     sync.Mutex
 	qcond   *sync.Cond
 	queue   []outgoing
 	qbytes  int
 	qfds    int
+	writing bool
 	closing bool
 }
 
@@ -93,43 +104,97 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 		dup = append(dup, nfd)
 	}
 	cp := *m // receivers share the body, never the header struct
+	idle := len(p.queue) == 0 && !p.writing
 	p.queue = append(p.queue, outgoing{m: &cp, fds: dup, size: size})
 	p.qbytes += size
 	p.qfds += len(dup)
-	p.qcond.Signal()
+	if idle && !p.dirty {
+		// Whoever releases the broker's lock next writes it (Broker.unlock).
+		p.dirty = true
+		p.b.dirty = append(p.b.dirty, p)
+	}
 	return true
 }
 
-// writeLoop sends queued messages until the peer closes.
+// kick writes the queue from the calling goroutine while the socket takes it without
+// blocking, and hands what remains to the writer goroutine.
+func (p *peer) kick() {
+	p.qmu.Lock()
+	for len(p.queue) > 0 && !p.writing && !p.closing {
+		batch := p.queue
+		p.queue = nil
+		p.writing = true
+		p.qmu.Unlock()
+		for i, o := range batch {
+			sent, err := p.t.TrySend(o.m, o.fds)
+			if err != nil {
+				p.fail(batch[i:])
+				return
+			}
+			if !sent {
+				p.qmu.Lock()
+				p.queue = append(batch[i:len(batch):len(batch)], p.queue...)
+				p.writing = false
+				p.qcond.Signal()
+				p.qmu.Unlock()
+				return
+			}
+			p.sent(o)
+		}
+		p.qmu.Lock()
+		p.writing = false
+	}
+	p.qmu.Unlock()
+}
+
+// sent releases what a written message held.
+func (p *peer) sent(o outgoing) {
+	closeFDs(o.fds)
+	p.qmu.Lock()
+	p.qbytes -= o.size
+	p.qfds -= len(o.fds)
+	p.qmu.Unlock()
+}
+
+// fail drops the rest of a batch after the connection broke.
+func (p *peer) fail(rest []outgoing) {
+	for _, o := range rest {
+		closeFDs(o.fds)
+	}
+	p.t.Close()
+	p.drain()
+}
+
+// writeLoop writes, blocking, what kick could not write without blocking, until the peer
+// closes.
 func (p *peer) writeLoop() {
 	for {
 		p.qmu.Lock()
-		for len(p.queue) == 0 && !p.closing {
+		for (len(p.queue) == 0 || p.writing) && !p.closing {
 			p.qcond.Wait()
 		}
-		if len(p.queue) == 0 {
+		if len(p.queue) == 0 || p.writing {
 			p.qmu.Unlock()
 			return
 		}
 		batch := p.queue
 		p.queue = nil
+		p.writing = true
 		p.qmu.Unlock()
+		if err := p.t.Flush(); err != nil {
+			p.fail(batch)
+			return
+		}
 		for i, o := range batch {
-			err := p.t.Send(o.m, o.fds)
-			closeFDs(o.fds)
-			p.qmu.Lock()
-			p.qbytes -= o.size
-			p.qfds -= len(o.fds)
-			p.qmu.Unlock()
-			if err != nil {
-				for _, rest := range batch[i+1:] {
-					closeFDs(rest.fds)
-				}
-				p.t.Close()
-				p.drain()
+			if err := p.t.Send(o.m, o.fds); err != nil {
+				p.fail(batch[i:])
 				return
 			}
+			p.sent(o)
 		}
+		p.qmu.Lock()
+		p.writing = false
+		p.qmu.Unlock()
 	}
 }
 
@@ -148,7 +213,7 @@ func (p *peer) drain() {
 func (p *peer) stopWriting() {
 	p.qmu.Lock()
 	p.closing = true
-	p.qcond.Signal()
+	p.qcond.Broadcast()
 	p.qmu.Unlock()
 }
 

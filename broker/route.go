@@ -47,14 +47,14 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 		if !allowed {
 			b.replyError(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on the bus", p.unique, m.Interface, m.Member))
 		}
-		b.mu.Unlock()
+		b.unlock()
 		if allowed {
 			b.driverCall(p, m)
 		}
 		return
 	}
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	b.stats.messages++
 	if p.unique == "" {
 		return // only Hello may come before Hello
@@ -213,7 +213,7 @@ func (b *Broker) failExpectedReplies(p *peer) {
 // replyTimedOut answers a call that waited past the reply timeout.
 func (b *Broker) replyTimedOut(dest *peer, key replyKey) {
 	b.mu.Lock()
-	defer b.mu.Unlock()
+	defer b.unlock()
 	pr, ok := dest.expected[key]
 	if !ok {
 		return

@@ -58,6 +58,7 @@ type Conn struct {
 
 	wmu      sync.Mutex
 	wbuf     []byte
+	unsent   []byte // the rest of a message TrySend started, written first by the next write
 	lastSent atomic.Int64
 
 	// reader state, owned by the goroutine in Recv
@@ -226,6 +227,96 @@ func (c *Conn) NextSerial() uint32 {
 // m.Serial is replaced by a fresh serial; m.Order, when unset, becomes the native order, and
 // m.UnixFDs is set to len(fds). Send is safe for concurrent use.
 func (c *Conn) Send(m *wire.Message, fds []int) error {
+	if err := c.prepare(m, fds); err != nil {
+		return err
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if err := c.flushPending(); err != nil {
+		return err
+	}
+	hdr, body, err := c.encode(m)
+	if err != nil {
+		return err
+	}
+	if err := c.write(hdr, fds); err != nil {
+		return err
+	}
+	if len(body) > 0 {
+		if err := c.write(body, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// TrySend sends m only if that cannot block: it reports false, having written nothing, when
+// the socket cannot take the start of the message now, or when bytes of an earlier message
+// are still waiting. Once the start is written, the message counts as sent: a rest that did
+// not fit is kept and written before anything else (by Flush or the next Send). A bus uses it
+// to write from the goroutine that routed the message, and leaves what does not fit to a
+// writer goroutine, so that no receiver can stall a sender.
+func (c *Conn) TrySend(m *wire.Message, fds []int) (bool, error) {
+	if err := c.prepare(m, fds); err != nil {
+		return false, err
+	}
+	if len(m.Body) > chunkSize {
+		return false, nil // large bodies go out without a copy, by Send
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if len(c.unsent) > 0 {
+		return false, nil
+	}
+	hdr, _, err := c.encode(m)
+	if err != nil {
+		return false, err
+	}
+	raw, err := c.sock.SyscallConn()
+	if err != nil {
+		return false, c.fail("writing a message failed", err)
+	}
+	var n int
+	var serr error
+	var oob []byte
+	if len(fds) > 0 {
+		oob = unix.UnixRights(fds...)
+	}
+	if err := raw.Write(func(fd uintptr) bool {
+		n, serr = unix.SendmsgN(int(fd), hdr, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+		return true
+	}); err != nil {
+		return false, c.fail("writing a message failed", err)
+	}
+	switch {
+	case serr == unix.EAGAIN || serr == unix.EWOULDBLOCK:
+		return false, nil
+	case serr != nil:
+		return false, c.fail("writing a message failed", serr)
+	case n < len(hdr):
+		c.unsent = append(c.unsent[:0], hdr[n:]...)
+	}
+	return true, nil
+}
+
+// Flush writes what TrySend could not, blocking until it is written.
+func (c *Conn) Flush() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	return c.flushPending()
+}
+
+func (c *Conn) flushPending() error {
+	if len(c.unsent) == 0 {
+		return nil
+	}
+	err := c.write(c.unsent, nil)
+	c.unsent = c.unsent[:0]
+	return err
+}
+
+// prepare checks m and fds and fills in what Send fills in.
+func (c *Conn) prepare(m *wire.Message, fds []int) error {
 	if err := c.err(); err != nil {
 		return err
 	}
@@ -242,16 +333,18 @@ func (c *Conn) Send(m *wire.Message, fds []int) error {
 		m.Order = c.order
 	}
 	m.UnixFDs = uint32(len(fds))
+	return nil
+}
 
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	hdr, err := m.AppendHeader(c.wbuf[:0], len(m.Body))
+// encode writes m's header into the write buffer, followed by its body when that is small;
+// a large body is returned to be written from the caller's buffer, without a copy. The
+// caller holds wmu.
+func (c *Conn) encode(m *wire.Message) (hdr, body []byte, err error) {
+	hdr, err = m.AppendHeader(c.wbuf[:0], len(m.Body))
 	if err != nil {
-		return err
+		return nil, nil, err
 	}
-	// Small bodies go out in the same write as the header; large ones are written from the
-	// caller's buffer so they are not copied.
-	body := m.Body
+	body = m.Body
 	if len(body) <= chunkSize {
 		hdr = append(hdr, body...)
 		body = nil
@@ -260,15 +353,7 @@ func (c *Conn) Send(m *wire.Message, fds []int) error {
 		c.wbuf = hdr
 	}
 	c.lastSent.Store(int64(len(hdr) + len(body)))
-	if err := c.write(hdr, fds); err != nil {
-		return err
-	}
-	if len(body) > 0 {
-		if err := c.write(body, nil); err != nil {
-			return err
-		}
-	}
-	return nil
+	return hdr, body, nil
 }
 
 // write sends b, with fds attached to its first byte, completing partial writes.
