@@ -177,10 +177,12 @@ func (b *Broker) sendDriverReply(p *peer, serial uint32, fds []int, sig wire.Sig
 		b.log.Error("driver reply does not encode", "signature", sig, "err", err)
 		return
 	}
-	p.enqueue(&wire.Message{
+	rm := &wire.Message{
 		Order: wire.NativeOrder, Type: wire.MethodReturn, Serial: b.nextSerial(), ReplySerial: serial,
 		Sender: busName, Destination: p.unique, Signature: sig, Body: body,
-	}, fds)
+	}
+	p.enqueue(rm, fds)
+	b.copyToMonitors(rm, nil, match.Args{})
 }
 
 // replyError answers call m from p with an error, unless p asked for no reply.
