@@ -20,7 +20,8 @@
 // with [PoolSeals] (F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_FUTURE_WRITE|F_SEAL_SEAL) before handing
 // the descriptor to the client. F_SEAL_FUTURE_WRITE keeps the bus's existing writable mapping
 // working while refusing every new way to write: a writable shared mapping, mprotect of a
-// read-only one, write(2), fallocate and truncation all fail, in any process. The client maps
+// read-only one, write(2), truncation, and growing or punching holes with fallocate all fail,
+// in any process. The client maps
 // the pool with [MapPool] and sees what the bus writes as soon as it is written. The bus carves
 // the pool into slices with [Pool.Alloc], fills them with [Pool.Write] or [Pool.Slice], hands
 // them to the receiver with [Pool.Publish] and takes them back with [Pool.Release] (on the

@@ -22,8 +22,8 @@ type Mapping struct {
 // unlike a shared one it works on every kernel (before Linux 6.7, mmap refused shared mappings
 // of write-sealed memfds, even read-only ones).
 //
-// Pages are read in as they are touched; mapping a large payload costs the same as mapping a
-// small one.
+// The mmap call costs the same whatever the size; each page is mapped in when first touched,
+// so a receiver that reads only part of a large payload pays only for that part.
 func MapReadOnly(fd int) (*Mapping, error) {
 	size, err := Verify(fd)
 	if err != nil {
@@ -34,8 +34,9 @@ func MapReadOnly(fd int) (*Mapping, error) {
 
 // MapPool maps a receive pool that the bus handed out, read-only and shared, so that the client
 // sees each message as soon as the bus has written it. It refuses a descriptor that is not a
-// memfd sealed against shrinking, growing and new writers (F_SEAL_SHRINK|F_SEAL_GROW|
-// F_SEAL_FUTURE_WRITE): a pool that could shrink could kill the client with SIGBUS.
+// memfd sealed against shrinking, growing and new writers
+// (F_SEAL_SHRINK|F_SEAL_GROW|F_SEAL_FUTURE_WRITE): a pool that could shrink could kill the
+// client with SIGBUS.
 //
 // The client decodes messages in place through Bytes at the offsets the bus tells it, and must
 // not hold on to them after asking the bus to release them.
@@ -47,6 +48,7 @@ func MapPool(fd int) (*Mapping, error) {
 	return mapFile(fd, int(size), unix.MAP_SHARED)
 }
 
+// mapFile maps size bytes of fd read-only with the given mmap flags.
 func mapFile(fd, size, flags int) (*Mapping, error) {
 	if size == 0 {
 		return &Mapping{}, nil

@@ -56,6 +56,7 @@ type SealError struct {
 // Missing returns the seals in Want that are not in Have.
 func (e *SealError) Missing() int { return e.Want &^ e.Have }
 
+// Error names the missing seals and says how to add them.
 func (e *SealError) Error() string {
 	return fmt.Sprintf("memfd: fd %d lacks seals %s (it has %s; required: %s): its creator must add them "+
 		"with fcntl(F_ADD_SEALS) after unmapping every writable shared mapping of it, before handing it out",
@@ -75,10 +76,10 @@ func SealNames(s int) string {
 		bit  int
 		name string
 	}{
-		{unix.F_SEAL_SEAL, "F_SEAL_SEAL"},
+		{unix.F_SEAL_WRITE, "F_SEAL_WRITE"},
 		{unix.F_SEAL_SHRINK, "F_SEAL_SHRINK"},
 		{unix.F_SEAL_GROW, "F_SEAL_GROW"},
-		{unix.F_SEAL_WRITE, "F_SEAL_WRITE"},
+		{unix.F_SEAL_SEAL, "F_SEAL_SEAL"},
 		{unix.F_SEAL_FUTURE_WRITE, "F_SEAL_FUTURE_WRITE"},
 		{unix.F_SEAL_EXEC, "F_SEAL_EXEC"},
 	}
@@ -130,6 +131,7 @@ func check(fd int, want int) (int64, error) {
 	return st.Size, nil
 }
 
+// maxInt is the largest int.
 const maxInt = int(^uint(0) >> 1)
 
 // fileKind describes a file that is not a regular file, or returns "" for a regular file.
