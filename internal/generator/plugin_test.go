@@ -101,7 +101,12 @@ func checkAgainstGolden(t *testing.T, out string, cases []string) {
 	want := map[string]string{}
 	for _, name := range cases {
 		for rel, content := range readTree(t, filepath.Join("testdata", "golden", name)) {
-			if !strings.HasSuffix(rel, ".txt") {
+			if strings.HasSuffix(rel, ".introspect.xml") {
+				want[name+"/"+rel] = content
+			}
+		}
+		for rel, content := range readTree(t, filepath.Join(goldentestDir, name)) {
+			if strings.HasSuffix(rel, ".kdbus.go") {
 				want[name+"/"+rel] = content
 			}
 		}
