@@ -224,3 +224,49 @@ func TestCredentialsCarryAPidfd(t *testing.T) {
 		t.Fatalf("ProcessFD is not a pidfd of this process: %q %v", info, err)
 	}
 }
+
+// TestPendingRepliesAreForgotten checks the reply bookkeeping: a call the callee never answers
+// is pending at the callee until the caller goes away, and then nothing is left of it.
+func TestPendingRepliesAreForgotten(t *testing.T) {
+	e := startBroker(t, broker.Options{})
+	// The callee says Hello and then never reads, so it answers nothing.
+	callee, err := classic.Dial(context.Background(), e.Address, classic.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer callee.Close()
+	observer := dial(t, e.Address)
+	pending := func() uint32 {
+		body, _ := wire.Marshal(wire.NativeOrder, "s", callee.UniqueName())
+		m, _, err := observer.Call(context.Background(), &wire.Message{Type: wire.MethodCall, Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus", Interface: "org.freedesktop.DBus.Debug.Stats", Member: "GetConnectionStats", Signature: "s", Body: body}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		v, _ := wire.Unmarshal(m.Body, m.Order, m.Signature)
+		for _, ent := range v[0].([]wire.DictEntry) {
+			if ent.Key == "PendingReplies" {
+				return ent.Value.(wire.Variant).Value.(uint32)
+			}
+		}
+		t.Fatal("no PendingReplies in GetConnectionStats")
+		return 0
+	}
+	caller := dial(t, e.Address)
+	for range 3 {
+		go caller.Call(context.Background(), &wire.Message{Type: wire.MethodCall, Destination: callee.UniqueName(), Path: "/", Member: "Wait"}, nil)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for pending() != 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d replies pending at the callee, want 3", pending())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	caller.Close()
+	for pending() != 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d replies still pending after the caller left", pending())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

@@ -44,12 +44,12 @@ type peer struct {
 	pol     *config.SubjectPolicy // nil: no policy, everything allowed
 
 	// Guarded by the broker's lock.
-	names    map[string]struct{}
-	matches  []*matchEntry
-	monitor  *monitorState
-	expected map[replyKey]*pendingReply // calls to this peer that await its reply
-	calls    int                        // calls this peer made that await a reply
-	gone     bool
+	names       map[string]struct{}
+	matches     []*matchEntry
+	monitor     *monitorState
+	expected    map[replyKey]*pendingReply // calls to this peer that await its reply
+	outstanding map[replyKey]*peer         // calls this peer made that await a reply, by callee
+	gone        bool
 
 	// dirty says the peer is on the broker's list of queues to kick. Guarded by b.mu.
 	dirty bool
@@ -74,8 +74,9 @@ type outgoing struct {
 func newPeer(b *Broker, t transport, id uint64, cr creds, unixFDs bool) *peer {
 	p := &peer{
 		b: b, t: t, id: id, creds: cr, unixFDs: unixFDs,
-		names:    make(map[string]struct{}),
-		expected: make(map[replyKey]*pendingReply),
+		names:       make(map[string]struct{}),
+		expected:    make(map[replyKey]*pendingReply),
+		outstanding: make(map[replyKey]*peer),
 	}
 	p.qcond = sync.NewCond(&p.qmu)
 	return p

@@ -78,15 +78,10 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 	args := match.ArgsOf(m)
 	if m.Type == wire.MethodReturn || m.Type == wire.Error {
 		// A reply goes through only if the bus forwarded the call it answers.
-		key := replyKey{caller: dest.id, serial: m.ReplySerial}
-		pr, ok := p.expected[key]
-		if !ok {
+		if _, ok := b.settle(p, replyKey{caller: dest.id, serial: m.ReplySerial}); !ok {
 			b.stats.unexpectedReplies++
 			return
 		}
-		delete(p.expected, key)
-		pr.timer.Stop()
-		dest.calls--
 		if b.canSend(p, dest, m, true) {
 			b.deliver(p, dest, m, fds, args, true)
 		}
@@ -99,23 +94,14 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 		return
 	}
 	if expectsReply {
-		if p.calls >= b.limits.MaxRepliesPerConnection {
-			b.replyError(p, m, errLimitsExceeded, fmt.Sprintf("%s has %d calls awaiting replies, the limit", p.unique, p.calls))
+		if len(p.outstanding) >= b.limits.MaxRepliesPerConnection {
+			b.replyError(p, m, errLimitsExceeded, fmt.Sprintf("%s has %d calls awaiting replies, the limit", p.unique, len(p.outstanding)))
 			return
 		}
-		key := replyKey{caller: p.id, serial: m.Serial}
-		pr := &pendingReply{caller: p, serial: m.Serial}
-		pr.timer = time.AfterFunc(b.limits.ReplyTimeout, func() { b.replyTimedOut(dest, key) })
-		dest.expected[key] = pr
-		p.calls++
+		b.expect(p, dest, m.Serial)
 	}
 	if !b.deliver(p, dest, m, fds, args, false) && expectsReply {
-		key := replyKey{caller: p.id, serial: m.Serial}
-		if pr, ok := dest.expected[key]; ok {
-			pr.timer.Stop()
-			delete(dest.expected, key)
-			p.calls--
-		}
+		b.settle(dest, replyKey{caller: p.id, serial: m.Serial})
 		b.replyError(p, m, errLimitsExceeded, fmt.Sprintf("The message could not be queued for %s: its incoming queue is full", m.Destination))
 	}
 }
@@ -197,16 +183,39 @@ func (b *Broker) resolve(name string) *peer {
 	return b.reg.owner(name)
 }
 
+// expect records that callee owes caller a reply to the call with the given serial, and
+// starts its timeout. Caller holds b.mu.
+func (b *Broker) expect(caller, callee *peer, serial uint32) {
+	key := replyKey{caller: caller.id, serial: serial}
+	pr := &pendingReply{caller: caller, serial: serial}
+	pr.timer = time.AfterFunc(b.limits.ReplyTimeout, func() { b.replyTimedOut(callee, key) })
+	callee.expected[key] = pr
+	caller.outstanding[key] = callee
+}
+
+// settle forgets a reply callee owed; it reports false when none was owed. Caller holds b.mu.
+func (b *Broker) settle(callee *peer, key replyKey) (*pendingReply, bool) {
+	pr, ok := callee.expected[key]
+	if !ok {
+		return nil, false
+	}
+	pr.timer.Stop()
+	delete(callee.expected, key)
+	delete(pr.caller.outstanding, key)
+	return pr, true
+}
+
 // failExpectedReplies answers every call awaiting p's reply with NoReply, because p went
-// away. Caller holds b.mu.
+// away, and forgets the replies p itself was waiting for. Caller holds b.mu.
 func (b *Broker) failExpectedReplies(p *peer) {
-	for key, pr := range p.expected {
-		pr.timer.Stop()
-		delete(p.expected, key)
-		pr.caller.calls--
+	for key := range p.expected {
+		pr, _ := b.settle(p, key)
 		if !pr.caller.gone {
 			b.sendDriverError(pr.caller, pr.serial, errNoReply, "Message recipient disconnected from message bus without replying")
 		}
+	}
+	for key, callee := range p.outstanding {
+		b.settle(callee, key)
 	}
 }
 
@@ -214,13 +223,7 @@ func (b *Broker) failExpectedReplies(p *peer) {
 func (b *Broker) replyTimedOut(dest *peer, key replyKey) {
 	b.mu.Lock()
 	defer b.unlock()
-	pr, ok := dest.expected[key]
-	if !ok {
-		return
-	}
-	delete(dest.expected, key)
-	pr.caller.calls--
-	if !pr.caller.gone {
+	if pr, ok := b.settle(dest, key); ok && !pr.caller.gone {
 		b.sendDriverError(pr.caller, pr.serial, errNoReply, "Did not receive a reply: the reply timeout expired")
 	}
 }
