@@ -1,7 +1,6 @@
 package bloom
 
 import (
-	"errors"
 	"strconv"
 
 	"github.com/kdbus-go/kdbus/wire"
@@ -94,7 +93,7 @@ func (f Filter) addArgs(b []byte, m *wire.Message) {
 	d.Reset(m.Body, m.Order)
 	leading := true // whether every argument so far was one sd-bus adds
 	for n := 0; n < maxArgs && sig != "" && d.Err() == nil; n++ {
-		l := typeLen(sig)
+		l := wire.TypeLen(sig)
 		t := sig[:l]
 		sig = sig[l:]
 		switch {
@@ -114,7 +113,7 @@ func (f Filter) addArgs(b []byte, m *wire.Message) {
 			}
 		default:
 			leading = false
-			skipValue(&d, t, 1)
+			d.Skip(t)
 		}
 	}
 }
@@ -164,83 +163,4 @@ func addArrayArg(f Filter, b []byte, n int, data []byte, elem byte, o wire.ByteO
 		}
 	}
 	return b
-}
-
-// typeLen returns the length of the single complete type at the start of
-// sig, which must be a valid signature.
-func typeLen(sig string) int {
-	open := 0
-	for i := 0; i < len(sig); i++ {
-		switch sig[i] {
-		case wire.TypeArray:
-			continue // an array is complete only with its element type
-		case '(', '{':
-			open++
-		case ')', '}':
-			open--
-		}
-		if open == 0 {
-			return i + 1
-		}
-	}
-	return len(sig)
-}
-
-var errTooDeep = errors.New("bloom: values nest too deeply")
-
-// skipValue reads past one value of the single complete type t, which
-// depth containers enclose. It reads values the way the match package's
-// argument decoder does, and never more strictly, so that a body that
-// decoder reads as far as some argument is read here at least as far:
-// otherwise a filter could miss an argument that a rule matches.
-func skipValue(d *wire.Decoder, t string, depth int) {
-	switch t[0] {
-	case wire.TypeByte:
-		d.Byte()
-	case wire.TypeInt16, wire.TypeUint16:
-		d.Uint16()
-	case wire.TypeBoolean, wire.TypeInt32, wire.TypeUint32, wire.TypeUnixFD:
-		d.Uint32()
-	case wire.TypeInt64, wire.TypeUint64, wire.TypeDouble:
-		d.Uint64()
-	case wire.TypeString, wire.TypeObjectPath:
-		d.StringBytes()
-	case wire.TypeSignature:
-		d.Signature()
-	case wire.TypeArray:
-		skipArray(d, t[1])
-	case '(', '{':
-		d.BeginStruct()
-		for fields := t[1 : len(t)-1]; fields != "" && d.Err() == nil; {
-			l := typeLen(fields)
-			skipValue(d, fields[:l], depth+1)
-			fields = fields[l:]
-		}
-	case wire.TypeVariant:
-		if depth > wire.MaxTotalDepth {
-			d.SetErr(errTooDeep)
-			return
-		}
-		if sig := d.Variant(); d.Err() == nil {
-			skipValue(d, string(sig), depth+1)
-		}
-	default:
-		d.SetErr(errors.New("bloom: unknown type code in signature"))
-	}
-}
-
-// skipArray reads past an array whose element type starts with the code
-// elem, without looking at the elements. The array is a 4-byte length,
-// padding to the elements' alignment, and that many bytes of elements.
-// ByteArray reads the length and that many bytes straight after it, so for
-// 8-aligned elements after a length that ends off an 8-byte boundary, the 4
-// bytes of padding it counted as elements are still to skip at the end.
-func skipArray(d *wire.Decoder, elem byte) {
-	lengthAt := (d.Offset() + 3) &^ 3
-	d.ByteArray()
-	if wire.Alignment(elem) == 8 && (lengthAt+4)%8 != 0 {
-		for range 4 {
-			d.Byte()
-		}
-	}
 }

@@ -17,8 +17,6 @@
 package match
 
 import (
-	"errors"
-	"fmt"
 	"strings"
 
 	"github.com/kdbus-go/kdbus/wire"
@@ -278,7 +276,7 @@ func (c *argCache) fill(i int) {
 		c.d.Reset(c.m.Body, c.m.Order)
 	}
 	for len(c.vals) <= i && c.sig != "" && c.d.Err() == nil {
-		n := typeLen(c.sig)
+		n := wire.TypeLen(c.sig)
 		t := c.sig[:n]
 		c.sig = c.sig[n:]
 		var v argValue
@@ -288,88 +286,11 @@ func (c *argCache) fill(i int) {
 		case wire.TypeObjectPath:
 			v = argValue{string(c.d.ObjectPath()), wire.TypeObjectPath}
 		default:
-			skipValue(&c.d, t, 1)
+			c.d.Skip(t)
 		}
 		if c.d.Err() != nil {
 			return
 		}
 		c.vals = append(c.vals, v)
-	}
-}
-
-// typeLen returns the length of the complete type that starts sig, a
-// valid signature.
-func typeLen(sig string) int {
-	depth := 0
-	for i := 0; i < len(sig); i++ {
-		switch sig[i] {
-		case wire.TypeArray:
-			continue
-		case '(', '{':
-			depth++
-		case ')', '}':
-			depth--
-		}
-		if depth == 0 {
-			return i + 1
-		}
-	}
-	return len(sig)
-}
-
-var errTooDeep = fmt.Errorf("values nest deeper than %d containers", wire.MaxTotalDepth)
-
-// skipValue reads past one value of the complete type t without building
-// it. Arrays are skipped in one step, whatever they hold.
-func skipValue(d *wire.Decoder, t string, depth int) {
-	if d.Err() != nil {
-		return
-	}
-	switch t[0] {
-	case wire.TypeByte:
-		d.Byte()
-	case wire.TypeInt16, wire.TypeUint16:
-		d.Uint16()
-	case wire.TypeBoolean, wire.TypeInt32, wire.TypeUint32, wire.TypeUnixFD:
-		d.Uint32()
-	case wire.TypeInt64, wire.TypeUint64, wire.TypeDouble:
-		d.Uint64()
-	case wire.TypeString, wire.TypeObjectPath:
-		d.StringBytes()
-	case wire.TypeSignature:
-		d.Signature()
-	case wire.TypeArray:
-		skipArray(d, wire.Alignment(t[1]))
-	case '(', '{':
-		d.BeginStruct()
-		for fields := t[1 : len(t)-1]; fields != "" && d.Err() == nil; {
-			n := typeLen(fields)
-			skipValue(d, fields[:n], depth+1)
-			fields = fields[n:]
-		}
-	case wire.TypeVariant:
-		if depth > wire.MaxTotalDepth {
-			d.SetErr(errTooDeep)
-			return
-		}
-		if sig := d.Variant(); d.Err() == nil {
-			skipValue(d, string(sig), depth+1)
-		}
-	default:
-		d.SetErr(errors.New("unknown type code in signature"))
-	}
-}
-
-// skipArray reads past an array whose elements have alignment align. The
-// array is its 4-byte length, padding up to align, then length bytes of
-// elements; the decoder's ByteArray reads the length and that many bytes,
-// so the only thing left to skip is the padding of 8-aligned elements.
-func skipArray(d *wire.Decoder, align int) {
-	lengthAt := (d.Offset() + 3) &^ 3
-	d.ByteArray()
-	if align == 8 && (lengthAt+4)%8 != 0 {
-		for range 4 {
-			d.Byte()
-		}
 	}
 }

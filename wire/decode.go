@@ -399,3 +399,81 @@ func (d *Decoder) Variant() Signature {
 	}
 	return Signature(s)
 }
+
+// Skip reads past one value of the complete type sig without building it. Arrays are passed
+// over in one step, whatever they hold, so their contents are not checked; variants are
+// followed, at most MaxTotalDepth deep. sig must be valid (from a checked signature).
+func (d *Decoder) Skip(sig string) { d.skip(sig, 1) }
+
+func (d *Decoder) skip(t string, depth int) {
+	if d.err != nil {
+		return
+	}
+	if t == "" {
+		d.fail(nil, "no type to skip")
+		return
+	}
+	switch t[0] {
+	case TypeByte:
+		d.Byte()
+	case TypeInt16, TypeUint16:
+		d.Uint16()
+	case TypeBoolean, TypeInt32, TypeUint32, TypeUnixFD:
+		d.Uint32()
+	case TypeInt64, TypeUint64, TypeDouble:
+		d.Uint64()
+	case TypeString, TypeObjectPath:
+		d.StringBytes()
+	case TypeSignature:
+		d.Signature()
+	case TypeArray:
+		if len(t) < 2 {
+			d.fail(nil, "array type %q has no element type", t)
+			return
+		}
+		end := d.BeginArray(Alignment(t[1]))
+		if d.err == nil {
+			d.off = end
+		}
+	case '(', '{':
+		if depth > MaxTotalDepth {
+			d.fail(nil, "values nest deeper than %d containers", MaxTotalDepth)
+			return
+		}
+		d.BeginStruct()
+		for fields := t[1 : len(t)-1]; fields != "" && d.err == nil; {
+			n := TypeLen(fields)
+			d.skip(fields[:n], depth+1)
+			fields = fields[n:]
+		}
+	case TypeVariant:
+		if depth > MaxTotalDepth {
+			d.fail(nil, "values nest deeper than %d containers", MaxTotalDepth)
+			return
+		}
+		if sig := d.Variant(); d.err == nil {
+			d.skip(string(sig), depth+1)
+		}
+	default:
+		d.fail(nil, "unknown type code %q in signature", t[0])
+	}
+}
+
+// TypeLen returns the length of the complete type at the start of sig, a valid signature.
+func TypeLen(sig string) int {
+	depth := 0
+	for i := 0; i < len(sig); i++ {
+		switch sig[i] {
+		case TypeArray:
+			continue
+		case '(', '{':
+			depth++
+		case ')', '}':
+			depth--
+		}
+		if depth == 0 {
+			return i + 1
+		}
+	}
+	return len(sig)
+}
