@@ -317,11 +317,63 @@ func (m *Message) Decode(buf []byte) error {
 	if total != len(buf) {
 		return &DecodeError{Reason: fmt.Sprintf("header says the message has %d bytes, the buffer holds %d", total, len(buf)), Err: errTruncatedIf(total > len(buf))}
 	}
+	start, bodyLen, err := m.decodeHeader(buf)
+	if err != nil {
+		return err
+	}
+	if start+bodyLen != len(buf) {
+		return &DecodeError{Offset: start, Reason: "header fields and body do not fill the message"}
+	}
+	m.Body = buf[start:len(buf):len(buf)]
+	return m.Validate()
+}
+
+// HeaderLength reads the fixed part of a message header (at least FixedHeaderSize bytes) and
+// returns the length of the header proper: the fixed part and the header fields, padded to 8,
+// which is where the body starts. It checks what MessageLength checks.
+func HeaderLength(hdr []byte) (int, error) {
+	if _, err := MessageLength(hdr); err != nil {
+		return 0, err
+	}
+	var fields uint32
+	if ByteOrder(hdr[0]) == LittleEndian {
+		fields = binary.LittleEndian.Uint32(hdr[12:])
+	} else {
+		fields = binary.BigEndian.Uint32(hdr[12:])
+	}
+	return FixedHeaderSize + int(fields+7)&^7, nil
+}
+
+// DecodeHeader decodes a message header without its body: hdr holds exactly the header
+// proper (see HeaderLength). It returns the length of the body the header announces and
+// leaves m.Body nil, for a transport that keeps the body elsewhere; m is otherwise checked as
+// Decode checks it.
+func (m *Message) DecodeHeader(hdr []byte) (bodyLen int, err error) {
+	n, err := HeaderLength(hdr)
+	if err != nil {
+		return 0, err
+	}
+	if n != len(hdr) {
+		return 0, &DecodeError{Reason: fmt.Sprintf("header of %d bytes in a buffer of %d", n, len(hdr)), Err: errTruncatedIf(n > len(hdr))}
+	}
+	start, bodyLen, err := m.decodeHeader(hdr)
+	if err != nil {
+		return 0, err
+	}
+	if start != len(hdr) {
+		return 0, &DecodeError{Offset: start, Reason: "header fields do not fill the header"}
+	}
+	return bodyLen, m.Validate()
+}
+
+// decodeHeader decodes the header at the start of buf into m and returns where the body
+// starts and how long the header says it is.
+func (m *Message) decodeHeader(buf []byte) (start, bodyLen int, err error) {
 	*m = Message{Order: ByteOrder(buf[0]), Type: MessageType(buf[1]), Flags: Flags(buf[2])}
 	var d Decoder
 	d.Reset(buf, m.Order)
 	d.off = 4
-	bodyLen := d.Uint32()
+	bodyLen = int(d.Uint32())
 	m.Serial = d.Uint32()
 	end := d.BeginArray(8)
 	var seen uint32
@@ -379,20 +431,13 @@ func (m *Message) Decode(buf []byte) error {
 	}
 	d.Pad(8)
 	if d.err != nil {
-		return d.err
+		return 0, 0, d.err
 	}
 	m.setStrings(&strs)
-	if d.off+int(bodyLen) != len(buf) {
-		return &DecodeError{Offset: d.off, Reason: "header fields and body do not fill the message"}
-	}
 	if bodyLen > 0 && m.Signature == "" {
-		return &DecodeError{Offset: d.off, Reason: fmt.Sprintf("body of %d bytes but no SIGNATURE header field", bodyLen)}
+		return 0, 0, &DecodeError{Offset: d.off, Reason: fmt.Sprintf("body of %d bytes but no SIGNATURE header field", bodyLen)}
 	}
-	m.Body = buf[d.off:len(buf):len(buf)]
-	if err := m.Validate(); err != nil {
-		return err
-	}
-	return nil
+	return d.off, bodyLen, nil
 }
 
 // setStrings sets the string header fields from their bytes, indexed by field code, copying
