@@ -19,10 +19,13 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/kdbus-go/kdbus/bloom"
 	"github.com/kdbus-go/kdbus/broker/config"
 	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -86,6 +89,16 @@ type Broker struct {
 	stats    stats
 	dirty    []*peer // peers whose queues got messages while b.mu was held
 
+	// seq numbers routed messages bus-wide; origin is the message being routed (route.go).
+	seq    uint64
+	origin *origin
+	// observers counts eavesdropping rules and monitors: while there are none, a native
+	// unicast is copied straight from its sender's send area into its receiver's pool.
+	observers atomic.Int64
+	// bloom are the parameters of the bloom filters of native connections.
+	bloom bloom.Params
+	hbuf  []byte // scratch for headers of the bus's own messages to native peers
+
 	lmu       sync.Mutex
 	listeners []net.Listener
 	closed    bool
@@ -106,6 +119,7 @@ func New(opts Options) *Broker {
 		reg:      newRegistry(),
 		monitors: make(map[*peer]struct{}),
 		perUID:   make(map[uint32]int),
+		bloom:    bloom.Default,
 	}
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
@@ -261,7 +275,7 @@ func (b *Broker) readLoop(p *peer) {
 			}
 			return
 		}
-		if err := b.checkIncoming(p, r); err != nil {
+		if err := b.checkIncoming(p, r.Msg, len(r.FDs), true); err != nil {
 			b.log.Info("disconnecting peer", "peer", p.name(), "err", err)
 			closeFDs(r.FDs)
 			return
@@ -274,25 +288,28 @@ func (b *Broker) readLoop(p *peer) {
 				return
 			}
 		}
-		b.route(p, r.Msg, r.FDs)
+		b.route(p, r.Msg, r.FDs, &origin{stable: true, creds: native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}})
 		closeFDs(r.FDs)
 	}
 }
 
 // checkIncoming applies the per-message limits; a peer that breaks them is disconnected.
-func (b *Broker) checkIncoming(p *peer, r classic.Received) error {
-	size := len(r.Msg.Body)
+// A body the sender can still change (validate false) is checked after it is copied instead.
+func (b *Broker) checkIncoming(p *peer, m *wire.Message, nfds int, validate bool) error {
+	size := len(m.Body)
 	if size > b.limits.MaxMessageSize {
 		return fmt.Errorf("message of %d bytes exceeds max_message_size %d", size, b.limits.MaxMessageSize)
 	}
-	if len(r.FDs) > b.limits.MaxMessageUnixFDs {
-		return fmt.Errorf("message with %d descriptors exceeds max_message_unix_fds %d", len(r.FDs), b.limits.MaxMessageUnixFDs)
+	if nfds > b.limits.MaxMessageUnixFDs {
+		return fmt.Errorf("message with %d descriptors exceeds max_message_unix_fds %d", nfds, b.limits.MaxMessageUnixFDs)
 	}
 	if p.isMonitor() {
 		return errors.New("monitors may not send messages")
 	}
-	if err := r.Msg.ValidateBody(); err != nil {
-		return fmt.Errorf("invalid message body: %w", err)
+	if validate {
+		if err := m.ValidateBody(); err != nil {
+			return fmt.Errorf("invalid message body: %w", err)
+		}
 	}
 	return nil
 }
@@ -326,7 +343,11 @@ func (b *Broker) removePeer(p *peer) {
 	if b.perUID[p.creds.uid] <= 0 {
 		delete(b.perUID, p.creds.uid)
 	}
-	delete(b.monitors, p)
+	if _, ok := b.monitors[p]; ok {
+		delete(b.monitors, p)
+		b.observers.Add(-1)
+	}
+	b.dropMatches(p)
 	changes := b.reg.releaseAll(p)
 	if p.unique != "" {
 		delete(b.peers, p.unique)
@@ -341,6 +362,19 @@ func (b *Broker) removePeer(p *peer) {
 	b.unlock()
 	p.stopWriting()
 	closeFD(p.creds.pidfd)
+	if p.nat != nil {
+		p.nat.Close()
+	}
+}
+
+// dropMatches forgets p's match rules. Caller holds b.mu.
+func (b *Broker) dropMatches(p *peer) {
+	for _, e := range p.matches {
+		if e.rule.Eavesdrop {
+			b.observers.Add(-1)
+		}
+	}
+	p.matches = nil
 }
 
 // unlock releases b.mu and then writes the messages queued meanwhile, from this goroutine,

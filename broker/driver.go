@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/kdbus-go/kdbus/bloom"
 	"github.com/kdbus-go/kdbus/match"
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -223,12 +224,15 @@ func (b *Broker) broadcastDriverSignal(member string, sig wire.Signature, values
 		Path: busPath, Interface: ifaceBus, Member: member, Signature: sig, Body: body,
 	}
 	args := match.ArgsOf(sm)
+	var filter bloom.Filter
 	for q := range b.all {
 		if q.unique == "" || q.monitor != nil || q.gone {
 			continue
 		}
-		if b.peerMatches(q, nil, sm, args, false) && b.canReceive(q, nil, sm, false, false) {
-			q.enqueue(sm, nil)
+		if b.wantsBroadcast(q, nil, sm, args, &filter) && b.canReceive(q, nil, sm, false, false) {
+			if !q.enqueue(sm, nil) && q.nat != nil {
+				q.nat.Drop()
+			}
 		}
 	}
 	b.copyToMonitors(sm, nil, args)
@@ -446,7 +450,14 @@ func (b *Broker) addMatch(p *peer, m *wire.Message, args []any) ([]any, error) {
 	if len(p.matches) >= b.limits.MaxMatchRulesPerConnection {
 		return nil, &driverError{errLimitsExceeded, fmt.Sprintf("Connection %q is not allowed to add more match rules (increase limits in configuration file if required; max_match_rules_per_connection=%d)", p.unique, b.limits.MaxMatchRulesPerConnection)}
 	}
-	p.matches = append(p.matches, &matchEntry{rule: r, text: r.String()})
+	e := &matchEntry{rule: r, text: r.String()}
+	if p.nat != nil {
+		e.mask = bloom.ForRule(b.bloom, r)
+	}
+	if r.Eavesdrop {
+		b.observers.Add(1)
+	}
+	p.matches = append(p.matches, e)
 	return nil, nil
 }
 
@@ -458,6 +469,9 @@ func (b *Broker) removeMatch(p *peer, m *wire.Message, args []any) ([]any, error
 	text := r.String()
 	for i, e := range p.matches {
 		if e.text == text {
+			if e.rule.Eavesdrop {
+				b.observers.Add(-1)
+			}
 			p.matches = slices.Delete(p.matches, i, i+1)
 			return nil, nil
 		}

@@ -14,16 +14,22 @@ import (
 // that want a private bus without a daemon.
 type Embedded struct {
 	*Broker
-	// Address is the bus address clients dial.
+	// Address is the bus address clients dial: the native socket first, then the classic
+	// one, so that a client that knows the native transport uses it and others fall
+	// through to the classic entry.
 	Address string
-	dir     string
-	done    chan error
-	once    sync.Once
-	err     error
+	// NativeAddress is the kdbus: entry alone.
+	NativeAddress string
+	// ClassicAddress is the unix: entry alone, for classic clients.
+	ClassicAddress string
+	dir            string
+	done           chan error
+	once           sync.Once
+	err            error
 }
 
-// Start runs a broker on a new socket in a private directory and returns it with its
-// address. Close stops it and removes the directory.
+// Start runs a broker on new sockets in a private directory, a classic one and a native one,
+// and returns it with their addresses. Close stops it and removes the directory.
 func Start(opts Options) (*Embedded, error) {
 	dir, err := os.MkdirTemp("", "kdbus-")
 	if err != nil {
@@ -35,14 +41,26 @@ func Start(opts Options) (*Embedded, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("broker: %w", err)
 	}
+	npath := filepath.Join(dir, "native")
+	nl, err := net.ListenUnix("unixpacket", &net.UnixAddr{Name: npath, Net: "unixpacket"})
+	if err != nil {
+		l.Close()
+		os.RemoveAll(dir)
+		return nil, fmt.Errorf("broker: %w", err)
+	}
 	b := New(opts)
+	classicAddr := address.Address{Transport: "unix", Params: map[string]string{"path": path, "guid": b.GUID()}, Keys: []string{"path", "guid"}}.String()
+	nativeAddr := address.Address{Transport: "kdbus", Params: map[string]string{"path": npath, "guid": b.GUID()}, Keys: []string{"path", "guid"}}.String()
 	e := &Embedded{
-		Broker:  b,
-		Address: address.Address{Transport: "unix", Params: map[string]string{"path": path, "guid": b.GUID()}, Keys: []string{"path", "guid"}}.String(),
-		dir:     dir,
-		done:    make(chan error, 1),
+		Broker:         b,
+		Address:        nativeAddr + ";" + classicAddr,
+		NativeAddress:  nativeAddr,
+		ClassicAddress: classicAddr,
+		dir:            dir,
+		done:           make(chan error, 2),
 	}
 	go func() { e.done <- b.Serve(l) }()
+	go func() { e.done <- b.ServeNative(nl) }()
 	return e, nil
 }
 
@@ -51,6 +69,7 @@ func Start(opts Options) (*Embedded, error) {
 func (e *Embedded) Close() error {
 	e.once.Do(func() {
 		e.err = e.Broker.Close()
+		<-e.done
 		<-e.done
 		os.RemoveAll(e.dir)
 	})

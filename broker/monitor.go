@@ -44,10 +44,11 @@ func (b *Broker) afterBecomeMonitor(p *peer) {
 	for _, ch := range b.reg.releaseAll(p) {
 		b.announceOwnerChange(ch)
 	}
-	p.matches = nil
+	b.dropMatches(p)
 	b.sendDriverSignal(p, "NameLost", "s", p.unique)
 	delete(b.peers, p.unique)
 	b.monitors[p] = struct{}{}
+	b.observers.Add(1)
 	b.broadcastDriverSignal("NameOwnerChanged", "sss", p.unique, p.unique, "")
 }
 

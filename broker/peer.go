@@ -5,6 +5,7 @@ import (
 
 	"github.com/kdbus-go/kdbus/broker/config"
 	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 	"golang.org/x/sys/unix"
 )
@@ -37,6 +38,7 @@ type creds struct {
 type peer struct {
 	b       *Broker
 	t       transport
+	nat     *native.BusConn // the native transport's bus side; nil for classic peers
 	id      uint64
 	unique  string // ":1.<id>" once Hello succeeded
 	creds   creds
@@ -69,6 +71,8 @@ type outgoing struct {
 	m    *wire.Message
 	fds  []int // owned by the queue: duplicates, closed once written
 	size int
+	// For native peers the message is already in the pool; pend announces it.
+	pend native.Pending
 }
 
 func newPeer(b *Broker, t transport, id uint64, cr creds, unixFDs bool) *peer {
@@ -85,6 +89,17 @@ func newPeer(b *Broker, t transport, id uint64, cr creds, unixFDs bool) *peer {
 // enqueue queues m for the peer, duplicating fds so that every receiver owns its own. It
 // reports false when the peer's queue is over its limits or the peer is going away.
 func (p *peer) enqueue(m *wire.Message, fds []int) bool {
+	if p.nat != nil {
+		return p.enqueueNative(m, fds)
+	}
+	if o := p.b.origin; o != nil && o.msg == m {
+		if !o.stable {
+			p.b.stabilize(o)
+		}
+		if o.invalid != nil {
+			return false
+		}
+	}
 	size := len(m.Body) + 256
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
@@ -120,6 +135,10 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 // kick writes the queue from the calling goroutine while the socket takes it without
 // blocking, and hands what remains to the writer goroutine.
 func (p *peer) kick() {
+	if p.nat != nil {
+		p.kickNative()
+		return
+	}
 	p.qmu.Lock()
 	for len(p.queue) > 0 && !p.writing && !p.closing {
 		batch := p.queue
@@ -169,6 +188,10 @@ func (p *peer) fail(rest []outgoing) {
 // writeLoop writes, blocking, what kick could not write without blocking, until the peer
 // closes.
 func (p *peer) writeLoop() {
+	if p.nat != nil {
+		p.writeLoopNative()
+		return
+	}
 	for {
 		p.qmu.Lock()
 		for (len(p.queue) == 0 || p.writing) && !p.closing {
@@ -206,6 +229,9 @@ func (p *peer) drain() {
 	p.closing = true
 	for _, o := range p.queue {
 		closeFDs(o.fds)
+		if p.nat != nil {
+			p.nat.Discard(o.pend)
+		}
 	}
 	p.queue, p.qbytes, p.qfds = nil, 0, 0
 }

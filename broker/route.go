@@ -5,7 +5,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/kdbus-go/kdbus/bloom"
 	"github.com/kdbus-go/kdbus/match"
+	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -32,21 +34,52 @@ type pendingReply struct {
 type matchEntry struct {
 	rule *match.Rule
 	text string
+	// mask is the rule's bloom mask, for native peers.
+	mask bloom.Filter
+}
+
+// origin describes the message being routed, for the deliveries it causes: native receivers
+// need its sequence number, its sender's credentials and whether its body can still change.
+// The broker's origin field points at it while b.mu is held during routing.
+type origin struct {
+	from  *peer
+	msg   *wire.Message
+	seq   uint64
+	creds native.Creds
+	// stable says msg.Body is memory the sender can no longer change. A native sender's
+	// body in its send area is not: it is checked after each copy instead, and copied
+	// privately before anything else reads it (stabilize).
+	stable bool
+	// bloom is the filter the native sender computed for a signal; nil: compute it.
+	bloom []byte
+	// owed marks the delivery of a reply its receiver asked for.
+	owed bool
+	// hdr caches msg's header as native receivers get it.
+	hdr []byte
+	// quota says why a native receiver's pool refused the message.
+	quota string
+	// failName and failText report a unicast that could not be delivered, for a sender
+	// that expects no reply; invalid is a body that failed its check.
+	failName, failText string
+	invalid            error
 }
 
 // route delivers one message from p. The bus stamps the sender; the driver answers messages
 // addressed to the bus; everything else goes to its destination, or for a broadcast to every
 // connection whose match rules select it, in both cases also to eavesdroppers and monitors.
-func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
+func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) {
 	m.Sender = p.unique
+	o.from, o.msg = p, m
 	if m.Destination == busName {
 		b.mu.Lock()
 		b.stats.messages++
+		b.beginRoute(o)
 		allowed := p.unique == "" || b.canSend(p, nil, m, false)
 		b.copyToObservers(p, m, nil, match.Args{})
 		if !allowed {
 			b.replyError(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on the bus", p.unique, m.Interface, m.Member))
 		}
+		b.origin = nil
 		b.unlock()
 		if allowed {
 			b.driverCall(p, m)
@@ -56,6 +89,8 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 	b.mu.Lock()
 	defer b.unlock()
 	b.stats.messages++
+	b.beginRoute(o)
+	defer func() { b.origin = nil }()
 	if p.unique == "" {
 		return // only Hello may come before Hello
 	}
@@ -66,13 +101,11 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 	dest := b.resolve(m.Destination)
 	expectsReply := m.Type == wire.MethodCall && m.Flags&wire.FlagNoReplyExpected == 0
 	if dest == nil {
-		if expectsReply {
-			name := errServiceUnknown
-			if strings.HasPrefix(m.Destination, ":") {
-				name = errNameHasNoOwner
-			}
-			b.replyError(p, m, name, fmt.Sprintf("The name %s is not owned by any connection", m.Destination))
+		name := errServiceUnknown
+		if strings.HasPrefix(m.Destination, ":") {
+			name = errNameHasNoOwner
 		}
+		b.failSend(p, m, name, fmt.Sprintf("The name %s is not owned by any connection", m.Destination))
 		return
 	}
 	args := match.ArgsOf(m)
@@ -83,14 +116,14 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 			return
 		}
 		if b.canSend(p, dest, m, true) {
+			o.owed = true
 			b.deliver(p, dest, m, fds, args, true)
+			o.owed = false
 		}
 		return
 	}
 	if !b.canSend(p, dest, m, false) {
-		if expectsReply {
-			b.replyError(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on %s", p.unique, m.Interface, m.Member, m.Destination))
-		}
+		b.failSend(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on %s", p.unique, m.Interface, m.Member, m.Destination))
 		return
 	}
 	if expectsReply {
@@ -100,9 +133,39 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int) {
 		}
 		b.expect(p, dest, m.Serial)
 	}
-	if !b.deliver(p, dest, m, fds, args, false) && expectsReply {
-		b.settle(dest, replyKey{caller: p.id, serial: m.Serial})
-		b.replyError(p, m, errLimitsExceeded, fmt.Sprintf("The message could not be queued for %s: its incoming queue is full", m.Destination))
+	if !b.deliver(p, dest, m, fds, args, false) {
+		if expectsReply {
+			b.settle(dest, replyKey{caller: p.id, serial: m.Serial})
+		}
+		text := fmt.Sprintf("The message could not be queued for %s: its incoming queue is full", m.Destination)
+		switch {
+		case len(fds) > 0 && !dest.unixFDs:
+			text = fmt.Sprintf("The message carries file descriptors, which %s does not accept", m.Destination)
+		case o.quota != "":
+			text = fmt.Sprintf("The message could not be delivered to %s: %s", m.Destination, o.quota)
+		}
+		b.failSend(p, m, errLimitsExceeded, text)
+	}
+}
+
+// beginRoute makes o the origin of the deliveries made until b.mu is released. Caller holds
+// b.mu.
+func (b *Broker) beginRoute(o *origin) {
+	b.seq++
+	o.seq = b.seq
+	b.origin = o
+}
+
+// failSend reports a unicast that could not be delivered: an error reply to a call that
+// expects one; otherwise, for a native sender, an error with the send's acknowledgement.
+// Caller holds b.mu.
+func (b *Broker) failSend(p *peer, m *wire.Message, name, text string) {
+	if m.Type == wire.MethodCall && m.Flags&wire.FlagNoReplyExpected == 0 {
+		b.replyError(p, m, name, text)
+		return
+	}
+	if o := b.origin; o != nil && o.msg == m {
+		o.failName, o.failText = name, text
 	}
 }
 
@@ -122,13 +185,17 @@ func (b *Broker) deliver(from, dest *peer, m *wire.Message, fds []int, args matc
 // broadcast delivers a message without destination to every connection with a matching rule.
 func (b *Broker) broadcast(from *peer, m *wire.Message, fds []int) {
 	args := match.ArgsOf(m)
+	var filter bloom.Filter
 	for q := range b.all {
 		if q.unique == "" || q.monitor != nil || q.gone {
 			continue
 		}
-		if b.peerMatches(q, from, m, args, false) && b.canSend(from, q, m, false) && b.canReceive(q, from, m, false, false) {
+		if b.wantsBroadcast(q, from, m, args, &filter) && b.canSend(from, q, m, false) && b.canReceive(q, from, m, false, false) {
 			if !q.enqueue(m, fds) {
 				b.stats.droppedBroadcasts++
+				if q.nat != nil {
+					q.nat.Drop()
+				}
 			}
 		}
 	}

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync"
 
@@ -59,7 +60,11 @@ const credCacheSize = 4096
 
 func (c *Conn) credentials(ctx context.Context, sender string) (Credentials, error) {
 	if sender == "" {
-		uc, err := c.t.PeerCredentials()
+		t, ok := c.t.(classicTransport)
+		if !ok {
+			return Credentials{}, errors.New("runtime: a call without a sender on a bus connection")
+		}
+		uc, err := t.PeerCredentials()
 		if err != nil {
 			return Credentials{}, err
 		}

@@ -7,6 +7,7 @@ package runtime
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/kdbus-go/kdbus/transport/address"
@@ -50,7 +51,7 @@ func PeerToPeer() Option { return func(o *connOptions) { o.peer = true } }
 // Conn is a connection to a bus (or a peer) that makes calls and serves registered objects.
 // It is safe for concurrent use.
 type Conn struct {
-	t    *classic.Conn
+	t    transport
 	opts connOptions
 
 	mu      sync.Mutex
@@ -69,29 +70,33 @@ type Conn struct {
 	idle     int // guarded by mu
 	inflight int // calls queued or running, guarded by mu
 
-	creds credCache
+	creds    credCache
+	received atomic.Uint64
 }
 
 type reply struct {
-	Msg *wire.Message
-	FDs []int
+	inbound
 	err error
 }
 
+// closeFDs is done with the reply: it closes the descriptors the caller did not take and
+// releases the message's pool slice, so it runs after the body is decoded.
 func (r *reply) closeFDs() {
-	for _, fd := range r.FDs {
-		unix.Close(fd)
-	}
-	r.FDs = nil
+	r.inbound.closeFDs()
+	r.release()
 }
 
-// Dial connects to the bus at addr (a D-Bus address list), authenticates and says Hello.
+// Dial connects to the bus at addr, a D-Bus address list, trying its entries in order:
+// "kdbus:" entries over the native transport, "unix:" and "tcp:" ones over the classic
+// transport (authenticating and saying Hello). A list such as
+// "kdbus:path=/run/user/1000/kdbus;unix:path=/run/user/1000/bus" thus runs natively on kdbusd
+// and classically on any other bus.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
 	var o connOptions
 	for _, opt := range opts {
 		opt(&o)
 	}
-	t, err := classic.Dial(ctx, addr, classic.Options{NoHello: o.peer})
+	t, err := dialAddress(ctx, addr, o)
 	if err != nil {
 		return nil, err
 	}
@@ -118,10 +123,10 @@ func NewConn(t *classic.Conn, opts ...Option) *Conn {
 	for _, opt := range opts {
 		opt(&o)
 	}
-	return newConn(t, o)
+	return newConn(classicTransport{t}, o)
 }
 
-func newConn(t *classic.Conn, o connOptions) *Conn {
+func newConn(t transport, o connOptions) *Conn {
 	if o.maxConcurrent == 0 {
 		o.maxConcurrent, o.maxQueued = 64, 1024
 	}
@@ -142,8 +147,42 @@ func newConn(t *classic.Conn, o connOptions) *Conn {
 // UniqueName returns the connection's unique name on the bus.
 func (c *Conn) UniqueName() string { return c.t.UniqueName() }
 
-// Transport returns the underlying transport connection.
-func (c *Conn) Transport() *classic.Conn { return c.t }
+// Transport returns the underlying classic transport connection, or nil when the connection
+// uses the native transport.
+func (c *Conn) Transport() *classic.Conn {
+	if t, ok := c.t.(classicTransport); ok {
+		return t.Conn
+	}
+	return nil
+}
+
+// Native reports whether the connection uses the native transport.
+func (c *Conn) Native() bool {
+	_, ok := c.t.(nativeTransport)
+	return ok
+}
+
+// ConnStats counts a connection's traffic.
+type ConnStats struct {
+	// Received is the number of messages read from the transport.
+	Received uint64
+	// Wakeups is the number of times the connection's reader woke up with data: one per
+	// batch of messages on the native transport; counted only there (0 on classic).
+	Wakeups uint64
+	// Dropped is the number of broadcasts the bus could not deliver to this connection
+	// (native transport only).
+	Dropped uint64
+}
+
+// Stats returns the connection's counters.
+func (c *Conn) Stats() ConnStats {
+	s := ConnStats{Received: c.received.Load()}
+	if t, ok := c.t.(nativeTransport); ok {
+		ns := t.Stats()
+		s.Wakeups, s.Dropped = ns.Wakeups, ns.Dropped
+	}
+	return s
+}
 
 // Done is closed when the connection is closed or breaks; Err then says why.
 func (c *Conn) Done() <-chan struct{} { return c.done }
@@ -169,6 +208,7 @@ func (c *Conn) readLoop() {
 			c.shutdown(err)
 			return
 		}
+		c.received.Add(1)
 		switch r.Msg.Type {
 		case wire.MethodReturn, wire.Error:
 			c.mu.Lock()
@@ -176,18 +216,21 @@ func (c *Conn) readLoop() {
 			delete(c.pending, r.Msg.ReplySerial)
 			c.mu.Unlock()
 			if ok {
-				ch <- reply{Msg: r.Msg, FDs: r.FDs}
+				ch <- reply{inbound: r}
 			} else {
 				// A late reply to a call whose caller gave up, or an unexpected one.
-				closeAll(r.FDs)
+				r.closeFDs()
+				r.release()
 			}
 		case wire.MethodCall:
-			c.enqueue(incoming{msg: r.Msg, fds: r.FDs})
+			c.enqueue(incoming{msg: r.Msg, fds: r.FDs, src: r})
 		case wire.Signal:
+			r.detach()
 			c.deliverSignal(r.Msg)
-			closeAll(r.FDs)
+			r.closeFDs()
 		default:
-			closeAll(r.FDs) // unknown message types are ignored
+			r.closeFDs() // unknown message types are ignored
+			r.release()
 		}
 	}
 }
@@ -249,15 +292,18 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int) (reply, err
 			return reply{}, r.err
 		}
 		if r.Msg.Type == wire.Error {
+			err := errorFromReply(r.Msg)
 			r.closeFDs()
-			return reply{}, errorFromReply(r.Msg)
+			return reply{}, err
 		}
 		return r, nil
 	case <-ctx.Done():
 		if !c.forget(m.Serial) {
 			// The reply (or the connection's end) arrived meanwhile: drain it.
 			r := <-ch
-			r.closeFDs()
+			if r.err == nil {
+				r.closeFDs()
+			}
 		}
 		replyChans.Put(ch)
 		return reply{}, contextError(ctx.Err(), m)
@@ -302,7 +348,11 @@ func (c *Conn) send(m *wire.Message, fds []int) error {
 // caller owns. An error reply is returned as an *Error.
 func (c *Conn) Call(ctx context.Context, m *wire.Message, fds []int) (*wire.Message, []int, error) {
 	r, err := c.call(ctx, m, fds)
-	return r.Msg, r.FDs, err
+	if err != nil {
+		return nil, nil, err
+	}
+	r.detach()
+	return r.Msg, r.FDs, nil
 }
 
 // Send writes a raw message without waiting for anything.

@@ -102,6 +102,7 @@ func (c *Conn) Unregister(path wire.ObjectPath, iface string) {
 type incoming struct {
 	msg *wire.Message
 	fds []int
+	src inbound // released once the call is handled
 }
 
 // enqueue hands a call to a worker. At most maxConcurrent handlers run and maxQueued calls
@@ -112,6 +113,7 @@ func (c *Conn) enqueue(in incoming) {
 	if c.inflight >= c.opts.maxConcurrent+c.opts.maxQueued {
 		c.mu.Unlock()
 		closeAll(in.fds)
+		in.src.detach()
 		c.replyError(in.msg, Errorf(ResourceExhausted, "%s is busy: %d calls are running and %d waiting; try again later", c.UniqueName(), c.opts.maxConcurrent, c.opts.maxQueued))
 		return
 	}
@@ -164,6 +166,7 @@ func (c *Conn) worker() {
 func (c *Conn) dispatch(in incoming) {
 	m := in.msg
 	defer closeAll(in.fds)
+	defer in.src.release()
 	buf := getBuffer()
 	defer putBuffer(buf)
 	var e wire.Encoder

@@ -1,0 +1,373 @@
+package broker
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+
+	"github.com/kdbus-go/kdbus/bloom"
+	"github.com/kdbus-go/kdbus/match"
+	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/transport/native"
+	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
+)
+
+// This file connects native peers (package transport/native) to the bus. A native peer has no
+// outgoing byte stream: the bus copies what it receives straight into its receive pool while
+// routing (enqueueNative), checks the copy when the sender could still change the original,
+// and announces the filled slots in batches (kickNative, writeLoopNative). Signals reach
+// native subscribers through bloom masks (nativeMatches) and the subscriber re-checks the
+// exact rule.
+
+// ServeNative accepts native connections on l, a SOCK_SEQPACKET listener ("unixpacket"), until
+// the broker closes or l fails.
+func (b *Broker) ServeNative(l *net.UnixListener) error {
+	b.lmu.Lock()
+	if b.closed {
+		b.lmu.Unlock()
+		return errClosed
+	}
+	b.listeners = append(b.listeners, l)
+	b.lmu.Unlock()
+	for {
+		c, err := l.AcceptUnix()
+		if err != nil {
+			if b.isClosed() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		b.wg.Add(1)
+		go func() {
+			defer b.wg.Done()
+			b.serveNative(c)
+		}()
+	}
+}
+
+// nativeTransport stands in for a native peer where the broker handles every peer alike:
+// closing it wakes the peer's reader, which then cleans up.
+type nativeTransport struct{ c *native.BusConn }
+
+func (t nativeTransport) Recv() (classic.Received, error) {
+	return classic.Received{}, errors.New("broker: native peers are read by their own loop")
+}
+func (t nativeTransport) Send(*wire.Message, []int) error { return nil }
+func (t nativeTransport) TrySend(*wire.Message, []int) (bool, error) {
+	return true, nil
+}
+func (t nativeTransport) Flush() error { return nil }
+func (t nativeTransport) Close() error { t.c.Shutdown(); return nil }
+
+func (b *Broker) serveNative(sock *net.UnixConn) {
+	cr, err := peerCreds(sock)
+	if err != nil {
+		b.log.Warn("cannot read peer credentials; dropping connection", "err", err)
+		sock.Close()
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), b.limits.AuthTimeout)
+	bc, err := native.Accept(ctx, sock, native.BusOptions{GUID: b.guid, Bloom: b.bloom, MaxMessageSize: b.limits.MaxMessageSize})
+	cancel()
+	if err != nil {
+		b.log.Info("native handshake failed", "uid", cr.uid, "pid", cr.pid, "err", err)
+		sock.Close()
+		closeFD(cr.pidfd)
+		return
+	}
+	p, err := b.addPeer(nativeTransport{bc}, cr, bc.AcceptsFDs())
+	if err != nil {
+		b.log.Warn("connection refused", "uid", cr.uid, "pid", cr.pid, "err", err)
+		bc.Refuse(errLimitsExceeded, err.Error())
+		closeFD(cr.pidfd)
+		return
+	}
+	p.nat = bc
+	// The welcome is the native Hello: the peer gets its unique name at once.
+	b.mu.Lock()
+	p.unique = fmt.Sprintf(":1.%d", p.id)
+	b.peers[p.unique] = p
+	err = bc.Welcome(p.id, p.unique)
+	if err == nil {
+		b.afterHello(p)
+	}
+	b.unlock()
+	if err != nil {
+		b.log.Info("native handshake failed", "peer", p.name(), "err", err)
+		b.removePeer(p)
+		return
+	}
+	go p.writeLoop()
+	b.nativeReadLoop(p)
+}
+
+// nativeReadLoop routes every message a native peer sends, and tells it the outcome of each
+// send it asked about or that failed.
+func (b *Broker) nativeReadLoop(p *peer) {
+	defer b.removePeer(p)
+	bc := p.nat
+	for {
+		in, err := bc.Recv()
+		if err != nil {
+			if !errors.Is(err, native.ErrHangup) && !errors.Is(err, net.ErrClosed) {
+				b.log.Info("connection error", "peer", p.name(), "err", err)
+			}
+			return
+		}
+		m := in.Msg
+		// A body its sender can still change is copied privately before anything but a
+		// native receiver's pool sees it: for broadcasts, calls to the bus, and whenever
+		// someone observes the traffic.
+		if !in.Stable && (m.Destination == "" || m.Destination == busName || b.observers.Load() > 0) {
+			m.Body = append([]byte(nil), m.Body...)
+			in.Stable = true
+		}
+		if err := b.checkIncoming(p, m, len(in.FDs), in.Stable); err != nil {
+			b.log.Info("disconnecting peer", "peer", p.name(), "err", err)
+			closeFDs(in.FDs)
+			bc.Done(&in, errInvalidArgs, err.Error())
+			return
+		}
+		cr := in.Creds
+		if !cr.Valid {
+			cr = native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}
+		}
+		o := &origin{stable: in.Stable, creds: cr, bloom: in.Bloom}
+		b.route(p, m, in.FDs, o)
+		closeFDs(in.FDs)
+		if o.invalid != nil {
+			b.log.Info("disconnecting peer", "peer", p.name(), "err", o.invalid)
+			bc.Done(&in, errInvalidArgs, o.invalid.Error())
+			return
+		}
+		if err := bc.Done(&in, o.failName, o.failText); err != nil {
+			return
+		}
+	}
+}
+
+// stabilize replaces the body of the message being routed with a private, checked copy, for
+// a receiver that is not a native pool. Caller holds b.mu.
+func (b *Broker) stabilize(o *origin) {
+	body := append([]byte(nil), o.msg.Body...)
+	if err := wire.ValidateBody(body, o.msg.Order, o.msg.Signature, int(o.msg.UnixFDs)); err != nil {
+		o.invalid = fmt.Errorf("invalid message body: %w", err)
+		body = nil
+	}
+	o.msg.Body = body
+	o.stable = true
+}
+
+// enqueueNative copies m into p's pool and queues its announcement. Caller holds b.mu.
+func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
+	b := p.b
+	if len(fds) > 0 && !p.unixFDs {
+		return false
+	}
+	o := b.origin
+	if o != nil && o.msg != m {
+		o = nil // the bus's own message, sent while routing another
+	}
+	if o != nil && o.invalid != nil {
+		return false
+	}
+	rec := native.Record{Timestamp: monotonicNow()}
+	from := native.From{Owed: true}
+	check := false
+	var hdr []byte
+	if o != nil {
+		from = native.From{ID: o.from.id, UID: o.from.creds.uid, Owed: o.owed || o.from == p}
+		rec.Seqnum, rec.Sender = o.seq, o.from.id
+		rec.UID, rec.GID, rec.PID, rec.HasCreds = o.creds.UID, o.creds.GID, o.creds.PID, o.creds.Valid
+		check = !o.stable
+		if o.hdr == nil {
+			h, err := m.AppendHeader(nil, len(m.Body))
+			if err != nil {
+				return false
+			}
+			o.hdr = h
+		}
+		hdr = o.hdr
+	} else {
+		b.seq++
+		rec.Seqnum = b.seq
+		h, err := m.AppendHeader(b.hbuf[:0], len(m.Body))
+		if err != nil {
+			return false
+		}
+		b.hbuf, hdr = h, h
+	}
+	slot, err := p.nat.Reserve(from, len(hdr)+len(m.Body), len(fds))
+	if err != nil {
+		if o != nil {
+			o.quota = err.Error()
+		}
+		return false
+	}
+	pend, err := p.nat.Fill(slot, &rec, m, hdr, m.Body, check)
+	if err != nil {
+		if o != nil && check {
+			o.invalid = err
+		}
+		return false
+	}
+	var dup []int
+	for _, fd := range fds {
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			closeFDs(dup)
+			p.nat.Discard(pend)
+			return false
+		}
+		dup = append(dup, nfd)
+	}
+	p.qmu.Lock()
+	defer p.qmu.Unlock()
+	if p.closing {
+		closeFDs(dup)
+		p.nat.Discard(pend)
+		return false
+	}
+	idle := len(p.queue) == 0 && !p.writing
+	p.queue = append(p.queue, outgoing{pend: pend, fds: dup})
+	if idle && !p.dirty {
+		p.dirty = true
+		b.dirty = append(b.dirty, p)
+	}
+	return true
+}
+
+// kickNative announces the queued slots from the calling goroutine if the socket takes them at
+// once, and leaves them to the writer goroutine otherwise.
+func (p *peer) kickNative() {
+	p.qmu.Lock()
+	if len(p.queue) == 0 || p.writing || p.closing {
+		p.qmu.Unlock()
+		return
+	}
+	batch := p.queue
+	p.queue = nil
+	p.writing = true
+	p.qmu.Unlock()
+	sent, err := p.announce(batch, false)
+	p.qmu.Lock()
+	p.writing = false
+	if err == nil && !sent {
+		p.queue = append(batch, p.queue...)
+		p.qcond.Signal()
+	}
+	p.qmu.Unlock()
+	if err != nil {
+		p.t.Close()
+	}
+}
+
+// writeLoopNative announces, blocking, what kickNative could not, until the peer closes.
+func (p *peer) writeLoopNative() {
+	for {
+		p.qmu.Lock()
+		for (len(p.queue) == 0 || p.writing) && !p.closing {
+			p.qcond.Wait()
+		}
+		if len(p.queue) == 0 || p.writing {
+			p.qmu.Unlock()
+			return
+		}
+		batch := p.queue
+		p.queue = nil
+		p.writing = true
+		p.qmu.Unlock()
+		_, err := p.announce(batch, true)
+		p.qmu.Lock()
+		p.writing = false
+		p.qmu.Unlock()
+		if err != nil {
+			p.t.Close()
+			p.drain()
+			return
+		}
+	}
+}
+
+// announce sends one batch of filled slots; their descriptors are closed once sent.
+func (p *peer) announce(batch []outgoing, block bool) (bool, error) {
+	pends := make([]native.Pending, len(batch))
+	var fds []int
+	for i, o := range batch {
+		pends[i] = o.pend
+		fds = append(fds, o.fds...)
+	}
+	sent, err := p.nat.Notify(pends, fds, block)
+	if sent || err != nil {
+		for _, o := range batch {
+			closeFDs(o.fds)
+		}
+	}
+	return sent, err
+}
+
+// nativeMatches reports whether one of native peer q's rules may select broadcast m from
+// from: the bus checks what the bloom filter cannot hold (type, sender, destination) and the
+// mask; q re-checks the exact rule. filter is m's bloom filter. Caller holds b.mu.
+func (b *Broker) nativeMatches(q, from *peer, m *wire.Message, filter bloom.Filter) bool {
+	for _, e := range q.matches {
+		r := e.rule
+		if r.Eavesdrop && r.Destination != "" {
+			continue
+		}
+		if r.Type != 0 && r.Type != m.Type {
+			continue
+		}
+		if r.Destination != "" && r.Destination != m.Destination {
+			continue
+		}
+		if r.Sender != "" {
+			sender := busName
+			if from != nil {
+				sender = from.unique
+			}
+			if r.Sender != sender && b.ownerOf(r.Sender) != sender {
+				continue
+			}
+		}
+		if m.Type != wire.Signal || filter.Contains(e.mask) {
+			return true
+		}
+	}
+	return false
+}
+
+// filterOf returns the bloom filter of broadcast m: the one its native sender computed, or one
+// computed here.
+func (b *Broker) filterOf(m *wire.Message, o *origin) bloom.Filter {
+	if o != nil && o.msg == m && len(o.bloom) == b.bloom.Size {
+		if f, err := bloom.FromBytes(b.bloom, o.bloom); err == nil {
+			return f
+		}
+	}
+	return bloom.ForMessage(b.bloom, m)
+}
+
+// wantsBroadcast reports whether q subscribed to broadcast m, by bloom mask for native peers
+// and by match rule for classic ones. filter is computed on first use. Caller holds b.mu.
+func (b *Broker) wantsBroadcast(q, from *peer, m *wire.Message, args match.Args, filter *bloom.Filter) bool {
+	if q.nat == nil {
+		return b.peerMatches(q, from, m, args, false)
+	}
+	if m.Type == wire.Signal && filter.Params().Size == 0 {
+		*filter = b.filterOf(m, b.origin)
+	}
+	return b.nativeMatches(q, from, m, *filter)
+}
+
+func monotonicNow() uint64 {
+	var ts unix.Timespec
+	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+	return uint64(ts.Nano())
+}

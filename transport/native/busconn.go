@@ -1,0 +1,734 @@
+package native
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/kdbus-go/kdbus/bloom"
+	"github.com/kdbus-go/kdbus/transport/memfd"
+	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
+)
+
+// Quota defaults (see BusOptions).
+const (
+	// MaxPoolSize is the largest pool a bus grants.
+	MaxPoolSize = 256 << 20
+	// MinPoolSize is the smallest.
+	MinPoolSize = 256 << 10
+	// DefaultMaxQueued is how many unreleased messages one sender may have in a pool.
+	DefaultMaxQueued = 256
+	// DefaultMaxQueuedFDs is how many descriptors one sender may have in flight to a pool.
+	DefaultMaxQueuedFDs = 64
+)
+
+// BusOptions configure the bus side of a native connection.
+type BusOptions struct {
+	// GUID is the bus's GUID, sent in the welcome.
+	GUID string
+	// Bloom are the bus's bloom parameters (default bloom.Default).
+	Bloom bloom.Params
+	// MaxMessageSize bounds the messages the client may send.
+	MaxMessageSize int
+	// MaxQueued and MaxQueuedFDs bound what one sender may have unreleased in this
+	// connection's pool (defaults DefaultMaxQueued, DefaultMaxQueuedFDs).
+	MaxQueued, MaxQueuedFDs int
+}
+
+// BusConn is the bus's side of a native connection: it reads what the client sends, owns the
+// client's receive pool, and places messages there under the pool's quotas.
+type BusConn struct {
+	sock  *net.UnixConn
+	raw   syscall.RawConn
+	opts  BusOptions
+	hello hello
+	owner uint32 // the client's uid
+
+	pool *memfd.Pool
+	ctrl []byte // the pool's control area, written here only
+	area []byte // the client's send area, mapped read-only
+
+	// Reader state, owned by the goroutine in Recv.
+	rbuf []byte
+	oob  []byte
+	hbuf []byte
+	offs []uint64
+
+	// Quota state, guarded by qmu.
+	qmu         sync.Mutex
+	slices      map[uint64]held
+	bySender    map[uint64]*usage
+	byUID       map[uint32]*usage
+	unsolicited int
+	dropped     uint64
+
+	wmu  sync.Mutex
+	wbuf []byte
+
+	// life is held shared while the pool's memory is written, and exclusively to unmap it.
+	life   sync.RWMutex
+	closed atomic.Bool
+}
+
+// held is a slice of the pool in use, and whose account it is on.
+type held struct {
+	sender  uint64
+	uid     uint32
+	size    int
+	nfds    int
+	charged bool // counted against the sender's quota
+}
+
+// usage is what one sender (or one user) holds in a pool.
+type usage struct {
+	bytes, msgs, fds int
+}
+
+// From says who a message comes from, for the receiver's quotas.
+type From struct {
+	// ID is the sending connection's id (0: the bus).
+	ID uint64
+	// UID is the sending user.
+	UID uint32
+	// Owed says the message is a reply the receiver asked for (or comes from the bus or
+	// the receiver itself): it may use the half of the pool reserved for the owner.
+	Owed bool
+}
+
+// QuotaError reports a message that does not fit a receiver's pool.
+type QuotaError struct {
+	// Text says which limit it hit.
+	Text string
+}
+
+func (e *QuotaError) Error() string { return e.Text }
+
+// Accept reads the client's hello from sock, checks and maps its send area, and creates its
+// receive pool. The connection is not usable until Welcome.
+func Accept(ctx context.Context, sock *net.UnixConn, opts BusOptions) (*BusConn, error) {
+	if opts.Bloom.Size == 0 {
+		opts.Bloom = bloom.Default
+	}
+	if opts.MaxMessageSize <= 0 {
+		opts.MaxMessageSize = wire.MaxMessageSize
+	}
+	if opts.MaxQueued <= 0 {
+		opts.MaxQueued = DefaultMaxQueued
+	}
+	if opts.MaxQueuedFDs <= 0 {
+		opts.MaxQueuedFDs = DefaultMaxQueuedFDs
+	}
+	raw, err := sock.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var serr error
+	raw.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PASSCRED, 1)
+		if serr == nil {
+			cred, serr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+		}
+	})
+	if serr != nil {
+		return nil, fmt.Errorf("native: preparing the socket: %w", serr)
+	}
+	c := &BusConn{
+		sock: sock, raw: raw, opts: opts, owner: cred.Uid,
+		rbuf:     make([]byte, maxPacket),
+		oob:      make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*maxPacketFDs)),
+		slices:   make(map[uint64]held),
+		bySender: make(map[uint64]*usage),
+		byUID:    make(map[uint32]*usage),
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		sock.SetReadDeadline(dl)
+		defer sock.SetReadDeadline(time.Time{})
+	}
+	n, oobn, flags, _, err := sock.ReadMsgUnix(c.rbuf, c.oob)
+	if err != nil {
+		return nil, fmt.Errorf("native: reading hello: %w", err)
+	}
+	fds, _, perr := parseControl(c.oob[:oobn])
+	if perr != nil || flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 || len(fds) != 1 {
+		closeFDs(fds)
+		return nil, fmt.Errorf("native: hello must carry exactly the send area's descriptor (got %d)", len(fds))
+	}
+	defer unix.Close(fds[0])
+	h, err := parseHello(c.rbuf[:n])
+	if err != nil {
+		return nil, err
+	}
+	if h.version != Version {
+		c.refuse("org.freedesktop.DBus.Error.NotSupported", fmt.Sprintf("this bus speaks control protocol version %d, the client %d", Version, h.version))
+		return nil, fmt.Errorf("native: client speaks control protocol version %d, want %d", h.version, Version)
+	}
+	c.hello = h
+	if c.area, err = mapSendArea(fds[0]); err != nil {
+		c.refuse("org.freedesktop.DBus.Error.InvalidArgs", err.Error())
+		return nil, err
+	}
+	size := int(min(max(h.poolSize, MinPoolSize), MaxPoolSize))
+	if c.pool, err = memfd.NewPool("kdbus-pool", size); err != nil {
+		unix.Munmap(c.area)
+		return nil, err
+	}
+	off, err := c.pool.Alloc(controlSize)
+	if err == nil && off != 0 {
+		err = fmt.Errorf("native: the pool's control area landed at %d", off)
+	}
+	if err == nil {
+		c.ctrl, err = c.pool.Slice(0)
+	}
+	if err != nil {
+		c.pool.Close()
+		unix.Munmap(c.area)
+		return nil, err
+	}
+	return c, nil
+}
+
+// mapSendArea checks that fd is a memfd sealed against shrinking and growing, and maps it
+// read-only.
+func mapSendArea(fd int) ([]byte, error) {
+	seals, err := unix.FcntlInt(uintptr(fd), unix.F_GET_SEALS, 0)
+	if err != nil {
+		return nil, fmt.Errorf("native: the send area is not a memfd: %w", err)
+	}
+	if seals&(unix.F_SEAL_SHRINK|unix.F_SEAL_GROW) != unix.F_SEAL_SHRINK|unix.F_SEAL_GROW {
+		return nil, fmt.Errorf("native: the send area must be sealed with F_SEAL_SHRINK|F_SEAL_GROW, it has %s", memfd.SealNames(seals))
+	}
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return nil, fmt.Errorf("native: fstat of the send area: %w", err)
+	}
+	if st.Size <= 0 || st.Size > MaxPoolSize {
+		return nil, fmt.Errorf("native: send area of %d bytes: want 1 to %d", st.Size, MaxPoolSize)
+	}
+	mem, err := unix.Mmap(fd, 0, int(st.Size), unix.PROT_READ, unix.MAP_SHARED)
+	if err != nil {
+		return nil, fmt.Errorf("native: mapping the send area: %w", err)
+	}
+	return mem, nil
+}
+
+// refuse tells a client in the handshake why it was refused.
+func (c *BusConn) refuse(name, text string) {
+	a := ack{name: name, text: text}
+	c.sock.WriteMsgUnix(a.append(nil), nil, nil)
+}
+
+// Refuse tells a client in the handshake why it was refused and closes the connection.
+func (c *BusConn) Refuse(name, text string) {
+	c.refuse(name, text)
+	c.Close()
+}
+
+// AcceptsFDs reports whether the client accepts descriptors.
+func (c *BusConn) AcceptsFDs() bool { return c.hello.flags&helloAcceptFDs != 0 }
+
+// PoolSize returns the size of the client's receive pool.
+func (c *BusConn) PoolSize() int { return c.pool.Size() }
+
+// Welcome completes the handshake: it gives the client its id, unique name and pool.
+func (c *BusConn) Welcome(id uint64, unique string) error {
+	w := welcome{version: Version, id: id, poolSize: uint64(c.pool.Size()), bloomSize: uint32(c.opts.Bloom.Size),
+		bloomHashes: uint32(c.opts.Bloom.Hashes), guid: c.opts.GUID, unique: unique}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if _, _, err := c.sock.WriteMsgUnix(w.append(nil), unix.UnixRights(c.pool.Fd()), nil); err != nil {
+		return fmt.Errorf("native: sending welcome: %w", err)
+	}
+	return nil
+}
+
+// Incoming is a message a client sent.
+type Incoming struct {
+	// Msg is the message. Its header was decoded from the bus's own copy. Its Body aliases
+	// the client's send area unless Stable: the client can still change those bytes, so they
+	// must be copied before they are checked or trusted.
+	Msg *wire.Message
+	// FDs are the message's descriptors, owned by the caller.
+	FDs []int
+	// Bloom is the filter the sender computed, for signals; it aliases a buffer reused by the
+	// next Recv.
+	Bloom []byte
+	// Stable says Body cannot change: the bus's own memory or a sealed memfd.
+	Stable bool
+	// Creds are the sender's credentials as the kernel reported them for this packet.
+	Creds Creds
+	// Cookie and WantAck identify the send for Done.
+	Cookie  uint64
+	WantAck bool
+
+	unmap []byte
+}
+
+// Creds are a sender's credentials.
+type Creds struct {
+	UID, GID, PID uint32
+	Valid         bool
+}
+
+// ErrHangup is returned by Recv when the client closed the connection.
+var ErrHangup = errors.New("native: the client closed the connection")
+
+// Recv returns the next message the client sends, handling its releases and syncs on the way.
+// It is not safe for concurrent use with itself.
+func (c *BusConn) Recv() (Incoming, error) {
+	for {
+		n, oobn, flags, _, err := c.sock.ReadMsgUnix(c.rbuf, c.oob)
+		var fds []int
+		var cr Creds
+		if oobn > 0 {
+			var perr error
+			fds, cr, perr = parseControl(c.oob[:oobn])
+			if perr != nil {
+				closeFDs(fds)
+				return Incoming{}, fmt.Errorf("native: bad control message: %w", perr)
+			}
+		}
+		if err != nil {
+			closeFDs(fds)
+			return Incoming{}, err
+		}
+		if n == 0 {
+			closeFDs(fds)
+			return Incoming{}, ErrHangup
+		}
+		if flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 {
+			closeFDs(fds)
+			return Incoming{}, errors.New("native: a control packet or its descriptors were truncated")
+		}
+		pkt := c.rbuf[:n]
+		switch opOf(pkt) {
+		case opSend:
+			return c.parseSend(pkt, fds, cr)
+		case opFree:
+			closeFDs(fds)
+			var err error
+			if c.offs, err = parseFree(pkt, c.offs[:0]); err != nil {
+				return Incoming{}, err
+			}
+			for _, off := range c.offs {
+				if err := c.release(off); err != nil {
+					return Incoming{}, err
+				}
+			}
+		case opSync:
+			closeFDs(fds)
+			cookie, err := parseSync(pkt)
+			if err != nil {
+				return Incoming{}, err
+			}
+			c.consume(cookie)
+			if err := c.sendAck(ack{cookie: cookie}); err != nil {
+				return Incoming{}, err
+			}
+		default:
+			closeFDs(fds)
+			return Incoming{}, malformed("unknown op %d from the client", opOf(pkt))
+		}
+	}
+}
+
+func (c *BusConn) parseSend(pkt []byte, fds []int, cr Creds) (Incoming, error) {
+	h, filter, inline, err := parseSend(pkt)
+	if err != nil {
+		closeFDs(fds)
+		return Incoming{}, err
+	}
+	in := Incoming{FDs: fds, Bloom: filter, Creds: cr, Cookie: h.cookie, WantAck: h.flags&sendWantAck != 0, Stable: true}
+	fail := func(err error) (Incoming, error) {
+		closeFDs(in.FDs)
+		if in.unmap != nil {
+			unix.Munmap(in.unmap)
+		}
+		return Incoming{}, err
+	}
+	if h.length > uint64(c.opts.MaxMessageSize) {
+		return fail(fmt.Errorf("native: message of %d bytes exceeds max_message_size %d", h.length, c.opts.MaxMessageSize))
+	}
+	m := new(wire.Message)
+	switch {
+	case h.flags&sendInline != 0:
+		buf := append([]byte(nil), inline...)
+		if err := m.Decode(buf); err != nil {
+			return fail(fmt.Errorf("native: invalid message: %w", err))
+		}
+	case h.flags&sendInFD != 0:
+		if len(in.FDs) == 0 {
+			return fail(errors.New("native: a send from a memfd carries no descriptor"))
+		}
+		fd := in.FDs[len(in.FDs)-1]
+		in.FDs = in.FDs[:len(in.FDs)-1]
+		size, err := memfd.Verify(fd)
+		if err == nil && uint64(size) != h.length {
+			err = fmt.Errorf("native: the message memfd holds %d bytes, the send says %d", size, h.length)
+		}
+		var mem []byte
+		if err == nil {
+			mem, err = unix.Mmap(fd, 0, int(size), unix.PROT_READ, unix.MAP_PRIVATE)
+		}
+		unix.Close(fd)
+		if err != nil {
+			return fail(fmt.Errorf("native: message memfd: %w", err))
+		}
+		in.unmap = mem
+		if err := m.Decode(mem); err != nil {
+			return fail(fmt.Errorf("native: invalid message: %w", err))
+		}
+	default:
+		end := h.offset + h.length
+		if end < h.offset || end > uint64(len(c.area)) || h.length < wire.FixedHeaderSize {
+			return fail(fmt.Errorf("native: send of bytes %d..%d outside the %d-byte send area", h.offset, end, len(c.area)))
+		}
+		src := c.area[h.offset:end:end]
+		// The header is copied out before it is read: the client can change the send area
+		// at any moment, and routing must rest on bytes it cannot.
+		c.hbuf = append(c.hbuf[:0], src[:wire.FixedHeaderSize]...)
+		hlen, err := wire.HeaderLength(c.hbuf)
+		if err != nil || hlen > len(src) {
+			return fail(fmt.Errorf("native: invalid message header: %v", err))
+		}
+		c.hbuf = append(c.hbuf[:0], src[:hlen]...)
+		bodyLen, err := m.DecodeHeader(c.hbuf)
+		if err != nil {
+			return fail(fmt.Errorf("native: invalid message header: %w", err))
+		}
+		if hlen+bodyLen != len(src) {
+			return fail(fmt.Errorf("native: the header announces %d bytes of body, the send carries %d", bodyLen, len(src)-hlen))
+		}
+		m.Body = src[hlen:]
+		in.Stable = false
+	}
+	if int(m.UnixFDs) != len(in.FDs) {
+		return fail(fmt.Errorf("native: message %s declares %d descriptors, %d arrived", m, m.UnixFDs, len(in.FDs)))
+	}
+	if len(filter) != 0 && len(filter) != c.opts.Bloom.Size {
+		return fail(fmt.Errorf("native: bloom filter of %d bytes, the bus uses %d", len(filter), c.opts.Bloom.Size))
+	}
+	in.Msg = m
+	return in, nil
+}
+
+// Done finishes a send: the client may reuse its part of the send area, and hears the outcome
+// if it asked or if the send failed (errName != "").
+func (c *BusConn) Done(in *Incoming, errName, errText string) error {
+	if in.unmap != nil {
+		unix.Munmap(in.unmap)
+		in.unmap = nil
+	}
+	c.consume(in.Cookie)
+	if in.WantAck || errName != "" {
+		return c.sendAck(ack{cookie: in.Cookie, name: errName, text: errText})
+	}
+	return nil
+}
+
+func (c *BusConn) consume(cookie uint64) {
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&c.ctrl[0])), cookie)
+}
+
+func (c *BusConn) sendAck(a ack) error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.wbuf = a.append(c.wbuf[:0])
+	_, _, err := c.sock.WriteMsgUnix(c.wbuf, nil, nil)
+	return err
+}
+
+// Slot is room in a pool for one message, taken by Reserve and filled by Fill.
+type Slot struct {
+	off  int
+	mem  []byte
+	nfds int
+}
+
+// Reserve takes room in the pool for a message of msgLen bytes with nfds descriptors from
+// from, within the quotas: half of the pool is kept for what the owner is owed (replies to its
+// calls, the bus's own messages); of the other half, one sender — and one user other than the
+// owner — may hold at most a third of what the others leave free, and at most MaxQueued
+// messages and MaxQueuedFDs descriptors. The error is a *QuotaError.
+func (c *BusConn) Reserve(from From, msgLen, nfds int) (Slot, error) {
+	size := (recordSize + msgLen + 7) &^ 7
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if c.closed.Load() {
+		return Slot{}, &QuotaError{Text: "the receiver is disconnecting"}
+	}
+	if !from.Owed {
+		shared := (c.pool.Size() - controlSize) / 2
+		if err := c.check(c.bySender[from.ID], size, nfds, shared, "its sender"); err != nil {
+			return Slot{}, err
+		}
+		if from.UID != c.owner {
+			if err := c.check(c.byUID[from.UID], size, nfds, shared, fmt.Sprintf("uid %d", from.UID)); err != nil {
+				return Slot{}, err
+			}
+		}
+	}
+	off, err := c.pool.Alloc(size)
+	if err != nil {
+		return Slot{}, &QuotaError{Text: fmt.Sprintf("a message of %d bytes does not fit the receiver's pool: %v", msgLen, err)}
+	}
+	mem, err := c.pool.Slice(off)
+	if err != nil {
+		c.pool.Free(off)
+		return Slot{}, &QuotaError{Text: err.Error()}
+	}
+	h := held{sender: from.ID, uid: from.UID, size: size, nfds: nfds, charged: !from.Owed}
+	c.slices[uint64(off)] = h
+	c.charge(h, 1)
+	return Slot{off: off, mem: mem, nfds: nfds}, nil
+}
+
+// check applies the unsolicited-traffic quota to one account. c.qmu is held.
+func (c *BusConn) check(u *usage, size, nfds, shared int, who string) error {
+	var have usage
+	if u != nil {
+		have = *u
+	}
+	if have.msgs >= c.opts.MaxQueued {
+		return &QuotaError{Text: fmt.Sprintf("the receiver has %d unread messages from %s, the limit", have.msgs, who)}
+	}
+	if have.fds+nfds > c.opts.MaxQueuedFDs {
+		return &QuotaError{Text: fmt.Sprintf("the receiver has %d unread descriptors from %s; %d more would pass the limit of %d", have.fds, who, nfds, c.opts.MaxQueuedFDs)}
+	}
+	others := c.unsolicited - have.bytes
+	limit := (shared - others) / 3
+	if have.bytes+size > limit {
+		return &QuotaError{Text: fmt.Sprintf("the receiver's pool quota for %s is full: it holds %d bytes, a message of %d more would pass its share of %d (a third of the free half of a %d-byte pool); the receiver is not keeping up, or the message should travel as a memfd",
+			who, have.bytes, size, limit, c.pool.Size())}
+	}
+	return nil
+}
+
+// charge adds (sign 1) or removes (sign -1) a slice from its accounts. c.qmu is held.
+func (c *BusConn) charge(h held, sign int) {
+	if !h.charged {
+		return
+	}
+	c.unsolicited += sign * h.size
+	add := func(u *usage) {
+		u.bytes += sign * h.size
+		u.msgs += sign
+		u.fds += sign * h.nfds
+	}
+	u := c.bySender[h.sender]
+	if u == nil {
+		u = new(usage)
+		c.bySender[h.sender] = u
+	}
+	add(u)
+	if u.msgs == 0 {
+		delete(c.bySender, h.sender)
+	}
+	if h.uid != c.owner {
+		u := c.byUID[h.uid]
+		if u == nil {
+			u = new(usage)
+			c.byUID[h.uid] = u
+		}
+		add(u)
+		if u.msgs == 0 {
+			delete(c.byUID, h.uid)
+		}
+	}
+}
+
+// Fill writes a message into a reserved slot: the record, hdr (m's header, with the SENDER the
+// bus set, as m.AppendHeader encodes it) and a copy of body. With check, the copy is validated against m's signature, for a
+// body that came from memory its sender can still change. On error the slot is given back.
+func (c *BusConn) Fill(s Slot, rec *Record, m *wire.Message, hdr, body []byte, check bool) (Pending, error) {
+	c.life.RLock()
+	defer c.life.RUnlock()
+	if c.closed.Load() {
+		return Pending{}, &QuotaError{Text: "the receiver is disconnecting"}
+	}
+	if len(hdr)+len(body) > len(s.mem)-recordSize {
+		c.Free(s)
+		return Pending{}, fmt.Errorf("native: message of %d bytes overruns its %d-byte slot", len(hdr)+len(body), len(s.mem)-recordSize)
+	}
+	copy(s.mem[recordSize:], hdr)
+	copied := s.mem[recordSize+len(hdr) : recordSize+len(hdr)+len(body)]
+	copy(copied, body)
+	if check {
+		if err := wire.ValidateBody(copied, m.Order, m.Signature, int(m.UnixFDs)); err != nil {
+			c.Free(s)
+			return Pending{}, fmt.Errorf("native: invalid message body: %w", err)
+		}
+	}
+	msgLen := len(hdr) + len(body)
+	putRecord(s.mem, rec, msgLen)
+	if err := c.pool.Publish(s.off); err != nil {
+		c.Free(s)
+		return Pending{}, err
+	}
+	return Pending{e: entry{offset: uint64(s.off), length: uint32(recordSize + msgLen), nfds: uint32(s.nfds)}}, nil
+}
+
+// Free gives back a reserved slot that will not be delivered.
+func (c *BusConn) Free(s Slot) {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	if h, ok := c.slices[uint64(s.off)]; ok {
+		delete(c.slices, uint64(s.off))
+		c.charge(h, -1)
+	}
+	c.pool.Free(s.off)
+}
+
+// Discard frees a filled slot that will not be announced.
+func (c *BusConn) Discard(p Pending) { c.Free(Slot{off: int(p.e.offset)}) }
+
+// release frees a slice on the client's request.
+func (c *BusConn) release(off uint64) error {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	h, ok := c.slices[off]
+	if !ok || off > uint64(c.pool.Size()) {
+		return fmt.Errorf("native: the client released offset %d, which it does not hold", off)
+	}
+	if _, err := c.pool.Release(int(off)); err != nil {
+		return fmt.Errorf("native: the client released offset %d: %w", off, err)
+	}
+	delete(c.slices, off)
+	c.charge(h, -1)
+	return nil
+}
+
+// Drop counts a broadcast that did not fit; the client hears the count with its next
+// delivery.
+func (c *BusConn) Drop() {
+	c.qmu.Lock()
+	c.dropped++
+	c.qmu.Unlock()
+}
+
+// Pending is a filled slot waiting to be announced to the client.
+type Pending struct {
+	e entry
+}
+
+// Notify announces filled slots to the client, in order, with their descriptors (fds holds
+// each message's descriptors in turn). With block false it gives up, returning false and
+// sending nothing, when the socket cannot take the packet right away.
+func (c *BusConn) Notify(ps []Pending, fds []int, block bool) (bool, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	for len(ps) > 0 {
+		// One packet holds at most maxRecvEntries entries and maxPacketFDs descriptors.
+		k, nf := 0, 0
+		for k < len(ps) && k < maxRecvEntries && nf+int(ps[k].e.nfds) <= maxPacketFDs {
+			nf += int(ps[k].e.nfds)
+			k++
+		}
+		if k == 0 {
+			return false, fmt.Errorf("native: a message with %d descriptors exceeds the per-packet limit", ps[0].e.nfds)
+		}
+		c.qmu.Lock()
+		dropped := c.dropped
+		c.dropped = 0
+		c.qmu.Unlock()
+		c.wbuf = appendRecvHeader(c.wbuf[:0], k, dropped)
+		for _, p := range ps[:k] {
+			c.wbuf = appendEntry(c.wbuf, p.e)
+		}
+		var oob []byte
+		if nf > 0 {
+			oob = unix.UnixRights(fds[:nf]...)
+		}
+		ok, err := c.write(c.wbuf, oob, block)
+		if err != nil || !ok {
+			c.qmu.Lock()
+			c.dropped += dropped
+			c.qmu.Unlock()
+			return false, err
+		}
+		ps, fds = ps[k:], fds[nf:]
+		block = true // the rest of a batch started must follow
+	}
+	return true, nil
+}
+
+// write sends one packet; without block it returns false instead of waiting for room.
+func (c *BusConn) write(pkt, oob []byte, block bool) (bool, error) {
+	if block {
+		_, _, err := c.sock.WriteMsgUnix(pkt, oob, nil)
+		return err == nil, err
+	}
+	var serr error
+	sent := false
+	err := c.raw.Write(func(fd uintptr) bool {
+		serr = unix.Sendmsg(int(fd), pkt, oob, nil, unix.MSG_DONTWAIT)
+		sent = serr == nil
+		return true
+	})
+	if err != nil {
+		return false, err
+	}
+	if serr == unix.EAGAIN {
+		return false, nil
+	}
+	return sent, serr
+}
+
+// Close closes the connection and its pool.
+func (c *BusConn) Close() error {
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.sock.Close()
+	c.life.Lock()
+	defer c.life.Unlock()
+	c.pool.Close()
+	if c.area != nil {
+		unix.Munmap(c.area)
+		c.area = nil
+	}
+	return nil
+}
+
+// Shutdown closes the socket only, waking a Recv in progress; Close frees the rest.
+func (c *BusConn) Shutdown() { c.sock.Close() }
+
+// parseControl extracts descriptors and credentials from a control message.
+func parseControl(oob []byte) ([]int, Creds, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, Creds{}, err
+	}
+	var fds []int
+	var cr Creds
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET {
+			continue
+		}
+		switch m.Header.Type {
+		case unix.SCM_RIGHTS:
+			got, err := unix.ParseUnixRights(&m)
+			if err != nil {
+				return fds, cr, err
+			}
+			for _, fd := range got {
+				unix.CloseOnExec(fd)
+			}
+			fds = append(fds, got...)
+		case unix.SCM_CREDENTIALS:
+			uc, err := unix.ParseUnixCredentials(&m)
+			if err != nil {
+				return fds, cr, err
+			}
+			cr = Creds{UID: uc.Uid, GID: uc.Gid, PID: uint32(uc.Pid), Valid: true}
+		}
+	}
+	return fds, cr, nil
+}

@@ -1,0 +1,872 @@
+// Package native is the native kdbus transport: kdbus's design carried out by a userspace
+// bus. A client talks to the bus over a SOCK_SEQPACKET control socket, but message bytes do
+// not travel through it:
+//
+//   - Each connection has a receive pool, a memfd the bus creates, maps writable and seals so
+//     that the client can only map it read-only. The bus copies each message once into the
+//     receiver's pool and tells it the offset; the receiver decodes the message in place and
+//     hands the slice back (Release), in batches.
+//   - Each client has a send area, a memfd it creates and shares with the bus, sealed so that
+//     it can neither shrink nor grow. A sender writes a message there once; the bus copies it
+//     into each receiver's pool and checks the copy, never the bytes the sender can still
+//     change. Small messages travel inline in the control packet instead.
+//   - Signals carry a bloom filter (package bloom) that the sender computes; subscriptions
+//     are masks, and the bus wakes only connections whose mask the filter covers.
+//   - The bus attaches a record to every message: a bus-wide sequence number and the sender's
+//     credentials as the kernel reported them, which no client can forge.
+//
+// Conn is the client side; BusConn is the bus side, which package broker drives.
+package native
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"github.com/kdbus-go/kdbus/bloom"
+	"github.com/kdbus-go/kdbus/transport/address"
+	"github.com/kdbus-go/kdbus/transport/memfd"
+	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
+)
+
+// Defaults for Options.
+const (
+	DefaultPoolSize = 16 << 20
+	DefaultSendSize = 8 << 20
+	// DefaultInlineMax is the largest message sent inline in its control packet.
+	DefaultInlineMax = 2048
+)
+
+// freeBatch is how many released slices wait before a free packet goes out; a released slice
+// also goes out when the reader is about to block, or after freeDelay.
+const (
+	freeBatch = 64
+	freeDelay = time.Millisecond
+)
+
+var (
+	// ErrClosed is returned by a Conn's methods after Close.
+	ErrClosed = errors.New("native: connection closed")
+	// ErrDisconnected is wrapped by the error a Conn returns when the bus goes away.
+	ErrDisconnected = errors.New("native: disconnected from the bus")
+)
+
+// Options adjust Dial.
+type Options struct {
+	// PoolSize is the receive pool size asked of the bus (default DefaultPoolSize); the bus
+	// may grant less.
+	PoolSize int
+	// SendSize is the size of the send area (default DefaultSendSize). Messages larger than
+	// half of it travel as a sealed memfd of their own.
+	SendSize int
+	// InlineMax is the largest message sent inline in the control packet (default
+	// DefaultInlineMax; negative: never inline).
+	InlineMax int
+	// NoUnixFDs says the connection does not accept file descriptors.
+	NoUnixFDs bool
+}
+
+// SendError reports a message the bus could not deliver: its destination did not exist, would
+// not take it (policy, a full pool, a quota), or the message was malformed.
+type SendError struct {
+	// Name is the D-Bus error name, such as org.freedesktop.DBus.Error.LimitsExceeded.
+	Name string
+	// Text says what went wrong.
+	Text string
+	// Serial is the serial of the message that failed, when known.
+	Serial uint32
+}
+
+func (e *SendError) Error() string { return e.Name + ": " + e.Text }
+
+// Received is one message read from the pool.
+type Received struct {
+	// Msg is the message. Its Body aliases the receive pool, which is mapped read-only: it is
+	// valid until Release and must not be written.
+	Msg *wire.Message
+	// FDs are the message's descriptors, owned by the caller.
+	FDs []int
+	// Record is what the bus vouches for about the message.
+	Record Record
+	// Dropped is the number of broadcasts the bus could not deliver to this connection since
+	// the previous receive (its pool was full), reported once.
+	Dropped uint64
+
+	offset uint64
+}
+
+// Stats counts a connection's traffic.
+type Stats struct {
+	// Wakeups is the number of control packets that woke the reader.
+	Wakeups uint64
+	// Received is the number of messages received.
+	Received uint64
+	// Dropped is the number of broadcasts the bus dropped for this connection.
+	Dropped uint64
+}
+
+// Conn is a client connection to a bus over the native transport. Send is safe for
+// concurrent use; Recv must be called by one goroutine at a time, and must be running for
+// Sync and acknowledged sends to complete.
+type Conn struct {
+	sock   *net.UnixConn
+	id     uint64
+	unique string
+	guid   string
+	bloom  bloom.Params
+	fds    bool
+	inline int
+
+	serial atomic.Uint32
+
+	// The receive pool, read-only. refs counts the connection itself (until Close) and every
+	// received message not yet released; the pool is unmapped when it drops to zero.
+	pool    *memfd.Mapping
+	poolMem []byte
+	refs    atomic.Int64
+
+	// Send side, guarded by wmu.
+	wmu    sync.Mutex
+	area   []byte
+	areaFD int
+	head   int
+	spans  []span
+	cookie uint64
+	hbuf   []byte // the header of the message being sent
+	wbuf   []byte // the control packet being sent
+
+	// Waiters for acks, by cookie, and failures of sends nobody waits for.
+	amu      sync.Mutex
+	waiters  map[uint64]chan ack
+	failures []error
+
+	// Receive side, owned by the goroutine in Recv.
+	rbuf    []byte
+	oob     []byte
+	fdq     []int
+	queue   []Received
+	entries []entry
+
+	// Released slices not yet handed back to the bus.
+	fmu    sync.Mutex
+	frees  []uint64
+	ftimer *time.Timer
+	fpkt   []byte
+
+	wakeups, received, dropped atomic.Uint64
+
+	closed    atomic.Bool
+	broken    atomic.Pointer[error]
+	closeOnce sync.Once
+}
+
+// span is the part of the send area a send occupies until the bus has finished with it.
+type span struct {
+	cookie     uint64
+	start, end int
+}
+
+// Dial connects to the bus at a kdbus: address entry (path= or abstract=).
+func Dial(ctx context.Context, entry address.Address, opts Options) (*Conn, error) {
+	sa, err := socketAddr(entry)
+	if err != nil {
+		return nil, err
+	}
+	var d net.Dialer
+	nc, err := d.DialContext(ctx, "unixpacket", sa)
+	if err != nil {
+		return nil, fmt.Errorf("native: connecting to %s: %w", entry, err)
+	}
+	c, err := handshake(ctx, nc.(*net.UnixConn), opts)
+	if err != nil {
+		nc.Close()
+		return nil, fmt.Errorf("native: %s: %w", entry, err)
+	}
+	return c, nil
+}
+
+// socketAddr returns the socket address of a kdbus: entry.
+func socketAddr(a address.Address) (string, error) {
+	if a.Transport != "kdbus" {
+		return "", fmt.Errorf("native: address %s is not a kdbus: address", a)
+	}
+	if p, ok := a.Params["path"]; ok {
+		return p, nil
+	}
+	if p, ok := a.Params["abstract"]; ok {
+		return "@" + p, nil
+	}
+	return "", fmt.Errorf("native: address %s has neither path= nor abstract=", a)
+}
+
+func handshake(ctx context.Context, sock *net.UnixConn, opts Options) (*Conn, error) {
+	if opts.PoolSize <= 0 {
+		opts.PoolSize = DefaultPoolSize
+	}
+	if opts.SendSize <= 0 {
+		opts.SendSize = DefaultSendSize
+	}
+	if opts.InlineMax == 0 {
+		opts.InlineMax = DefaultInlineMax
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		sock.SetDeadline(dl)
+		defer sock.SetDeadline(time.Time{})
+	}
+	areaFD, area, err := newSendArea(opts.SendSize)
+	if err != nil {
+		return nil, err
+	}
+	c := &Conn{
+		sock: sock, fds: !opts.NoUnixFDs, inline: opts.InlineMax,
+		area: area, areaFD: areaFD,
+		waiters: make(map[uint64]chan ack),
+		rbuf:    make([]byte, maxPacket),
+		oob:     make([]byte, unix.CmsgSpace(4*maxPacketFDs)),
+	}
+	h := hello{version: Version, poolSize: uint64(opts.PoolSize), sendSize: uint64(len(area))}
+	if c.fds {
+		h.flags |= helloAcceptFDs
+	}
+	if _, _, err := sock.WriteMsgUnix(h.append(nil), unix.UnixRights(areaFD), nil); err != nil {
+		c.releaseArea()
+		return nil, fmt.Errorf("sending hello: %w", err)
+	}
+	n, oobn, _, _, err := sock.ReadMsgUnix(c.rbuf, c.oob)
+	if err != nil {
+		c.releaseArea()
+		return nil, fmt.Errorf("reading the bus's welcome: %w", err)
+	}
+	fds, err := parseRights(c.oob[:oobn])
+	if err != nil || len(fds) != 1 {
+		closeFDs(fds)
+		c.releaseArea()
+		if opOf(c.rbuf[:n]) == opAck {
+			if a, perr := parseAck(c.rbuf[:n]); perr == nil {
+				return nil, &SendError{Name: a.name, Text: a.text}
+			}
+		}
+		return nil, fmt.Errorf("the bus's welcome carried %d descriptors, want the pool's (%v)", len(fds), err)
+	}
+	w, err := parseWelcome(c.rbuf[:n])
+	if err != nil {
+		unix.Close(fds[0])
+		c.releaseArea()
+		return nil, err
+	}
+	m, err := memfd.MapPool(fds[0])
+	unix.Close(fds[0])
+	if err != nil {
+		c.releaseArea()
+		return nil, fmt.Errorf("mapping the receive pool: %w", err)
+	}
+	if w.version != Version {
+		m.Close()
+		c.releaseArea()
+		return nil, fmt.Errorf("the bus speaks control protocol version %d, this client %d", w.version, Version)
+	}
+	c.pool, c.poolMem = m, m.Bytes()
+	c.refs.Store(1)
+	if len(c.poolMem) < controlSize {
+		m.Close()
+		c.releaseArea()
+		return nil, fmt.Errorf("receive pool of %d bytes is too small", len(c.poolMem))
+	}
+	c.id, c.unique, c.guid = w.id, w.unique, w.guid
+	c.bloom = bloom.Params{Size: int(w.bloomSize), Hashes: int(w.bloomHashes)}
+	return c, nil
+}
+
+// newSendArea creates the send area: a memfd mapped shared and writable here, sealed so that
+// its size is fixed (the bus maps it too, and a shrink would fault the bus's reads).
+func newSendArea(size int) (int, []byte, error) {
+	page := os.Getpagesize()
+	size = (size + page - 1) / page * page
+	fd, err := unix.MemfdCreate("kdbus-send", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1, nil, fmt.Errorf("native: creating the send area: %w", err)
+	}
+	if err := unix.Ftruncate(fd, int64(size)); err != nil {
+		unix.Close(fd)
+		return -1, nil, fmt.Errorf("native: sizing the send area to %d bytes: %w", size, err)
+	}
+	mem, err := unix.Mmap(fd, 0, size, unix.PROT_READ|unix.PROT_WRITE, unix.MAP_SHARED)
+	if err != nil {
+		unix.Close(fd)
+		return -1, nil, fmt.Errorf("native: mapping the send area: %w", err)
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, SendAreaSeals); err != nil {
+		unix.Munmap(mem)
+		unix.Close(fd)
+		return -1, nil, fmt.Errorf("native: sealing the send area: %w", err)
+	}
+	return fd, mem, nil
+}
+
+// SendAreaSeals are the seals a send area carries: its size is fixed, so the bus's mapping of
+// it cannot fault; its contents stay writable by the client, which is why the bus copies
+// before it checks.
+const SendAreaSeals = unix.F_SEAL_SHRINK | unix.F_SEAL_GROW | unix.F_SEAL_SEAL
+
+func (c *Conn) releaseArea() {
+	if c.area != nil {
+		unix.Munmap(c.area)
+		c.area = nil
+	}
+	if c.areaFD >= 0 {
+		unix.Close(c.areaFD)
+		c.areaFD = -1
+	}
+}
+
+// UniqueName returns the connection's unique name on the bus.
+func (c *Conn) UniqueName() string { return c.unique }
+
+// ID returns the connection's id on the bus.
+func (c *Conn) ID() uint64 { return c.id }
+
+// GUID returns the bus's GUID.
+func (c *Conn) GUID() string { return c.guid }
+
+// Bloom returns the bus's bloom filter parameters.
+func (c *Conn) Bloom() bloom.Params { return c.bloom }
+
+// UnixFDs reports whether the connection accepts file descriptors.
+func (c *Conn) UnixFDs() bool { return c.fds }
+
+// NextSerial returns a fresh serial for a message sent on this connection.
+func (c *Conn) NextSerial() uint32 {
+	for {
+		if s := c.serial.Add(1); s != 0 {
+			return s
+		}
+	}
+}
+
+// Stats returns the connection's counters.
+func (c *Conn) Stats() Stats {
+	return Stats{Wakeups: c.wakeups.Load(), Received: c.received.Load(), Dropped: c.dropped.Load()}
+}
+
+// Send sends m with fds, stamping a serial if m has none. It returns once the bus has the
+// message, before it is routed: a failure to deliver comes back as an error reply for a call
+// that expects one, and otherwise is reported by the next Sync. Signals carry the bloom filter
+// computed from m.
+func (c *Conn) Send(m *wire.Message, fds []int) error {
+	_, err := c.send(m, fds, 0)
+	return err
+}
+
+// SendAcked sends m and waits until the bus has routed it, returning a *SendError if it could
+// not be delivered. Recv must be running on another goroutine.
+func (c *Conn) SendAcked(ctx context.Context, m *wire.Message, fds []int) error {
+	ch := make(chan ack, 1)
+	cookie, err := c.send(m, fds, sendWantAck, ch)
+	if err != nil {
+		return err
+	}
+	return c.wait(ctx, cookie, ch, m.Serial)
+}
+
+// Sync waits until the bus has routed every message sent before it and returns the failures
+// of sends that had no other way to report them (a *SendError each, joined), clearing them.
+// Recv must be running on another goroutine.
+func (c *Conn) Sync(ctx context.Context) error {
+	ch := make(chan ack, 1)
+	c.wmu.Lock()
+	c.cookie++
+	cookie := c.cookie
+	c.amu.Lock()
+	c.waiters[cookie] = ch
+	c.amu.Unlock()
+	err := c.write(appendSync(c.wbuf[:0], cookie), nil)
+	c.wmu.Unlock()
+	if err != nil {
+		c.dropWaiter(cookie)
+		return err
+	}
+	if err := c.wait(ctx, cookie, ch, 0); err != nil {
+		return err
+	}
+	c.amu.Lock()
+	fs := c.failures
+	c.failures = nil
+	c.amu.Unlock()
+	return errors.Join(fs...)
+}
+
+func (c *Conn) wait(ctx context.Context, cookie uint64, ch chan ack, serial uint32) error {
+	select {
+	case a := <-ch:
+		if a.name == "" {
+			return nil
+		}
+		if a.name == errLocalDisconnect {
+			return c.err()
+		}
+		return &SendError{Name: a.name, Text: a.text, Serial: serial}
+	case <-ctx.Done():
+		c.dropWaiter(cookie)
+		return ctx.Err()
+	}
+}
+
+func (c *Conn) dropWaiter(cookie uint64) {
+	c.amu.Lock()
+	delete(c.waiters, cookie)
+	c.amu.Unlock()
+}
+
+// errLocalDisconnect marks the acks a closing connection hands its waiters.
+const errLocalDisconnect = "\x00disconnected"
+
+func (c *Conn) send(m *wire.Message, fds []int, flags uint32, waiter ...chan ack) (uint64, error) {
+	if err := c.err(); err != nil {
+		return 0, err
+	}
+	if len(fds) > 0 && !c.fds {
+		return 0, errors.New("native: cannot send descriptors: the connection was opened with NoUnixFDs")
+	}
+	if m.Serial == 0 {
+		m.Serial = c.NextSerial()
+	}
+	m.UnixFDs = uint32(len(fds))
+	m.Sender = ""
+	var filter []byte
+	if m.Type == wire.Signal && c.bloom.Size > 0 {
+		f := bloom.ForMessage(c.bloom, m)
+		filter = f.Bytes()
+	}
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	if c.area == nil {
+		return 0, c.err() // closed meanwhile
+	}
+	c.cookie++
+	h := sendHeader{flags: flags, cookie: c.cookie}
+	if len(waiter) > 0 {
+		c.amu.Lock()
+		c.waiters[h.cookie] = waiter[0]
+		c.amu.Unlock()
+	}
+	fail := func(err error) (uint64, error) {
+		if len(waiter) > 0 {
+			c.dropWaiter(h.cookie)
+		}
+		return 0, err
+	}
+	hdr, err := m.AppendHeader(c.hbuf[:0], len(m.Body))
+	if err != nil {
+		return fail(fmt.Errorf("native: encoding %s: %w", m, err))
+	}
+	c.hbuf = hdr[:0]
+	total := len(hdr) + len(m.Body)
+	if total > wire.MaxMessageSize {
+		return fail(fmt.Errorf("native: message of %d bytes exceeds the D-Bus limit of %d", total, wire.MaxMessageSize))
+	}
+	h.length = uint64(total)
+	switch {
+	case total <= c.inline:
+		h.flags |= sendInline
+		pkt := appendSend(c.wbuf[:0], h, filter)
+		pkt = append(pkt, hdr...)
+		pkt = append(pkt, m.Body...)
+		c.wbuf = pkt[:0]
+		if err := c.write(pkt, fds); err != nil {
+			return fail(err)
+		}
+	case total <= len(c.area)/2:
+		off, err := c.reserve(total)
+		if err != nil {
+			return fail(err)
+		}
+		copy(c.area[off:], hdr)
+		copy(c.area[off+len(hdr):], m.Body)
+		c.spans = append(c.spans, span{cookie: h.cookie, start: off, end: off + (total+7)&^7})
+		c.head = off + (total+7)&^7
+		h.offset = uint64(off)
+		c.wbuf = appendSend(c.wbuf[:0], h, filter)
+		if err := c.write(c.wbuf, fds); err != nil {
+			return fail(err)
+		}
+	default:
+		fd, err := messageMemfd(hdr, m.Body)
+		if err != nil {
+			return fail(err)
+		}
+		h.flags |= sendInFD
+		c.wbuf = appendSend(c.wbuf[:0], h, filter)
+		err = c.write(c.wbuf, append(fds[:len(fds):len(fds)], fd))
+		unix.Close(fd)
+		if err != nil {
+			return fail(err)
+		}
+	}
+	return h.cookie, nil
+}
+
+// reserve finds total bytes in the send area, waiting for the bus to finish with earlier sends
+// if it must. c.wmu is held.
+func (c *Conn) reserve(total int) (int, error) {
+	n := (total + 7) &^ 7
+	for attempt := 0; ; attempt++ {
+		consumed := atomic.LoadUint64((*uint64)(unsafe.Pointer(&c.poolMem[0])))
+		i := 0
+		for i < len(c.spans) && c.spans[i].cookie <= consumed {
+			i++
+		}
+		c.spans = c.spans[i:]
+		if len(c.spans) == 0 {
+			c.spans = c.spans[:0]
+			if n <= len(c.area) {
+				return 0, nil
+			}
+		} else {
+			tail := c.spans[0].start
+			if c.head >= tail {
+				if c.head+n <= len(c.area) {
+					return c.head, nil
+				}
+				if n <= tail {
+					return 0, nil
+				}
+			} else if c.head+n <= tail {
+				return c.head, nil
+			}
+		}
+		if err := c.err(); err != nil {
+			return 0, err
+		}
+		// The bus is still copying earlier sends: give it a moment.
+		if attempt < 100 {
+			runtimeYield()
+		} else {
+			time.Sleep(20 * time.Microsecond)
+		}
+	}
+}
+
+func runtimeYield() { runtime.Gosched() }
+
+// messageMemfd puts a message too large for the send area into a sealed memfd of its own.
+func messageMemfd(hdr, body []byte) (int, error) {
+	fd, err := unix.MemfdCreate("kdbus-message", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		return -1, fmt.Errorf("native: creating a memfd for a large message: %w", err)
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			unix.Close(fd)
+		}
+	}()
+	for off, b := 0, hdr; ; {
+		for len(b) > 0 {
+			n, err := unix.Pwrite(fd, b, int64(off))
+			if err != nil {
+				return -1, fmt.Errorf("native: writing a large message to its memfd: %w", err)
+			}
+			b, off = b[n:], off+n
+		}
+		if off >= len(hdr)+len(body) {
+			break
+		}
+		b = body[off-len(hdr):]
+	}
+	if _, err := unix.FcntlInt(uintptr(fd), unix.F_ADD_SEALS, memfd.PayloadSeals); err != nil {
+		return -1, fmt.Errorf("native: sealing a large message's memfd: %w", err)
+	}
+	ok = true
+	return fd, nil
+}
+
+// write sends one control packet.
+func (c *Conn) write(pkt []byte, fds []int) error {
+	var oob []byte
+	if len(fds) > 0 {
+		if len(fds) > maxPacketFDs {
+			return fmt.Errorf("native: %d descriptors in one message, the limit is %d", len(fds), maxPacketFDs)
+		}
+		oob = unix.UnixRights(fds...)
+	}
+	if _, _, err := c.sock.WriteMsgUnix(pkt, oob, nil); err != nil {
+		return c.fail("writing to the bus failed", err)
+	}
+	return nil
+}
+
+// Recv returns the next message. Release it once its Body is no longer needed.
+func (c *Conn) Recv() (Received, error) {
+	if c.closed.Load() {
+		for i := range c.queue {
+			closeFDs(c.queue[i].FDs)
+			c.Release(&c.queue[i])
+		}
+		c.queue = nil
+		closeFDs(c.fdq)
+		c.fdq = nil
+		return Received{}, ErrClosed
+	}
+	for len(c.queue) == 0 {
+		if err := c.readPacket(); err != nil {
+			return Received{}, err
+		}
+	}
+	r := c.queue[0]
+	c.queue[0] = Received{}
+	c.queue = c.queue[1:]
+	return r, nil
+}
+
+func (c *Conn) readPacket() error {
+	if err := c.err(); err != nil {
+		return err
+	}
+	c.flushFrees()
+	n, oobn, flags, _, err := c.sock.ReadMsgUnix(c.rbuf, c.oob)
+	if oobn > 0 {
+		fds, perr := parseRights(c.oob[:oobn])
+		c.fdq = append(c.fdq, fds...)
+		if perr != nil {
+			return c.fail("receiving descriptors failed", perr)
+		}
+	}
+	if err != nil {
+		if errors.Is(err, net.ErrClosed) {
+			return c.fail("", ErrClosed)
+		}
+		return c.fail("reading from the bus failed", err)
+	}
+	if n == 0 {
+		return c.fail("the bus closed the connection", nil)
+	}
+	if flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 {
+		return c.fail("protocol error", errors.New("a control packet or its descriptors were truncated"))
+	}
+	pkt := c.rbuf[:n]
+	switch opOf(pkt) {
+	case opRecv:
+		c.wakeups.Add(1)
+		dropped, es, err := parseRecv(pkt, c.entries[:0])
+		c.entries = es[:0]
+		if err != nil {
+			return c.fail("protocol error", err)
+		}
+		if dropped > 0 {
+			c.dropped.Add(dropped)
+		}
+		for i, e := range es {
+			r, err := c.decodeEntry(e)
+			if err != nil {
+				return c.fail("protocol error", err)
+			}
+			if i == 0 {
+				r.Dropped = dropped
+			}
+			c.queue = append(c.queue, r)
+		}
+		if len(c.fdq) > 0 {
+			return c.fail("protocol error", fmt.Errorf("%d descriptors arrived that no message claims", len(c.fdq)))
+		}
+	case opAck:
+		a, err := parseAck(pkt)
+		if err != nil {
+			return c.fail("protocol error", err)
+		}
+		c.amu.Lock()
+		ch, ok := c.waiters[a.cookie]
+		delete(c.waiters, a.cookie)
+		if !ok && a.name != "" {
+			c.failures = append(c.failures, &SendError{Name: a.name, Text: a.text})
+		}
+		c.amu.Unlock()
+		if ok {
+			ch <- a
+		}
+		closeFDs(c.fdq)
+		c.fdq = c.fdq[:0]
+	default:
+		return c.fail("protocol error", malformed("unknown op %d", opOf(pkt)))
+	}
+	return nil
+}
+
+// decodeEntry decodes the message an entry points to, in place in the pool.
+func (c *Conn) decodeEntry(e entry) (Received, error) {
+	end := e.offset + uint64(e.length)
+	if e.offset < controlSize || e.length < recordSize || end > uint64(len(c.poolMem)) || end < e.offset {
+		return Received{}, fmt.Errorf("the bus pointed at bytes %d..%d of a %d-byte pool", e.offset, end, len(c.poolMem))
+	}
+	if int(e.nfds) > len(c.fdq) {
+		return Received{}, fmt.Errorf("a message claims %d descriptors, %d arrived", e.nfds, len(c.fdq))
+	}
+	r := Received{offset: e.offset}
+	r.FDs = append([]int(nil), c.fdq[:e.nfds]...)
+	c.fdq = c.fdq[e.nfds:]
+	if !c.acquire() {
+		closeFDs(r.FDs)
+		return Received{}, ErrClosed
+	}
+	slice := c.poolMem[e.offset:end:end]
+	rec, mlen := parseRecord(slice)
+	if mlen > len(slice)-recordSize {
+		closeFDs(r.FDs)
+		c.unref()
+		return Received{}, fmt.Errorf("a message of %d bytes in a slice of %d", mlen, len(slice))
+	}
+	r.Record = rec
+	m := new(wire.Message)
+	if err := m.Decode(slice[recordSize : recordSize+mlen]); err != nil {
+		closeFDs(r.FDs)
+		c.unref()
+		return Received{}, err
+	}
+	r.Msg = m
+	c.received.Add(1)
+	return r, nil
+}
+
+// Release hands a received message's pool slice back to the bus; its Body must not be used
+// afterwards. Releases are batched. Releasing twice is a bug the bus answers by disconnecting.
+func (c *Conn) Release(r *Received) {
+	if r.Msg == nil {
+		return
+	}
+	r.Msg = nil
+	c.fmu.Lock()
+	c.frees = append(c.frees, r.offset)
+	n := len(c.frees)
+	if n == 1 && c.ftimer == nil {
+		c.ftimer = time.AfterFunc(freeDelay, c.flushFrees)
+	}
+	c.fmu.Unlock()
+	if n >= freeBatch {
+		c.flushFrees()
+	}
+	c.unref()
+}
+
+// acquire takes a reference on the pool mapping; it fails once the pool is unmapped.
+func (c *Conn) acquire() bool {
+	for {
+		n := c.refs.Load()
+		if n <= 0 {
+			return false
+		}
+		if c.refs.CompareAndSwap(n, n+1) {
+			return true
+		}
+	}
+}
+
+// unref drops a reference; the last one unmaps the pool.
+func (c *Conn) unref() {
+	if c.refs.Add(-1) == 0 && c.pool != nil {
+		c.pool.Close()
+	}
+}
+
+// flushFrees sends the pending releases.
+func (c *Conn) flushFrees() {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	if c.ftimer != nil {
+		c.ftimer.Stop()
+		c.ftimer = nil
+	}
+	if len(c.frees) == 0 || c.err() != nil {
+		c.frees = c.frees[:0]
+		return
+	}
+	for len(c.frees) > 0 {
+		k := min(len(c.frees), (maxPacket-8)/8)
+		c.fpkt = appendFree(c.fpkt[:0], c.frees[:k])
+		c.frees = c.frees[k:]
+		if _, _, err := c.sock.WriteMsgUnix(c.fpkt, nil, nil); err != nil {
+			c.fail("writing to the bus failed", err)
+			break
+		}
+	}
+	c.frees = c.frees[:0]
+}
+
+// fail records the first error that broke the connection, closes the socket, wakes every
+// waiter, and returns the recorded error.
+func (c *Conn) fail(reason string, cause error) error {
+	var err error
+	if errors.Is(cause, ErrClosed) {
+		err = ErrClosed
+	} else if cause == nil {
+		err = fmt.Errorf("%w: %s", ErrDisconnected, reason)
+	} else {
+		err = fmt.Errorf("%w: %s: %w", ErrDisconnected, reason, cause)
+	}
+	c.broken.CompareAndSwap(nil, &err)
+	c.closeOnce.Do(func() { c.sock.Close() })
+	c.amu.Lock()
+	ws := c.waiters
+	c.waiters = map[uint64]chan ack{}
+	c.amu.Unlock()
+	for _, ch := range ws {
+		ch <- ack{name: errLocalDisconnect}
+	}
+	return *c.broken.Load()
+}
+
+func (c *Conn) err() error {
+	if p := c.broken.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// Close closes the connection. The pool stays mapped until every received message is
+// released.
+func (c *Conn) Close() error {
+	c.fail("", ErrClosed)
+	if c.closed.Swap(true) {
+		return nil
+	}
+	c.wmu.Lock()
+	c.releaseArea()
+	c.wmu.Unlock()
+	c.unref()
+	return nil
+}
+
+func parseRights(oob []byte) ([]int, error) {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return nil, err
+	}
+	var fds []int
+	for _, m := range msgs {
+		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_RIGHTS {
+			continue
+		}
+		got, err := unix.ParseUnixRights(&m)
+		if err != nil {
+			return fds, err
+		}
+		fds = append(fds, got...)
+	}
+	for _, fd := range fds {
+		unix.CloseOnExec(fd)
+	}
+	return fds, nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
+}

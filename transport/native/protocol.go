@@ -1,0 +1,320 @@
+package native
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+)
+
+// The control protocol. Every packet on the SOCK_SEQPACKET socket starts with a 32-bit opcode;
+// the rest is fixed-size fields in the host's byte order (both ends are on one machine),
+// followed by an op-specific tail. Descriptors travel as SCM_RIGHTS on the same packet.
+//
+// Client to bus:
+//
+//	hello  version u32, flags u64, poolSize u64, sendSize u64            fds: [send area]
+//	send   flags u32, cookie u64, offset u64, length u64, bloomLen u32,
+//	       bloom [bloomLen], then for sendInline the message bytes       fds: the message's
+//	free   count u32, offsets [count]u64
+//	sync   cookie u64
+//
+// Bus to client:
+//
+//	welcome version u32, id u64, poolSize u64, bloomSize u32, bloomHashes u32,
+//	        guid [32], unique name (u16 length + bytes)                  fds: [pool]
+//	recv    count u32, dropped u64, entries [count]{offset u64, length u32, nfds u32}
+//	                                                                      fds: all entries', in order
+//	ack     cookie u64, name (u16 length + bytes), text (u16 length + bytes)
+//
+// An ack with an empty name reports success; otherwise name is a D-Bus error name and text says
+// what went wrong.
+const (
+	opHello   uint32 = 1
+	opSend    uint32 = 2
+	opFree    uint32 = 3
+	opSync    uint32 = 4
+	opWelcome uint32 = 101
+	opRecv    uint32 = 102
+	opAck     uint32 = 103
+)
+
+// Version is the control protocol's version, exchanged in hello and welcome.
+const Version = 1
+
+// Flags of hello.
+const (
+	helloAcceptFDs uint64 = 1 << 0
+)
+
+// Flags of send.
+const (
+	// sendWantAck asks the bus to acknowledge the send once routed, successful or not.
+	sendWantAck uint32 = 1 << 0
+	// sendInline says the message follows the bloom filter in the packet itself.
+	sendInline uint32 = 1 << 1
+	// sendInFD says the message is the whole of the packet's last descriptor, a sealed memfd,
+	// rather than a range of the send area; for messages larger than the send area.
+	sendInFD uint32 = 1 << 2
+)
+
+const (
+	helloSize   = 4 + 4 + 8 + 8 + 8
+	sendFixed   = 4 + 4 + 8 + 8 + 8 + 4
+	welcomeSize = 4 + 4 + 8 + 8 + 4 + 4 + 32
+	recvFixed   = 4 + 4 + 8
+	recvEntry   = 8 + 4 + 4
+	// maxPacket bounds a control packet, inline message included.
+	maxPacket = 64 << 10
+	// maxRecvEntries bounds the entries of one recv packet, so that a packet and its
+	// descriptors (at most 253 per packet on Linux) stay within bounds.
+	maxRecvEntries = 256
+	maxPacketFDs   = 253
+)
+
+var ne = binary.NativeEndian
+
+// errShort is wrapped by every decoding error of a control packet.
+var errShort = errors.New("native: malformed control packet")
+
+func malformed(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", errShort, fmt.Sprintf(format, args...))
+}
+
+// hello is the first packet a client sends.
+type hello struct {
+	version  uint32
+	flags    uint64
+	poolSize uint64
+	sendSize uint64
+}
+
+func (h *hello) append(b []byte) []byte {
+	b = ne.AppendUint32(b, opHello)
+	b = ne.AppendUint32(b, h.version)
+	b = ne.AppendUint64(b, h.flags)
+	b = ne.AppendUint64(b, h.poolSize)
+	return ne.AppendUint64(b, h.sendSize)
+}
+
+func parseHello(b []byte) (hello, error) {
+	if len(b) != helloSize || ne.Uint32(b) != opHello {
+		return hello{}, malformed("hello of %d bytes, want %d starting with op %d", len(b), helloSize, opHello)
+	}
+	return hello{version: ne.Uint32(b[4:]), flags: ne.Uint64(b[8:]), poolSize: ne.Uint64(b[16:]), sendSize: ne.Uint64(b[24:])}, nil
+}
+
+// welcome answers hello.
+type welcome struct {
+	version     uint32
+	id          uint64
+	poolSize    uint64
+	bloomSize   uint32
+	bloomHashes uint32
+	guid        string
+	unique      string
+}
+
+func (w *welcome) append(b []byte) []byte {
+	b = ne.AppendUint32(b, opWelcome)
+	b = ne.AppendUint32(b, w.version)
+	b = ne.AppendUint64(b, w.id)
+	b = ne.AppendUint64(b, w.poolSize)
+	b = ne.AppendUint32(b, w.bloomSize)
+	b = ne.AppendUint32(b, w.bloomHashes)
+	var g [32]byte
+	copy(g[:], w.guid)
+	b = append(b, g[:]...)
+	return appendString(b, w.unique)
+}
+
+func parseWelcome(b []byte) (welcome, error) {
+	if len(b) < welcomeSize || ne.Uint32(b) != opWelcome {
+		return welcome{}, malformed("welcome of %d bytes", len(b))
+	}
+	w := welcome{
+		version: ne.Uint32(b[4:]), id: ne.Uint64(b[8:]), poolSize: ne.Uint64(b[16:]),
+		bloomSize: ne.Uint32(b[24:]), bloomHashes: ne.Uint32(b[28:]), guid: string(b[32:64]),
+	}
+	var rest []byte
+	var err error
+	w.unique, rest, err = parseString(b[welcomeSize:], "unique name")
+	if err == nil && len(rest) != 0 {
+		err = malformed("%d bytes after the welcome", len(rest))
+	}
+	return w, err
+}
+
+// sendHeader is the fixed part of a send packet.
+type sendHeader struct {
+	flags  uint32
+	cookie uint64
+	offset uint64
+	length uint64
+}
+
+func appendSend(b []byte, h sendHeader, bloom []byte) []byte {
+	b = ne.AppendUint32(b, opSend)
+	b = ne.AppendUint32(b, h.flags)
+	b = ne.AppendUint64(b, h.cookie)
+	b = ne.AppendUint64(b, h.offset)
+	b = ne.AppendUint64(b, h.length)
+	b = ne.AppendUint32(b, uint32(len(bloom)))
+	return append(b, bloom...)
+}
+
+// parseSend splits a send packet into its header, bloom filter and inline message.
+func parseSend(b []byte) (h sendHeader, bloom, inline []byte, err error) {
+	if len(b) < sendFixed || ne.Uint32(b) != opSend {
+		return h, nil, nil, malformed("send of %d bytes, want at least %d", len(b), sendFixed)
+	}
+	h = sendHeader{flags: ne.Uint32(b[4:]), cookie: ne.Uint64(b[8:]), offset: ne.Uint64(b[16:]), length: ne.Uint64(b[24:])}
+	n := int(ne.Uint32(b[32:]))
+	rest := b[sendFixed:]
+	if n > len(rest) {
+		return h, nil, nil, malformed("send's bloom filter of %d bytes overruns the %d-byte packet", n, len(b))
+	}
+	bloom, rest = rest[:n], rest[n:]
+	if h.flags&sendInline != 0 {
+		if uint64(len(rest)) != h.length {
+			return h, nil, nil, malformed("inline send declares %d bytes but carries %d", h.length, len(rest))
+		}
+		return h, bloom, rest, nil
+	}
+	if len(rest) != 0 {
+		return h, nil, nil, malformed("%d stray bytes after a send", len(rest))
+	}
+	return h, bloom, nil, nil
+}
+
+func appendFree(b []byte, offs []uint64) []byte {
+	b = ne.AppendUint32(b, opFree)
+	b = ne.AppendUint32(b, uint32(len(offs)))
+	for _, o := range offs {
+		b = ne.AppendUint64(b, o)
+	}
+	return b
+}
+
+// parseFree returns the offsets of a free packet; they alias nothing.
+func parseFree(b []byte, offs []uint64) ([]uint64, error) {
+	if len(b) < 8 || ne.Uint32(b) != opFree {
+		return nil, malformed("free of %d bytes", len(b))
+	}
+	n := int(ne.Uint32(b[4:]))
+	if len(b) != 8+8*n {
+		return nil, malformed("free of %d offsets in %d bytes", n, len(b))
+	}
+	for i := range n {
+		offs = append(offs, ne.Uint64(b[8+8*i:]))
+	}
+	return offs, nil
+}
+
+func appendSync(b []byte, cookie uint64) []byte {
+	b = ne.AppendUint32(b, opSync)
+	b = ne.AppendUint32(b, 0)
+	return ne.AppendUint64(b, cookie)
+}
+
+func parseSync(b []byte) (uint64, error) {
+	if len(b) != 16 || ne.Uint32(b) != opSync {
+		return 0, malformed("sync of %d bytes", len(b))
+	}
+	return ne.Uint64(b[8:]), nil
+}
+
+// recvEntry describes one message placed in a receiver's pool.
+type entry struct {
+	offset uint64
+	length uint32
+	nfds   uint32
+}
+
+func appendRecvHeader(b []byte, count int, dropped uint64) []byte {
+	b = ne.AppendUint32(b, opRecv)
+	b = ne.AppendUint32(b, uint32(count))
+	return ne.AppendUint64(b, dropped)
+}
+
+func appendEntry(b []byte, e entry) []byte {
+	b = ne.AppendUint64(b, e.offset)
+	b = ne.AppendUint32(b, e.length)
+	return ne.AppendUint32(b, e.nfds)
+}
+
+// parseRecv returns a recv packet's dropped count and entries, appended to es.
+func parseRecv(b []byte, es []entry) (uint64, []entry, error) {
+	if len(b) < recvFixed || ne.Uint32(b) != opRecv {
+		return 0, es, malformed("recv of %d bytes", len(b))
+	}
+	n := int(ne.Uint32(b[4:]))
+	dropped := ne.Uint64(b[8:])
+	if n > maxRecvEntries || len(b) != recvFixed+n*recvEntry {
+		return 0, es, malformed("recv of %d entries in %d bytes", n, len(b))
+	}
+	for i := range n {
+		p := b[recvFixed+i*recvEntry:]
+		es = append(es, entry{offset: ne.Uint64(p), length: ne.Uint32(p[8:]), nfds: ne.Uint32(p[12:])})
+	}
+	return dropped, es, nil
+}
+
+// ack reports the outcome of a send or answers a sync.
+type ack struct {
+	cookie uint64
+	name   string // D-Bus error name; "" for success
+	text   string
+}
+
+func (a *ack) append(b []byte) []byte {
+	b = ne.AppendUint32(b, opAck)
+	b = ne.AppendUint32(b, 0)
+	b = ne.AppendUint64(b, a.cookie)
+	b = appendString(b, a.name)
+	return appendString(b, a.text)
+}
+
+func parseAck(b []byte) (ack, error) {
+	if len(b) < 16 || ne.Uint32(b) != opAck {
+		return ack{}, malformed("ack of %d bytes", len(b))
+	}
+	a := ack{cookie: ne.Uint64(b[8:])}
+	rest := b[16:]
+	var err error
+	if a.name, rest, err = parseString(rest, "error name"); err != nil {
+		return ack{}, err
+	}
+	if a.text, rest, err = parseString(rest, "error text"); err != nil {
+		return ack{}, err
+	}
+	if len(rest) != 0 {
+		return ack{}, malformed("%d bytes after an ack", len(rest))
+	}
+	return a, nil
+}
+
+func appendString(b []byte, s string) []byte {
+	if len(s) > 0xffff {
+		s = s[:0xffff]
+	}
+	b = ne.AppendUint16(b, uint16(len(s)))
+	return append(b, s...)
+}
+
+func parseString(b []byte, what string) (string, []byte, error) {
+	if len(b) < 2 {
+		return "", nil, malformed("%s: length missing", what)
+	}
+	n := int(ne.Uint16(b))
+	if 2+n > len(b) {
+		return "", nil, malformed("%s of %d bytes overruns the packet", what, n)
+	}
+	return string(b[2 : 2+n]), b[2+n:], nil
+}
+
+func opOf(b []byte) uint32 {
+	if len(b) < 4 {
+		return 0
+	}
+	return ne.Uint32(b)
+}

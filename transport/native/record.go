@@ -1,0 +1,67 @@
+package native
+
+// A message in a receive pool starts with a record the bus writes, then the D-Bus message
+// (header with the SENDER field the bus set, then the body). The record carries what the bus
+// vouches for: a client can neither write its pool nor put anything into the record.
+//
+//	0  seqnum     u64  bus-wide sequence number
+//	8  sender     u64  the sender's connection id; 0 for the bus itself
+//	16 timestamp  u64  CLOCK_MONOTONIC nanoseconds when the bus routed the message
+//	24 uid        u32  the sender's credentials when it sent the message
+//	28 gid        u32
+//	32 pid        u32
+//	36 length     u32  length of the D-Bus message that follows
+//	40 flags      u32  recordCreds: uid, gid and pid are valid
+//	44 reserved   u32
+const (
+	recordSize  = 48
+	recordCreds = 1 << 0
+)
+
+// The first bytes of every pool belong to the bus's notes to the client.
+//
+//	0 consumed  u64  the cookie of the last send the bus has finished with: the client may
+//	                 reuse the part of its send area that sends up to it occupied
+const controlSize = 64
+
+// Record is the bus's account of one received message.
+type Record struct {
+	// Seqnum is the bus-wide sequence number of the message: increasing in the order the bus
+	// routed messages, so that a monitor can rebuild a total order.
+	Seqnum uint64
+	// Sender is the sender's connection id (its unique name is ":1.<Sender>"); 0 means the
+	// bus itself.
+	Sender uint64
+	// Timestamp is when the bus routed the message, in CLOCK_MONOTONIC nanoseconds.
+	Timestamp uint64
+	// UID, GID and PID are the sender's credentials as the kernel reported them for the
+	// packet that carried the message; valid when HasCreds.
+	UID, GID, PID uint32
+	// HasCreds says UID, GID and PID are set.
+	HasCreds bool
+}
+
+func putRecord(b []byte, r *Record, length int) {
+	ne.PutUint64(b[0:], r.Seqnum)
+	ne.PutUint64(b[8:], r.Sender)
+	ne.PutUint64(b[16:], r.Timestamp)
+	ne.PutUint32(b[24:], r.UID)
+	ne.PutUint32(b[28:], r.GID)
+	ne.PutUint32(b[32:], r.PID)
+	ne.PutUint32(b[36:], uint32(length))
+	var flags uint32
+	if r.HasCreds {
+		flags |= recordCreds
+	}
+	ne.PutUint32(b[40:], flags)
+	ne.PutUint32(b[44:], 0)
+}
+
+func parseRecord(b []byte) (Record, int) {
+	r := Record{
+		Seqnum: ne.Uint64(b[0:]), Sender: ne.Uint64(b[8:]), Timestamp: ne.Uint64(b[16:]),
+		UID: ne.Uint32(b[24:]), GID: ne.Uint32(b[28:]), PID: ne.Uint32(b[32:]),
+		HasCreds: ne.Uint32(b[40:])&recordCreds != 0,
+	}
+	return r, int(ne.Uint32(b[36:]))
+}
