@@ -247,7 +247,11 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	defer stop()
 	errc := make(chan error, len(listeners))
 	for _, l := range listeners {
-		go func() { errc <- b.Serve(l.l) }()
+		if l.native {
+			go func() { errc <- b.ServeNative(l.l) }()
+		} else {
+			go func() { errc <- b.Serve(l.l) }()
+		}
 	}
 	notify("READY=1\nSTATUS=Accepting connections on " + strings.Join(addrs, ";"))
 	log.Info("kdbusd is ready", "address", strings.Join(addrs, ";"), "type", cfg.Type)
@@ -274,6 +278,7 @@ type listener struct {
 	l       *net.UnixListener
 	connect address.Address
 	path    string // a socket file to remove at exit, if the daemon created it
+	native  bool   // a kdbus: socket, for the native transport
 }
 
 // listen opens the sockets: those systemd passed (socket activation), else --address or the
@@ -299,12 +304,23 @@ func listen(o *Options, cfg *config.Config) ([]listener, error) {
 			if a.Transport == "systemd" {
 				return nil, fmt.Errorf("%s: the configuration asks for systemd socket activation, but LISTEN_FDS is not set", e)
 			}
+			// A kdbus: entry is the native transport: the same socket address forms as
+			// unix:, on a SOCK_SEQPACKET socket.
+			isNative := a.Transport == "kdbus"
+			if isNative {
+				a.Transport = "unix"
+			}
 			network, addr, connect, err := a.ListenTarget(nil)
 			if err != nil {
 				return nil, err
 			}
+			if isNative {
+				network = "unixpacket"
+				connect.Transport = "kdbus"
+				a.Transport = "kdbus"
+			}
 			if !strings.HasPrefix(addr, "@") {
-				if err := removeStaleSocket(addr); err != nil {
+				if err := removeStaleSocket(network, addr); err != nil {
 					return nil, err
 				}
 			}
@@ -318,7 +334,7 @@ func listen(o *Options, cfg *config.Config) ([]listener, error) {
 				path = addr
 				os.Chmod(addr, 0o777) // policy, not file permissions, decides who may connect
 			}
-			out = append(out, listener{l: l, connect: connect, path: path})
+			out = append(out, listener{l: l, connect: connect, path: path, native: isNative})
 		}
 	}
 	return out, nil
@@ -326,7 +342,7 @@ func listen(o *Options, cfg *config.Config) ([]listener, error) {
 
 // removeStaleSocket removes a socket file left by a daemon that died, and refuses to touch
 // anything else or a socket someone still listens on.
-func removeStaleSocket(path string) error {
+func removeStaleSocket(network, path string) error {
 	fi, err := os.Lstat(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil
@@ -337,7 +353,7 @@ func removeStaleSocket(path string) error {
 	if fi.Mode()&os.ModeSocket == 0 {
 		return fmt.Errorf("%s exists and is not a socket: remove it or choose another address", path)
 	}
-	if c, err := net.Dial("unix", path); err == nil {
+	if c, err := net.Dial(network, path); err == nil {
 		c.Close()
 		return fmt.Errorf("%s is in use by a running bus", path)
 	}
@@ -366,16 +382,20 @@ func activationListeners() ([]listener, error) {
 		ul, ok := l.(*net.UnixListener)
 		if !ok {
 			l.Close()
-			return nil, fmt.Errorf("socket activation: descriptor %d is not a unix stream socket", fd)
+			return nil, fmt.Errorf("socket activation: descriptor %d is not a unix stream or seqpacket socket", fd)
 		}
 		ul.SetUnlinkOnClose(false)
 		a := address.Address{Transport: "unix", Params: map[string]string{}}
+		native := ul.Addr().Network() == "unixpacket"
+		if native {
+			a.Transport = "kdbus"
+		}
 		if name := ul.Addr().String(); strings.HasPrefix(name, "@") {
 			a.Params["abstract"], a.Keys = name[1:], []string{"abstract"}
 		} else {
 			a.Params["path"], a.Keys = name, []string{"path"}
 		}
-		out = append(out, listener{l: ul, connect: a})
+		out = append(out, listener{l: ul, connect: a, native: native})
 	}
 	return out, nil
 }

@@ -8,11 +8,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 
 	"github.com/kdbus-go/kdbus/broker"
 	"github.com/kdbus-go/kdbus/internal/dbustest"
+	"github.com/kdbus-go/kdbus/transport/address"
 )
 
 // The kinds of bus.
@@ -21,18 +23,26 @@ const (
 	DBusDaemon = "dbus-daemon"
 	// Kdbusd is our bus as a separate process, started with dbus-daemon's command line.
 	Kdbusd = "kdbusd"
+	// KdbusdNative is the same process listening on a native socket too: its Address lists
+	// the kdbus: entry first, so the runtime connects natively, and ClassicAddress has the
+	// classic entry alone.
+	KdbusdNative = "kdbusd-native"
 	// Embedded is our bus inside the test process (broker.Start).
 	Embedded = "embedded"
 )
 
 // Kinds lists the kinds of bus suites run on, in order.
-var Kinds = []string{DBusDaemon, Kdbusd}
+var Kinds = []string{DBusDaemon, Kdbusd, KdbusdNative}
 
 // Bus is a running bus of some kind.
 type Bus struct {
 	Kind    string
 	Address string
-	kill    func()
+	// ClassicAddress is the address of the bus's classic socket alone.
+	ClassicAddress string
+	// Native says Address leads the runtime to the native transport.
+	Native bool
+	kill   func()
 }
 
 // Kill stops the bus at once, disconnecting every client.
@@ -44,25 +54,30 @@ func Start(tb testing.TB, kind string, cfg dbustest.Config) *Bus {
 	switch kind {
 	case DBusDaemon:
 		d := dbustest.Start(tb, cfg)
-		return &Bus{Kind: kind, Address: d.Address, kill: d.Kill}
-	case Kdbusd:
+		return &Bus{Kind: kind, Address: d.Address, ClassicAddress: d.Address, kill: d.Kill}
+	case Kdbusd, KdbusdNative:
 		bin, err := kdbusdBinary()
 		if err != nil {
 			tb.Fatal(err)
 		}
+		cfg.Native = kind == KdbusdNative
 		d, err := dbustest.LaunchBinary(bin, tb.TempDir(), cfg)
 		if err != nil {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(d.Kill)
-		return &Bus{Kind: kind, Address: d.Address, kill: d.Kill}
+		b := &Bus{Kind: kind, Address: d.Address, ClassicAddress: d.Address, Native: cfg.Native, kill: d.Kill}
+		if cfg.Native {
+			b.ClassicAddress = classicEntries(tb, d.Address)
+		}
+		return b
 	case Embedded:
 		e, err := broker.Start(broker.Options{Limits: broker.Limits{MaxMessageSize: cfg.MaxMessageSize}})
 		if err != nil {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(func() { e.Close() })
-		return &Bus{Kind: kind, Address: e.Address, kill: func() { e.Close() }}
+		return &Bus{Kind: kind, Address: e.Address, ClassicAddress: e.ClassicAddress, Native: true, kill: func() { e.Close() }}
 	}
 	tb.Fatalf("unknown kind of bus %q", kind)
 	return nil
@@ -93,3 +108,18 @@ var kdbusdOnce = sync.OnceValues(func() (string, error) {
 
 // kdbusdBinary builds cmd/kdbusd once per test process and returns its path.
 func kdbusdBinary() (string, error) { return kdbusdOnce() }
+
+// classicEntries drops the kdbus: entries of an address list.
+func classicEntries(tb testing.TB, addr string) string {
+	list, err := address.Parse(addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var out []string
+	for _, a := range list {
+		if a.Transport != "kdbus" {
+			out = append(out, a.String())
+		}
+	}
+	return strings.Join(out, ";")
+}

@@ -25,6 +25,8 @@ type Config struct {
 	MaxMessageSize int
 	// Extra is XML inserted verbatim into the <busconfig> element.
 	Extra string
+	// Native adds a kdbus: socket for the native transport, listed first (kdbusd only).
+	Native bool
 }
 
 // Daemon is a running dbus-daemon.
@@ -131,6 +133,9 @@ func configXML(dir string, cfg Config) string {
 <busconfig>
   <type>session</type>
 `)
+	if cfg.Native {
+		fmt.Fprintf(&b, "  <listen>kdbus:path=%s</listen>\n", address.Escape(filepath.Join(dir, "native")))
+	}
 	fmt.Fprintf(&b, "  <listen>unix:path=%s</listen>\n", address.Escape(filepath.Join(dir, "bus")))
 	b.WriteString(`  <auth>EXTERNAL</auth>
   <policy context="default">

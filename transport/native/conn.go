@@ -439,6 +439,9 @@ func (c *Conn) send(m *wire.Message, fds []int, flags uint32, waiter ...chan ack
 	if m.Serial == 0 {
 		m.Serial = c.NextSerial()
 	}
+	if m.Order == 0 {
+		m.Order = wire.NativeOrder
+	}
 	m.UnixFDs = uint32(len(fds))
 	m.Sender = ""
 	var filter []byte
