@@ -66,7 +66,7 @@ func alive(t *testing.T, addr string) {
 func TestGarbageAndStallingClients(t *testing.T) {
 	e := startBroker(t, broker.Options{})
 	// Garbage instead of authentication: the bus hangs up.
-	g := rawConn(t, e.Address)
+	g := rawConn(t, e.ClassicAddress)
 	g.Write([]byte("GET / HTTP/1.1\r\nHost: bus\r\n\r\n"))
 	g.SetReadDeadline(time.Now().Add(5 * time.Second))
 	buf := make([]byte, 256)
@@ -79,18 +79,18 @@ func TestGarbageAndStallingClients(t *testing.T) {
 		}
 	}
 	// A client that stalls in the middle of authentication or of a message blocks only itself.
-	s := rawConn(t, e.Address)
+	s := rawConn(t, e.ClassicAddress)
 	s.Write([]byte("\x00AUTH EXTERNAL 30"))
-	c := dial(t, e.Address)
+	c := dial(t, e.ClassicAddress)
 	hdr, _ := (&wire.Message{Order: wire.LittleEndian, Type: wire.MethodCall, Serial: 1, Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus", Member: "Hello"}).AppendTo(nil)
-	half := classicHalfMessage(t, e.Address, hdr[:len(hdr)/2])
+	half := classicHalfMessage(t, e.ClassicAddress, hdr[:len(hdr)/2])
 	defer half.Close()
-	alive(t, e.Address)
+	alive(t, e.ClassicAddress)
 	if _, err := c.ListNames(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	// A client whose first message is not Hello is disconnected.
-	bad, err := classic.Dial(context.Background(), e.Address, classic.Options{NoHello: true})
+	bad, err := classic.Dial(context.Background(), e.ClassicAddress, classic.Options{NoHello: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -99,7 +99,7 @@ func TestGarbageAndStallingClients(t *testing.T) {
 	if _, err := bad.Recv(); !errors.Is(err, classic.ErrDisconnected) {
 		t.Fatalf("a client that skipped Hello: %v, want disconnected", err)
 	}
-	alive(t, e.Address)
+	alive(t, e.ClassicAddress)
 }
 
 // classicHalfMessage authenticates and then sends part of a message and nothing more.
@@ -116,7 +116,7 @@ func classicHalfMessage(t *testing.T, addr string, part []byte) net.Conn {
 func TestFloodingSenderIsThrottled(t *testing.T) {
 	e := startBroker(t, broker.Options{Limits: broker.Limits{MaxOutgoingBytes: 64 << 10}})
 	// A connection that says Hello, owns a name and then never reads.
-	lazy, err := classic.Dial(context.Background(), e.Address, classic.Options{})
+	lazy, err := classic.Dial(context.Background(), e.ClassicAddress, classic.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -125,7 +125,7 @@ func TestFloodingSenderIsThrottled(t *testing.T) {
 	lazy.Send(&wire.Message{Type: wire.MethodCall, Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus", Interface: "org.freedesktop.DBus", Member: "RequestName", Signature: "su", Body: body}, nil)
 	time.Sleep(50 * time.Millisecond)
 
-	flooder := dial(t, e.Address)
+	flooder := dial(t, e.ClassicAddress)
 	payload, _ := wire.Marshal(wire.NativeOrder, "ay", make([]byte, 16<<10))
 	var limited error
 	for i := 0; i < 200 && limited == nil; i++ {
@@ -140,7 +140,7 @@ func TestFloodingSenderIsThrottled(t *testing.T) {
 	if limited == nil {
 		t.Fatal("flooding a connection that never reads never hit the bus's queue limit")
 	}
-	alive(t, e.Address)
+	alive(t, e.ClassicAddress)
 }
 
 func ctxTimeout(t *testing.T, d time.Duration) context.Context {
@@ -151,7 +151,7 @@ func ctxTimeout(t *testing.T, d time.Duration) context.Context {
 
 func TestPerConnectionLimits(t *testing.T) {
 	e := startBroker(t, broker.Options{Limits: broker.Limits{MaxNamesPerConnection: 2, MaxMatchRulesPerConnection: 2}})
-	c := dial(t, e.Address)
+	c := dial(t, e.ClassicAddress)
 	for i := range 2 {
 		if _, err := c.RequestName(context.Background(), fmt.Sprintf("org.kdbusgo.N%d", i), 0); err != nil {
 			t.Fatal(err)
@@ -175,7 +175,7 @@ func TestPerConnectionLimits(t *testing.T) {
 
 func TestDebugStats(t *testing.T) {
 	e := startBroker(t, broker.Options{})
-	c := dial(t, e.Address)
+	c := dial(t, e.ClassicAddress)
 	m, _, err := c.Call(context.Background(), &wire.Message{Type: wire.MethodCall, Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus", Interface: "org.freedesktop.DBus.Debug.Stats", Member: "GetStats"}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -195,7 +195,7 @@ func TestDebugStats(t *testing.T) {
 
 func TestCredentialsCarryAPidfd(t *testing.T) {
 	e := startBroker(t, broker.Options{})
-	c := dial(t, e.Address)
+	c := dial(t, e.ClassicAddress)
 	body, _ := wire.Marshal(wire.NativeOrder, "s", c.UniqueName())
 	m, fds, err := c.Call(context.Background(), &wire.Message{Type: wire.MethodCall, Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus", Interface: "org.freedesktop.DBus", Member: "GetConnectionCredentials", Signature: "s", Body: body}, nil)
 	if err != nil {
@@ -230,12 +230,12 @@ func TestCredentialsCarryAPidfd(t *testing.T) {
 func TestPendingRepliesAreForgotten(t *testing.T) {
 	e := startBroker(t, broker.Options{})
 	// The callee says Hello and then never reads, so it answers nothing.
-	callee, err := classic.Dial(context.Background(), e.Address, classic.Options{})
+	callee, err := classic.Dial(context.Background(), e.ClassicAddress, classic.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer callee.Close()
-	observer := dial(t, e.Address)
+	observer := dial(t, e.ClassicAddress)
 	pending := func() uint32 {
 		body, _ := wire.Marshal(wire.NativeOrder, "s", callee.UniqueName())
 		m, _, err := observer.Call(context.Background(), &wire.Message{Type: wire.MethodCall, Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus", Interface: "org.freedesktop.DBus.Debug.Stats", Member: "GetConnectionStats", Signature: "s", Body: body}, nil)
@@ -251,7 +251,7 @@ func TestPendingRepliesAreForgotten(t *testing.T) {
 		t.Fatal("no PendingReplies in GetConnectionStats")
 		return 0
 	}
-	caller := dial(t, e.Address)
+	caller := dial(t, e.ClassicAddress)
 	for range 3 {
 		go caller.Call(context.Background(), &wire.Message{Type: wire.MethodCall, Destination: callee.UniqueName(), Path: "/", Member: "Wait"}, nil)
 	}
