@@ -231,7 +231,7 @@ func (b *Broker) broadcastDriverSignal(member string, sig wire.Signature, values
 		}
 		if b.wantsBroadcast(q, nil, sm, args, &filter) && b.canReceive(q, nil, sm, false, false) {
 			if !q.enqueue(sm, nil) && q.nat != nil {
-				q.nat.Drop()
+				q.dropBroadcast()
 			}
 		}
 	}

@@ -247,35 +247,37 @@ func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
 // once, and leaves them to the writer goroutine otherwise.
 func (p *peer) kickNative() {
 	p.qmu.Lock()
-	if len(p.queue) == 0 || p.writing || p.closing {
+	for (len(p.queue) > 0 || p.nat.HasDropped()) && !p.writing && !p.closing {
+		batch := p.queue
+		p.queue = nil
+		p.writing = true
 		p.qmu.Unlock()
-		return
+		sent, err := p.announce(batch, false)
+		p.qmu.Lock()
+		p.writing = false
+		if err != nil {
+			p.qmu.Unlock()
+			p.t.Close()
+			return
+		}
+		if !sent {
+			p.queue = append(batch[:len(batch):len(batch)], p.queue...)
+			p.qcond.Signal()
+			break
+		}
 	}
-	batch := p.queue
-	p.queue = nil
-	p.writing = true
 	p.qmu.Unlock()
-	sent, err := p.announce(batch, false)
-	p.qmu.Lock()
-	p.writing = false
-	if err == nil && !sent {
-		p.queue = append(batch, p.queue...)
-		p.qcond.Signal()
-	}
-	p.qmu.Unlock()
-	if err != nil {
-		p.t.Close()
-	}
 }
 
 // writeLoopNative announces, blocking, what kickNative could not, until the peer closes.
 func (p *peer) writeLoopNative() {
 	for {
 		p.qmu.Lock()
-		for (len(p.queue) == 0 || p.writing) && !p.closing {
+		idle := func() bool { return p.writing || len(p.queue) == 0 && !p.nat.HasDropped() }
+		for idle() && !p.closing {
 			p.qcond.Wait()
 		}
-		if len(p.queue) == 0 || p.writing {
+		if idle() {
 			p.qmu.Unlock()
 			return
 		}
@@ -310,6 +312,19 @@ func (p *peer) announce(batch []outgoing, block bool) (bool, error) {
 		}
 	}
 	return sent, err
+}
+
+// dropBroadcast counts a broadcast that did not fit p's pool and makes sure p hears of it
+// soon, even if nothing else comes. Caller holds b.mu.
+func (p *peer) dropBroadcast() {
+	p.nat.Drop()
+	p.qmu.Lock()
+	idle := len(p.queue) == 0 && !p.writing
+	p.qmu.Unlock()
+	if idle && !p.dirty {
+		p.dirty = true
+		p.b.dirty = append(p.b.dirty, p)
+	}
 }
 
 // nativeMatches reports whether one of native peer q's rules may select broadcast m from

@@ -194,7 +194,7 @@ func (b *Broker) broadcast(from *peer, m *wire.Message, fds []int) {
 			if !q.enqueue(m, fds) {
 				b.stats.droppedBroadcasts++
 				if q.nat != nil {
-					q.nat.Drop()
+					q.dropBroadcast()
 				}
 			}
 		}

@@ -613,31 +613,44 @@ func (c *BusConn) Drop() {
 	c.qmu.Unlock()
 }
 
+// HasDropped reports whether broadcasts were dropped that the client has not heard of.
+func (c *BusConn) HasDropped() bool {
+	c.qmu.Lock()
+	defer c.qmu.Unlock()
+	return c.dropped > 0
+}
+
 // Pending is a filled slot waiting to be announced to the client.
 type Pending struct {
 	e entry
 }
 
 // Notify announces filled slots to the client, in order, with their descriptors (fds holds
-// each message's descriptors in turn). With block false it gives up, returning false and
+// each message's descriptors in turn), and the number of broadcasts dropped since the last
+// announcement (alone, if ps is empty). With block false it gives up, returning false and
 // sending nothing, when the socket cannot take the packet right away.
 func (c *BusConn) Notify(ps []Pending, fds []int, block bool) (bool, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	for len(ps) > 0 {
+	first := true
+	for len(ps) > 0 || first {
+		first = false
 		// One packet holds at most maxRecvEntries entries and maxPacketFDs descriptors.
 		k, nf := 0, 0
 		for k < len(ps) && k < maxRecvEntries && nf+int(ps[k].e.nfds) <= maxPacketFDs {
 			nf += int(ps[k].e.nfds)
 			k++
 		}
-		if k == 0 {
+		if k == 0 && len(ps) > 0 {
 			return false, fmt.Errorf("native: a message with %d descriptors exceeds the per-packet limit", ps[0].e.nfds)
 		}
 		c.qmu.Lock()
 		dropped := c.dropped
 		c.dropped = 0
 		c.qmu.Unlock()
+		if k == 0 && dropped == 0 {
+			return true, nil
+		}
 		c.wbuf = appendRecvHeader(c.wbuf[:0], k, dropped)
 		for _, p := range ps[:k] {
 			c.wbuf = appendEntry(c.wbuf, p.e)
