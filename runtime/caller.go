@@ -7,6 +7,7 @@ import (
 	"sync"
 
 	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -19,7 +20,8 @@ type Caller struct {
 	Interface string
 	Member    string
 
-	conn *Conn
+	conn   *Conn
+	record native.Record // what the native transport's bus attached to the call
 }
 
 // Credentials are what the bus (or, peer to peer, the kernel) vouches for about a caller.
@@ -44,11 +46,20 @@ func CallerFrom(ctx context.Context) *Caller {
 	return c
 }
 
-// Credentials returns the caller's uid and pid (and more where the bus tells), asking the bus
-// once per caller: unique names are never reused, so the answer is cached.
+// Credentials returns the caller's uid and pid (and more where the bus tells). On the native
+// transport the bus attached them to the call itself, as the kernel reported them when the
+// call was sent; elsewhere the bus is asked once per caller: unique names are never reused, so
+// the answer is cached.
 func (c *Caller) Credentials(ctx context.Context) (Credentials, error) {
+	if r := c.record; r.HasCreds {
+		return Credentials{UID: r.UID, PID: r.PID, GIDs: []uint32{r.GID}}, nil
+	}
 	return c.conn.credentials(ctx, c.Sender)
 }
+
+// Seqnum returns the bus-wide sequence number of the call on the native transport, 0
+// elsewhere.
+func (c *Caller) Seqnum() uint64 { return c.record.Seqnum }
 
 // credCache remembers credentials by unique name. It is bounded: past its size it starts over.
 type credCache struct {

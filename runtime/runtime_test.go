@@ -323,6 +323,9 @@ func TestCallerIdentity(t *testing.T) {
 		serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
 			c := CallerFrom(ctx)
 			sender.Store(c.Sender)
+			if (c.Seqnum() != 0) != d.Native {
+				t.Errorf("sequence number %d on a bus with native=%v", c.Seqnum(), d.Native)
+			}
 			cr, err := c.Credentials(ctx)
 			if err != nil {
 				return nil, err
@@ -479,4 +482,36 @@ func TestBusGoingAwayFailsPendingCalls(t *testing.T) {
 			}
 		}
 	})
+}
+
+// Native and classic clients of one kdbusd call each other in both directions.
+func TestMixedTransports(t *testing.T) {
+	d := bustest.Start(t, bustest.KdbusdNative, dbustest.Config{})
+	classicOnly := &bustest.Bus{Kind: d.Kind, Address: d.ClassicAddress}
+	for _, tc := range []struct {
+		name           string
+		server, client *bustest.Bus
+	}{
+		{"native client, classic server", classicOnly, d},
+		{"classic client, native server", d, classicOnly},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := serve(t, tc.server, &impl{})
+			cli := dial(t, tc.client)
+			if srv.Native() == cli.Native() {
+				t.Fatalf("server native=%v, client native=%v", srv.Native(), cli.Native())
+			}
+			obj := NewObject(cli, &testDesc)
+			for i := range 100 {
+				resp, err := echoMethod.Invoke(ctx5s(t), obj, &echoMsg{Text: strings.Repeat("x", i*100), N: int32(i)})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if resp.N != int32(i)+1 || len(resp.Text) != i*100 {
+					t.Fatalf("reply %d: N=%d, %d bytes", i, resp.N, len(resp.Text))
+				}
+			}
+			srv.Close()
+		})
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/kdbus-go/kdbus/introspect"
+	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -171,7 +172,7 @@ func (c *Conn) dispatch(in incoming) {
 	defer putBuffer(buf)
 	var e wire.Encoder
 	e.Reset((*buf)[:0], wire.NativeOrder)
-	sig, err := c.handle(m, in.fds, &e)
+	sig, err := c.handle(m, in.fds, &in.src.Record, &e)
 	if m.Flags&wire.FlagNoReplyExpected != 0 {
 		return
 	}
@@ -199,7 +200,7 @@ func (c *Conn) replyError(m *wire.Message, err error) {
 }
 
 // handle finds the handler for m and runs it, writing the reply body into e.
-func (c *Conn) handle(m *wire.Message, fds []int, e *wire.Encoder) (sig wire.Signature, err error) {
+func (c *Conn) handle(m *wire.Message, fds []int, rec *native.Record, e *wire.Encoder) (sig wire.Signature, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			slog.Error("kdbus runtime: handler panicked", "interface", m.Interface, "member", m.Member, "panic", p, "stack", string(debug.Stack()))
@@ -252,7 +253,7 @@ func (c *Conn) handle(m *wire.Message, fds []int, e *wire.Encoder) (sig wire.Sig
 	if m.Signature != md.In {
 		return "", Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", svc.desc.Interface, m.Member, md.In, m.Signature)
 	}
-	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member})
+	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member, record: *rec})
 	var d wire.Decoder
 	d.Reset(m.Body, m.Order)
 	if err := md.handle(svc.impl, ctx, &d, e, c.opts.serverInterceptor); err != nil {
