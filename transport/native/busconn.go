@@ -340,10 +340,17 @@ func (c *BusConn) Recv() (Incoming, error) {
 }
 
 func (c *BusConn) parseSend(pkt []byte, fds []int, cr Creds) (Incoming, error) {
-	h, filter, inline, err := parseSend(pkt)
+	h, filter, frees, inline, err := parseSend(pkt, c.offs[:0])
+	c.offs = frees[:0]
 	if err != nil {
 		closeFDs(fds)
 		return Incoming{}, err
+	}
+	for _, off := range frees {
+		if err := c.release(off); err != nil {
+			closeFDs(fds)
+			return Incoming{}, err
+		}
 	}
 	in := Incoming{FDs: fds, Bloom: filter, Creds: cr, Cookie: h.cookie, WantAck: h.flags&sendWantAck != 0, Stable: true}
 	fail := func(err error) (Incoming, error) {

@@ -47,10 +47,11 @@ const (
 )
 
 // freeBatch is how many released slices wait before a free packet goes out; a released slice
-// also goes out when the reader is about to block, or after freeDelay.
+// also goes out with the next send, or after freeDelay.
 const (
 	freeBatch = 64
 	freeDelay = time.Millisecond
+	sendFrees = 256
 )
 
 var (
@@ -159,6 +160,7 @@ type Conn struct {
 	// Released slices not yet handed back to the bus.
 	fmu    sync.Mutex
 	frees  []uint64
+	sfrees []uint64 // those a send carries, guarded by wmu
 	ftimer *time.Timer
 	fpkt   []byte
 
@@ -480,7 +482,7 @@ func (c *Conn) send(m *wire.Message, fds []int, flags uint32, waiter ...chan ack
 	switch {
 	case total <= c.inline:
 		h.flags |= sendInline
-		pkt := appendSend(c.wbuf[:0], h, filter)
+		pkt := appendSend(c.wbuf[:0], h, filter, c.takeFrees())
 		pkt = append(pkt, hdr...)
 		pkt = append(pkt, m.Body...)
 		c.wbuf = pkt[:0]
@@ -497,7 +499,7 @@ func (c *Conn) send(m *wire.Message, fds []int, flags uint32, waiter ...chan ack
 		c.spans = append(c.spans, span{cookie: h.cookie, start: off, end: off + (total+7)&^7})
 		c.head = off + (total+7)&^7
 		h.offset = uint64(off)
-		c.wbuf = appendSend(c.wbuf[:0], h, filter)
+		c.wbuf = appendSend(c.wbuf[:0], h, filter, c.takeFrees())
 		if err := c.write(c.wbuf, fds); err != nil {
 			return fail(err)
 		}
@@ -507,7 +509,7 @@ func (c *Conn) send(m *wire.Message, fds []int, flags uint32, waiter ...chan ack
 			return fail(err)
 		}
 		h.flags |= sendInFD
-		c.wbuf = appendSend(c.wbuf[:0], h, filter)
+		c.wbuf = appendSend(c.wbuf[:0], h, filter, c.takeFrees())
 		err = c.write(c.wbuf, append(fds[:len(fds):len(fds)], fd))
 		unix.Close(fd)
 		if err != nil {
@@ -634,7 +636,6 @@ func (c *Conn) readPacket() error {
 	if err := c.err(); err != nil {
 		return err
 	}
-	c.flushFrees()
 	n, oobn, flags, _, err := c.sock.ReadMsgUnix(c.rbuf, c.oob)
 	if oobn > 0 {
 		fds, perr := parseRights(c.oob[:oobn])
@@ -739,7 +740,9 @@ func (c *Conn) decodeEntry(e entry) (Received, error) {
 }
 
 // Release hands a received message's pool slice back to the bus; its Body must not be used
-// afterwards. Releases are batched. Releasing twice is a bug the bus answers by disconnecting.
+// afterwards. Releases are batched: they ride along with the next message sent, or go out on
+// their own once freeBatch of them wait or freeDelay has passed. Releasing twice is a bug the
+// bus answers by disconnecting.
 func (c *Conn) Release(r *Received) {
 	if r.Msg == nil {
 		return
@@ -748,14 +751,35 @@ func (c *Conn) Release(r *Received) {
 	c.fmu.Lock()
 	c.frees = append(c.frees, r.offset)
 	n := len(c.frees)
-	if n == 1 && c.ftimer == nil {
-		c.ftimer = time.AfterFunc(freeDelay, c.flushFrees)
+	if n == 1 {
+		if c.ftimer == nil {
+			c.ftimer = time.AfterFunc(freeDelay, c.flushFrees)
+		} else {
+			c.ftimer.Reset(freeDelay)
+		}
 	}
 	c.fmu.Unlock()
 	if n >= freeBatch {
 		c.flushFrees()
 	}
 	c.unref()
+}
+
+// takeFrees returns the pending releases for a send packet to carry, at most sendFrees of
+// them. c.wmu is held.
+func (c *Conn) takeFrees() []uint64 {
+	c.fmu.Lock()
+	defer c.fmu.Unlock()
+	k := min(len(c.frees), sendFrees)
+	if k == 0 {
+		return nil
+	}
+	c.sfrees = append(c.sfrees[:0], c.frees[:k]...)
+	c.frees = append(c.frees[:0], c.frees[k:]...)
+	if len(c.frees) == 0 && c.ftimer != nil {
+		c.ftimer.Stop()
+	}
+	return c.sfrees
 }
 
 // acquire takes a reference on the pool mapping; it fails once the pool is unmapped.
@@ -784,7 +808,6 @@ func (c *Conn) flushFrees() {
 	defer c.fmu.Unlock()
 	if c.ftimer != nil {
 		c.ftimer.Stop()
-		c.ftimer = nil
 	}
 	if len(c.frees) == 0 || c.err() != nil {
 		c.frees = c.frees[:0]

@@ -13,8 +13,9 @@ import (
 // Client to bus:
 //
 //	hello  version u32, flags u64, poolSize u64, sendSize u64            fds: [send area]
-//	send   flags u32, cookie u64, offset u64, length u64, bloomLen u32,
-//	       bloom [bloomLen], then for sendInline the message bytes       fds: the message's
+//	send   flags u32, cookie u64, offset u64, length u64, bloomLen u32, nfree u32,
+//	       bloom [bloomLen], frees [nfree]u64, then for sendInline the message bytes
+//	                                                                      fds: the message's
 //	free   count u32, offsets [count]u64
 //	sync   cookie u64
 //
@@ -27,7 +28,8 @@ import (
 //	ack     cookie u64, name (u16 length + bytes), text (u16 length + bytes)
 //
 // An ack with an empty name reports success; otherwise name is a D-Bus error name and text says
-// what went wrong.
+// what went wrong. A send carries the client's pending releases (frees) along, so that in a
+// conversation releases cost no packets of their own.
 const (
 	opHello   uint32 = 1
 	opSend    uint32 = 2
@@ -59,7 +61,7 @@ const (
 
 const (
 	helloSize   = 4 + 4 + 8 + 8 + 8
-	sendFixed   = 4 + 4 + 8 + 8 + 8 + 4
+	sendFixed   = 4 + 4 + 8 + 8 + 8 + 4 + 4
 	welcomeSize = 4 + 4 + 8 + 8 + 4 + 4 + 32
 	recvFixed   = 4 + 4 + 8
 	recvEntry   = 8 + 4 + 4
@@ -152,38 +154,52 @@ type sendHeader struct {
 	length uint64
 }
 
-func appendSend(b []byte, h sendHeader, bloom []byte) []byte {
+func appendSend(b []byte, h sendHeader, bloom []byte, frees []uint64) []byte {
 	b = ne.AppendUint32(b, opSend)
 	b = ne.AppendUint32(b, h.flags)
 	b = ne.AppendUint64(b, h.cookie)
 	b = ne.AppendUint64(b, h.offset)
 	b = ne.AppendUint64(b, h.length)
 	b = ne.AppendUint32(b, uint32(len(bloom)))
-	return append(b, bloom...)
+	b = ne.AppendUint32(b, uint32(len(frees)))
+	b = append(b, bloom...)
+	for _, o := range frees {
+		b = ne.AppendUint64(b, o)
+	}
+	return b
 }
 
-// parseSend splits a send packet into its header, bloom filter and inline message.
-func parseSend(b []byte) (h sendHeader, bloom, inline []byte, err error) {
+// parseSend splits a send packet into its header, bloom filter, releases (appended to frees)
+// and inline message.
+func parseSend(b []byte, frees []uint64) (h sendHeader, bloom []byte, fs []uint64, inline []byte, err error) {
 	if len(b) < sendFixed || ne.Uint32(b) != opSend {
-		return h, nil, nil, malformed("send of %d bytes, want at least %d", len(b), sendFixed)
+		return h, nil, frees, nil, malformed("send of %d bytes, want at least %d", len(b), sendFixed)
 	}
 	h = sendHeader{flags: ne.Uint32(b[4:]), cookie: ne.Uint64(b[8:]), offset: ne.Uint64(b[16:]), length: ne.Uint64(b[24:])}
 	n := int(ne.Uint32(b[32:]))
+	nf := int(ne.Uint32(b[36:]))
 	rest := b[sendFixed:]
 	if n > len(rest) {
-		return h, nil, nil, malformed("send's bloom filter of %d bytes overruns the %d-byte packet", n, len(b))
+		return h, nil, frees, nil, malformed("send's bloom filter of %d bytes overruns the %d-byte packet", n, len(b))
 	}
 	bloom, rest = rest[:n], rest[n:]
+	if nf > len(rest)/8 {
+		return h, nil, frees, nil, malformed("send's %d releases overrun the %d-byte packet", nf, len(b))
+	}
+	for i := range nf {
+		frees = append(frees, ne.Uint64(rest[8*i:]))
+	}
+	rest = rest[8*nf:]
 	if h.flags&sendInline != 0 {
 		if uint64(len(rest)) != h.length {
-			return h, nil, nil, malformed("inline send declares %d bytes but carries %d", h.length, len(rest))
+			return h, nil, frees, nil, malformed("inline send declares %d bytes but carries %d", h.length, len(rest))
 		}
-		return h, bloom, rest, nil
+		return h, bloom, frees, rest, nil
 	}
 	if len(rest) != 0 {
-		return h, nil, nil, malformed("%d stray bytes after a send", len(rest))
+		return h, nil, frees, nil, malformed("%d stray bytes after a send", len(rest))
 	}
-	return h, bloom, nil, nil
+	return h, bloom, frees, nil, nil
 }
 
 func appendFree(b []byte, offs []uint64) []byte {

@@ -19,14 +19,14 @@ func TestPacketsRoundTrip(t *testing.T) {
 	}
 	sh := sendHeader{flags: sendWantAck, cookie: 3, offset: 64, length: 100}
 	bloom := bytes.Repeat([]byte{0xa5}, 64)
-	gh, gb, gi, err := parseSend(appendSend(nil, sh, bloom))
-	if err != nil || gh != sh || !bytes.Equal(gb, bloom) || gi != nil {
-		t.Fatalf("send: %+v %x %x %v", gh, gb, gi, err)
+	gh, gb, gf, gi, err := parseSend(appendSend(nil, sh, bloom, []uint64{64, 128}), nil)
+	if err != nil || gh != sh || !bytes.Equal(gb, bloom) || gi != nil || !reflect.DeepEqual(gf, []uint64{64, 128}) {
+		t.Fatalf("send: %+v %x %v %x %v", gh, gb, gf, gi, err)
 	}
 	sh = sendHeader{flags: sendInline, cookie: 4, length: 5}
-	gh, gb, gi, err = parseSend(append(appendSend(nil, sh, nil), "hello"...))
-	if err != nil || gh != sh || len(gb) != 0 || string(gi) != "hello" {
-		t.Fatalf("inline send: %+v %x %q %v", gh, gb, gi, err)
+	gh, gb, gf, gi, err = parseSend(append(appendSend(nil, sh, nil, nil), "hello"...), nil)
+	if err != nil || gh != sh || len(gb) != 0 || len(gf) != 0 || string(gi) != "hello" {
+		t.Fatalf("inline send: %+v %x %v %q %v", gh, gb, gf, gi, err)
 	}
 	offs := []uint64{64, 128, 4096}
 	if got, err := parseFree(appendFree(nil, offs), nil); err != nil || !reflect.DeepEqual(got, offs) {
@@ -56,15 +56,16 @@ func TestPacketsRoundTrip(t *testing.T) {
 }
 
 func TestMalformedPackets(t *testing.T) {
-	valid := appendSend(nil, sendHeader{cookie: 1, offset: 0, length: 16}, nil)
+	valid := appendSend(nil, sendHeader{cookie: 1, offset: 0, length: 16}, nil, nil)
 	for name, pkt := range map[string][]byte{
 		"empty":              nil,
 		"short send":         valid[:10],
-		"bloom overrun":      append(append([]byte(nil), valid[:32]...), 0xff, 0xff, 0, 0),
+		"bloom overrun":      append(append([]byte(nil), valid[:32]...), 0xff, 0xff, 0, 0, 0, 0, 0, 0),
+		"frees overrun":      append(append([]byte(nil), valid[:36]...), 9, 0, 0, 0, 1, 2, 3),
 		"stray bytes":        append(append([]byte(nil), valid...), 1),
-		"inline length lies": append(appendSend(nil, sendHeader{flags: sendInline, length: 9}, nil), "short"...),
+		"inline length lies": append(appendSend(nil, sendHeader{flags: sendInline, length: 9}, nil, nil), "short"...),
 	} {
-		if _, _, _, err := parseSend(pkt); err == nil {
+		if _, _, _, _, err := parseSend(pkt, nil); err == nil {
 			t.Errorf("%s: parseSend accepted %x", name, pkt)
 		}
 	}
@@ -89,8 +90,8 @@ func appendAckHeader() []byte {
 // every input with a value or an error, never a panic.
 func FuzzBusPackets(f *testing.F) {
 	f.Add((&hello{version: Version, poolSize: 1 << 20, sendSize: 1 << 20}).append(nil))
-	f.Add(appendSend(nil, sendHeader{flags: sendWantAck, cookie: 1, offset: 8, length: 64}, make([]byte, 64)))
-	f.Add(append(appendSend(nil, sendHeader{flags: sendInline, cookie: 2, length: 3}, nil), "abc"...))
+	f.Add(appendSend(nil, sendHeader{flags: sendWantAck, cookie: 1, offset: 8, length: 64}, make([]byte, 64), []uint64{64}))
+	f.Add(append(appendSend(nil, sendHeader{flags: sendInline, cookie: 2, length: 3}, nil, nil), "abc"...))
 	f.Add(appendFree(nil, []uint64{64, 128}))
 	f.Add(appendSync(nil, 7))
 	f.Fuzz(func(t *testing.T, pkt []byte) {
@@ -98,9 +99,9 @@ func FuzzBusPackets(f *testing.F) {
 		case opHello:
 			parseHello(pkt)
 		case opSend:
-			h, bloom, inline, err := parseSend(pkt)
-			if err == nil && len(bloom)+len(inline)+sendFixed > len(pkt) {
-				t.Fatalf("send parts of %d+%d bytes from a %d-byte packet (%+v)", len(bloom), len(inline), len(pkt), h)
+			h, bloom, frees, inline, err := parseSend(pkt, nil)
+			if err == nil && len(bloom)+8*len(frees)+len(inline)+sendFixed > len(pkt) {
+				t.Fatalf("send parts of %d+%d+%d bytes from a %d-byte packet (%+v)", len(bloom), 8*len(frees), len(inline), len(pkt), h)
 			}
 		case opFree:
 			parseFree(pkt, nil)
@@ -138,7 +139,7 @@ func FuzzSendArea(f *testing.F) {
 	f.Fuzz(func(t *testing.T, area []byte, off, length uint64) {
 		c := &BusConn{area: area, opts: BusOptions{MaxMessageSize: 1 << 20}}
 		c.opts.Bloom.Size = 64
-		in, err := c.parseSend(appendSend(nil, sendHeader{offset: off, length: length}, nil), nil, Creds{})
+		in, err := c.parseSend(appendSend(nil, sendHeader{offset: off, length: length}, nil, nil), nil, Creds{})
 		if err == nil && in.Msg == nil {
 			t.Fatal("no message and no error")
 		}
