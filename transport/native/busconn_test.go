@@ -15,7 +15,7 @@ import (
 )
 
 // pair connects a client and the bus side over a socketpair, without a broker.
-func pair(t *testing.T, opts Options) (*Conn, *BusConn) {
+func pair(t testing.TB, opts Options) (*Conn, *BusConn) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
@@ -65,7 +65,7 @@ func signal(body string) *wire.Message {
 
 // relay moves one message from a sender's bus side into a receiver's pool, as the broker
 // does, and announces it.
-func relay(t *testing.T, from, to *BusConn) error {
+func relay(t testing.TB, from, to *BusConn) error {
 	t.Helper()
 	in, err := from.Recv()
 	if err != nil {
