@@ -236,7 +236,6 @@ func (b *Broker) serveConn(sock *net.UnixConn) {
 		closeFD(cr.pidfd)
 		return
 	}
-	go p.writeLoop()
 	b.readLoop(p)
 }
 

@@ -103,7 +103,6 @@ func (b *Broker) serveNative(sock *net.UnixConn) {
 		b.removePeer(p)
 		return
 	}
-	go p.writeLoop()
 	b.nativeReadLoop(p)
 }
 
@@ -262,7 +261,7 @@ func (p *peer) kickNative() {
 		}
 		if !sent {
 			p.queue = append(batch[:len(batch):len(batch)], p.queue...)
-			p.qcond.Signal()
+			p.wakeWriter()
 			break
 		}
 	}

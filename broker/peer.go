@@ -64,6 +64,7 @@ type peer struct {
 	qfds    int
 	writing bool
 	closing bool
+	writer  bool // the writer goroutine runs
 }
 
 // outgoing is a message waiting in a peer's queue.
@@ -155,7 +156,7 @@ func (p *peer) kick() {
 				p.qmu.Lock()
 				p.queue = append(batch[i:len(batch):len(batch)], p.queue...)
 				p.writing = false
-				p.qcond.Signal()
+				p.wakeWriter()
 				p.qmu.Unlock()
 				return
 			}
@@ -183,6 +184,18 @@ func (p *peer) fail(rest []outgoing) {
 	}
 	p.t.Close()
 	p.drain()
+}
+
+// wakeWriter hands the queue to the writer goroutine, starting it on first need: most
+// connections never fill their socket, and an idle connection then costs no goroutine for
+// writing. p.qmu is held.
+func (p *peer) wakeWriter() {
+	if !p.writer {
+		p.writer = true
+		go p.writeLoop()
+		return
+	}
+	p.qcond.Signal()
 }
 
 // writeLoop writes, blocking, what kick could not write without blocking, until the peer
@@ -240,6 +253,9 @@ func (p *peer) drain() {
 func (p *peer) stopWriting() {
 	p.qmu.Lock()
 	p.closing = true
+	if !p.writer && len(p.queue) > 0 && !p.writing {
+		p.wakeWriter() // someone must finish the queue and close its descriptors
+	}
 	p.qcond.Broadcast()
 	p.qmu.Unlock()
 }

@@ -56,7 +56,9 @@ type BusConn struct {
 	area []byte // the client's send area, mapped read-only
 
 	// Reader state, owned by the goroutine in Recv.
-	rbuf []byte
+	// cur is the packet buffer of the message being routed, from packets; it goes back
+	// at the next Recv, so that an idle connection holds no buffer.
+	cur  *[]byte
 	oob  []byte
 	hbuf []byte
 	offs []uint64
@@ -142,7 +144,6 @@ func Accept(ctx context.Context, sock *net.UnixConn, opts BusOptions) (*BusConn,
 	}
 	c := &BusConn{
 		sock: sock, raw: raw, opts: opts, owner: cred.Uid,
-		rbuf:     make([]byte, maxPacket),
 		oob:      make([]byte, unix.CmsgSpace(unix.SizeofUcred)+unix.CmsgSpace(4*maxPacketFDs)),
 		slices:   make(map[uint64]held),
 		bySender: make(map[uint64]*usage),
@@ -152,7 +153,8 @@ func Accept(ctx context.Context, sock *net.UnixConn, opts BusOptions) (*BusConn,
 		sock.SetReadDeadline(dl)
 		defer sock.SetReadDeadline(time.Time{})
 	}
-	n, oobn, flags, _, err := sock.ReadMsgUnix(c.rbuf, c.oob)
+	buf := make([]byte, helloSize+1)
+	n, oobn, flags, _, err := sock.ReadMsgUnix(buf, c.oob)
 	if err != nil {
 		return nil, fmt.Errorf("native: reading hello: %w", err)
 	}
@@ -162,7 +164,7 @@ func Accept(ctx context.Context, sock *net.UnixConn, opts BusOptions) (*BusConn,
 		return nil, fmt.Errorf("native: hello must carry exactly the send area's descriptor (got %d)", len(fds))
 	}
 	defer unix.Close(fds[0])
-	h, err := parseHello(c.rbuf[:n])
+	h, err := parseHello(buf[:n])
 	if err != nil {
 		return nil, err
 	}
@@ -277,6 +279,38 @@ type Creds struct {
 	Valid         bool
 }
 
+// packets are the buffers control packets are read into, shared by all connections.
+var packets = sync.Pool{New: func() any { b := make([]byte, maxPacket); return &b }}
+
+// read reads one packet into a buffer from packets, taken only once a packet is there: a
+// connection waiting for its client holds none.
+func (c *BusConn) read() (n, oobn, flags int, err error) {
+	if c.cur != nil {
+		packets.Put(c.cur)
+		c.cur = nil
+	}
+	var rerr error
+	err = c.raw.Read(func(fd uintptr) bool {
+		if c.cur == nil {
+			c.cur = packets.Get().(*[]byte)
+		}
+		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), *c.cur, c.oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		if rerr == unix.EAGAIN {
+			packets.Put(c.cur)
+			c.cur = nil
+			return false
+		}
+		return true
+	})
+	if err == nil {
+		err = rerr
+	}
+	if err != nil && c.cur == nil {
+		c.cur = packets.Get().(*[]byte)
+	}
+	return n, oobn, flags, err
+}
+
 // ErrHangup is returned by Recv when the client closed the connection.
 var ErrHangup = errors.New("native: the client closed the connection")
 
@@ -284,7 +318,7 @@ var ErrHangup = errors.New("native: the client closed the connection")
 // It is not safe for concurrent use with itself.
 func (c *BusConn) Recv() (Incoming, error) {
 	for {
-		n, oobn, flags, _, err := c.sock.ReadMsgUnix(c.rbuf, c.oob)
+		n, oobn, flags, err := c.read()
 		var fds []int
 		var cr Creds
 		if oobn > 0 {
@@ -307,7 +341,7 @@ func (c *BusConn) Recv() (Incoming, error) {
 			closeFDs(fds)
 			return Incoming{}, errors.New("native: a control packet or its descriptors were truncated")
 		}
-		pkt := c.rbuf[:n]
+		pkt := (*c.cur)[:n]
 		switch opOf(pkt) {
 		case opSend:
 			return c.parseSend(pkt, fds, cr)
