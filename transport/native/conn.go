@@ -168,8 +168,8 @@ type Conn struct {
 	// sixteenth of it they go out at once, well before any sender's quota could fill
 	// with slices the receiver has already let go.
 	freeBytes int
-	ftimer *time.Timer
-	fpkt   []byte
+	ftimer    *time.Timer
+	fpkt      []byte
 
 	wakeups, received, dropped atomic.Uint64
 
