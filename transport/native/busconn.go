@@ -62,6 +62,7 @@ type BusConn struct {
 	oob  []byte
 	hbuf []byte
 	offs []uint64
+	abuf []byte // acks, written by the reader goroutine only
 
 	// Quota state, guarded by qmu.
 	qmu         sync.Mutex
@@ -478,11 +479,12 @@ func (c *BusConn) consume(cookie uint64) {
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&c.ctrl[0])), cookie)
 }
 
+// sendAck writes an ack from the client's own reader goroutine. It does not take wmu: a
+// client that asks for acks and stops reading blocks only its own reader, never a sender
+// announcing messages to it (each packet is written whole, so writers need no common lock).
 func (c *BusConn) sendAck(a ack) error {
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
-	c.wbuf = a.append(c.wbuf[:0])
-	_, _, err := c.sock.WriteMsgUnix(c.wbuf, nil, nil)
+	c.abuf = a.append(c.abuf[:0])
+	_, _, err := c.sock.WriteMsgUnix(c.abuf, nil, nil)
 	return err
 }
 
