@@ -138,7 +138,7 @@ func (b *Broker) nativeReadLoop(p *peer) {
 		if !cr.Valid {
 			cr = native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}
 		}
-		o := &origin{stable: in.Stable, creds: cr, bloom: in.Bloom}
+		o := &origin{stable: in.Stable, creds: cr, bloom: in.Bloom, timeout: in.Timeout}
 		b.route(p, m, in.FDs, o)
 		closeFDs(in.FDs)
 		if o.invalid != nil {

@@ -360,3 +360,58 @@ func TestNativeBloomWakesOnlyMatchingSubscribers(t *testing.T) {
 		t.Fatalf("%d of %d non-matching subscribers woke up", woken, subscribers-matching)
 	}
 }
+
+// A native caller's deadline travels with its call: when it passes the bus forgets the call
+// and answers NoReply at once, and the callee's late reply goes nowhere.
+func TestNativeCallDeadline(t *testing.T) {
+	e := startBroker(t, broker.Options{})
+	callee := dialNative(t, e, native.Options{})
+	calls := make(chan *wire.Message, 1)
+	go drain(callee, func(r *native.Received) {
+		m := *r.Msg
+		m.Body = nil
+		calls <- &m
+	})
+	caller := dialNative(t, e, native.Options{})
+	replies := make(chan *wire.Message, 4)
+	go func() {
+		for {
+			r, err := caller.Recv()
+			if err != nil {
+				return
+			}
+			if r.Msg.Type == wire.Error || r.Msg.Type == wire.MethodReturn {
+				m := *r.Msg
+				replies <- &m
+			}
+			caller.Release(&r)
+		}
+	}()
+	m := oneWay(callee.UniqueName(), 1, 8)
+	m.Flags = 0
+	start := time.Now()
+	if err := caller.SendCall(m, nil, time.Now().Add(100*time.Millisecond)); err != nil {
+		t.Fatal(err)
+	}
+	call := <-calls
+	select {
+	case r := <-replies:
+		if r.Type != wire.Error || r.ErrorName != "org.freedesktop.DBus.Error.NoReply" || r.ReplySerial != m.Serial {
+			t.Fatalf("got %s, want a NoReply error for serial %d", r, m.Serial)
+		}
+		if d := time.Since(start); d < 100*time.Millisecond || d > 3*time.Second {
+			t.Fatalf("NoReply came after %v for a 100ms deadline", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("no NoReply after the deadline")
+	}
+	late := &wire.Message{Order: wire.NativeOrder, Type: wire.MethodReturn, ReplySerial: call.Serial, Destination: call.Sender}
+	if err := callee.SendAcked(context.Background(), late, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case r := <-replies:
+		t.Fatalf("the late reply was delivered: %s", r)
+	case <-time.After(200 * time.Millisecond):
+	}
+}

@@ -54,6 +54,8 @@ type origin struct {
 	bloom []byte
 	// owed marks the delivery of a reply its receiver asked for.
 	owed bool
+	// timeout is how long a native caller waits for its reply; 0: the bus's limit.
+	timeout time.Duration
 	// hdr caches msg's header as native receivers get it.
 	hdr []byte
 	// quota says why a native receiver's pool refused the message.
@@ -131,7 +133,7 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) {
 			b.replyError(p, m, errLimitsExceeded, fmt.Sprintf("%s has %d calls awaiting replies, the limit", p.unique, len(p.outstanding)))
 			return
 		}
-		b.expect(p, dest, m.Serial)
+		b.expect(p, dest, m.Serial, o.timeout)
 	}
 	if !b.deliver(p, dest, m, fds, args, false) {
 		if expectsReply {
@@ -251,11 +253,14 @@ func (b *Broker) resolve(name string) *peer {
 }
 
 // expect records that callee owes caller a reply to the call with the given serial, and
-// starts its timeout. Caller holds b.mu.
-func (b *Broker) expect(caller, callee *peer, serial uint32) {
+// starts its timeout: the bus's reply timeout, or the caller's own when shorter. Caller holds b.mu.
+func (b *Broker) expect(caller, callee *peer, serial uint32, timeout time.Duration) {
 	key := replyKey{caller: caller.id, serial: serial}
 	pr := &pendingReply{caller: caller, serial: serial}
-	pr.timer = time.AfterFunc(b.limits.ReplyTimeout, func() { b.replyTimedOut(callee, key) })
+	if timeout <= 0 || timeout > b.limits.ReplyTimeout {
+		timeout = b.limits.ReplyTimeout
+	}
+	pr.timer = time.AfterFunc(timeout, func() { b.replyTimedOut(callee, key) })
 	callee.expected[key] = pr
 	caller.outstanding[key] = callee
 }

@@ -279,7 +279,15 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int) (reply, err
 	}
 	c.pending[m.Serial] = ch
 	c.mu.Unlock()
-	if err := c.t.Send(m, fds); err != nil {
+	var err error
+	if nt, ok := c.t.(nativeTransport); ok {
+		// The native bus learns the deadline too, and forgets the call when it passes.
+		dl, _ := ctx.Deadline()
+		err = nativeErr(nt.SendCall(m, fds, dl))
+	} else {
+		err = c.t.Send(m, fds)
+	}
+	if err != nil {
 		if c.forget(m.Serial) {
 			replyChans.Put(ch)
 		}

@@ -267,6 +267,9 @@ type Incoming struct {
 	Stable bool
 	// Creds are the sender's credentials as the kernel reported them for this packet.
 	Creds Creds
+	// Timeout is how long the sender of a call waits for its reply (0: no limit of its
+	// own).
+	Timeout time.Duration
 	// Cookie and WantAck identify the send for Done.
 	Cookie  uint64
 	WantAck bool
@@ -387,7 +390,8 @@ func (c *BusConn) parseSend(pkt []byte, fds []int, cr Creds) (Incoming, error) {
 			return Incoming{}, err
 		}
 	}
-	in := Incoming{FDs: fds, Bloom: filter, Creds: cr, Cookie: h.cookie, WantAck: h.flags&sendWantAck != 0, Stable: true}
+	in := Incoming{FDs: fds, Bloom: filter, Creds: cr, Cookie: h.cookie, WantAck: h.flags&sendWantAck != 0, Stable: true,
+		Timeout: time.Duration(min(h.timeout, uint64(1<<62)))}
 	fail := func(err error) (Incoming, error) {
 		closeFDs(in.FDs)
 		if in.unmap != nil {

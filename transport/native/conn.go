@@ -371,7 +371,19 @@ func (c *Conn) Stats() Stats {
 // that expects one, and otherwise is reported by the next Sync. Signals carry the bloom filter
 // computed from m.
 func (c *Conn) Send(m *wire.Message, fds []int) error {
-	_, err := c.send(m, fds, 0)
+	_, err := c.send(m, fds, 0, 0)
+	return err
+}
+
+// SendCall sends a method call whose caller waits for the reply until deadline: the bus
+// forgets the pending reply then, and answers the caller with a NoReply error at once, as
+// kdbus did for a call's timeout. A zero deadline is Send.
+func (c *Conn) SendCall(m *wire.Message, fds []int, deadline time.Time) error {
+	var timeout uint64
+	if !deadline.IsZero() {
+		timeout = uint64(max(time.Until(deadline), 1))
+	}
+	_, err := c.send(m, fds, 0, timeout)
 	return err
 }
 
@@ -379,7 +391,7 @@ func (c *Conn) Send(m *wire.Message, fds []int) error {
 // not be delivered. Recv must be running on another goroutine.
 func (c *Conn) SendAcked(ctx context.Context, m *wire.Message, fds []int) error {
 	ch := make(chan ack, 1)
-	cookie, err := c.send(m, fds, sendWantAck, ch)
+	cookie, err := c.send(m, fds, sendWantAck, 0, ch)
 	if err != nil {
 		return err
 	}
@@ -438,7 +450,7 @@ func (c *Conn) dropWaiter(cookie uint64) {
 // errLocalDisconnect marks the acks a closing connection hands its waiters.
 const errLocalDisconnect = "\x00disconnected"
 
-func (c *Conn) send(m *wire.Message, fds []int, flags uint32, waiter ...chan ack) (uint64, error) {
+func (c *Conn) send(m *wire.Message, fds []int, flags uint32, timeout uint64, waiter ...chan ack) (uint64, error) {
 	if err := c.err(); err != nil {
 		return 0, err
 	}
@@ -464,7 +476,7 @@ func (c *Conn) send(m *wire.Message, fds []int, flags uint32, waiter ...chan ack
 		return 0, c.err() // closed meanwhile
 	}
 	c.cookie++
-	h := sendHeader{flags: flags, cookie: c.cookie}
+	h := sendHeader{flags: flags, cookie: c.cookie, timeout: timeout}
 	if len(waiter) > 0 {
 		c.amu.Lock()
 		c.waiters[h.cookie] = waiter[0]
