@@ -372,7 +372,6 @@ type CallOption func(*callOptions)
 type callOptions struct {
 	noAutoStart bool
 	interactive bool
-	fds         []int
 }
 
 // NoAutoStart asks the bus not to start the service to deliver the call.

@@ -77,15 +77,16 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 	var e wire.Encoder
 	e.Reset((*buf)[:0], msg.Order)
 	m.In.Encode(&e, req)
+	defer e.Sent()
 	if err := e.Err(); err != nil {
 		return Errorf(InvalidArgument, "encoding the arguments of %s: %v", m.Name, err)
 	}
 	msg.Body = e.Bytes()
 	*buf = msg.Body
 	if m.NoReply {
-		return o.conn.send(msg, co.fds)
+		return o.conn.send(msg, e.FDs())
 	}
-	reply, err := o.conn.call(ctx, msg, co.fds)
+	reply, err := o.conn.call(ctx, msg, e.FDs())
 	if err != nil {
 		return err
 	}
@@ -95,9 +96,15 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 	}
 	var d wire.Decoder
 	d.Reset(reply.Msg.Body, reply.Msg.Order)
+	d.SetFDs(reply.FDs)
 	m.Out.Decode(&d, resp)
+	held := d.Held()
 	if err := d.Done(); err != nil {
+		closeAllClosers(held)
 		return Errorf(Internal, "decoding the reply to %s: %v", m.Name, err)
+	}
+	if len(held) > 0 {
+		keepResponsePayloads(resp, held)
 	}
 	return nil
 }
@@ -115,7 +122,13 @@ func (m *UnaryMethod[Req, Resp]) Desc(call func(srv any, ctx context.Context, re
 			req := new(Req)
 			m.In.Decode(d, req)
 			if err := d.Done(); err != nil {
+				closeAllClosers(d.Held())
 				return Errorf(InvalidArgument, "arguments of %s do not decode as %q: %v", m.Name, m.In.Sig, err)
+			}
+			if held := d.Held(); len(held) > 0 {
+				s := &payloadScope{held: held}
+				ctx = context.WithValue(ctx, payloadKey{}, s)
+				defer s.end()
 			}
 			var resp *Resp
 			var err error

@@ -172,6 +172,7 @@ func (c *Conn) dispatch(in incoming) {
 	defer putBuffer(buf)
 	var e wire.Encoder
 	e.Reset((*buf)[:0], wire.NativeOrder)
+	defer e.Sent()
 	sig, err := c.handle(m, in.fds, &in.src.Record, &e)
 	if m.Flags&wire.FlagNoReplyExpected != 0 {
 		return
@@ -184,7 +185,7 @@ func (c *Conn) dispatch(in incoming) {
 	c.t.Send(&wire.Message{
 		Order: wire.NativeOrder, Type: wire.MethodReturn, ReplySerial: m.Serial,
 		Destination: m.Sender, Signature: sig, Body: e.Bytes(),
-	}, nil)
+	}, e.FDs())
 }
 
 func (c *Conn) replyError(m *wire.Message, err error) {
@@ -256,6 +257,7 @@ func (c *Conn) handle(m *wire.Message, fds []int, rec *native.Record, e *wire.En
 	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member, record: *rec})
 	var d wire.Decoder
 	d.Reset(m.Body, m.Order)
+	d.SetFDs(fds)
 	if err := md.handle(svc.impl, ctx, &d, e, c.opts.serverInterceptor); err != nil {
 		return "", err
 	}

@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"unicode/utf8"
 	"unsafe"
@@ -32,10 +33,12 @@ func (e *DecodeError) Unwrap() error { return e.Err }
 // ([Decoder.ByteArray], [Decoder.StringBytes]) alias it; the input must not change while they
 // are in use.
 type Decoder struct {
-	buf []byte
-	off int
-	big bool
-	err error
+	buf  []byte
+	off  int
+	big  bool
+	err  error
+	fds  []int
+	held []io.Closer
 }
 
 // NewDecoder returns a decoder over buf, a message body (or other data starting at an 8-byte
@@ -53,6 +56,33 @@ func (d *Decoder) Reset(buf []byte, o ByteOrder) {
 		d.err = &DecodeError{Reason: fmt.Sprintf("unknown byte order flag %q (want 'l' or 'B')", byte(o))}
 	}
 }
+
+// SetFDs gives the decoder the message's descriptors, which h values index (see FD).
+func (d *Decoder) SetFDs(fds []int) { d.fds = fds }
+
+// FD reads an h value and returns the descriptor it refers to among those given to SetFDs;
+// an index beyond them is a decode error (and FD returns -1). The descriptor stays owned by
+// whoever owns the message's descriptors.
+func (d *Decoder) FD() int {
+	at := d.off
+	i := d.Uint32()
+	if d.err != nil {
+		return -1
+	}
+	if int(i) >= len(d.fds) {
+		d.off = at
+		d.fail(nil, "h value %d refers past the message's %d file descriptors", i, len(d.fds))
+		return -1
+	}
+	return d.fds[i]
+}
+
+// Hold keeps c for the decoder's caller to close once it is done with the decoded values: a
+// resource, such as a mapping, that a decoded value refers to.
+func (d *Decoder) Hold(c io.Closer) { d.held = append(d.held, c) }
+
+// Held returns what Hold kept since Reset.
+func (d *Decoder) Held() []io.Closer { return d.held }
 
 // Err returns the first error met, or nil.
 func (d *Decoder) Err() error { return d.err }

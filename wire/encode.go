@@ -19,6 +19,8 @@ type Encoder struct {
 	base int // alignment origin: len(buf) at Reset
 	big  bool
 	err  error
+	fds  []int // descriptors the encoded h values refer to, in index order
+	done []func()
 }
 
 // NewEncoder returns an encoder that appends to buf in byte order o. Alignment is relative to
@@ -33,6 +35,39 @@ func NewEncoder(buf []byte, o ByteOrder) *Encoder {
 // error.
 func (e *Encoder) Reset(buf []byte, o ByteOrder) {
 	e.buf, e.base, e.big, e.err = buf, len(buf), o == BigEndian, nil
+	e.fds, e.done = e.fds[:0], e.done[:0]
+}
+
+// FD encodes an h value for descriptor fd: it adds fd to the descriptors that travel with the
+// message (FDs) and writes its index among them. The encoder does not own fd.
+func (e *Encoder) FD(fd int) {
+	if fd < 0 {
+		e.SetErr(fmt.Errorf("dbus: encoding h: %d is not a file descriptor", fd))
+		return
+	}
+	if len(e.fds) >= MaxUnixFDs {
+		e.SetErr(fmt.Errorf("dbus: encoding h: a message carries at most %d descriptors", MaxUnixFDs))
+		return
+	}
+	e.Uint32(uint32(len(e.fds)))
+	e.fds = append(e.fds, fd)
+}
+
+// FDs returns the descriptors the h values encoded with FD refer to, in index order: the
+// message's descriptor list.
+func (e *Encoder) FDs() []int { return e.fds }
+
+// AfterSend registers f to run once the encoded message is sent (or abandoned), for values
+// that hold resources only while the message is on its way, such as a descriptor created to
+// carry a payload. The sender calls Sent.
+func (e *Encoder) AfterSend(f func()) { e.done = append(e.done, f) }
+
+// Sent runs the functions registered with AfterSend, once.
+func (e *Encoder) Sent() {
+	for _, f := range e.done {
+		f()
+	}
+	e.done = e.done[:0]
 }
 
 // Bytes returns the buffer: the bytes it held at Reset followed by the encoded ones.

@@ -384,9 +384,6 @@ func (e *emitter) encodeUnit(u *unit) {
 	}
 	f := n.field
 	acc := "m." + f.GoName
-	if fieldOptions(f.Desc).GetMemfd() {
-		e.P("// ", f.Desc.Name(), " is marked memfd; it travels inline as ay until a transport passes memfds.")
-	}
 	switch n.kind {
 	case kOptional:
 		a := e.newTmp("a")
@@ -466,9 +463,6 @@ func (e *emitter) encodeOneof(n *node) {
 	for i, f := range o.Fields {
 		mb := n.members[i]
 		e.P("case *", e.ident(f.GoIdent), ":")
-		if fieldOptions(f.Desc).GetMemfd() {
-			e.P("// ", f.Desc.Name(), " is marked memfd; it travels inline as ay until a transport passes memfds.")
-		}
 		e.P("e.String(", strconv.Quote(string(f.Desc.Name())), ")")
 		e.P("e.Variant(", strconv.Quote(mb.sig), ")")
 		e.encodeLeaf(mb, x+"."+f.GoName, 2)
@@ -488,6 +482,8 @@ func (e *emitter) encodeLeaf(n *node, x string, off int) {
 		e.P(scalarEncode(n.leafFD.Desc.Kind(), x))
 	case kBytes:
 		e.P("e.ByteArray(", x, ")")
+	case kMemfd:
+		e.P(e.rt("AppendMemfd"), "(e, ", x, ")")
 	case kStruct:
 		e.P("e.BeginStruct()")
 		e.P(e.p.encNames[n.msg], "(e, ", x, depthArg(n.msg.dynamic, off+1), ")")
@@ -603,6 +599,8 @@ func (e *emitter) decodeLeaf(n *node, off int) string {
 		return e.scalarDecode(n.leafFD)
 	case kBytes:
 		return e.g.QualifiedGoIdent(bytesPkg.Ident("Clone")) + "(d.ByteArray())"
+	case kMemfd:
+		return e.rt("DecodeMemfd") + "(d)"
 	case kStruct:
 		v := e.newTmp("v")
 		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")

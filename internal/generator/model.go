@@ -19,6 +19,7 @@ type kind int
 const (
 	kScalar kind = iota // a basic type: a proto scalar or enum
 	kBytes              // ay: proto bytes
+	kMemfd              // h: proto bytes marked memfd, carried as a sealed memfd
 	kStruct             // (…): a message's fields
 	kEmpty              // b: a message with no fields, which D-Bus cannot make a struct of
 	kProto              // ay: a message of a cycle of message types, serialized
@@ -366,6 +367,9 @@ func (m *model) leaf(f, fd *protogen.Field) *node {
 		n.sig = "s"
 	case protoreflect.BytesKind:
 		n.kind, n.sig, n.arrays, n.total = kBytes, "ay", 1, 1
+		if f == fd && fieldOptions(f.Desc).GetMemfd() {
+			n.kind, n.sig, n.arrays, n.total = kMemfd, "h", 0, 0
+		}
 	case protoreflect.MessageKind, protoreflect.GroupKind:
 		msg := fd.Message
 		n.message = msg
@@ -392,8 +396,7 @@ func (m *model) leaf(f, fd *protogen.Field) *node {
 	return n
 }
 
-// checkMemfd warns about fields marked memfd, which no transport carries as memfds yet, and
-// rejects the option on fields that are not bytes.
+// checkMemfd rejects the memfd option on fields that are not bytes.
 func (m *model) checkMemfd(f *protogen.Field) {
 	opts := fieldOptions(f.Desc)
 	if !opts.GetMemfd() || m.memfdSeen[f.Desc.FullName()] {
@@ -404,9 +407,7 @@ func (m *model) checkMemfd(f *protogen.Field) {
 		m.diags.addAt(f.Desc, optionPath(f.Location.Path, fieldOptionsField, int32(kdbusv1.E_Field.TypeDescriptor().Number()), 1),
 			"the memfd option applies only to bytes fields (singular, optional, repeated or oneof members)",
 			"remove (kdbus.v1.field).memfd, or make the field bytes")
-		return
 	}
-	m.warn(f.Desc.ParentFile().Path(), "%s is marked memfd; no transport passes memfds yet, so the field travels inline as ay", f.Desc.FullName())
 }
 
 // metric selects one of a node's nesting depths.

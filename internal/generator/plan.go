@@ -19,6 +19,9 @@ const (
 	AnnotationEnum = "org.kdbusgo.Enum"
 	// AnnotationProto names the message an ay argument (or its elements) holds serialized.
 	AnnotationProto = "org.kdbusgo.Proto"
+	// AnnotationMemfd marks an h argument (or its elements) as a sealed memfd whose
+	// contents are the bytes of the field.
+	AnnotationMemfd = "org.kdbusgo.Memfd"
 )
 
 // filePlan is everything generated for one .proto file.
@@ -288,6 +291,8 @@ func unitArg(u *unit) introspect.Arg {
 		a.Annotations = append(a.Annotations, introspect.Annotation{Name: AnnotationEnum, Value: string(leaf.leafFD.Enum.Desc.FullName())})
 	case leaf.kind == kProto:
 		a.Annotations = append(a.Annotations, introspect.Annotation{Name: AnnotationProto, Value: string(leaf.message.Desc.FullName())})
+	case leaf.kind == kMemfd:
+		a.Annotations = append(a.Annotations, introspect.Annotation{Name: AnnotationMemfd, Value: "true"})
 	}
 	if u.n.field.Desc.Options().(*descriptorpb.FieldOptions).GetDeprecated() {
 		a.Annotations = append(a.Annotations, introspect.Annotation{Name: introspect.AnnotationDeprecated, Value: "true"})

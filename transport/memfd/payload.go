@@ -2,7 +2,9 @@ package memfd
 
 import (
 	"fmt"
+	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -80,11 +82,53 @@ func (f *File) Close() error {
 // Writer builds a payload in place: New maps a fresh memfd writable, the caller fills Bytes,
 // and Seal unmaps it and seals it into a File. A Writer is not safe for concurrent use.
 type Writer struct {
-	name string
-	fd   int
-	mem  []byte
-	size int
-	done bool // sealed or closed
+	name   string
+	fd     int
+	mem    []byte
+	size   int
+	done   bool // sealed or closed
+	shared bool // sealed in place: mem is a read-only view, fd the sealed memfd
+}
+
+// writers finds a live Writer by its memory, for Lookup.
+var writers struct {
+	mu sync.Mutex
+	m  map[*byte]*Writer
+}
+
+// Lookup returns the Writer whose contents are exactly b (the slice Bytes returned, neither
+// sub-sliced nor grown), or nil. It lets code that receives a plain []byte, such as the
+// encoder of a generated message, find out that the bytes already live in a memfd and send
+// that memfd instead of a copy.
+func Lookup(b []byte) *Writer {
+	if len(b) == 0 {
+		return nil
+	}
+	writers.mu.Lock()
+	defer writers.mu.Unlock()
+	w := writers.m[&b[0]]
+	if w == nil || len(b) != w.size {
+		return nil
+	}
+	return w
+}
+
+func (w *Writer) register() {
+	writers.mu.Lock()
+	defer writers.mu.Unlock()
+	if writers.m == nil {
+		writers.m = make(map[*byte]*Writer)
+	}
+	writers.m[&w.mem[0]] = w
+}
+
+func (w *Writer) unregister() {
+	if len(w.mem) == 0 {
+		return
+	}
+	writers.mu.Lock()
+	defer writers.mu.Unlock()
+	delete(writers.m, &w.mem[0])
 }
 
 // New creates a memfd of size bytes for a payload of that size and maps it writable and
@@ -113,17 +157,52 @@ func New(name string, size int) (*Writer, error) {
 		w.Close()
 		return nil, fmt.Errorf("memfd: madvise(MADV_DONTFORK) on memfd %q: %w", name, err)
 	}
+	w.register()
 	return w, nil
 }
 
-// Bytes returns the writable contents. The slice is valid until Seal or Close and must not be
-// used after them; Bytes itself panics once the Writer is sealed or closed.
+// Bytes returns the contents: writable until SealInPlace, read-only after it. The slice is
+// valid until Seal or Close and must not be used after them; Bytes itself panics once the
+// Writer is sealed or closed.
 func (w *Writer) Bytes() []byte {
 	if w.done {
 		panic("memfd: Writer.Bytes called after Seal or Close; the writable mapping is gone and slices from it must not be used")
 	}
 	return w.mem
 }
+
+// SealInPlace seals the memfd with PayloadSeals while keeping its contents where they are:
+// the writable mapping is replaced, at the same address, by a read-only one, so slices of
+// Bytes stay readable (writing through them now faults) until Close. The Writer keeps the
+// descriptor (Fd), which can travel in any number of messages. Calling it again does nothing.
+func (w *Writer) SealInPlace() error {
+	if w.done {
+		return fmt.Errorf("%w: Writer.SealInPlace after Seal or Close", ErrClosed)
+	}
+	if w.shared {
+		return nil
+	}
+	if w.mem != nil {
+		// Linux refuses F_SEAL_WRITE while a writable shared mapping exists: map the same
+		// pages read-only and private over it first. Private is required on kernels before
+		// 6.7, which refuse shared mappings of write-sealed memfds; nobody writes the pages,
+		// so private and shared see the same bytes.
+		addr := uintptr(unsafe.Pointer(&w.mem[0]))
+		_, _, errno := unix.Syscall6(unix.SYS_MMAP, addr, uintptr(w.size), unix.PROT_READ, unix.MAP_PRIVATE|unix.MAP_FIXED, uintptr(w.fd), 0)
+		if errno != 0 {
+			return fmt.Errorf("memfd: remapping memfd %q read-only: %w", w.name, errno)
+		}
+	}
+	if err := addSeals(w.fd, PayloadSeals); err != nil {
+		return fmt.Errorf("memfd: sealing memfd %q: %w", w.name, err)
+	}
+	w.shared = true
+	return nil
+}
+
+// Fd returns the memfd's descriptor, owned by the Writer; it may travel in a message once
+// SealInPlace sealed it.
+func (w *Writer) Fd() int { return w.fd }
 
 // Seal unmaps the writable mapping and seals the memfd with PayloadSeals, turning it into a
 // File; the Writer is spent either way. The unmapping comes first because Linux refuses
@@ -133,6 +212,12 @@ func (w *Writer) Seal() (*File, error) {
 		return nil, fmt.Errorf("%w: Writer.Seal after Seal or Close", ErrClosed)
 	}
 	w.done = true
+	w.unregister()
+	if w.shared {
+		unix.Munmap(w.mem)
+		w.mem = nil
+		return &File{fd: w.fd, size: int64(w.size)}, nil
+	}
 	if w.mem != nil {
 		err := unix.Munmap(w.mem)
 		w.mem = nil
@@ -151,13 +236,15 @@ func (w *Writer) Seal() (*File, error) {
 	return &File{fd: w.fd, size: int64(w.size)}, nil
 }
 
-// Close discards an unsealed payload: it unmaps the memory and closes the memfd. After Seal it
-// does nothing. Calling Close more than once is safe.
+// Close discards the payload: it unmaps the memory and closes the memfd (messages that carry
+// it keep their own descriptors). After Seal it does nothing. Calling Close more than once is
+// safe.
 func (w *Writer) Close() error {
 	if w.done {
 		return nil
 	}
 	w.done = true
+	w.unregister()
 	var err error
 	if w.mem != nil {
 		if e := unix.Munmap(w.mem); e != nil {

@@ -383,3 +383,48 @@ func mustPanic(t *testing.T, what string, f func()) {
 	}()
 	f()
 }
+
+func TestSealInPlaceKeepsBytesReadable(t *testing.T) {
+	w, err := New("inplace", 3*os.Getpagesize()+5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	b := w.Bytes()
+	for i := range b {
+		b[i] = byte(i)
+	}
+	if Lookup(b) != w || Lookup(b[1:]) != nil || Lookup(b[:len(b)-1]) != nil || Lookup(append([]byte(nil), b...)) != nil {
+		t.Fatal("Lookup must find exactly the Writer's own bytes")
+	}
+	if err := w.SealInPlace(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.SealInPlace(); err != nil {
+		t.Fatalf("second SealInPlace: %v", err)
+	}
+	for i := range b {
+		if b[i] != byte(i) {
+			t.Fatalf("byte %d changed to %d after sealing", i, b[i])
+		}
+	}
+	size, err := Verify(w.Fd())
+	if err != nil || size != int64(len(b)) {
+		t.Fatalf("Verify after SealInPlace: %d, %v", size, err)
+	}
+	m, err := MapReadOnly(w.Fd())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if !bytes.Equal(m.Bytes(), b) {
+		t.Fatal("a receiver's mapping differs from the sender's bytes")
+	}
+	if _, err := unix.Pwrite(w.Fd(), []byte{1}, 0); err == nil {
+		t.Fatal("the sealed memfd took a write")
+	}
+	w.Close()
+	if Lookup(b) != nil {
+		t.Fatal("Lookup found a closed Writer")
+	}
+}

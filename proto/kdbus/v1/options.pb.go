@@ -313,7 +313,8 @@ func (x *MethodOptions) GetMember() string {
 type FieldOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// A bytes field that travels as a sealed memfd (D-Bus type "h") instead of an inline byte
-	// array, for large payloads.
+	// array, for large payloads: bytes built in a memfd (transport/memfd.New) are sent without
+	// a copy, and the receiver gets a read-only mapping (docs/mapping.md, "Large payloads").
 	Memfd bool `protobuf:"varint,1,opt,name=memfd,proto3" json:"memfd,omitempty"`
 	// For a field of the properties message: how the property may be accessed.
 	Access PropertyAccess `protobuf:"varint,2,opt,name=access,proto3,enum=kdbus.v1.PropertyAccess" json:"access,omitempty"`

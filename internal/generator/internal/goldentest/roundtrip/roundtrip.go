@@ -92,7 +92,7 @@ func Codec[T any](t *testing.T, c runtime.Codec[T], sig wire.Signature, nargs in
 // compares, then re-encodes the result and expects the same bytes.
 func RoundTrip[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrder, nargs int, what string) {
 	t.Helper()
-	body := encode(t, c, m, order)
+	body, fds := encodeFDs(t, c, m, order)
 	vals, err := wire.Unmarshal(body, order, c.Sig)
 	if err != nil {
 		t.Fatalf("%s: the body is not valid D-Bus data of signature %q: %v\nmessage: %v", what, c.Sig, err, m)
@@ -100,12 +100,19 @@ func RoundTrip[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrd
 	if len(vals) != nargs {
 		t.Fatalf("%s: %d values, the XML declares %d arguments", what, len(vals), nargs)
 	}
-	if err := wire.ValidateBody(body, order, c.Sig, 0); err != nil {
+	if err := wire.ValidateBody(body, order, c.Sig, len(fds)); err != nil {
 		t.Fatalf("%s: %v", what, err)
 	}
 	got := new(T)
 	d := wire.NewDecoder(body, order)
+	d.SetFDs(fds)
 	c.Decode(d, got)
+	// Memfd payloads are mapped from the descriptors: unmap them once compared.
+	defer func() {
+		for _, h := range d.Held() {
+			h.Close()
+		}
+	}()
 	if err := d.Done(); err != nil {
 		t.Fatalf("%s: decoding: %v\nmessage: %v", what, err, m)
 	}
@@ -119,13 +126,22 @@ func RoundTrip[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrd
 
 func encode[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrder) []byte {
 	t.Helper()
-	var e wire.Encoder
+	b, _ := encodeFDs(t, c, m, order)
+	return b
+}
+
+// encodeFDs encodes m and returns the body with the descriptors its h values refer to, which
+// stay open until the test ends.
+func encodeFDs[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrder) ([]byte, []int) {
+	t.Helper()
+	e := new(wire.Encoder)
 	e.Reset(nil, order)
-	c.Encode(&e, m)
+	c.Encode(e, m)
+	t.Cleanup(e.Sent)
 	if err := e.Err(); err != nil {
 		t.Fatalf("encoding: %v\nmessage: %v", err, m)
 	}
-	return e.Bytes()
+	return e.Bytes(), append([]int(nil), e.FDs()...)
 }
 
 // Decode decodes body with c and returns the decoder's error.

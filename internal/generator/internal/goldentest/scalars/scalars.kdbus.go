@@ -210,10 +210,28 @@ const Kitchen_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <annotation name="org.gtk.GDBus.DocString" value="Order checks that arguments follow field numbers, not declaration order."/>
   </method>
   <method name="Upload">
-   <arg name="data" type="ay" direction="in"/>
+   <arg name="data" type="h" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
    <arg name="name" type="s" direction="in"/>
-   <arg name="data" type="ay" direction="out"/>
+   <arg name="chunks" type="ah" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="extra" type="ah" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="kind" type="(sv)" direction="in"/>
+   <arg name="data" type="h" direction="out">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
    <arg name="name" type="s" direction="out"/>
+   <arg name="chunks" type="ah" direction="out">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="extra" type="ah" direction="out">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="kind" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload carries a large payload."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Kitchen takes and returns every kind of field."/>
@@ -518,10 +536,28 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
    <annotation name="org.gtk.GDBus.DocString" value="Order checks that arguments follow field numbers, not declaration order."/>
   </method>
   <method name="Upload">
-   <arg name="data" type="ay" direction="in"/>
+   <arg name="data" type="h" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
    <arg name="name" type="s" direction="in"/>
-   <arg name="data" type="ay" direction="out"/>
+   <arg name="chunks" type="ah" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="extra" type="ah" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="kind" type="(sv)" direction="in"/>
+   <arg name="data" type="h" direction="out">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
    <arg name="name" type="s" direction="out"/>
+   <arg name="chunks" type="ah" direction="out">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="extra" type="ah" direction="out">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="kind" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload carries a large payload."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Kitchen takes and returns every kind of field."/>
@@ -557,9 +593,9 @@ var kdbusCodec_scalars_Shuffled = runtime.Codec[Shuffled]{
 	Decode: kdbusDecode_scalars_Shuffled,
 }
 
-// kdbusCodec_scalars_Blob carries kdbus.test.scalars.Blob as D-Bus arguments of signature "ays".
+// kdbusCodec_scalars_Blob carries kdbus.test.scalars.Blob as D-Bus arguments of signature "hsahah(sv)".
 var kdbusCodec_scalars_Blob = runtime.Codec[Blob]{
-	Sig:    "ays",
+	Sig:    "hsahah(sv)",
 	Encode: kdbusEncode_scalars_Blob,
 	Decode: kdbusDecode_scalars_Blob,
 }
@@ -1293,18 +1329,70 @@ func kdbusDecode_scalars_Shuffled(d *wire.Decoder, m *Shuffled) {
 	m.Fourth = d.String()
 }
 
-// kdbusEncode_scalars_Blob appends the fields of kdbus.test.scalars.Blob as D-Bus values of signature "ays".
+// kdbusEncode_scalars_Blob appends the fields of kdbus.test.scalars.Blob as D-Bus values of signature "hsahah(sv)".
 func kdbusEncode_scalars_Blob(e *wire.Encoder, m *Blob) {
 	if m == nil {
 		m = new(Blob)
 	}
-	// data is marked memfd; it travels inline as ay until a transport passes memfds.
-	e.ByteArray(m.Data)
+	runtime.AppendMemfd(e, m.Data)
 	e.String(m.Name)
+	a1 := e.BeginArray(4)
+	for _, x2 := range m.Chunks {
+		runtime.AppendMemfd(e, x2)
+	}
+	e.EndArray(a1)
+	a3 := e.BeginArray(4)
+	if m.Extra != nil {
+		runtime.AppendMemfd(e, m.Extra)
+	}
+	e.EndArray(a3)
+	e.BeginStruct()
+	switch x4 := m.Kind.(type) {
+	case *Blob_Frame:
+		e.String("frame")
+		e.Variant("h")
+		runtime.AppendMemfd(e, x4.Frame)
+	case *Blob_Label:
+		e.String("label")
+		e.Variant("s")
+		e.String(x4.Label)
+	default:
+		e.String("")
+		e.Variant("s")
+		e.String("")
+	}
 }
 
-// kdbusDecode_scalars_Blob reads the fields of kdbus.test.scalars.Blob from D-Bus values of signature "ays".
+// kdbusDecode_scalars_Blob reads the fields of kdbus.test.scalars.Blob from D-Bus values of signature "hsahah(sv)".
 func kdbusDecode_scalars_Blob(d *wire.Decoder, m *Blob) {
-	m.Data = bytes.Clone(d.ByteArray())
+	m.Data = runtime.DecodeMemfd(d)
 	m.Name = d.String()
+	for end1 := d.BeginArray(4); d.More(end1); {
+		m.Chunks = append(m.Chunks, runtime.DecodeMemfd(d))
+	}
+	if end2 := d.BeginArray(4); d.More(end2) {
+		m.Extra = runtime.DecodeMemfd(d)
+		if d.More(end2) {
+			runtime.ExtraPresenceElement(d, "Blob.extra")
+		}
+	}
+	d.BeginStruct()
+	switch name, sig := d.String(), d.Variant(); name {
+	case "frame":
+		if sig != "h" {
+			runtime.BadOneofVariant(d, "Blob.kind", name, sig, "h")
+		} else {
+			m.Kind = &Blob_Frame{Frame: runtime.DecodeMemfd(d)}
+		}
+	case "label":
+		if sig != "s" {
+			runtime.BadOneofVariant(d, "Blob.kind", name, sig, "s")
+		} else {
+			m.Kind = &Blob_Label{Label: d.String()}
+		}
+	case "":
+		runtime.SkipVariantValue(d, sig)
+	default:
+		runtime.UnknownOneofMember(d, "Blob.kind", name)
+	}
 }

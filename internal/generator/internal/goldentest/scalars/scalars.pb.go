@@ -1005,9 +1005,16 @@ func (*Shuffled_Second) isShuffled_Either() {}
 
 // Blob is a large payload.
 type Blob struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
-	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	Data   []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	Name   string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Chunks [][]byte               `protobuf:"bytes,3,rep,name=chunks,proto3" json:"chunks,omitempty"`
+	Extra  []byte                 `protobuf:"bytes,4,opt,name=extra,proto3,oneof" json:"extra,omitempty"`
+	// Types that are valid to be assigned to Kind:
+	//
+	//	*Blob_Frame
+	//	*Blob_Label
+	Kind          isBlob_Kind `protobuf_oneof:"kind"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1055,6 +1062,61 @@ func (x *Blob) GetName() string {
 	}
 	return ""
 }
+
+func (x *Blob) GetChunks() [][]byte {
+	if x != nil {
+		return x.Chunks
+	}
+	return nil
+}
+
+func (x *Blob) GetExtra() []byte {
+	if x != nil {
+		return x.Extra
+	}
+	return nil
+}
+
+func (x *Blob) GetKind() isBlob_Kind {
+	if x != nil {
+		return x.Kind
+	}
+	return nil
+}
+
+func (x *Blob) GetFrame() []byte {
+	if x != nil {
+		if x, ok := x.Kind.(*Blob_Frame); ok {
+			return x.Frame
+		}
+	}
+	return nil
+}
+
+func (x *Blob) GetLabel() string {
+	if x != nil {
+		if x, ok := x.Kind.(*Blob_Label); ok {
+			return x.Label
+		}
+	}
+	return ""
+}
+
+type isBlob_Kind interface {
+	isBlob_Kind()
+}
+
+type Blob_Frame struct {
+	Frame []byte `protobuf:"bytes,5,opt,name=frame,proto3,oneof"`
+}
+
+type Blob_Label struct {
+	Label string `protobuf:"bytes,6,opt,name=label,proto3,oneof"`
+}
+
+func (*Blob_Frame) isBlob_Kind() {}
+
+func (*Blob_Label) isBlob_Kind() {}
 
 // Point is declared inside Inner.
 type Inner_Point struct {
@@ -1243,10 +1305,16 @@ const file_scalars_scalars_proto_rawDesc = "" +
 	"\x05fifth\x18\x05 \x01(\tH\x00R\x05fifth\x12\x18\n" +
 	"\x06second\x18\x02 \x01(\tH\x00R\x06second\x12\x16\n" +
 	"\x06fourth\x18\x04 \x01(\tR\x06fourthB\b\n" +
-	"\x06either\"6\n" +
+	"\x06either\"\xc3\x01\n" +
 	"\x04Blob\x12\x1a\n" +
 	"\x04data\x18\x01 \x01(\fB\x06\x92\xa1\x19\x02\b\x01R\x04data\x12\x12\n" +
-	"\x04name\x18\x02 \x01(\tR\x04name*W\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x1e\n" +
+	"\x06chunks\x18\x03 \x03(\fB\x06\x92\xa1\x19\x02\b\x01R\x06chunks\x12!\n" +
+	"\x05extra\x18\x04 \x01(\fB\x06\x92\xa1\x19\x02\b\x01H\x01R\x05extra\x88\x01\x01\x12\x1e\n" +
+	"\x05frame\x18\x05 \x01(\fB\x06\x92\xa1\x19\x02\b\x01H\x00R\x05frame\x12\x16\n" +
+	"\x05label\x18\x06 \x01(\tH\x00R\x05labelB\x06\n" +
+	"\x04kindB\b\n" +
+	"\x06_extra*W\n" +
 	"\x05Color\x12\x15\n" +
 	"\x11COLOR_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tCOLOR_RED\x10\x01\x12\x0f\n" +
@@ -1365,6 +1433,10 @@ func file_scalars_scalars_proto_init() {
 	file_scalars_scalars_proto_msgTypes[5].OneofWrappers = []any{
 		(*Shuffled_Fifth)(nil),
 		(*Shuffled_Second)(nil),
+	}
+	file_scalars_scalars_proto_msgTypes[6].OneofWrappers = []any{
+		(*Blob_Frame)(nil),
+		(*Blob_Label)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{

@@ -1,0 +1,136 @@
+package runtime
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"sync"
+
+	"github.com/kdbus-go/kdbus/transport/memfd"
+	"github.com/kdbus-go/kdbus/wire"
+)
+
+// Large payloads. A bytes field marked [(kdbus.v1.field) = { memfd: true }] travels as a
+// sealed memfd (D-Bus type h) instead of inline bytes. Generated codecs call AppendMemfd and
+// DecodeMemfd; the functions below manage the lifetime of what a receiver maps.
+//
+// Sending: bytes that are exactly the contents of a memfd.Writer (memfd.New) are sealed in
+// place and their descriptor travels: no copy at all. Any other bytes are copied once into a
+// new sealed memfd, closed once the message is sent.
+//
+// Receiving: the descriptor must be a memfd sealed against writing, growing and shrinking
+// (anything else fails the decoding with InvalidArgument); it is mapped read-only and the
+// field is set to the mapping, valid until released:
+//   - a handler's request payloads are unmapped when the handler returns, unless it calls
+//     KeepPayloads and later the release function that returns;
+//   - a client's response payloads stay mapped until ReleasePayloads(resp).
+//
+// Reading a released payload's bytes faults; keep a copy (bytes.Clone) to outlive it.
+
+// memfdName names the memfds made for payloads that were not in one already.
+const memfdName = "kdbus-payload"
+
+// AppendMemfd encodes b as a sealed memfd (h). Generated code calls it.
+func AppendMemfd(e *wire.Encoder, b []byte) {
+	if w := memfd.Lookup(b); w != nil {
+		if err := w.SealInPlace(); err != nil {
+			e.SetErr(err)
+			return
+		}
+		e.FD(w.Fd())
+		return
+	}
+	f, err := memfd.Create(memfdName, b)
+	if err != nil {
+		e.SetErr(err)
+		return
+	}
+	e.FD(f.Fd())
+	e.AfterSend(func() { f.Close() })
+}
+
+// DecodeMemfd decodes an h value holding a sealed memfd and returns its contents, mapped
+// read-only; the mapping is held by d for the caller to release. Generated code calls it.
+func DecodeMemfd(d *wire.Decoder) []byte {
+	fd := d.FD()
+	if d.Err() != nil {
+		return nil
+	}
+	m, err := memfd.MapReadOnly(fd)
+	if err != nil {
+		d.SetErr(fmt.Errorf("a memfd payload was refused: %w", err))
+		return nil
+	}
+	d.Hold(m)
+	if b := m.Bytes(); b != nil {
+		return b
+	}
+	return []byte{} // empty, yet present: an optional field was set
+}
+
+// payloadScope holds what decoding a handler's request mapped.
+type payloadScope struct {
+	mu   sync.Mutex
+	held []io.Closer
+	kept bool
+}
+
+type payloadKey struct{}
+
+func (s *payloadScope) end() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.kept {
+		closeAllClosers(s.held)
+		s.held = nil
+	}
+}
+
+// KeepPayloads keeps the memfd payloads of the request being handled mapped after the
+// handler returns, until the returned function is called. Without it they are unmapped when
+// the handler returns. Outside a handler, or for a request without payloads, the function
+// does nothing.
+func KeepPayloads(ctx context.Context) (release func()) {
+	s, _ := ctx.Value(payloadKey{}).(*payloadScope)
+	if s == nil {
+		return func() {}
+	}
+	s.mu.Lock()
+	s.kept = true
+	held := s.held
+	s.held = nil
+	s.mu.Unlock()
+	var once sync.Once
+	return func() { once.Do(func() { closeAllClosers(held) }) }
+}
+
+// responsePayloads holds the payloads of responses until ReleasePayloads.
+var responsePayloads struct {
+	mu sync.Mutex
+	m  map[any][]io.Closer
+}
+
+func keepResponsePayloads(resp any, held []io.Closer) {
+	responsePayloads.mu.Lock()
+	defer responsePayloads.mu.Unlock()
+	if responsePayloads.m == nil {
+		responsePayloads.m = make(map[any][]io.Closer)
+	}
+	responsePayloads.m[resp] = append(responsePayloads.m[resp], held...)
+}
+
+// ReleasePayloads unmaps the memfd payloads of resp, a response a generated client returned;
+// their bytes must not be used afterwards. It does nothing for a response without payloads.
+func ReleasePayloads(resp any) {
+	responsePayloads.mu.Lock()
+	held := responsePayloads.m[resp]
+	delete(responsePayloads.m, resp)
+	responsePayloads.mu.Unlock()
+	closeAllClosers(held)
+}
+
+func closeAllClosers(cs []io.Closer) {
+	for _, c := range cs {
+		c.Close()
+	}
+}
