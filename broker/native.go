@@ -134,6 +134,21 @@ func (b *Broker) nativeReadLoop(p *peer) {
 			bc.Done(&in, errInvalidArgs, err.Error())
 			return
 		}
+		if in.Refused != nil {
+			closeFDs(in.FDs)
+			// A call hears it as its error reply, anything else with its acknowledgement.
+			name := errInvalidArgs
+			if m.Type == wire.MethodCall && m.Flags&wire.FlagNoReplyExpected == 0 {
+				b.mu.Lock()
+				b.replyError(p, m, errInvalidArgs, in.Refused.Error())
+				b.unlock()
+				name = ""
+			}
+			if err := bc.Done(&in, name, in.Refused.Error()); err != nil {
+				return
+			}
+			continue
+		}
 		cr := in.Creds
 		if !cr.Valid {
 			cr = native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}

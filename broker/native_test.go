@@ -13,8 +13,10 @@ import (
 	"github.com/kdbus-go/kdbus/match"
 	"github.com/kdbus-go/kdbus/runtime"
 	"github.com/kdbus-go/kdbus/transport/address"
+	"github.com/kdbus-go/kdbus/transport/memfd"
 	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
 )
 
 func dialNative(t *testing.T, e *broker.Embedded, opts native.Options) *native.Conn {
@@ -390,7 +392,7 @@ func TestNativeCallDeadline(t *testing.T) {
 	m := oneWay(callee.UniqueName(), 1, 8)
 	m.Flags = 0
 	start := time.Now()
-	if err := caller.SendCall(m, nil, time.Now().Add(100*time.Millisecond)); err != nil {
+	if err := caller.SendCall(m, nil, native.SendOptions{Deadline: time.Now().Add(100 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}
 	call := <-calls
@@ -413,5 +415,52 @@ func TestNativeCallDeadline(t *testing.T) {
 	case r := <-replies:
 		t.Fatalf("the late reply was delivered: %s", r)
 	case <-time.After(200 * time.Millisecond):
+	}
+}
+
+// The bus itself refuses a descriptor marked as a memfd payload unless it is sealed.
+func TestNativeBusRefusesUnsealedPayloads(t *testing.T) {
+	e := startBroker(t, broker.Options{})
+	callee := dialNative(t, e, native.Options{})
+	got := make(chan string, 4)
+	go drain(callee, func(r *native.Received) {
+		closeAll(r.FDs)
+		got <- r.Msg.Member
+	})
+	caller := dialNative(t, e, native.Options{})
+	go drain(caller, func(r *native.Received) {})
+	unsealed, err := unix.MemfdCreate("unsealed", unix.MFD_CLOEXEC|unix.MFD_ALLOW_SEALING)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(unsealed)
+	unix.Ftruncate(unsealed, 4096)
+	sealed, err := memfd.Create("sealed", make([]byte, 4096))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sealed.Close()
+	send := func(member string, fd int) error {
+		body, _ := wire.Marshal(wire.NativeOrder, "h", wire.UnixFD(0))
+		m := &wire.Message{Order: wire.NativeOrder, Type: wire.MethodCall, Flags: wire.FlagNoReplyExpected,
+			Destination: callee.UniqueName(), Path: "/t", Interface: "org.kdbusgo.T", Member: member, Signature: "h", Body: body}
+		return caller.SendAcked(context.Background(), m, []int{fd}, native.SendOptions{Payloads: 1})
+	}
+	err = send("Unsealed", unsealed)
+	var se *native.SendError
+	if !errors.As(err, &se) || se.Name != "org.freedesktop.DBus.Error.InvalidArgs" {
+		t.Fatalf("an unsealed payload: %v", err)
+	}
+	if err := send("Sealed", sealed.Fd()); err != nil {
+		t.Fatal(err)
+	}
+	if m := <-got; m != "Sealed" {
+		t.Fatalf("the callee got %s", m)
+	}
+}
+
+func closeAll(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
 	}
 }

@@ -155,7 +155,7 @@ func (c *Conn) busCall(ctx context.Context, member string, inSig, outSig wire.Si
 		Path: classic.BusPath, Interface: classic.BusInterface, Member: member,
 		Signature: inSig, Body: body,
 	}
-	r, err := c.call(ctx, m, nil)
+	r, err := c.call(ctx, m, nil, 0)
 	if err != nil {
 		return nil, err
 	}

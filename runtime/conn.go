@@ -12,6 +12,7 @@ import (
 
 	"github.com/kdbus-go/kdbus/transport/address"
 	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 	"golang.org/x/sys/unix"
 )
@@ -264,7 +265,9 @@ func (c *Conn) shutdown(err error) {
 var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
 
 // call sends m and waits for its reply, the end of ctx, or the end of the connection.
-func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int) (reply, error) {
+// payloads marks which of fds are sealed memfd payloads (wire.Encoder.PayloadMask), for the
+// native bus to check.
+func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int, payloads uint64) (reply, error) {
 	if err := ctx.Err(); err != nil {
 		return reply{}, contextError(err, m)
 	}
@@ -283,7 +286,7 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int) (reply, err
 	if nt, ok := c.t.(nativeTransport); ok {
 		// The native bus learns the deadline too, and forgets the call when it passes.
 		dl, _ := ctx.Deadline()
-		err = nativeErr(nt.SendCall(m, fds, dl))
+		err = nativeErr(nt.SendCall(m, fds, native.SendOptions{Deadline: dl, Payloads: payloads}))
 	} else {
 		err = c.t.Send(m, fds)
 	}
@@ -347,15 +350,18 @@ func (e *callError) Error() string   { return e.err.Error() }
 func (e *callError) Unwrap() []error { return []error{e.err, e.ctx} }
 
 // send writes m without waiting for a reply.
-func (c *Conn) send(m *wire.Message, fds []int) error {
+func (c *Conn) send(m *wire.Message, fds []int, payloads uint64) error {
 	m.Flags |= wire.FlagNoReplyExpected
+	if nt, ok := c.t.(nativeTransport); ok {
+		return nt.sendOneWay(m, fds, payloads)
+	}
 	return c.t.Send(m, fds)
 }
 
 // Call makes a raw method call and returns the reply message and its descriptors, which the
 // caller owns. An error reply is returned as an *Error.
 func (c *Conn) Call(ctx context.Context, m *wire.Message, fds []int) (*wire.Message, []int, error) {
-	r, err := c.call(ctx, m, fds)
+	r, err := c.call(ctx, m, fds, 0)
 	if err != nil {
 		return nil, nil, err
 	}

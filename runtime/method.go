@@ -84,9 +84,9 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 	msg.Body = e.Bytes()
 	*buf = msg.Body
 	if m.NoReply {
-		return o.conn.send(msg, e.FDs())
+		return o.conn.send(msg, e.FDs(), e.PayloadMask())
 	}
-	reply, err := o.conn.call(ctx, msg, e.FDs())
+	reply, err := o.conn.call(ctx, msg, e.FDs(), e.PayloadMask())
 	if err != nil {
 		return err
 	}

@@ -37,7 +37,7 @@ func AppendMemfd(e *wire.Encoder, b []byte) {
 			e.SetErr(err)
 			return
 		}
-		e.FD(w.Fd())
+		e.PayloadFD(w.Fd())
 		return
 	}
 	f, err := memfd.Create(memfdName, b)
@@ -45,7 +45,7 @@ func AppendMemfd(e *wire.Encoder, b []byte) {
 		e.SetErr(err)
 		return
 	}
-	e.FD(f.Fd())
+	e.PayloadFD(f.Fd())
 	e.AfterSend(func() { f.Close() })
 }
 

@@ -82,14 +82,20 @@ func (t nativeTransport) Recv() (inbound, error) {
 // so that a delivery failure comes back as an error, as a kdbus send does.
 func (t nativeTransport) Send(m *wire.Message, fds []int) error {
 	if m.Type == wire.MethodCall && m.Flags&wire.FlagNoReplyExpected != 0 && m.Destination != "" {
-		err := t.Conn.SendAcked(context.Background(), m, fds)
-		var se *native.SendError
-		if errors.As(err, &se) {
-			return sendError(se)
-		}
-		return nativeErr(err)
+		return t.sendOneWay(m, fds, 0)
 	}
 	return nativeErr(t.Conn.Send(m, fds))
+}
+
+// sendOneWay sends a one-way call and waits for the bus to route it, returning the failure
+// to deliver it if any.
+func (t nativeTransport) sendOneWay(m *wire.Message, fds []int, payloads uint64) error {
+	err := t.Conn.SendAcked(context.Background(), m, fds, native.SendOptions{Payloads: payloads})
+	var se *native.SendError
+	if errors.As(err, &se) {
+		return sendError(se)
+	}
+	return nativeErr(err)
 }
 
 // sendError maps the bus's refusal of a one-way message to an *Error.

@@ -20,7 +20,9 @@ type Encoder struct {
 	big  bool
 	err  error
 	fds  []int // descriptors the encoded h values refer to, in index order
-	done []func()
+	// payloads marks the indexes (below 64) of descriptors that are sealed memfd payloads.
+	payloads uint64
+	done     []func()
 }
 
 // NewEncoder returns an encoder that appends to buf in byte order o. Alignment is relative to
@@ -35,7 +37,7 @@ func NewEncoder(buf []byte, o ByteOrder) *Encoder {
 // error.
 func (e *Encoder) Reset(buf []byte, o ByteOrder) {
 	e.buf, e.base, e.big, e.err = buf, len(buf), o == BigEndian, nil
-	e.fds, e.done = e.fds[:0], e.done[:0]
+	e.fds, e.done, e.payloads = e.fds[:0], e.done[:0], 0
 }
 
 // FD encodes an h value for descriptor fd: it adds fd to the descriptors that travel with the
@@ -52,6 +54,19 @@ func (e *Encoder) FD(fd int) {
 	e.Uint32(uint32(len(e.fds)))
 	e.fds = append(e.fds, fd)
 }
+
+// PayloadFD is FD for a descriptor that is a sealed memfd holding a payload. Transports
+// that can have the bus check payloads say which descriptors are (PayloadMask).
+func (e *Encoder) PayloadFD(fd int) {
+	if n := len(e.fds); n < 64 {
+		e.payloads |= 1 << n
+	}
+	e.FD(fd)
+}
+
+// PayloadMask returns a bit mask of the descriptors encoded with PayloadFD: bit i set says
+// FDs()[i] is a sealed memfd payload. Descriptors past the 64th are not marked.
+func (e *Encoder) PayloadMask() uint64 { return e.payloads }
 
 // FDs returns the descriptors the h values encoded with FD refer to, in index order: the
 // message's descriptor list.

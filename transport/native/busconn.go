@@ -270,6 +270,9 @@ type Incoming struct {
 	// Timeout is how long the sender of a call waits for its reply (0: no limit of its
 	// own).
 	Timeout time.Duration
+	// Refused, when set, says why the message must not be delivered although it was read
+	// whole: a descriptor marked as a payload is not a sealed memfd. The sender hears it.
+	Refused error
 	// Cookie and WantAck identify the send for Done.
 	Cookie  uint64
 	WantAck bool
@@ -457,6 +460,17 @@ func (c *BusConn) parseSend(pkt []byte, fds []int, cr Creds) (Incoming, error) {
 	}
 	if int(m.UnixFDs) != len(in.FDs) {
 		return fail(fmt.Errorf("native: message %s declares %d descriptors, %d arrived", m, m.UnixFDs, len(in.FDs)))
+	}
+	for i, fd := range in.FDs {
+		if i < 64 && h.payloads&(1<<i) != 0 {
+			if _, err := memfd.Verify(fd); err != nil {
+				in.Refused = fmt.Errorf("descriptor %d of the message is marked as a memfd payload but is refused: %w", i, err)
+				break
+			}
+		}
+	}
+	if len(in.FDs) < 64 && h.payloads>>len(in.FDs) != 0 {
+		in.Refused = fmt.Errorf("the send marks payload descriptors beyond the message's %d", len(in.FDs))
 	}
 	if len(filter) != 0 && len(filter) != c.opts.Bloom.Size {
 		return fail(fmt.Errorf("native: bloom filter of %d bytes, the bus uses %d", len(filter), c.opts.Bloom.Size))

@@ -50,6 +50,9 @@ const (
 
 // freeBatch is how many released slices wait before a free packet goes out; a released slice
 // also goes out with the next send, or after freeDelay.
+// maxFailures bounds the failed sends a connection remembers for Sync.
+const maxFailures = 4096
+
 const (
 	freeBatch = 64
 	freeDelay = time.Millisecond
@@ -149,9 +152,10 @@ type Conn struct {
 	wbuf   []byte // the control packet being sent
 
 	// Waiters for acks, by cookie, and failures of sends nobody waits for.
-	amu      sync.Mutex
-	waiters  map[uint64]chan ack
-	failures []error
+	amu          sync.Mutex
+	waiters      map[uint64]chan ack
+	failures     []error
+	lostFailures int // failures past maxFailures, counted only
 
 	// Receive side, owned by the goroutine in Recv.
 	rbuf    []byte
@@ -371,27 +375,46 @@ func (c *Conn) Stats() Stats {
 // that expects one, and otherwise is reported by the next Sync. Signals carry the bloom filter
 // computed from m.
 func (c *Conn) Send(m *wire.Message, fds []int) error {
-	_, err := c.send(m, fds, 0, 0)
+	_, err := c.send(m, fds, sendHeader{})
 	return err
 }
 
-// SendCall sends a method call whose caller waits for the reply until deadline: the bus
-// forgets the pending reply then, and answers the caller with a NoReply error at once, as
-// kdbus did for a call's timeout. A zero deadline is Send.
-func (c *Conn) SendCall(m *wire.Message, fds []int, deadline time.Time) error {
-	var timeout uint64
-	if !deadline.IsZero() {
-		timeout = uint64(max(time.Until(deadline), 1))
+// SendOptions adjust a send.
+type SendOptions struct {
+	// Deadline, for a method call, is when its caller stops waiting for the reply: the bus
+	// forgets the call then and answers the caller with a NoReply error at once, as kdbus did
+	// for a call's timeout.
+	Deadline time.Time
+	// Payloads marks the descriptors (bit i: fds[i], for the first 64) that are sealed memfd
+	// payloads: the bus refuses the message unless each is a memfd sealed against writing,
+	// growing and shrinking (memfd.PayloadSeals).
+	Payloads uint64
+}
+
+func (o SendOptions) header() sendHeader {
+	h := sendHeader{payloads: o.Payloads}
+	if !o.Deadline.IsZero() {
+		h.timeout = uint64(max(time.Until(o.Deadline), 1))
 	}
-	_, err := c.send(m, fds, 0, timeout)
+	return h
+}
+
+// SendCall sends m as Send does, with options.
+func (c *Conn) SendCall(m *wire.Message, fds []int, opts SendOptions) error {
+	_, err := c.send(m, fds, opts.header())
 	return err
 }
 
 // SendAcked sends m and waits until the bus has routed it, returning a *SendError if it could
 // not be delivered. Recv must be running on another goroutine.
-func (c *Conn) SendAcked(ctx context.Context, m *wire.Message, fds []int) error {
+func (c *Conn) SendAcked(ctx context.Context, m *wire.Message, fds []int, opts ...SendOptions) error {
 	ch := make(chan ack, 1)
-	cookie, err := c.send(m, fds, sendWantAck, 0, ch)
+	var h sendHeader
+	if len(opts) > 0 {
+		h = opts[0].header()
+	}
+	h.flags |= sendWantAck
+	cookie, err := c.send(m, fds, h, ch)
 	if err != nil {
 		return err
 	}
@@ -420,7 +443,10 @@ func (c *Conn) Sync(ctx context.Context) error {
 	}
 	c.amu.Lock()
 	fs := c.failures
-	c.failures = nil
+	if c.lostFailures > 0 {
+		fs = append(fs, fmt.Errorf("native: %d more sends failed", c.lostFailures))
+	}
+	c.failures, c.lostFailures = nil, 0
 	c.amu.Unlock()
 	return errors.Join(fs...)
 }
@@ -450,7 +476,8 @@ func (c *Conn) dropWaiter(cookie uint64) {
 // errLocalDisconnect marks the acks a closing connection hands its waiters.
 const errLocalDisconnect = "\x00disconnected"
 
-func (c *Conn) send(m *wire.Message, fds []int, flags uint32, timeout uint64, waiter ...chan ack) (uint64, error) {
+// send sends m with the flags and options in h.
+func (c *Conn) send(m *wire.Message, fds []int, h sendHeader, waiter ...chan ack) (uint64, error) {
 	if err := c.err(); err != nil {
 		return 0, err
 	}
@@ -476,7 +503,7 @@ func (c *Conn) send(m *wire.Message, fds []int, flags uint32, timeout uint64, wa
 		return 0, c.err() // closed meanwhile
 	}
 	c.cookie++
-	h := sendHeader{flags: flags, cookie: c.cookie, timeout: timeout}
+	h.cookie = c.cookie
 	if len(waiter) > 0 {
 		c.amu.Lock()
 		c.waiters[h.cookie] = waiter[0]
@@ -709,7 +736,11 @@ func (c *Conn) readPacket() error {
 		ch, ok := c.waiters[a.cookie]
 		delete(c.waiters, a.cookie)
 		if !ok && a.name != "" {
-			c.failures = append(c.failures, &SendError{Name: a.name, Text: a.text})
+			if len(c.failures) < maxFailures {
+				c.failures = append(c.failures, &SendError{Name: a.name, Text: a.text})
+			} else {
+				c.lostFailures++
+			}
 		}
 		c.amu.Unlock()
 		if ok {

@@ -13,7 +13,8 @@ import (
 // Client to bus:
 //
 //	hello  version u32, flags u64, poolSize u64, sendSize u64            fds: [send area]
-//	send   flags u32, cookie u64, offset u64, length u64, timeout u64, bloomLen u32, nfree u32,
+//	send   flags u32, cookie u64, offset u64, length u64, timeout u64, payloads u64,
+//	       bloomLen u32, nfree u32,
 //	       bloom [bloomLen], frees [nfree]u64, then for sendInline the message bytes
 //	                                                                      fds: the message's
 //	free   count u32, offsets [count]u64
@@ -61,7 +62,7 @@ const (
 
 const (
 	helloSize   = 4 + 4 + 8 + 8 + 8
-	sendFixed   = 4 + 4 + 8 + 8 + 8 + 8 + 4 + 4
+	sendFixed   = 4 + 4 + 8 + 8 + 8 + 8 + 8 + 4 + 4
 	welcomeSize = 4 + 4 + 8 + 8 + 4 + 4 + 32
 	recvFixed   = 4 + 4 + 8
 	recvEntry   = 8 + 4 + 4
@@ -155,6 +156,8 @@ type sendHeader struct {
 	// timeout is how long, in nanoseconds, the sender waits for the reply to a call; 0:
 	// no limit of its own.
 	timeout uint64
+	// payloads marks the descriptors that are sealed memfd payloads (bit i: descriptor i).
+	payloads uint64
 }
 
 func appendSend(b []byte, h sendHeader, bloom []byte, frees []uint64) []byte {
@@ -164,6 +167,7 @@ func appendSend(b []byte, h sendHeader, bloom []byte, frees []uint64) []byte {
 	b = ne.AppendUint64(b, h.offset)
 	b = ne.AppendUint64(b, h.length)
 	b = ne.AppendUint64(b, h.timeout)
+	b = ne.AppendUint64(b, h.payloads)
 	b = ne.AppendUint32(b, uint32(len(bloom)))
 	b = ne.AppendUint32(b, uint32(len(frees)))
 	b = append(b, bloom...)
@@ -179,9 +183,9 @@ func parseSend(b []byte, frees []uint64) (h sendHeader, bloom []byte, fs []uint6
 	if len(b) < sendFixed || ne.Uint32(b) != opSend {
 		return h, nil, frees, nil, malformed("send of %d bytes, want at least %d", len(b), sendFixed)
 	}
-	h = sendHeader{flags: ne.Uint32(b[4:]), cookie: ne.Uint64(b[8:]), offset: ne.Uint64(b[16:]), length: ne.Uint64(b[24:]), timeout: ne.Uint64(b[32:])}
-	n := int(ne.Uint32(b[40:]))
-	nf := int(ne.Uint32(b[44:]))
+	h = sendHeader{flags: ne.Uint32(b[4:]), cookie: ne.Uint64(b[8:]), offset: ne.Uint64(b[16:]), length: ne.Uint64(b[24:]), timeout: ne.Uint64(b[32:]), payloads: ne.Uint64(b[40:])}
+	n := int(ne.Uint32(b[48:]))
+	nf := int(ne.Uint32(b[52:]))
 	rest := b[sendFixed:]
 	if n > len(rest) {
 		return h, nil, frees, nil, malformed("send's bloom filter of %d bytes overruns the %d-byte packet", n, len(b))

@@ -17,7 +17,7 @@ func TestPacketsRoundTrip(t *testing.T) {
 	if got, err := parseWelcome(w.append(nil)); err != nil || got != w {
 		t.Fatalf("welcome: %+v, %v", got, err)
 	}
-	sh := sendHeader{flags: sendWantAck, cookie: 3, offset: 64, length: 100, timeout: 25e6}
+	sh := sendHeader{flags: sendWantAck, cookie: 3, offset: 64, length: 100, timeout: 25e6, payloads: 5}
 	bloom := bytes.Repeat([]byte{0xa5}, 64)
 	gh, gb, gf, gi, err := parseSend(appendSend(nil, sh, bloom, []uint64{64, 128}), nil)
 	if err != nil || gh != sh || !bytes.Equal(gb, bloom) || gi != nil || !reflect.DeepEqual(gf, []uint64{64, 128}) {
@@ -60,8 +60,8 @@ func TestMalformedPackets(t *testing.T) {
 	for name, pkt := range map[string][]byte{
 		"empty":              nil,
 		"short send":         valid[:10],
-		"bloom overrun":      append(append([]byte(nil), valid[:40]...), 0xff, 0xff, 0, 0, 0, 0, 0, 0),
-		"frees overrun":      append(append([]byte(nil), valid[:44]...), 9, 0, 0, 0, 1, 2, 3),
+		"bloom overrun":      append(append([]byte(nil), valid[:48]...), 0xff, 0xff, 0, 0, 0, 0, 0, 0),
+		"frees overrun":      append(append([]byte(nil), valid[:52]...), 9, 0, 0, 0, 1, 2, 3),
 		"stray bytes":        append(append([]byte(nil), valid...), 1),
 		"inline length lies": append(appendSend(nil, sendHeader{flags: sendInline, length: 9}, nil, nil), "short"...),
 	} {
