@@ -56,9 +56,12 @@ func TestCheckedInCodeIsRegenerated(t *testing.T) {
 	}
 	// Every checked-in generated file must still have a source.
 	for _, pattern := range []string{"*/*/*.kdbus.go", "*/*/*.introspect.xml", "*/*/*.pb.go", "*/*/*/*.pb.go"} {
-		matches, _ := filepath.Glob(filepath.Join(root, "examples", pattern))
-		more, _ := filepath.Glob(filepath.Join(root, "proto", pattern))
-		for _, m := range append(matches, more...) {
+		var matches []string
+		for _, dir := range []string{"examples", "proto", "bench"} {
+			more, _ := filepath.Glob(filepath.Join(root, dir, pattern))
+			matches = append(matches, more...)
+		}
+		for _, m := range matches {
 			rel, _ := filepath.Rel(root, m)
 			if _, err := os.Stat(filepath.Join(out, rel)); err != nil && !strings.Contains(rel, "testdata") {
 				t.Errorf("%s is checked in but no longer generated: delete it", rel)
