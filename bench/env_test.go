@@ -142,6 +142,8 @@ type service struct {
 	// server counts the one-way messages it handles.
 	server *bench.Server
 	client client
+	// stubs is the generated client; nil on the Godbus target.
+	stubs benchv1.BenchClient
 }
 
 // serve starts the bus for target, serves the Bench service on it and connects a client: the
@@ -162,7 +164,8 @@ func serve(tb testing.TB, target string) *service {
 	if r, err := srv.RequestName(ctx, benchv1.Bench_BusName, runtime.NameDoNotQueue); err != nil || r != runtime.NamePrimaryOwner {
 		tb.Fatalf("RequestName: %v %v", r, err)
 	}
-	s.client = stubClient{benchv1.NewBenchClient(b.dial(tb))}
+	s.stubs = benchv1.NewBenchClient(b.dial(tb))
+	s.client = stubClient{s.stubs}
 	return s
 }
 

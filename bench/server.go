@@ -47,6 +47,11 @@ func (s *Server) Sink(_ context.Context, req *benchv1.SinkRequest) (*benchv1.Blo
 	return &benchv1.BlobReply{Size: uint64(len(req.GetData())), Sample: Sample(req.GetData())}, nil
 }
 
+// Blob describes the payload, which arrives mapped read-only from a sealed memfd.
+func (s *Server) Blob(_ context.Context, req *benchv1.BlobRequest) (*benchv1.BlobReply, error) {
+	return &benchv1.BlobReply{Size: uint64(len(req.GetData())), Sample: Sample(req.GetData())}, nil
+}
+
 // sampleWords is how many 8-byte words Sample reads.
 const sampleWords = 64
 

@@ -26,6 +26,7 @@ const (
 	Bench_Ping_Member   = "Ping"
 	Bench_Notify_Member = "Notify"
 	Bench_Sink_Member   = "Sink"
+	Bench_Blob_Member   = "Blob"
 )
 
 // Bench_IntrospectXML is the introspection document of an object that serves the Bench service,
@@ -82,6 +83,14 @@ const Bench_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="sample" type="t" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Sink takes a payload inline, as a byte array, and describes it."/>
   </method>
+  <method name="Blob">
+   <arg name="data" type="h" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="size" type="t" direction="out"/>
+   <arg name="sample" type="t" direction="out"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Blob takes a payload as a sealed memfd and describes it."/>
+  </method>
   <annotation name="org.gtk.GDBus.DocString" value="Bench answers the benchmark suite&#39;s calls."/>
  </interface>
 </node>
@@ -97,6 +106,8 @@ type BenchClient interface {
 	Notify(ctx context.Context, req *NotifyRequest, opts ...runtime.CallOption) (*emptypb.Empty, error)
 	// Sink takes a payload inline, as a byte array, and describes it.
 	Sink(ctx context.Context, req *SinkRequest, opts ...runtime.CallOption) (*BlobReply, error)
+	// Blob takes a payload as a sealed memfd and describes it.
+	Blob(ctx context.Context, req *BlobRequest, opts ...runtime.CallOption) (*BlobReply, error)
 }
 
 type benchClient struct {
@@ -121,6 +132,10 @@ func (c *benchClient) Sink(ctx context.Context, req *SinkRequest, opts ...runtim
 	return bench_Sink.Invoke(ctx, c.obj, req, opts...)
 }
 
+func (c *benchClient) Blob(ctx context.Context, req *BlobRequest, opts ...runtime.CallOption) (*BlobReply, error) {
+	return bench_Blob.Invoke(ctx, c.obj, req, opts...)
+}
+
 // BenchServer is the server API of the Bench service.
 //
 // Bench answers the benchmark suite's calls.
@@ -131,6 +146,8 @@ type BenchServer interface {
 	Notify(context.Context, *NotifyRequest) (*emptypb.Empty, error)
 	// Sink takes a payload inline, as a byte array, and describes it.
 	Sink(context.Context, *SinkRequest) (*BlobReply, error)
+	// Blob takes a payload as a sealed memfd and describes it.
+	Blob(context.Context, *BlobRequest) (*BlobReply, error)
 }
 
 // UnimplementedBenchServer answers every method of the Bench service with an Unimplemented
@@ -147,6 +164,10 @@ func (UnimplementedBenchServer) Notify(context.Context, *NotifyRequest) (*emptyp
 
 func (UnimplementedBenchServer) Sink(context.Context, *SinkRequest) (*BlobReply, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Sink is not implemented")
+}
+
+func (UnimplementedBenchServer) Blob(context.Context, *BlobRequest) (*BlobReply, error) {
+	return nil, runtime.Errorf(runtime.Unimplemented, "method Blob is not implemented")
 }
 
 // RegisterBenchServer serves impl on r at Bench_ObjectPath, or at the path runtime.AtPath gives.
@@ -178,6 +199,14 @@ var bench_Sink = runtime.UnaryMethod[SinkRequest, BlobReply]{
 	NoReply:   false,
 }
 
+var bench_Blob = runtime.UnaryMethod[BlobRequest, BlobReply]{
+	Interface: Bench_Interface,
+	Name:      Bench_Blob_Member,
+	In:        kdbusCodec_bench_BlobRequest,
+	Out:       kdbusCodec_bench_BlobReply,
+	NoReply:   false,
+}
+
 // Bench_ServiceDesc describes the Bench service for runtime.Conn.Register and runtime.NewObject.
 var Bench_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Bench_Interface,
@@ -193,6 +222,9 @@ var Bench_ServiceDesc = runtime.ServiceDesc{
 		}),
 		bench_Sink.Desc(func(srv any, ctx context.Context, req *SinkRequest) (*BlobReply, error) {
 			return srv.(BenchServer).Sink(ctx, req)
+		}),
+		bench_Blob.Desc(func(srv any, ctx context.Context, req *BlobRequest) (*BlobReply, error) {
+			return srv.(BenchServer).Blob(ctx, req)
 		}),
 	},
 	XML: ` <interface name="kdbusgo.bench.v1.Bench">
@@ -211,6 +243,14 @@ var Bench_ServiceDesc = runtime.ServiceDesc{
    <arg name="size" type="t" direction="out"/>
    <arg name="sample" type="t" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Sink takes a payload inline, as a byte array, and describes it."/>
+  </method>
+  <method name="Blob">
+   <arg name="data" type="h" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
+   <arg name="size" type="t" direction="out"/>
+   <arg name="sample" type="t" direction="out"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Blob takes a payload as a sealed memfd and describes it."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Bench answers the benchmark suite&#39;s calls."/>
  </interface>
@@ -250,6 +290,13 @@ var kdbusCodec_bench_BlobReply = runtime.Codec[BlobReply]{
 	Sig:    "tt",
 	Encode: kdbusEncode_bench_BlobReply,
 	Decode: kdbusDecode_bench_BlobReply,
+}
+
+// kdbusCodec_bench_BlobRequest carries kdbusgo.bench.v1.BlobRequest as D-Bus arguments of signature "h".
+var kdbusCodec_bench_BlobRequest = runtime.Codec[BlobRequest]{
+	Sig:    "h",
+	Encode: kdbusEncode_bench_BlobRequest,
+	Decode: kdbusDecode_bench_BlobRequest,
 }
 
 // kdbusEncode_bench_PingRequest appends the fields of kdbusgo.bench.v1.PingRequest as D-Bus values of signature "ay".
@@ -317,4 +364,17 @@ func kdbusEncode_bench_BlobReply(e *wire.Encoder, m *BlobReply) {
 func kdbusDecode_bench_BlobReply(d *wire.Decoder, m *BlobReply) {
 	m.Size = d.Uint64()
 	m.Sample = d.Uint64()
+}
+
+// kdbusEncode_bench_BlobRequest appends the fields of kdbusgo.bench.v1.BlobRequest as D-Bus values of signature "h".
+func kdbusEncode_bench_BlobRequest(e *wire.Encoder, m *BlobRequest) {
+	if m == nil {
+		m = new(BlobRequest)
+	}
+	runtime.AppendMemfd(e, m.Data)
+}
+
+// kdbusDecode_bench_BlobRequest reads the fields of kdbusgo.bench.v1.BlobRequest from D-Bus values of signature "h".
+func kdbusDecode_bench_BlobRequest(d *wire.Decoder, m *BlobRequest) {
+	m.Data = runtime.DecodeMemfd(d)
 }

@@ -205,6 +205,51 @@ func (x *SinkRequest) GetData() []byte {
 	return nil
 }
 
+// BlobRequest carries a large payload as a sealed memfd: no copy on the way.
+type BlobRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Data          []byte                 `protobuf:"bytes,1,opt,name=data,proto3" json:"data,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *BlobRequest) Reset() {
+	*x = BlobRequest{}
+	mi := &file_benchv1_bench_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *BlobRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*BlobRequest) ProtoMessage() {}
+
+func (x *BlobRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_benchv1_bench_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use BlobRequest.ProtoReflect.Descriptor instead.
+func (*BlobRequest) Descriptor() ([]byte, []int) {
+	return file_benchv1_bench_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *BlobRequest) GetData() []byte {
+	if x != nil {
+		return x.Data
+	}
+	return nil
+}
+
 // BlobReply describes a received payload without copying it back.
 type BlobReply struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -219,7 +264,7 @@ type BlobReply struct {
 
 func (x *BlobReply) Reset() {
 	*x = BlobReply{}
-	mi := &file_benchv1_bench_proto_msgTypes[4]
+	mi := &file_benchv1_bench_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -231,7 +276,7 @@ func (x *BlobReply) String() string {
 func (*BlobReply) ProtoMessage() {}
 
 func (x *BlobReply) ProtoReflect() protoreflect.Message {
-	mi := &file_benchv1_bench_proto_msgTypes[4]
+	mi := &file_benchv1_bench_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -244,7 +289,7 @@ func (x *BlobReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobReply.ProtoReflect.Descriptor instead.
 func (*BlobReply) Descriptor() ([]byte, []int) {
-	return file_benchv1_bench_proto_rawDescGZIP(), []int{4}
+	return file_benchv1_bench_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *BlobReply) GetSize() uint64 {
@@ -273,14 +318,17 @@ const file_benchv1_bench_proto_rawDesc = "" +
 	"\rNotifyRequest\x12\x18\n" +
 	"\apayload\x18\x01 \x01(\fR\apayload\"!\n" +
 	"\vSinkRequest\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data\"7\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\")\n" +
+	"\vBlobRequest\x12\x1a\n" +
+	"\x04data\x18\x01 \x01(\fB\x06\x92\xa1\x19\x02\b\x01R\x04data\"7\n" +
 	"\tBlobReply\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x16\n" +
-	"\x06sample\x18\x02 \x01(\x04R\x06sample2\xf3\x01\n" +
+	"\x06sample\x18\x02 \x01(\x04R\x06sample2\xb7\x02\n" +
 	"\x05Bench\x12B\n" +
 	"\x04Ping\x12\x1d.kdbusgo.bench.v1.PingRequest\x1a\x1b.kdbusgo.bench.v1.PingReply\x12I\n" +
 	"\x06Notify\x12\x1f.kdbusgo.bench.v1.NotifyRequest\x1a\x16.google.protobuf.Empty\"\x06\x92\xa1\x19\x02\b\x01\x12B\n" +
-	"\x04Sink\x12\x1d.kdbusgo.bench.v1.SinkRequest\x1a\x1b.kdbusgo.bench.v1.BlobReply\x1a\x17\x92\xa1\x19\x13\x1a\x11org.kdbusgo.BenchB1Z/github.com/kdbus-go/kdbus/bench/benchv1;benchv1b\x06proto3"
+	"\x04Sink\x12\x1d.kdbusgo.bench.v1.SinkRequest\x1a\x1b.kdbusgo.bench.v1.BlobReply\x12B\n" +
+	"\x04Blob\x12\x1d.kdbusgo.bench.v1.BlobRequest\x1a\x1b.kdbusgo.bench.v1.BlobReply\x1a\x17\x92\xa1\x19\x13\x1a\x11org.kdbusgo.BenchB1Z/github.com/kdbus-go/kdbus/bench/benchv1;benchv1b\x06proto3"
 
 var (
 	file_benchv1_bench_proto_rawDescOnce sync.Once
@@ -294,24 +342,27 @@ func file_benchv1_bench_proto_rawDescGZIP() []byte {
 	return file_benchv1_bench_proto_rawDescData
 }
 
-var file_benchv1_bench_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_benchv1_bench_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_benchv1_bench_proto_goTypes = []any{
 	(*PingRequest)(nil),   // 0: kdbusgo.bench.v1.PingRequest
 	(*PingReply)(nil),     // 1: kdbusgo.bench.v1.PingReply
 	(*NotifyRequest)(nil), // 2: kdbusgo.bench.v1.NotifyRequest
 	(*SinkRequest)(nil),   // 3: kdbusgo.bench.v1.SinkRequest
-	(*BlobReply)(nil),     // 4: kdbusgo.bench.v1.BlobReply
-	(*emptypb.Empty)(nil), // 5: google.protobuf.Empty
+	(*BlobRequest)(nil),   // 4: kdbusgo.bench.v1.BlobRequest
+	(*BlobReply)(nil),     // 5: kdbusgo.bench.v1.BlobReply
+	(*emptypb.Empty)(nil), // 6: google.protobuf.Empty
 }
 var file_benchv1_bench_proto_depIdxs = []int32{
 	0, // 0: kdbusgo.bench.v1.Bench.Ping:input_type -> kdbusgo.bench.v1.PingRequest
 	2, // 1: kdbusgo.bench.v1.Bench.Notify:input_type -> kdbusgo.bench.v1.NotifyRequest
 	3, // 2: kdbusgo.bench.v1.Bench.Sink:input_type -> kdbusgo.bench.v1.SinkRequest
-	1, // 3: kdbusgo.bench.v1.Bench.Ping:output_type -> kdbusgo.bench.v1.PingReply
-	5, // 4: kdbusgo.bench.v1.Bench.Notify:output_type -> google.protobuf.Empty
-	4, // 5: kdbusgo.bench.v1.Bench.Sink:output_type -> kdbusgo.bench.v1.BlobReply
-	3, // [3:6] is the sub-list for method output_type
-	0, // [0:3] is the sub-list for method input_type
+	4, // 3: kdbusgo.bench.v1.Bench.Blob:input_type -> kdbusgo.bench.v1.BlobRequest
+	1, // 4: kdbusgo.bench.v1.Bench.Ping:output_type -> kdbusgo.bench.v1.PingReply
+	6, // 5: kdbusgo.bench.v1.Bench.Notify:output_type -> google.protobuf.Empty
+	5, // 6: kdbusgo.bench.v1.Bench.Sink:output_type -> kdbusgo.bench.v1.BlobReply
+	5, // 7: kdbusgo.bench.v1.Bench.Blob:output_type -> kdbusgo.bench.v1.BlobReply
+	4, // [4:8] is the sub-list for method output_type
+	0, // [0:4] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -328,7 +379,7 @@ func file_benchv1_bench_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_benchv1_bench_proto_rawDesc), len(file_benchv1_bench_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   5,
+			NumMessages:   6,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
