@@ -15,8 +15,11 @@ import (
 // DecodeMemfd; the functions below manage the lifetime of what a receiver maps.
 //
 // Sending: bytes that are exactly the contents of a memfd.Writer (memfd.New) are sealed in
-// place and their descriptor travels: no copy at all. Any other bytes are copied once into a
-// new sealed memfd, closed once the message is sent.
+// place and their descriptor travels: no copy at all. From then on the slice is read-only:
+// reading it is fine until the Writer's Close, writing it faults, and sending it again (to
+// any number of peers, from any goroutine) sends the same memfd. Any other bytes are copied
+// once into a new sealed memfd, closed once the message is sent; the caller's slice is
+// untouched.
 //
 // Receiving: the descriptor must be a memfd sealed against writing, growing and shrinking
 // (anything else fails the decoding with InvalidArgument); it is mapped read-only and the

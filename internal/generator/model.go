@@ -130,6 +130,9 @@ type model struct {
 	diags     *diagnostics
 	warn      func(file, format string, args ...any)
 	memfdSeen map[protoreflect.FullName]bool
+	// serialized holds the messages already searched for memfd fields that travel inside a
+	// serialized message (serializedMemfd).
+	serialized map[protoreflect.FullName]bool
 }
 
 func newModel(gen *protogen.Plugin, diags *diagnostics, warn func(file, format string, args ...any)) *model {
@@ -140,6 +143,8 @@ func newModel(gen *protogen.Plugin, diags *diagnostics, warn func(file, format s
 		diags:     diags,
 		warn:      warn,
 		memfdSeen: map[protoreflect.FullName]bool{},
+
+		serialized: map[protoreflect.FullName]bool{},
 	}
 	var walk func(ms []*protogen.Message)
 	walk = func(ms []*protogen.Message) {
@@ -380,6 +385,7 @@ func (m *model) leaf(f, fd *protogen.Field) *node {
 			n.arrays, n.structs, n.total, n.dynamic = w.arrays, w.structs, w.total, w.dynamic
 		case m.recursive[name]:
 			n.kind, n.sig, n.arrays, n.total = kProto, "ay", 1, 1
+			m.serializedMemfd(msg, msg)
 		default:
 			in := m.messageInfo(msg)
 			if len(in.units) == 0 {
@@ -407,6 +413,28 @@ func (m *model) checkMemfd(f *protogen.Field) {
 		m.diags.addAt(f.Desc, optionPath(f.Location.Path, fieldOptionsField, int32(kdbusv1.E_Field.TypeDescriptor().Number()), 1),
 			"the memfd option applies only to bytes fields (singular, optional, repeated or oneof members)",
 			"remove (kdbus.v1.field).memfd, or make the field bytes")
+	}
+}
+
+// serializedMemfd checks the memfd fields of msg and of every message it contains, which
+// travel inside the serialized protobuf of top, a message of a cycle of message types: there
+// they are plain bytes, so it warns that such fields travel inline.
+func (m *model) serializedMemfd(top, msg *protogen.Message) {
+	if m.serialized[msg.Desc.FullName()] {
+		return
+	}
+	m.serialized[msg.Desc.FullName()] = true
+	for _, f := range msg.Fields {
+		if fieldOptions(f.Desc).GetMemfd() {
+			m.checkMemfd(f)
+			if f.Desc.Kind() == protoreflect.BytesKind {
+				m.warn(f.Desc.ParentFile().Path(), "%s is marked memfd, but wherever %s is a field it travels as serialized protobuf (ay, being part of a cycle of message types), and there the bytes travel inline inside it, not as a memfd; hold the payload in a message outside the cycle to send it as a memfd",
+					f.Desc.FullName(), top.Desc.FullName())
+			}
+		}
+		if f.Message != nil && wkts[f.Message.Desc.FullName()] == nil {
+			m.serializedMemfd(top, f.Message)
+		}
 	}
 }
 

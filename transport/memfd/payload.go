@@ -80,12 +80,18 @@ func (f *File) Close() error {
 }
 
 // Writer builds a payload in place: New maps a fresh memfd writable, the caller fills Bytes,
-// and Seal unmaps it and seals it into a File. A Writer is not safe for concurrent use.
+// and then either Seal unmaps it and seals it into a File, or SealInPlace seals it while
+// keeping Bytes readable, so that the same slice can be sent (the runtime does that for a
+// bytes field marked memfd). Writing Bytes is not safe concurrently with anything else;
+// SealInPlace, Fd and Bytes may be called from several goroutines at once, as concurrent
+// sends of the same payload do.
 type Writer struct {
-	name   string
-	fd     int
-	mem    []byte
-	size   int
+	name string
+	fd   int
+	mem  []byte
+	size int
+
+	mu     sync.Mutex
 	done   bool // sealed or closed
 	shared bool // sealed in place: mem is a read-only view, fd the sealed memfd
 }
@@ -165,6 +171,8 @@ func New(name string, size int) (*Writer, error) {
 // valid until Seal or Close and must not be used after them; Bytes itself panics once the
 // Writer is sealed or closed.
 func (w *Writer) Bytes() []byte {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.done {
 		panic("memfd: Writer.Bytes called after Seal or Close; the writable mapping is gone and slices from it must not be used")
 	}
@@ -173,9 +181,12 @@ func (w *Writer) Bytes() []byte {
 
 // SealInPlace seals the memfd with PayloadSeals while keeping its contents where they are:
 // the writable mapping is replaced, at the same address, by a read-only one, so slices of
-// Bytes stay readable (writing through them now faults) until Close. The Writer keeps the
-// descriptor (Fd), which can travel in any number of messages. Calling it again does nothing.
+// Bytes stay readable (writing through them now faults) until Seal or Close. The Writer keeps
+// the descriptor (Fd), which can travel in any number of messages. Calling it again, from any
+// goroutine, does nothing.
 func (w *Writer) SealInPlace() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.done {
 		return fmt.Errorf("%w: Writer.SealInPlace after Seal or Close", ErrClosed)
 	}
@@ -206,8 +217,11 @@ func (w *Writer) Fd() int { return w.fd }
 
 // Seal unmaps the writable mapping and seals the memfd with PayloadSeals, turning it into a
 // File; the Writer is spent either way. The unmapping comes first because Linux refuses
-// F_SEAL_WRITE while a writable shared mapping of the memfd exists.
+// F_SEAL_WRITE while a writable shared mapping of the memfd exists. After SealInPlace, Seal
+// unmaps the read-only view: slices of Bytes must not be used after Seal either way.
 func (w *Writer) Seal() (*File, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.done {
 		return nil, fmt.Errorf("%w: Writer.Seal after Seal or Close", ErrClosed)
 	}
@@ -240,6 +254,8 @@ func (w *Writer) Seal() (*File, error) {
 // it keep their own descriptors). After Seal it does nothing. Calling Close more than once is
 // safe.
 func (w *Writer) Close() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
 	if w.done {
 		return nil
 	}

@@ -5,11 +5,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -426,5 +428,40 @@ func TestSealInPlaceKeepsBytesReadable(t *testing.T) {
 	w.Close()
 	if Lookup(b) != nil {
 		t.Fatal("Lookup found a closed Writer")
+	}
+}
+
+func TestSealInPlaceConcurrently(t *testing.T) {
+	w, err := New("inplace-concurrent", 2*os.Getpagesize())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	b := w.Bytes()
+	b[0], b[len(b)-1] = 1, 2
+	var wg sync.WaitGroup
+	errs := make(chan error, 8)
+	for range 8 {
+		wg.Go(func() {
+			lw := Lookup(b)
+			if lw == nil {
+				errs <- fmt.Errorf("Lookup lost the Writer")
+				return
+			}
+			if err := lw.SealInPlace(); err != nil {
+				errs <- err
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Errorf("concurrent SealInPlace: %v", err)
+	}
+	if _, err := Verify(w.Fd()); err != nil {
+		t.Fatal(err)
+	}
+	if b[0] != 1 || b[len(b)-1] != 2 {
+		t.Fatal("the contents changed")
 	}
 }

@@ -107,6 +107,9 @@ const Trees_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
    </arg>
    <arg name="extra" type="(sv)" direction="in"/>
+   <arg name="blob" type="h" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
    <arg name="name" type="s" direction="out"/>
    <arg name="children" type="aay" direction="out">
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
@@ -118,6 +121,9 @@ const Trees_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
    </arg>
    <arg name="extra" type="(sv)" direction="out"/>
+   <arg name="blob" type="h" direction="out">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Grow takes a recursive message as the whole request."/>
   </method>
   <method name="Walk">
@@ -284,6 +290,9 @@ var Trees_ServiceDesc = runtime.ServiceDesc{
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
    </arg>
    <arg name="extra" type="(sv)" direction="in"/>
+   <arg name="blob" type="h" direction="in">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
    <arg name="name" type="s" direction="out"/>
    <arg name="children" type="aay" direction="out">
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
@@ -295,6 +304,9 @@ var Trees_ServiceDesc = runtime.ServiceDesc{
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
    </arg>
    <arg name="extra" type="(sv)" direction="out"/>
+   <arg name="blob" type="h" direction="out">
+    <annotation name="org.kdbusgo.Memfd" value="true"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Grow takes a recursive message as the whole request."/>
   </method>
   <method name="Walk">
@@ -319,9 +331,9 @@ var kdbusCodec_recursive_Forest = runtime.Codec[Forest]{
 	Decode: kdbusDecode_recursive_Forest,
 }
 
-// kdbusCodec_recursive_Node carries kdbus.test.recursive.Node as D-Bus arguments of signature "saayaaya{say}(sv)".
+// kdbusCodec_recursive_Node carries kdbus.test.recursive.Node as D-Bus arguments of signature "saayaaya{say}(sv)h".
 var kdbusCodec_recursive_Node = runtime.Codec[Node]{
-	Sig:    "saayaaya{say}(sv)",
+	Sig:    "saayaaya{say}(sv)h",
 	Encode: kdbusEncode_recursive_Node,
 	Decode: kdbusDecode_recursive_Node,
 }
@@ -433,7 +445,7 @@ func kdbusDecode_recursive_Plain(d *wire.Decoder, m *Plain) {
 	m.Text = d.String()
 }
 
-// kdbusEncode_recursive_Node appends the fields of kdbus.test.recursive.Node as D-Bus values of signature "saayaaya{say}(sv)".
+// kdbusEncode_recursive_Node appends the fields of kdbus.test.recursive.Node as D-Bus values of signature "saayaaya{say}(sv)h".
 func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 	if m == nil {
 		m = new(Node)
@@ -472,9 +484,10 @@ func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 		e.Variant("s")
 		e.String("")
 	}
+	runtime.AppendMemfd(e, m.Blob)
 }
 
-// kdbusDecode_recursive_Node reads the fields of kdbus.test.recursive.Node from D-Bus values of signature "saayaaya{say}(sv)".
+// kdbusDecode_recursive_Node reads the fields of kdbus.test.recursive.Node from D-Bus values of signature "saayaaya{say}(sv)h".
 func kdbusDecode_recursive_Node(d *wire.Decoder, m *Node) {
 	m.Name = d.String()
 	for end1 := d.BeginArray(4); d.More(end1); {
@@ -521,6 +534,7 @@ func kdbusDecode_recursive_Node(d *wire.Decoder, m *Node) {
 	default:
 		runtime.UnknownOneofMember(d, "Node.extra", name)
 	}
+	m.Blob = runtime.DecodeMemfd(d)
 }
 
 // kdbusEncode_recursive_Even appends the fields of kdbus.test.recursive.Even as D-Bus values of signature "iaay".

@@ -9,6 +9,7 @@
 package recursivepb
 
 import (
+	_ "github.com/kdbus-go/kdbus/proto/kdbus/v1"
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
 	reflect "reflect"
@@ -34,7 +35,9 @@ type Node struct {
 	//
 	//	*Node_Other
 	//	*Node_Weight
-	Extra         isNode_Extra `protobuf_oneof:"extra"`
+	Extra isNode_Extra `protobuf_oneof:"extra"`
+	// A memfd field: h where Node is the whole request, inline where Node travels serialized.
+	Blob          []byte `protobuf:"bytes,7,opt,name=blob,proto3" json:"blob,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -120,6 +123,13 @@ func (x *Node) GetWeight() int32 {
 		}
 	}
 	return 0
+}
+
+func (x *Node) GetBlob() []byte {
+	if x != nil {
+		return x.Blob
+	}
+	return nil
 }
 
 type isNode_Extra interface {
@@ -496,14 +506,15 @@ var File_recursive_recursive_proto protoreflect.FileDescriptor
 
 const file_recursive_recursive_proto_rawDesc = "" +
 	"\n" +
-	"\x19recursive/recursive.proto\x12\x14kdbus.test.recursive\"\xf5\x02\n" +
+	"\x19recursive/recursive.proto\x12\x14kdbus.test.recursive\x1a\x16kdbus/v1/options.proto\"\x91\x03\n" +
 	"\x04Node\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x126\n" +
 	"\bchildren\x18\x02 \x03(\v2\x1a.kdbus.test.recursive.NodeR\bchildren\x122\n" +
 	"\x06parent\x18\x03 \x01(\v2\x1a.kdbus.test.recursive.NodeR\x06parent\x12?\n" +
 	"\aby_name\x18\x04 \x03(\v2&.kdbus.test.recursive.Node.ByNameEntryR\x06byName\x122\n" +
 	"\x05other\x18\x05 \x01(\v2\x1a.kdbus.test.recursive.NodeH\x00R\x05other\x12\x18\n" +
-	"\x06weight\x18\x06 \x01(\x05H\x00R\x06weight\x1aU\n" +
+	"\x06weight\x18\x06 \x01(\x05H\x00R\x06weight\x12\x1a\n" +
+	"\x04blob\x18\a \x01(\fB\x06\x92\xa1\x19\x02\b\x01R\x04blob\x1aU\n" +
 	"\vByNameEntry\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x120\n" +
 	"\x05value\x18\x02 \x01(\v2\x1a.kdbus.test.recursive.NodeR\x05value:\x028\x01B\a\n" +

@@ -13,4 +13,5 @@ func TestRoundTrip(t *testing.T) {
 	roundtrip.Method(t, Kitchen_IntrospectXML, &kitchen_Collect)
 	roundtrip.Method(t, Kitchen_IntrospectXML, &kitchen_Order)
 	roundtrip.Method(t, Kitchen_IntrospectXML, &kitchen_Upload)
+	roundtrip.Method(t, Kitchen_IntrospectXML, &kitchen_Pack)
 }

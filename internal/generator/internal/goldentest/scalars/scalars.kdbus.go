@@ -29,6 +29,7 @@ const (
 	Kitchen_Collect_Member = "Collect"
 	Kitchen_Order_Member   = "Order"
 	Kitchen_Upload_Member  = "Upload"
+	Kitchen_Pack_Member    = "Pack"
 )
 
 // Kitchen_IntrospectXML is the introspection document of an object that serves the Kitchen service,
@@ -234,6 +235,15 @@ const Kitchen_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="kind" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload carries a large payload."/>
   </method>
+  <method name="Pack">
+   <arg name="main" type="a(hsahah(sv))" direction="in"/>
+   <arg name="more" type="a(hsahah(sv))" direction="in"/>
+   <arg name="named" type="a{s(hsahah(sv))}" direction="in"/>
+   <arg name="main" type="a(hsahah(sv))" direction="out"/>
+   <arg name="more" type="a(hsahah(sv))" direction="out"/>
+   <arg name="named" type="a{s(hsahah(sv))}" direction="out"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Pack carries payloads inside nested messages, lists and maps."/>
+  </method>
   <annotation name="org.gtk.GDBus.DocString" value="Kitchen takes and returns every kind of field."/>
  </interface>
 </node>
@@ -253,6 +263,8 @@ type KitchenClient interface {
 	Order(ctx context.Context, req *Shuffled, opts ...runtime.CallOption) (*Shuffled, error)
 	// Upload carries a large payload.
 	Upload(ctx context.Context, req *Blob, opts ...runtime.CallOption) (*Blob, error)
+	// Pack carries payloads inside nested messages, lists and maps.
+	Pack(ctx context.Context, req *Parcel, opts ...runtime.CallOption) (*Parcel, error)
 }
 
 type kitchenClient struct {
@@ -286,6 +298,10 @@ func (c *kitchenClient) Upload(ctx context.Context, req *Blob, opts ...runtime.C
 	return kitchen_Upload.Invoke(ctx, c.obj, req, opts...)
 }
 
+func (c *kitchenClient) Pack(ctx context.Context, req *Parcel, opts ...runtime.CallOption) (*Parcel, error) {
+	return kitchen_Pack.Invoke(ctx, c.obj, req, opts...)
+}
+
 // KitchenServer is the server API of the Kitchen service.
 //
 // Kitchen takes and returns every kind of field.
@@ -300,6 +316,8 @@ type KitchenServer interface {
 	Order(context.Context, *Shuffled) (*Shuffled, error)
 	// Upload carries a large payload.
 	Upload(context.Context, *Blob) (*Blob, error)
+	// Pack carries payloads inside nested messages, lists and maps.
+	Pack(context.Context, *Parcel) (*Parcel, error)
 }
 
 // UnimplementedKitchenServer answers every method of the Kitchen service with an Unimplemented
@@ -324,6 +342,10 @@ func (UnimplementedKitchenServer) Order(context.Context, *Shuffled) (*Shuffled, 
 
 func (UnimplementedKitchenServer) Upload(context.Context, *Blob) (*Blob, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Upload is not implemented")
+}
+
+func (UnimplementedKitchenServer) Pack(context.Context, *Parcel) (*Parcel, error) {
+	return nil, runtime.Errorf(runtime.Unimplemented, "method Pack is not implemented")
 }
 
 // RegisterKitchenServer serves impl on r at Kitchen_ObjectPath, or at the path runtime.AtPath gives.
@@ -371,6 +393,14 @@ var kitchen_Upload = runtime.UnaryMethod[Blob, Blob]{
 	NoReply:   false,
 }
 
+var kitchen_Pack = runtime.UnaryMethod[Parcel, Parcel]{
+	Interface: Kitchen_Interface,
+	Name:      Kitchen_Pack_Member,
+	In:        kdbusCodec_scalars_Parcel,
+	Out:       kdbusCodec_scalars_Parcel,
+	NoReply:   false,
+}
+
 // Kitchen_ServiceDesc describes the Kitchen service for runtime.Conn.Register and runtime.NewObject.
 var Kitchen_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Kitchen_Interface,
@@ -392,6 +422,9 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
 		}),
 		kitchen_Upload.Desc(func(srv any, ctx context.Context, req *Blob) (*Blob, error) {
 			return srv.(KitchenServer).Upload(ctx, req)
+		}),
+		kitchen_Pack.Desc(func(srv any, ctx context.Context, req *Parcel) (*Parcel, error) {
+			return srv.(KitchenServer).Pack(ctx, req)
 		}),
 	},
 	XML: ` <interface name="kdbus.test.scalars.Kitchen">
@@ -560,6 +593,15 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
    <arg name="kind" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload carries a large payload."/>
   </method>
+  <method name="Pack">
+   <arg name="main" type="a(hsahah(sv))" direction="in"/>
+   <arg name="more" type="a(hsahah(sv))" direction="in"/>
+   <arg name="named" type="a{s(hsahah(sv))}" direction="in"/>
+   <arg name="main" type="a(hsahah(sv))" direction="out"/>
+   <arg name="more" type="a(hsahah(sv))" direction="out"/>
+   <arg name="named" type="a{s(hsahah(sv))}" direction="out"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Pack carries payloads inside nested messages, lists and maps."/>
+  </method>
   <annotation name="org.gtk.GDBus.DocString" value="Kitchen takes and returns every kind of field."/>
  </interface>
 `,
@@ -598,6 +640,13 @@ var kdbusCodec_scalars_Blob = runtime.Codec[Blob]{
 	Sig:    "hsahah(sv)",
 	Encode: kdbusEncode_scalars_Blob,
 	Decode: kdbusDecode_scalars_Blob,
+}
+
+// kdbusCodec_scalars_Parcel carries kdbus.test.scalars.Parcel as D-Bus arguments of signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
+var kdbusCodec_scalars_Parcel = runtime.Codec[Parcel]{
+	Sig:    "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}",
+	Encode: kdbusEncode_scalars_Parcel,
+	Decode: kdbusDecode_scalars_Parcel,
 }
 
 // kdbusEncode_scalars_Everything appends the fields of kdbus.test.scalars.Everything as D-Bus values of signature "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai".
@@ -1394,5 +1443,63 @@ func kdbusDecode_scalars_Blob(d *wire.Decoder, m *Blob) {
 		runtime.SkipVariantValue(d, sig)
 	default:
 		runtime.UnknownOneofMember(d, "Blob.kind", name)
+	}
+}
+
+// kdbusEncode_scalars_Parcel appends the fields of kdbus.test.scalars.Parcel as D-Bus values of signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
+func kdbusEncode_scalars_Parcel(e *wire.Encoder, m *Parcel) {
+	if m == nil {
+		m = new(Parcel)
+	}
+	a1 := e.BeginArray(8)
+	if m.Main != nil {
+		e.BeginStruct()
+		kdbusEncode_scalars_Blob(e, m.Main)
+	}
+	e.EndArray(a1)
+	a2 := e.BeginArray(8)
+	for _, x3 := range m.More {
+		e.BeginStruct()
+		kdbusEncode_scalars_Blob(e, x3)
+	}
+	e.EndArray(a2)
+	a4 := e.BeginArray(8)
+	for _, k5 := range slices.Sorted(maps.Keys(m.Named)) {
+		v6 := m.Named[k5]
+		e.BeginStruct()
+		e.String(k5)
+		e.BeginStruct()
+		kdbusEncode_scalars_Blob(e, v6)
+	}
+	e.EndArray(a4)
+}
+
+// kdbusDecode_scalars_Parcel reads the fields of kdbus.test.scalars.Parcel from D-Bus values of signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
+func kdbusDecode_scalars_Parcel(d *wire.Decoder, m *Parcel) {
+	if end1 := d.BeginArray(8); d.More(end1) {
+		v2 := new(Blob)
+		d.BeginStruct()
+		kdbusDecode_scalars_Blob(d, v2)
+		m.Main = v2
+		if d.More(end1) {
+			runtime.ExtraPresenceElement(d, "Parcel.main")
+		}
+	}
+	for end3 := d.BeginArray(8); d.More(end3); {
+		v4 := new(Blob)
+		d.BeginStruct()
+		kdbusDecode_scalars_Blob(d, v4)
+		m.More = append(m.More, v4)
+	}
+	for end5 := d.BeginArray(8); d.More(end5); {
+		d.BeginStruct()
+		k6 := d.String()
+		v7 := new(Blob)
+		d.BeginStruct()
+		kdbusDecode_scalars_Blob(d, v7)
+		if m.Named == nil {
+			m.Named = make(map[string]*Blob)
+		}
+		m.Named[k6] = v7
 	}
 }

@@ -1118,6 +1118,67 @@ func (*Blob_Frame) isBlob_Kind() {}
 
 func (*Blob_Label) isBlob_Kind() {}
 
+// Parcel holds payloads inside messages, lists and maps.
+type Parcel struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Main          *Blob                  `protobuf:"bytes,1,opt,name=main,proto3" json:"main,omitempty"`
+	More          []*Blob                `protobuf:"bytes,2,rep,name=more,proto3" json:"more,omitempty"`
+	Named         map[string]*Blob       `protobuf:"bytes,3,rep,name=named,proto3" json:"named,omitempty" protobuf_key:"bytes,1,opt,name=key" protobuf_val:"bytes,2,opt,name=value"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Parcel) Reset() {
+	*x = Parcel{}
+	mi := &file_scalars_scalars_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Parcel) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Parcel) ProtoMessage() {}
+
+func (x *Parcel) ProtoReflect() protoreflect.Message {
+	mi := &file_scalars_scalars_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Parcel.ProtoReflect.Descriptor instead.
+func (*Parcel) Descriptor() ([]byte, []int) {
+	return file_scalars_scalars_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Parcel) GetMain() *Blob {
+	if x != nil {
+		return x.Main
+	}
+	return nil
+}
+
+func (x *Parcel) GetMore() []*Blob {
+	if x != nil {
+		return x.More
+	}
+	return nil
+}
+
+func (x *Parcel) GetNamed() map[string]*Blob {
+	if x != nil {
+		return x.Named
+	}
+	return nil
+}
+
 // Point is declared inside Inner.
 type Inner_Point struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1129,7 +1190,7 @@ type Inner_Point struct {
 
 func (x *Inner_Point) Reset() {
 	*x = Inner_Point{}
-	mi := &file_scalars_scalars_proto_msgTypes[7]
+	mi := &file_scalars_scalars_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1141,7 +1202,7 @@ func (x *Inner_Point) String() string {
 func (*Inner_Point) ProtoMessage() {}
 
 func (x *Inner_Point) ProtoReflect() protoreflect.Message {
-	mi := &file_scalars_scalars_proto_msgTypes[7]
+	mi := &file_scalars_scalars_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1314,19 +1375,28 @@ const file_scalars_scalars_proto_rawDesc = "" +
 	"\x05frame\x18\x05 \x01(\fB\x06\x92\xa1\x19\x02\b\x01H\x00R\x05frame\x12\x16\n" +
 	"\x05label\x18\x06 \x01(\tH\x00R\x05labelB\x06\n" +
 	"\x04kindB\b\n" +
-	"\x06_extra*W\n" +
+	"\x06_extra\"\xf5\x01\n" +
+	"\x06Parcel\x12,\n" +
+	"\x04main\x18\x01 \x01(\v2\x18.kdbus.test.scalars.BlobR\x04main\x12,\n" +
+	"\x04more\x18\x02 \x03(\v2\x18.kdbus.test.scalars.BlobR\x04more\x12;\n" +
+	"\x05named\x18\x03 \x03(\v2%.kdbus.test.scalars.Parcel.NamedEntryR\x05named\x1aR\n" +
+	"\n" +
+	"NamedEntry\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\x12.\n" +
+	"\x05value\x18\x02 \x01(\v2\x18.kdbus.test.scalars.BlobR\x05value:\x028\x01*W\n" +
 	"\x05Color\x12\x15\n" +
 	"\x11COLOR_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tCOLOR_RED\x10\x01\x12\x0f\n" +
 	"\vCOLOR_GREEN\x10\x02\x12\x17\n" +
 	"\n" +
-	"COLOR_BLUE\x10\xfd\xff\xff\xff\xff\xff\xff\xff\xff\x012\xe3\x02\n" +
+	"COLOR_BLUE\x10\xfd\xff\xff\xff\xff\xff\xff\xff\xff\x012\xa3\x03\n" +
 	"\aKitchen\x12F\n" +
 	"\x04Sink\x12\x1e.kdbus.test.scalars.Everything\x1a\x1e.kdbus.test.scalars.Everything\x12@\n" +
 	"\x06Choose\x12\x1a.kdbus.test.scalars.Choice\x1a\x1a.kdbus.test.scalars.Choice\x12K\n" +
 	"\aCollect\x12\x1f.kdbus.test.scalars.Collections\x1a\x1f.kdbus.test.scalars.Collections\x12C\n" +
 	"\x05Order\x12\x1c.kdbus.test.scalars.Shuffled\x1a\x1c.kdbus.test.scalars.Shuffled\x12<\n" +
-	"\x06Upload\x12\x18.kdbus.test.scalars.Blob\x1a\x18.kdbus.test.scalars.BlobBTZRgithub.com/kdbus-go/kdbus/internal/generator/internal/goldentest/scalars;scalarspbb\x06proto3"
+	"\x06Upload\x12\x18.kdbus.test.scalars.Blob\x1a\x18.kdbus.test.scalars.Blob\x12>\n" +
+	"\x04Pack\x12\x1a.kdbus.test.scalars.Parcel\x1a\x1a.kdbus.test.scalars.ParcelBTZRgithub.com/kdbus-go/kdbus/internal/generator/internal/goldentest/scalars;scalarspbb\x06proto3"
 
 var (
 	file_scalars_scalars_proto_rawDescOnce sync.Once
@@ -1341,7 +1411,7 @@ func file_scalars_scalars_proto_rawDescGZIP() []byte {
 }
 
 var file_scalars_scalars_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_scalars_scalars_proto_msgTypes = make([]protoimpl.MessageInfo, 18)
+var file_scalars_scalars_proto_msgTypes = make([]protoimpl.MessageInfo, 20)
 var file_scalars_scalars_proto_goTypes = []any{
 	(Color)(0),          // 0: kdbus.test.scalars.Color
 	(*Everything)(nil),  // 1: kdbus.test.scalars.Everything
@@ -1351,64 +1421,72 @@ var file_scalars_scalars_proto_goTypes = []any{
 	(*Collections)(nil), // 5: kdbus.test.scalars.Collections
 	(*Shuffled)(nil),    // 6: kdbus.test.scalars.Shuffled
 	(*Blob)(nil),        // 7: kdbus.test.scalars.Blob
-	(*Inner_Point)(nil), // 8: kdbus.test.scalars.Inner.Point
-	nil,                 // 9: kdbus.test.scalars.Collections.ByNameEntry
-	nil,                 // 10: kdbus.test.scalars.Collections.ByIntEntry
-	nil,                 // 11: kdbus.test.scalars.Collections.ByLongEntry
-	nil,                 // 12: kdbus.test.scalars.Collections.ColorsByIdEntry
-	nil,                 // 13: kdbus.test.scalars.Collections.InnersByIdEntry
-	nil,                 // 14: kdbus.test.scalars.Collections.ByBoolEntry
-	nil,                 // 15: kdbus.test.scalars.Collections.EmptyValuesEntry
-	nil,                 // 16: kdbus.test.scalars.Collections.ByFixedEntry
-	nil,                 // 17: kdbus.test.scalars.Collections.PointsEntry
-	nil,                 // 18: kdbus.test.scalars.Collections.BoolEmptiesEntry
+	(*Parcel)(nil),      // 8: kdbus.test.scalars.Parcel
+	(*Inner_Point)(nil), // 9: kdbus.test.scalars.Inner.Point
+	nil,                 // 10: kdbus.test.scalars.Collections.ByNameEntry
+	nil,                 // 11: kdbus.test.scalars.Collections.ByIntEntry
+	nil,                 // 12: kdbus.test.scalars.Collections.ByLongEntry
+	nil,                 // 13: kdbus.test.scalars.Collections.ColorsByIdEntry
+	nil,                 // 14: kdbus.test.scalars.Collections.InnersByIdEntry
+	nil,                 // 15: kdbus.test.scalars.Collections.ByBoolEntry
+	nil,                 // 16: kdbus.test.scalars.Collections.EmptyValuesEntry
+	nil,                 // 17: kdbus.test.scalars.Collections.ByFixedEntry
+	nil,                 // 18: kdbus.test.scalars.Collections.PointsEntry
+	nil,                 // 19: kdbus.test.scalars.Collections.BoolEmptiesEntry
+	nil,                 // 20: kdbus.test.scalars.Parcel.NamedEntry
 }
 var file_scalars_scalars_proto_depIdxs = []int32{
 	0,  // 0: kdbus.test.scalars.Everything.color:type_name -> kdbus.test.scalars.Color
 	2,  // 1: kdbus.test.scalars.Everything.inner:type_name -> kdbus.test.scalars.Inner
 	3,  // 2: kdbus.test.scalars.Everything.nothing:type_name -> kdbus.test.scalars.Empty
 	0,  // 3: kdbus.test.scalars.Everything.ocolor:type_name -> kdbus.test.scalars.Color
-	8,  // 4: kdbus.test.scalars.Inner.where:type_name -> kdbus.test.scalars.Inner.Point
+	9,  // 4: kdbus.test.scalars.Inner.where:type_name -> kdbus.test.scalars.Inner.Point
 	0,  // 5: kdbus.test.scalars.Inner.color:type_name -> kdbus.test.scalars.Color
 	2,  // 6: kdbus.test.scalars.Choice.inner:type_name -> kdbus.test.scalars.Inner
 	0,  // 7: kdbus.test.scalars.Choice.color:type_name -> kdbus.test.scalars.Color
 	3,  // 8: kdbus.test.scalars.Choice.none:type_name -> kdbus.test.scalars.Empty
-	8,  // 9: kdbus.test.scalars.Choice.point:type_name -> kdbus.test.scalars.Inner.Point
+	9,  // 9: kdbus.test.scalars.Choice.point:type_name -> kdbus.test.scalars.Inner.Point
 	3,  // 10: kdbus.test.scalars.Choice.e1:type_name -> kdbus.test.scalars.Empty
 	3,  // 11: kdbus.test.scalars.Choice.e2:type_name -> kdbus.test.scalars.Empty
 	0,  // 12: kdbus.test.scalars.Collections.colors:type_name -> kdbus.test.scalars.Color
 	2,  // 13: kdbus.test.scalars.Collections.inners:type_name -> kdbus.test.scalars.Inner
 	3,  // 14: kdbus.test.scalars.Collections.empties:type_name -> kdbus.test.scalars.Empty
-	9,  // 15: kdbus.test.scalars.Collections.by_name:type_name -> kdbus.test.scalars.Collections.ByNameEntry
-	10, // 16: kdbus.test.scalars.Collections.by_int:type_name -> kdbus.test.scalars.Collections.ByIntEntry
-	11, // 17: kdbus.test.scalars.Collections.by_long:type_name -> kdbus.test.scalars.Collections.ByLongEntry
-	12, // 18: kdbus.test.scalars.Collections.colors_by_id:type_name -> kdbus.test.scalars.Collections.ColorsByIdEntry
-	13, // 19: kdbus.test.scalars.Collections.inners_by_id:type_name -> kdbus.test.scalars.Collections.InnersByIdEntry
-	14, // 20: kdbus.test.scalars.Collections.by_bool:type_name -> kdbus.test.scalars.Collections.ByBoolEntry
-	15, // 21: kdbus.test.scalars.Collections.empty_values:type_name -> kdbus.test.scalars.Collections.EmptyValuesEntry
-	16, // 22: kdbus.test.scalars.Collections.by_fixed:type_name -> kdbus.test.scalars.Collections.ByFixedEntry
-	17, // 23: kdbus.test.scalars.Collections.points:type_name -> kdbus.test.scalars.Collections.PointsEntry
-	18, // 24: kdbus.test.scalars.Collections.bool_empties:type_name -> kdbus.test.scalars.Collections.BoolEmptiesEntry
-	0,  // 25: kdbus.test.scalars.Collections.ColorsByIdEntry.value:type_name -> kdbus.test.scalars.Color
-	2,  // 26: kdbus.test.scalars.Collections.InnersByIdEntry.value:type_name -> kdbus.test.scalars.Inner
-	3,  // 27: kdbus.test.scalars.Collections.EmptyValuesEntry.value:type_name -> kdbus.test.scalars.Empty
-	8,  // 28: kdbus.test.scalars.Collections.PointsEntry.value:type_name -> kdbus.test.scalars.Inner.Point
-	3,  // 29: kdbus.test.scalars.Collections.BoolEmptiesEntry.value:type_name -> kdbus.test.scalars.Empty
-	1,  // 30: kdbus.test.scalars.Kitchen.Sink:input_type -> kdbus.test.scalars.Everything
-	4,  // 31: kdbus.test.scalars.Kitchen.Choose:input_type -> kdbus.test.scalars.Choice
-	5,  // 32: kdbus.test.scalars.Kitchen.Collect:input_type -> kdbus.test.scalars.Collections
-	6,  // 33: kdbus.test.scalars.Kitchen.Order:input_type -> kdbus.test.scalars.Shuffled
-	7,  // 34: kdbus.test.scalars.Kitchen.Upload:input_type -> kdbus.test.scalars.Blob
-	1,  // 35: kdbus.test.scalars.Kitchen.Sink:output_type -> kdbus.test.scalars.Everything
-	4,  // 36: kdbus.test.scalars.Kitchen.Choose:output_type -> kdbus.test.scalars.Choice
-	5,  // 37: kdbus.test.scalars.Kitchen.Collect:output_type -> kdbus.test.scalars.Collections
-	6,  // 38: kdbus.test.scalars.Kitchen.Order:output_type -> kdbus.test.scalars.Shuffled
-	7,  // 39: kdbus.test.scalars.Kitchen.Upload:output_type -> kdbus.test.scalars.Blob
-	35, // [35:40] is the sub-list for method output_type
-	30, // [30:35] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	10, // 15: kdbus.test.scalars.Collections.by_name:type_name -> kdbus.test.scalars.Collections.ByNameEntry
+	11, // 16: kdbus.test.scalars.Collections.by_int:type_name -> kdbus.test.scalars.Collections.ByIntEntry
+	12, // 17: kdbus.test.scalars.Collections.by_long:type_name -> kdbus.test.scalars.Collections.ByLongEntry
+	13, // 18: kdbus.test.scalars.Collections.colors_by_id:type_name -> kdbus.test.scalars.Collections.ColorsByIdEntry
+	14, // 19: kdbus.test.scalars.Collections.inners_by_id:type_name -> kdbus.test.scalars.Collections.InnersByIdEntry
+	15, // 20: kdbus.test.scalars.Collections.by_bool:type_name -> kdbus.test.scalars.Collections.ByBoolEntry
+	16, // 21: kdbus.test.scalars.Collections.empty_values:type_name -> kdbus.test.scalars.Collections.EmptyValuesEntry
+	17, // 22: kdbus.test.scalars.Collections.by_fixed:type_name -> kdbus.test.scalars.Collections.ByFixedEntry
+	18, // 23: kdbus.test.scalars.Collections.points:type_name -> kdbus.test.scalars.Collections.PointsEntry
+	19, // 24: kdbus.test.scalars.Collections.bool_empties:type_name -> kdbus.test.scalars.Collections.BoolEmptiesEntry
+	7,  // 25: kdbus.test.scalars.Parcel.main:type_name -> kdbus.test.scalars.Blob
+	7,  // 26: kdbus.test.scalars.Parcel.more:type_name -> kdbus.test.scalars.Blob
+	20, // 27: kdbus.test.scalars.Parcel.named:type_name -> kdbus.test.scalars.Parcel.NamedEntry
+	0,  // 28: kdbus.test.scalars.Collections.ColorsByIdEntry.value:type_name -> kdbus.test.scalars.Color
+	2,  // 29: kdbus.test.scalars.Collections.InnersByIdEntry.value:type_name -> kdbus.test.scalars.Inner
+	3,  // 30: kdbus.test.scalars.Collections.EmptyValuesEntry.value:type_name -> kdbus.test.scalars.Empty
+	9,  // 31: kdbus.test.scalars.Collections.PointsEntry.value:type_name -> kdbus.test.scalars.Inner.Point
+	3,  // 32: kdbus.test.scalars.Collections.BoolEmptiesEntry.value:type_name -> kdbus.test.scalars.Empty
+	7,  // 33: kdbus.test.scalars.Parcel.NamedEntry.value:type_name -> kdbus.test.scalars.Blob
+	1,  // 34: kdbus.test.scalars.Kitchen.Sink:input_type -> kdbus.test.scalars.Everything
+	4,  // 35: kdbus.test.scalars.Kitchen.Choose:input_type -> kdbus.test.scalars.Choice
+	5,  // 36: kdbus.test.scalars.Kitchen.Collect:input_type -> kdbus.test.scalars.Collections
+	6,  // 37: kdbus.test.scalars.Kitchen.Order:input_type -> kdbus.test.scalars.Shuffled
+	7,  // 38: kdbus.test.scalars.Kitchen.Upload:input_type -> kdbus.test.scalars.Blob
+	8,  // 39: kdbus.test.scalars.Kitchen.Pack:input_type -> kdbus.test.scalars.Parcel
+	1,  // 40: kdbus.test.scalars.Kitchen.Sink:output_type -> kdbus.test.scalars.Everything
+	4,  // 41: kdbus.test.scalars.Kitchen.Choose:output_type -> kdbus.test.scalars.Choice
+	5,  // 42: kdbus.test.scalars.Kitchen.Collect:output_type -> kdbus.test.scalars.Collections
+	6,  // 43: kdbus.test.scalars.Kitchen.Order:output_type -> kdbus.test.scalars.Shuffled
+	7,  // 44: kdbus.test.scalars.Kitchen.Upload:output_type -> kdbus.test.scalars.Blob
+	8,  // 45: kdbus.test.scalars.Kitchen.Pack:output_type -> kdbus.test.scalars.Parcel
+	40, // [40:46] is the sub-list for method output_type
+	34, // [34:40] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_scalars_scalars_proto_init() }
@@ -1444,7 +1522,7 @@ func file_scalars_scalars_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_scalars_scalars_proto_rawDesc), len(file_scalars_scalars_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   18,
+			NumMessages:   20,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
