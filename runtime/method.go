@@ -81,6 +81,9 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 	if err := e.Err(); err != nil {
 		return Errorf(InvalidArgument, "encoding the arguments of %s: %v", m.Name, err)
 	}
+	if err := checkFDs(&e, "the call to "+m.Name); err != nil {
+		return err
+	}
 	msg.Body = e.Bytes()
 	*buf = msg.Body
 	if m.NoReply {
@@ -150,6 +153,9 @@ func (m *UnaryMethod[Req, Resp]) Desc(call func(srv any, ctx context.Context, re
 			m.Out.Encode(e, resp)
 			if err := e.Err(); err != nil {
 				return Errorf(Internal, "encoding the reply of %s: %v", m.Name, err)
+			}
+			if err := checkFDs(e, "the reply of "+m.Name); err != nil {
+				return err
 			}
 			return nil
 		},

@@ -33,8 +33,39 @@ import (
 // memfdName names the memfds made for payloads that were not in one already.
 const memfdName = "kdbus-payload"
 
+// maxMessageFDs is the number of descriptors a message may carry on a bus with the usual
+// limits: dbus-daemon's and kdbusd's max_message_unix_fds is 16, and a bus disconnects a
+// client that sends more.
+const maxMessageFDs = 16
+
+// checkFDs refuses a message whose memfd payloads need more descriptors than a bus accepts,
+// before it is sent: sending it would cost the connection.
+func checkFDs(e *wire.Encoder, what string) error {
+	if n := len(e.FDs()); n > maxMessageFDs {
+		return Errorf(ResourceExhausted, "%s carries %d file descriptors (memfd payloads); buses accept at most %d in one message and disconnect senders of more: send fewer payloads per call, or join small ones into one", what, n, maxMessageFDs)
+	}
+	return nil
+}
+
+// emptyMemfd is the sealed memfd of size zero that every empty payload shares: it never
+// changes, so one descriptor serves the whole process and a message spends one descriptor on
+// all its empty payloads.
+var emptyMemfd = sync.OnceValues(func() (*memfd.File, error) { return memfd.Create(memfdName+"-empty", nil) })
+
 // AppendMemfd encodes b as a sealed memfd (h). Generated code calls it.
 func AppendMemfd(e *wire.Encoder, b []byte) {
+	if e.Err() != nil {
+		return
+	}
+	if len(b) == 0 {
+		f, err := emptyMemfd()
+		if err != nil {
+			e.SetErr(err)
+			return
+		}
+		e.PayloadFD(f.Fd())
+		return
+	}
 	if w := memfd.Lookup(b); w != nil {
 		if err := w.SealInPlace(); err != nil {
 			e.SetErr(err)

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 )
@@ -41,11 +42,20 @@ func (e *Encoder) Reset(buf []byte, o ByteOrder) {
 }
 
 // FD encodes an h value for descriptor fd: it adds fd to the descriptors that travel with the
-// message (FDs) and writes its index among them. The encoder does not own fd.
+// message (FDs) and writes its index among them. A descriptor already among them is not added
+// again: its h values share one index, and the message one slot of the bus's per-message
+// limit. The encoder does not own fd. Bodies that number their descriptors themselves use
+// UnixFD instead; the two do not mix in one message.
 func (e *Encoder) FD(fd int) {
 	if fd < 0 {
 		e.SetErr(fmt.Errorf("dbus: encoding h: %d is not a file descriptor", fd))
 		return
+	}
+	for i, have := range e.fds {
+		if have == fd {
+			e.Uint32(uint32(i))
+			return
+		}
 	}
 	if len(e.fds) >= MaxUnixFDs {
 		e.SetErr(fmt.Errorf("dbus: encoding h: a message carries at most %d descriptors", MaxUnixFDs))
@@ -58,10 +68,10 @@ func (e *Encoder) FD(fd int) {
 // PayloadFD is FD for a descriptor that is a sealed memfd holding a payload. Transports
 // that can have the bus check payloads say which descriptors are (PayloadMask).
 func (e *Encoder) PayloadFD(fd int) {
-	if n := len(e.fds); n < 64 {
-		e.payloads |= 1 << n
-	}
 	e.FD(fd)
+	if i := slices.Index(e.fds, fd); i >= 0 && i < 64 {
+		e.payloads |= 1 << i
+	}
 }
 
 // PayloadMask returns a bit mask of the descriptors encoded with PayloadFD: bit i set says

@@ -75,3 +75,23 @@ func TestDecoderFDs(t *testing.T) {
 		t.Fatal("Reset kept held values")
 	}
 }
+
+func TestEncoderFDsShareIndexes(t *testing.T) {
+	var e Encoder
+	e.Reset(nil, LittleEndian)
+	e.FD(7)
+	e.PayloadFD(9)
+	e.FD(7)
+	e.PayloadFD(7)
+	e.PayloadFD(9)
+	if got := e.FDs(); len(got) != 2 || got[0] != 7 || got[1] != 9 {
+		t.Fatalf("FDs = %v, want [7 9]: a descriptor travels once however often it is encoded", got)
+	}
+	vals, err := Unmarshal(e.Bytes(), LittleEndian, "hhhhh")
+	if err != nil || fmt.Sprint(vals) != "[0 1 0 0 1]" {
+		t.Fatalf("indexes %v, %v", vals, err)
+	}
+	if m := e.PayloadMask(); m != 0b11 {
+		t.Fatalf("PayloadMask = %b, want 11", m)
+	}
+}

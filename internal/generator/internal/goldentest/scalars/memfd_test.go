@@ -3,6 +3,7 @@ package scalarspb
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strings"
@@ -113,6 +114,76 @@ func TestMemfdFieldsOverABus(t *testing.T) {
 		}
 		if !proto.Equal(resp, req) {
 			t.Fatalf("the parcel changed in transit:\n got %v\nwant %v", resp, req)
+		}
+	})
+}
+
+// chunker answers Upload with as many one-byte chunks as the request's name says.
+type chunker struct{ UnimplementedKitchenServer }
+
+func (chunker) Upload(_ context.Context, req *Blob) (*Blob, error) {
+	var n int
+	fmt.Sscan(req.GetName(), &n)
+	resp := &Blob{Name: "reply"}
+	for i := range n {
+		resp.Chunks = append(resp.Chunks, []byte{byte(i)})
+	}
+	return resp, nil
+}
+
+// TestMemfdDescriptorLimit checks that a message never carries more descriptors than a bus
+// accepts (it would disconnect the sender), that the refusal leaves the connection working,
+// and that empty payloads share one descriptor.
+func TestMemfdDescriptorLimit(t *testing.T) {
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, bus *bustest.Bus) {
+		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer cancel()
+		srv, err := runtime.Dial(ctx, bus.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		if err := RegisterKitchenServer(srv, chunker{}); err != nil {
+			t.Fatal(err)
+		}
+		cli, err := runtime.Dial(ctx, bus.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer cli.Close()
+		client := NewKitchenClient(cli, runtime.WithDestination(srv.UniqueName()))
+		chunks := func(n int) [][]byte {
+			var c [][]byte
+			for i := range n {
+				c = append(c, []byte{byte(i)})
+			}
+			return c
+		}
+		upload := func(req *Blob) (*Blob, error) {
+			resp, err := client.Upload(ctx, req)
+			runtime.ReleasePayloads(resp)
+			return resp, err
+		}
+
+		// 16 descriptors: the data (empty) and 15 chunks.
+		if _, err := upload(&Blob{Chunks: chunks(15)}); err != nil {
+			t.Fatalf("16 descriptors: %v", err)
+		}
+		var re *runtime.Error
+		if _, err := upload(&Blob{Chunks: chunks(16)}); !errors.As(err, &re) || re.Code != runtime.ResourceExhausted || !strings.Contains(re.Message, "17 file descriptors") {
+			t.Fatalf("17 descriptors: %v, want a ResourceExhausted error that counts them", err)
+		}
+		// Empty payloads share one descriptor.
+		if _, err := upload(&Blob{Chunks: make([][]byte, 100), Extra: []byte{}}); err != nil {
+			t.Fatalf("100 empty chunks: %v", err)
+		}
+		// A reply with too many payloads becomes an error reply, not a lost connection.
+		if _, err := upload(&Blob{Name: "17"}); !errors.As(err, &re) || re.Code != runtime.ResourceExhausted {
+			t.Fatalf("a reply of 17 descriptors: %v, want ResourceExhausted", err)
+		}
+		resp, err := upload(&Blob{Name: "15"})
+		if err != nil || len(resp.GetChunks()) != 15 {
+			t.Fatalf("after the refusals: %v, %d chunks", err, len(resp.GetChunks()))
 		}
 	})
 }
