@@ -7,6 +7,7 @@ package roundtrip
 
 import (
 	"fmt"
+	"io"
 	"math"
 	"math/rand"
 	"strings"
@@ -419,25 +420,44 @@ func (f *filler) fillValue(m protoreflect.Message, depth int) {
 
 // Redecode is the property a fuzz target checks on bytes from a peer: decoding them either
 // fails with an error or gives a message that encodes without error and decodes again to an
-// equal message. It never panics.
-func Redecode[T any](t *testing.T, c runtime.Codec[T], body []byte, order wire.ByteOrder) {
+// equal message. It never panics. fds are the message's descriptors, which h values index.
+func Redecode[T any](t *testing.T, c runtime.Codec[T], body []byte, order wire.ByteOrder, fds ...int) {
 	t.Helper()
-	m, err := Decode(c, body, order)
+	m, held, err := decodeHeld(c, body, order, fds)
+	defer closeAll(held)
 	if err != nil {
 		return
 	}
-	var e wire.Encoder
+	e := new(wire.Encoder)
 	e.Reset(nil, order)
-	c.Encode(&e, m)
+	c.Encode(e, m)
+	defer e.Sent()
 	if err := e.Err(); err != nil {
 		t.Fatalf("a decoded message does not encode: %v\nmessage: %v", err, msg(m))
 	}
-	again, err := Decode(c, e.Bytes(), order)
+	again, held2, err := decodeHeld(c, e.Bytes(), order, e.FDs())
+	defer closeAll(held2)
 	if err != nil {
 		t.Fatalf("a re-encoded message does not decode: %v\nmessage: %v", err, msg(m))
 	}
 	if !proto.Equal(msg(m), msg(again)) {
 		t.Fatalf("decode, encode, decode changed the message:\n first: %v\nsecond: %v", msg(m), msg(again))
+	}
+}
+
+// decodeHeld decodes body with descriptors fds and returns the message with what decoding
+// mapped (memfd payloads), which the caller closes once done with the message.
+func decodeHeld[T any](c runtime.Codec[T], body []byte, order wire.ByteOrder, fds []int) (*T, []io.Closer, error) {
+	m := new(T)
+	d := wire.NewDecoder(body, order)
+	d.SetFDs(fds)
+	c.Decode(d, m)
+	return m, d.Held(), d.Done()
+}
+
+func closeAll(cs []io.Closer) {
+	for _, c := range cs {
+		c.Close()
 	}
 }
 
@@ -449,6 +469,7 @@ func Seed[T any](f *testing.F, c runtime.Codec[T], selector byte) {
 			var e wire.Encoder
 			e.Reset(nil, order)
 			c.Encode(&e, m)
+			e.Sent()
 			f.Add(append([]byte{selector, byte(order)}, e.Bytes()...))
 		}
 	}
