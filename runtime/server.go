@@ -182,10 +182,16 @@ func (c *Conn) dispatch(in incoming) {
 		return
 	}
 	*buf = e.Bytes()
-	c.t.Send(&wire.Message{
+	rm := &wire.Message{
 		Order: wire.NativeOrder, Type: wire.MethodReturn, ReplySerial: m.Serial,
 		Destination: m.Sender, Signature: sig, Body: e.Bytes(),
-	}, e.FDs())
+	}
+	if nt, ok := c.t.(nativeTransport); ok && e.PayloadMask() != 0 {
+		// The native bus checks the reply's payloads as it checks a call's.
+		nt.SendCall(rm, e.FDs(), native.SendOptions{Payloads: e.PayloadMask()})
+		return
+	}
+	c.t.Send(rm, e.FDs())
 }
 
 func (c *Conn) replyError(m *wire.Message, err error) {
