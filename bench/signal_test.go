@@ -3,6 +3,7 @@ package bench_test
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,8 +23,9 @@ const (
 	matching       = 10
 	signalMember   = "Tick"
 	signalArg0     = "hit"
-	signalWindow   = 32 // signals in flight: emitted but not yet received by every matching subscriber
-	dialers        = 8  // connections opened at once while setting up
+	signalWindow   = 32   // signals in flight: emitted but not yet received by the slowest matching subscriber
+	signalBuffer   = 1024 // a subscription's buffer
+	dialers        = 8    // connections opened at once while setting up
 	signalsTimeout = time.Minute
 )
 
@@ -31,7 +33,9 @@ const (
 // until every matching subscriber has every signal; wakeups/signal, the readers of all 1000
 // subscribers that woke up with data, per signal (on classic connections, which do not count
 // wake-ups, the messages they read); false-wakeups/signal, the same for the 990 that do not
-// match; and the bus's CPU time per signal.
+// match; dropped/signal, the signals lost to full buffers or pools (the runtime and the bus
+// count them; nothing is lost silently), per signal and matching subscriber; and the bus's CPU
+// time per signal.
 func BenchmarkSignal(b *testing.B) {
 	b.Run(fmt.Sprintf("%dsubs", subscribers), func(b *testing.B) {
 		for _, target := range []string{bench.Native, bench.KdbusdClassic, bench.DBusDaemon} {
@@ -43,7 +47,16 @@ func BenchmarkSignal(b *testing.B) {
 // subscriber is one of the signal's subscribers.
 type subscriber struct {
 	conn  *runtime.Conn
+	sub   *runtime.Subscription
 	match bool
+	// got counts the signals a matching subscriber received.
+	got atomic.Int64
+}
+
+// dropped returns how many signals the subscriber lost: to its subscription's full buffer,
+// or because the bus could not fit them in its pool.
+func (s *subscriber) dropped() int64 {
+	return int64(s.sub.Dropped() + s.conn.Stats().Dropped)
 }
 
 // wakeups returns what the benchmark counts as the subscriber's wake-ups so far.
@@ -58,7 +71,6 @@ func (s *subscriber) wakeups() uint64 {
 func benchmarkSignal(b *testing.B, target string) {
 	raiseFileLimit(b)
 	bus := startBus(b, target)
-	var delivered atomic.Int64
 	progress := make(chan struct{}, 1)
 	subs := make([]*subscriber, subscribers)
 	var wg sync.WaitGroup
@@ -67,7 +79,7 @@ func benchmarkSignal(b *testing.B, target string) {
 	for range dialers {
 		wg.Go(func() {
 			for i := range next {
-				s, err := subscribe(b, bus, i < matching, &delivered, progress)
+				s, err := subscribe(b, bus, i < matching, progress)
 				if err != nil {
 					errs <- err
 					continue
@@ -97,10 +109,18 @@ func benchmarkSignal(b *testing.B, target string) {
 	for i, s := range subs {
 		before[i] = s.wakeups()
 	}
+	// slowest returns the fewest signals a matching subscriber has received or lost.
+	slowest := func() int64 {
+		low := int64(math.MaxInt64)
+		for _, s := range subs[:matching] {
+			low = min(low, s.got.Load()+s.dropped())
+		}
+		return low
+	}
 	cpu := bus.cpu(b)
 	var sent int64
 	for b.Loop() {
-		for (sent-signalWindow)*matching >= delivered.Load() {
+		for sent-slowest() >= signalWindow {
 			<-progress
 		}
 		m := signal
@@ -110,16 +130,25 @@ func benchmarkSignal(b *testing.B, target string) {
 		sent++
 	}
 	timeout := time.After(signalsTimeout)
-	for delivered.Load() < sent*matching {
+	for slowest() < sent {
 		select {
 		case <-progress:
+		case <-time.After(10 * time.Millisecond): // drops are counted, not announced
 		case <-timeout:
-			b.Fatalf("matching subscribers received %d of %d signals within %v", delivered.Load(), sent*matching, signalsTimeout)
+			var got, lost int64
+			for _, s := range subs[:matching] {
+				got, lost = got+s.got.Load(), lost+s.dropped()
+			}
+			b.Fatalf("matching subscribers received %d and lost %d of %d signals within %v", got, lost, sent*matching, signalsTimeout)
 		}
 	}
 	elapsed := b.Elapsed()
 	bus.reportBusCPU(b, cpu)
 	var all, falses uint64
+	var lost int64
+	for _, s := range subs[:matching] {
+		lost += s.dropped()
+	}
 	for i, s := range subs {
 		w := s.wakeups() - before[i]
 		all += w
@@ -130,12 +159,13 @@ func benchmarkSignal(b *testing.B, target string) {
 	b.ReportMetric(float64(sent)/elapsed.Seconds(), "signals/s")
 	b.ReportMetric(float64(all)/float64(sent), "wakeups/signal")
 	b.ReportMetric(float64(falses)/float64(sent), "false-wakeups/signal")
+	b.ReportMetric(float64(lost)/float64(sent*matching), "dropped/signal")
 }
 
 // subscribe connects a subscriber and subscribes it to the signal with an arg0 filter that
-// the signal matches when match is set. A matching subscriber counts what it receives in
-// delivered and announces each on progress.
-func subscribe(b *testing.B, bus *bus, match bool, delivered *atomic.Int64, progress chan struct{}) (*subscriber, error) {
+// the signal matches when match is set. A matching subscriber counts what it receives and
+// announces each on progress.
+func subscribe(b *testing.B, bus *bus, match bool, progress chan struct{}) (*subscriber, error) {
 	c, err := bus.connect(b)
 	if err != nil {
 		return nil, err
@@ -150,14 +180,15 @@ func subscribe(b *testing.B, bus *bus, match bool, delivered *atomic.Int64, prog
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	sub, err := c.Subscribe(ctx, rule, 4*signalWindow)
+	sub, err := c.Subscribe(ctx, rule, signalBuffer)
 	if err != nil {
 		return nil, err
 	}
+	s := &subscriber{conn: c, sub: sub, match: match}
 	go func() {
 		for range sub.C() {
 			if match {
-				delivered.Add(1)
+				s.got.Add(1)
 				select {
 				case progress <- struct{}{}:
 				default:
@@ -165,7 +196,7 @@ func subscribe(b *testing.B, bus *bus, match bool, delivered *atomic.Int64, prog
 			}
 		}
 	}()
-	return &subscriber{conn: c, match: match}, nil
+	return s, nil
 }
 
 func parseRule(arg0 string) (*match.Rule, error) {
