@@ -1,12 +1,15 @@
 package bench_test
 
 import (
+	"context"
+	"fmt"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/kdbus-go/kdbus/bench"
+	"github.com/kdbus-go/kdbus/runtime"
 )
 
 // idleConns is how many idle connections BenchmarkIdleConns opens to one kdbusd.
@@ -39,10 +42,11 @@ func raiseFileLimit(tb testing.TB) {
 }
 
 // BenchmarkIdleConns opens 4096 idle connections to one kdbusd and reports how much the bus
-// process's resident memory grew per connection (KiB/conn). An iteration is a fresh kdbusd
-// filled with connections; ns/op is the time to start it and open all of them.
+// process's resident memory grew per connection (KiB/conn). The timed loop then opens and
+// closes one more connection at a time, so ns/op is the cost of a connection to a bus that
+// holds 4096.
 func BenchmarkIdleConns(b *testing.B) {
-	b.Run("4096", func(b *testing.B) {
+	b.Run(fmt.Sprint(idleConns), func(b *testing.B) {
 		for _, target := range []string{bench.Native, bench.KdbusdClassic} {
 			b.Run(target, func(b *testing.B) { benchmarkIdleConns(b, target) })
 		}
@@ -51,46 +55,20 @@ func BenchmarkIdleConns(b *testing.B) {
 
 func benchmarkIdleConns(b *testing.B, target string) {
 	raiseFileLimit(b)
-	var growth int64
-	runs := 0
-	for b.Loop() {
-		growth += idleConnsGrowth(b, target)
-		runs++
-	}
-	b.ReportMetric(float64(growth)/1024/float64(runs*idleConns), "KiB/conn")
-}
-
-// idleConnsGrowth starts a kdbusd, opens idleConns connections to it and returns how many
-// bytes its resident set grew; the bus and the connections are gone when it returns.
-func idleConnsGrowth(b *testing.B, target string) int64 {
-	b.Helper()
-	// A sub-test scope would cost a line of output per iteration; a cleanup list does the same.
-	var cleanups []func()
-	defer func() {
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			cleanups[i]()
-		}
-	}()
-	sc := &scope{TB: b, cleanups: &cleanups}
-	bus := startBus(sc, target)
-	b.StopTimer()
+	bus := startBus(b, target)
 	time.Sleep(idleSettle)
 	rss0, err := bench.ProcessRSS(bus.pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.StartTimer()
 	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var firstErr error
+	errs := make(chan error, idleConns)
 	next := make(chan struct{})
 	for range dialers {
 		wg.Go(func() {
 			for range next {
-				if _, err := bus.connect(sc); err != nil {
-					mu.Lock()
-					firstErr = err
-					mu.Unlock()
+				if _, err := bus.connect(b); err != nil {
+					errs <- err
 				}
 			}
 		})
@@ -100,29 +78,22 @@ func idleConnsGrowth(b *testing.B, target string) int64 {
 	}
 	close(next)
 	wg.Wait()
-	if firstErr != nil {
-		b.Fatal(firstErr)
+	close(errs)
+	if err := <-errs; err != nil {
+		b.Fatalf("opening %d connections: %v", idleConns, err)
 	}
-	b.StopTimer()
 	time.Sleep(idleSettle)
 	rss1, err := bench.ProcessRSS(bus.pid)
 	if err != nil {
 		b.Fatal(err)
 	}
-	b.StartTimer()
-	return rss1 - rss0
-}
-
-// scope runs a TB's cleanups when the caller says, rather than at the end of the benchmark.
-type scope struct {
-	testing.TB
-	mu       sync.Mutex
-	cleanups *[]func()
-}
-
-// Cleanup queues f to run when the scope ends.
-func (s *scope) Cleanup(f func()) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	*s.cleanups = append(*s.cleanups, f)
+	ctx := context.Background()
+	for b.Loop() {
+		c, err := runtime.Dial(ctx, bus.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		c.Close()
+	}
+	b.ReportMetric(float64(rss1-rss0)/1024/idleConns, "KiB/conn")
 }
