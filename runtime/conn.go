@@ -6,6 +6,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -26,6 +27,7 @@ type connOptions struct {
 	maxConcurrent     int
 	maxQueued         int
 	peer              bool
+	poolSize          int
 }
 
 // WithUnaryClientInterceptor runs ic around every call this connection makes through
@@ -45,6 +47,12 @@ func WithUnaryServerInterceptor(ic UnaryServerInterceptor) Option {
 func WithMaxConcurrentCalls(running, queued int) Option {
 	return func(o *connOptions) { o.maxConcurrent, o.maxQueued = max(running, 1), max(queued, 0) }
 }
+
+// WithPoolSize asks kdbusd for a receive pool of size bytes on the native transport (default
+// 16 MiB; the bus grants 256 KiB to 256 MiB). A sender may fill about a sixth of a pool with
+// messages the receiver has not asked for, so larger pools take larger unsolicited messages;
+// pages cost memory only once used. Classic connections ignore it.
+func WithPoolSize(size int) Option { return func(o *connOptions) { o.poolSize = size } }
 
 // PeerToPeer makes Dial skip Hello: the other end is a peer, not a bus.
 func PeerToPeer() Option { return func(o *connOptions) { o.peer = true } }
@@ -66,7 +74,7 @@ type Conn struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	work     chan incoming
+	work     chan *incoming
 	workers  int // guarded by mu
 	idle     int // guarded by mu
 	inflight int // calls queued or running, guarded by mu
@@ -138,7 +146,7 @@ func newConn(t transport, o connOptions) *Conn {
 		objects: make(map[wire.ObjectPath]*object),
 		matches: make(map[*Subscription]struct{}),
 		done:    make(chan struct{}),
-		work:    make(chan incoming, o.maxConcurrent+o.maxQueued),
+		work:    make(chan *incoming, o.maxConcurrent+o.maxQueued),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.readLoop()
@@ -173,6 +181,9 @@ type ConnStats struct {
 	// Dropped is the number of broadcasts the bus could not deliver to this connection
 	// (native transport only).
 	Dropped uint64
+	// Undelivered is the number of no-reply messages sent without WaitDelivery that the
+	// bus could not deliver (native transport only; Sync returns their errors).
+	Undelivered uint64
 }
 
 // Stats returns the connection's counters.
@@ -180,7 +191,7 @@ func (c *Conn) Stats() ConnStats {
 	s := ConnStats{Received: c.received.Load()}
 	if t, ok := c.t.(nativeTransport); ok {
 		ns := t.Stats()
-		s.Wakeups, s.Dropped = ns.Wakeups, ns.Dropped
+		s.Wakeups, s.Dropped, s.Undelivered = ns.Wakeups, ns.Dropped, ns.Undelivered
 	}
 	return s
 }
@@ -224,7 +235,7 @@ func (c *Conn) readLoop() {
 				r.release()
 			}
 		case wire.MethodCall:
-			c.enqueue(incoming{msg: r.Msg, fds: r.FDs, src: r})
+			c.enqueue(&incoming{msg: r.Msg, fds: r.FDs, src: r})
 		case wire.Signal:
 			r.detach()
 			c.deliverSignal(r.Msg)
@@ -350,12 +361,40 @@ func (e *callError) Error() string   { return e.err.Error() }
 func (e *callError) Unwrap() []error { return []error{e.err, e.ctx} }
 
 // send writes m without waiting for a reply.
-func (c *Conn) send(m *wire.Message, fds []int, payloads uint64) error {
+func (c *Conn) send(m *wire.Message, fds []int, payloads uint64, wait bool) error {
 	m.Flags |= wire.FlagNoReplyExpected
 	if nt, ok := c.t.(nativeTransport); ok {
-		return nt.sendOneWay(m, fds, payloads)
+		return nt.sendOneWay(m, fds, payloads, wait)
 	}
 	return c.t.Send(m, fds)
+}
+
+// Sync waits until the bus has routed every message this connection sent before it, and
+// returns the delivery failures of no-reply calls sent without WaitDelivery since the last
+// Sync (an *Error each, joined). On a classic connection it makes a round trip to the bus and
+// returns nil: classic D-Bus does not report such failures.
+func (c *Conn) Sync(ctx context.Context) error {
+	if nt, ok := c.t.(nativeTransport); ok {
+		err := nt.Sync(ctx)
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			var errs []error
+			for _, e := range j.Unwrap() {
+				var se *native.SendError
+				if errors.As(e, &se) {
+					e = sendError(se)
+				}
+				errs = append(errs, e)
+			}
+			return errors.Join(errs...)
+		}
+		var se *native.SendError
+		if errors.As(err, &se) {
+			return sendError(se)
+		}
+		return nativeErr(err)
+	}
+	_, err := c.busCall(ctx, "GetId", "", "s")
+	return err
 }
 
 // Call makes a raw method call and returns the reply message and its descriptors, which the
@@ -376,9 +415,16 @@ func (c *Conn) Send(m *wire.Message, fds []int) error { return c.t.Send(m, fds) 
 type CallOption func(*callOptions)
 
 type callOptions struct {
-	noAutoStart bool
-	interactive bool
+	noAutoStart  bool
+	interactive  bool
+	waitDelivery bool
 }
+
+// WaitDelivery makes a no-reply call return only once the bus has routed it, with the error
+// if it could not be delivered (no such name, a receiver whose quota is full, the policy). It
+// takes effect on kdbusd's native transport; classic D-Bus has no way to say. Without it,
+// no-reply calls pipeline and their failures are collected for Sync.
+func WaitDelivery() CallOption { return func(o *callOptions) { o.waitDelivery = true } }
 
 // NoAutoStart asks the bus not to start the service to deliver the call.
 func NoAutoStart() CallOption { return func(o *callOptions) { o.noAutoStart = true } }

@@ -515,3 +515,40 @@ func TestMixedTransports(t *testing.T) {
 		})
 	}
 }
+
+// On the native transport a no-reply call that cannot be delivered is reported: at once with
+// WaitDelivery, or by Sync.
+func TestUndeliveredNoReplyCalls(t *testing.T) {
+	d := bustest.Start(t, bustest.KdbusdNative, dbustest.Config{})
+	cli := dial(t, d)
+	nowhere := NewObject(cli, &testDesc, WithDestination("org.kdbusgo.Nobody"))
+	_, err := oneWay.Invoke(ctx5s(t), nowhere, &echoMsg{}, WaitDelivery())
+	if CodeOf(err) != Unavailable || !strings.Contains(err.Error(), "org.freedesktop.DBus.Error.ServiceUnknown") {
+		t.Fatalf("a waited no-reply call to nobody: %v (code %v)", err, CodeOf(err))
+	}
+	for range 3 {
+		if _, err := oneWay.Invoke(ctx5s(t), nowhere, &echoMsg{}); err != nil {
+			t.Fatalf("a pipelined no-reply call: %v", err)
+		}
+	}
+	err = cli.Sync(ctx5s(t))
+	var j interface{ Unwrap() []error }
+	if !errors.As(err, &j) || len(j.Unwrap()) != 3 || CodeOf(j.Unwrap()[0]) != Unavailable {
+		t.Fatalf("Sync after 3 undelivered calls: %v", err)
+	}
+	if n := cli.Stats().Undelivered; n != 3 {
+		t.Fatalf("Stats().Undelivered = %d, want 3", n)
+	}
+	if err := cli.Sync(ctx5s(t)); err != nil {
+		t.Fatalf("a second Sync: %v", err)
+	}
+	// Delivered ones report nothing.
+	srv := serve(t, d, &impl{notes: make(chan string, 1)})
+	_ = srv
+	if _, err := oneWay.Invoke(ctx5s(t), NewObject(cli, &testDesc), &echoMsg{Text: "hi"}, WaitDelivery()); err != nil {
+		t.Fatal(err)
+	}
+	if err := cli.Sync(ctx5s(t)); err != nil {
+		t.Fatal(err)
+	}
+}

@@ -109,7 +109,7 @@ type incoming struct {
 // enqueue hands a call to a worker. At most maxConcurrent handlers run and maxQueued calls
 // wait; a call beyond both is refused with LimitsExceeded. Workers start on demand and exit
 // after idling for a while. enqueue runs on the read loop, and never blocks.
-func (c *Conn) enqueue(in incoming) {
+func (c *Conn) enqueue(in *incoming) {
 	c.mu.Lock()
 	if c.inflight >= c.opts.maxConcurrent+c.opts.maxQueued {
 		c.mu.Unlock()
@@ -136,7 +136,7 @@ func (c *Conn) worker() {
 	idle := time.NewTimer(idleWorkerTimeout)
 	defer idle.Stop()
 	for {
-		var in incoming
+		var in *incoming
 		var ok bool
 		idle.Reset(idleWorkerTimeout)
 		select {
@@ -164,7 +164,7 @@ func (c *Conn) worker() {
 }
 
 // dispatch runs one incoming call and sends its reply.
-func (c *Conn) dispatch(in incoming) {
+func (c *Conn) dispatch(in *incoming) {
 	m := in.msg
 	defer closeAll(in.fds)
 	defer in.src.release()

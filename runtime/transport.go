@@ -78,19 +78,19 @@ func (t nativeTransport) Recv() (inbound, error) {
 	return inbound{Msg: r.Msg, FDs: r.FDs, Record: r.Record, nat: t.Conn, nr: r, pooled: true}, nil
 }
 
-// Send sends a message. A one-way message (no reply expected) waits for the bus to route it,
-// so that a delivery failure comes back as an error, as a kdbus send does.
+// Send sends a message.
 func (t nativeTransport) Send(m *wire.Message, fds []int) error {
-	if m.Type == wire.MethodCall && m.Flags&wire.FlagNoReplyExpected != 0 && m.Destination != "" {
-		return t.sendOneWay(m, fds, 0)
-	}
 	return nativeErr(t.Conn.Send(m, fds))
 }
 
-// sendOneWay sends a one-way call and waits for the bus to route it, returning the failure
-// to deliver it if any.
-func (t nativeTransport) sendOneWay(m *wire.Message, fds []int, payloads uint64) error {
-	err := t.Conn.SendAcked(context.Background(), m, fds, native.SendOptions{Payloads: payloads})
+// sendOneWay sends a one-way call. With wait it returns once the bus has routed it, with the
+// failure to deliver it if any; otherwise a failure is collected for Sync.
+func (t nativeTransport) sendOneWay(m *wire.Message, fds []int, payloads uint64, wait bool) error {
+	opts := native.SendOptions{Payloads: payloads}
+	if !wait {
+		return nativeErr(t.Conn.SendCall(m, fds, opts))
+	}
+	err := t.Conn.SendAcked(context.Background(), m, fds, opts)
 	var se *native.SendError
 	if errors.As(err, &se) {
 		return sendError(se)
@@ -120,7 +120,7 @@ func dialAddress(ctx context.Context, addr string, o connOptions) (transport, er
 				errs = append(errs, fmt.Errorf("%s: the native transport needs a bus, not a peer", e))
 				continue
 			}
-			c, err := native.Dial(ctx, e, native.Options{})
+			c, err := native.Dial(ctx, e, native.Options{PoolSize: o.poolSize})
 			if err != nil {
 				errs = append(errs, err)
 				continue

@@ -119,6 +119,9 @@ type Stats struct {
 	Received uint64
 	// Dropped is the number of broadcasts the bus dropped for this connection.
 	Dropped uint64
+	// Undelivered is the number of sends the bus reported failed without anyone waiting
+	// for their acknowledgement.
+	Undelivered uint64
 }
 
 // Conn is a client connection to a bus over the native transport. Send is safe for
@@ -175,7 +178,7 @@ type Conn struct {
 	ftimer    *time.Timer
 	fpkt      []byte
 
-	wakeups, received, dropped atomic.Uint64
+	wakeups, received, dropped, undelivered atomic.Uint64
 
 	closed    atomic.Bool
 	broken    atomic.Pointer[error]
@@ -367,7 +370,7 @@ func (c *Conn) NextSerial() uint32 {
 
 // Stats returns the connection's counters.
 func (c *Conn) Stats() Stats {
-	return Stats{Wakeups: c.wakeups.Load(), Received: c.received.Load(), Dropped: c.dropped.Load()}
+	return Stats{Wakeups: c.wakeups.Load(), Received: c.received.Load(), Dropped: c.dropped.Load(), Undelivered: c.undelivered.Load()}
 }
 
 // Send sends m with fds, stamping a serial if m has none. It returns once the bus has the
@@ -736,6 +739,7 @@ func (c *Conn) readPacket() error {
 		ch, ok := c.waiters[a.cookie]
 		delete(c.waiters, a.cookie)
 		if !ok && a.name != "" {
+			c.undelivered.Add(1)
 			if len(c.failures) < maxFailures {
 				c.failures = append(c.failures, &SendError{Name: a.name, Text: a.text})
 			} else {
