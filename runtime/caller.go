@@ -22,6 +22,7 @@ type Caller struct {
 
 	conn   *Conn
 	record native.Record // what the native transport's bus attached to the call
+	src    *inbound      // the call as received, released once decoded
 }
 
 // Credentials are what the bus (or, peer to peer, the kernel) vouches for about a caller.

@@ -124,6 +124,12 @@ func (m *UnaryMethod[Req, Resp]) Desc(call func(srv any, ctx context.Context, re
 		handle: func(srv any, ctx context.Context, d *wire.Decoder, e *wire.Encoder, ic UnaryServerInterceptor) error {
 			req := new(Req)
 			m.In.Decode(d, req)
+			// The arguments are copied out (payloads have mappings of their own): the
+			// message's slot in a native receive pool goes back to the bus now, not after
+			// the handler, so a slow handler does not hold its sender's quota.
+			if c := CallerFrom(ctx); c != nil && c.src != nil {
+				c.src.release()
+			}
 			if err := d.Done(); err != nil {
 				closeAllClosers(d.Held())
 				return Errorf(InvalidArgument, "arguments of %s do not decode as %q: %v", m.Name, m.In.Sig, err)

@@ -173,7 +173,7 @@ func (c *Conn) dispatch(in *incoming) {
 	var e wire.Encoder
 	e.Reset((*buf)[:0], wire.NativeOrder)
 	defer e.Sent()
-	sig, err := c.handle(m, in.fds, &in.src.Record, &e)
+	sig, err := c.handle(m, in.fds, &in.src, &e)
 	if m.Flags&wire.FlagNoReplyExpected != 0 {
 		return
 	}
@@ -207,7 +207,7 @@ func (c *Conn) replyError(m *wire.Message, err error) {
 }
 
 // handle finds the handler for m and runs it, writing the reply body into e.
-func (c *Conn) handle(m *wire.Message, fds []int, rec *native.Record, e *wire.Encoder) (sig wire.Signature, err error) {
+func (c *Conn) handle(m *wire.Message, fds []int, src *inbound, e *wire.Encoder) (sig wire.Signature, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			slog.Error("kdbus runtime: handler panicked", "interface", m.Interface, "member", m.Member, "panic", p, "stack", string(debug.Stack()))
@@ -260,7 +260,7 @@ func (c *Conn) handle(m *wire.Message, fds []int, rec *native.Record, e *wire.En
 	if m.Signature != md.In {
 		return "", Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", svc.desc.Interface, m.Member, md.In, m.Signature)
 	}
-	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member, record: *rec})
+	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member, record: src.Record, src: src})
 	var d wire.Decoder
 	d.Reset(m.Body, m.Order)
 	d.SetFDs(fds)

@@ -23,8 +23,11 @@ const (
 	MaxPoolSize = 256 << 20
 	// MinPoolSize is the smallest.
 	MinPoolSize = 256 << 10
-	// DefaultMaxQueued is how many unreleased messages one sender may have in a pool.
-	DefaultMaxQueued = 256
+	// DefaultMaxQueued is how many unreleased messages one sender may have in a pool. kdbus
+	// allowed 256 per user; here releases travel in batches and a pipelining sender would
+	// meet the limit with messages its receiver has already handled, so the bound is larger
+	// (the byte quota still holds a flooder to its share).
+	DefaultMaxQueued = 1024
 	// DefaultMaxQueuedFDs is how many descriptors one sender may have in flight to a pool.
 	DefaultMaxQueuedFDs = 64
 )

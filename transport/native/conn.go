@@ -54,8 +54,8 @@ const (
 const maxFailures = 4096
 
 const (
-	freeBatch = 64
-	freeDelay = time.Millisecond
+	freeBatch = 32
+	freeDelay = 500 * time.Microsecond
 	sendFrees = 256
 )
 
