@@ -316,6 +316,11 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int, payloads ui
 		if r.Msg.Type == wire.Error {
 			err := errorFromReply(r.Msg)
 			r.closeFDs()
+			// The native bus enforces the caller's deadline too: its NoReply may beat the
+			// context's own timer by a hair. It is the deadline either way.
+			if dl, ok := ctx.Deadline(); ok && err.Name == ErrorNoReply && time.Until(dl) < 10*time.Millisecond {
+				return reply{}, contextError(context.DeadlineExceeded, m)
+			}
 			return reply{}, err
 		}
 		return r, nil
