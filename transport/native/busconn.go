@@ -315,9 +315,6 @@ func (c *BusConn) read() (n, oobn, flags int, err error) {
 	if err == nil {
 		err = rerr
 	}
-	if err != nil && c.cur == nil {
-		c.cur = packets.Get().(*[]byte)
-	}
 	return n, oobn, flags, err
 }
 

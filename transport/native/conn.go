@@ -602,14 +602,12 @@ func (c *Conn) reserve(total int) (int, error) {
 		}
 		// The bus is still copying earlier sends: give it a moment.
 		if attempt < 100 {
-			runtimeYield()
+			runtime.Gosched()
 		} else {
 			time.Sleep(20 * time.Microsecond)
 		}
 	}
 }
-
-func runtimeYield() { runtime.Gosched() }
 
 // messageMemfd puts a message too large for the send area into a sealed memfd of its own.
 func messageMemfd(hdr, body []byte) (int, error) {
