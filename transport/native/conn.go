@@ -929,26 +929,10 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// parseRights extracts the descriptors of a control message (close-on-exec).
 func parseRights(oob []byte) ([]int, error) {
-	msgs, err := unix.ParseSocketControlMessage(oob)
-	if err != nil {
-		return nil, err
-	}
-	var fds []int
-	for _, m := range msgs {
-		if m.Header.Level != unix.SOL_SOCKET || m.Header.Type != unix.SCM_RIGHTS {
-			continue
-		}
-		got, err := unix.ParseUnixRights(&m)
-		if err != nil {
-			return fds, err
-		}
-		fds = append(fds, got...)
-	}
-	for _, fd := range fds {
-		unix.CloseOnExec(fd)
-	}
-	return fds, nil
+	fds, _, err := parseControl(oob)
+	return fds, err
 }
 
 func closeFDs(fds []int) {
