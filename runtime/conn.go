@@ -66,7 +66,7 @@ type Conn struct {
 	mu      sync.Mutex
 	pending map[uint32]chan reply
 	objects map[wire.ObjectPath]*object
-	matches map[*Subscription]struct{}
+	matches map[*rule]struct{}
 	err     error // set once the connection is broken or closed
 	done    chan struct{}
 
@@ -144,7 +144,7 @@ func newConn(t transport, o connOptions) *Conn {
 		opts:    o,
 		pending: make(map[uint32]chan reply),
 		objects: make(map[wire.ObjectPath]*object),
-		matches: make(map[*Subscription]struct{}),
+		matches: make(map[*rule]struct{}),
 		done:    make(chan struct{}),
 		work:    make(chan *incoming, o.maxConcurrent+o.maxQueued),
 	}
@@ -237,9 +237,10 @@ func (c *Conn) readLoop() {
 		case wire.MethodCall:
 			c.enqueue(&incoming{msg: r.Msg, fds: r.FDs, src: r})
 		case wire.Signal:
-			r.detach()
+			// Subscribers decode the body straight from a native receive pool, or copy it.
 			c.deliverSignal(r.Msg)
 			r.closeFDs()
+			r.release()
 		default:
 			r.closeFDs() // unknown message types are ignored
 			r.release()
@@ -265,8 +266,8 @@ func (c *Conn) shutdown(err error) {
 	for _, ch := range pending {
 		ch <- reply{err: err}
 	}
-	for s := range subs {
-		s.close()
+	for r := range subs {
+		r.once.Do(r.close)
 	}
 	close(c.work)
 	c.cancel()

@@ -27,114 +27,143 @@ func matches(r *match.Rule, m *wire.Message) bool {
 	return r.MatchOwners(m, match.ArgsOf(m), trust)
 }
 
-// Subscription receives the messages that match a rule. Messages arrive in order through a
-// bounded buffer; when the receiver falls behind, messages are dropped and counted.
-type Subscription struct {
+// rule is one match rule this connection added to the bus, and what becomes of the messages
+// that match it. deliver runs on the read loop, with the message's body possibly still in a
+// native receive pool: it must not block, and must copy what it keeps.
+type rule struct {
 	conn    *Conn
-	rule    *match.Rule
-	convert func(*wire.Message) (any, bool)
-	values  chan any
-	dropped atomic.Uint64
+	match   *match.Rule
+	deliver func(*wire.Message)
+	close   func() // closes the receiving end; called once
 	once    sync.Once
-	fwdOnce sync.Once
-	fwd     chan *wire.Message
-	mu      sync.Mutex // guards sends on values against close
-	closed  bool
 }
 
-// C returns the channel of matching messages; it is closed by Close or the end of the
-// connection.
-func (s *Subscription) C() <-chan *wire.Message {
-	s.fwdOnce.Do(func() {
-		out := make(chan *wire.Message)
-		s.fwd = out
-		go func() {
-			defer close(out)
-			for v := range s.values {
-				out <- v.(*wire.Message)
-			}
-		}()
-	})
-	return s.fwd
-}
-
-// Dropped returns how many messages were dropped because the buffer was full.
-func (s *Subscription) Dropped() uint64 { return s.dropped.Load() }
-
-// Close stops the subscription and removes its rule from the bus.
-func (s *Subscription) Close() error {
-	var err error
-	s.once.Do(func() {
-		c := s.conn
-		c.mu.Lock()
-		delete(c.matches, s)
+// addRule registers r with the connection and adds its rule to the bus.
+func (c *Conn) addRule(ctx context.Context, r *rule) error {
+	c.mu.Lock()
+	if c.err != nil {
+		err := c.err
 		c.mu.Unlock()
-		s.close()
+		return err
+	}
+	c.matches[r] = struct{}{}
+	c.mu.Unlock()
+	if _, err := c.busCall(ctx, "AddMatch", "s", "", r.match.String()); err != nil {
+		c.mu.Lock()
+		delete(c.matches, r)
+		c.mu.Unlock()
+		return fmt.Errorf("AddMatch %q: %w", r.match.String(), err)
+	}
+	return nil
+}
+
+// remove stops delivering to r and removes its rule from the bus.
+func (r *rule) remove() error {
+	var err error
+	r.once.Do(func() {
+		c := r.conn
+		c.mu.Lock()
+		delete(c.matches, r)
+		c.mu.Unlock()
+		r.close()
 		if c.Err() == nil {
-			_, err = c.busCall(context.Background(), "RemoveMatch", "s", "", s.rule.String())
+			_, err = c.busCall(context.Background(), "RemoveMatch", "s", "", r.match.String())
 		}
 	})
 	return err
 }
 
-func (s *Subscription) close() {
-	s.mu.Lock()
-	if !s.closed {
-		s.closed = true
-		close(s.values)
+// deliverSignal hands m to every rule it matches. It never blocks.
+func (c *Conn) deliverSignal(m *wire.Message) {
+	c.mu.Lock()
+	var hits []*rule
+	for r := range c.matches {
+		if matches(r.match, m) {
+			hits = append(hits, r)
+		}
 	}
-	s.mu.Unlock()
+	c.mu.Unlock()
+	for _, r := range hits {
+		r.deliver(m)
+	}
 }
+
+// mailbox is a bounded, ordered queue between the read loop and a subscriber. When it is
+// full, values are dropped and counted; the count since the last delivered value travels
+// with the next one that fits, so the subscriber learns where the gap is.
+type mailbox[V any] struct {
+	ch      chan V
+	mu      sync.Mutex // guards sends against close, and pending
+	closed  bool
+	pending uint64 // dropped since the last value that fit
+	lost    atomic.Uint64
+}
+
+func newMailbox[V any](size int) *mailbox[V] {
+	return &mailbox[V]{ch: make(chan V, max(size, 1))}
+}
+
+// put offers v without blocking. stamp, when not nil, records in v how many values were
+// dropped just before it.
+func (b *mailbox[V]) put(v V, stamp func(v *V, lost uint64)) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return
+	}
+	if stamp != nil {
+		stamp(&v, b.pending)
+	}
+	select {
+	case b.ch <- v:
+		b.pending = 0
+	default:
+		b.pending++
+		b.lost.Add(1)
+	}
+}
+
+func (b *mailbox[V]) close() {
+	b.mu.Lock()
+	if !b.closed {
+		b.closed = true
+		close(b.ch)
+	}
+	b.mu.Unlock()
+}
+
+// Subscription receives the raw messages that match a rule. Messages arrive in order through
+// a bounded buffer; when the receiver falls behind, messages are dropped and counted.
+type Subscription struct {
+	r   *rule
+	box *mailbox[*wire.Message]
+}
+
+// C returns the channel of matching messages; it is closed by Close or the end of the
+// connection.
+func (s *Subscription) C() <-chan *wire.Message { return s.box.ch }
+
+// Dropped returns how many messages were dropped because the buffer was full.
+func (s *Subscription) Dropped() uint64 { return s.box.lost.Load() }
+
+// Close stops the subscription and removes its rule from the bus.
+func (s *Subscription) Close() error { return s.r.remove() }
 
 // Subscribe adds rule to the bus (AddMatch) and delivers the matching messages, buffering up
 // to buffer of them. Messages are re-checked against the rule on arrival, since the bus
-// delivers everything that matches any of the connection's rules.
-func (c *Conn) Subscribe(ctx context.Context, rule *match.Rule, buffer int) (*Subscription, error) {
-	return c.subscribe(ctx, rule, buffer, func(m *wire.Message) (any, bool) { return m, true })
-}
-
-func (c *Conn) subscribe(ctx context.Context, rule *match.Rule, buffer int, convert func(*wire.Message) (any, bool)) (*Subscription, error) {
-	s := &Subscription{conn: c, rule: rule, convert: convert, values: make(chan any, max(buffer, 1))}
-	c.mu.Lock()
-	if c.err != nil {
-		err := c.err
-		c.mu.Unlock()
+// delivers everything that matches any of the connection's rules. Generated clients offer
+// typed subscriptions to a service's signals (SignalType.Subscribe); this is the raw form.
+func (c *Conn) Subscribe(ctx context.Context, r *match.Rule, buffer int) (*Subscription, error) {
+	box := newMailbox[*wire.Message](buffer)
+	s := &Subscription{box: box}
+	s.r = &rule{conn: c, match: r, close: box.close, deliver: func(m *wire.Message) {
+		// The message may live in a receive pool: the subscriber gets a copy of its own.
+		cp := *m
+		cp.Body = append([]byte(nil), m.Body...)
+		box.put(&cp, nil)
+	}}
+	if err := c.addRule(ctx, s.r); err != nil {
 		return nil, err
 	}
-	c.matches[s] = struct{}{}
-	c.mu.Unlock()
-	if _, err := c.busCall(ctx, "AddMatch", "s", "", rule.String()); err != nil {
-		c.mu.Lock()
-		delete(c.matches, s)
-		c.mu.Unlock()
-		return nil, fmt.Errorf("AddMatch %q: %w", rule.String(), err)
-	}
 	return s, nil
-}
-
-// deliverSignal hands m to every subscription whose rule it matches, without blocking.
-func (c *Conn) deliverSignal(m *wire.Message) {
-	c.mu.Lock()
-	var subs []*Subscription
-	for s := range c.matches {
-		if matches(s.rule, m) {
-			subs = append(subs, s)
-		}
-	}
-	c.mu.Unlock()
-	for _, s := range subs {
-		v, ok := s.convert(m)
-		if !ok {
-			continue
-		}
-		s.mu.Lock()
-		if !s.closed {
-			select {
-			case s.values <- v:
-			default:
-				s.dropped.Add(1)
-			}
-		}
-		s.mu.Unlock()
-	}
 }

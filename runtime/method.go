@@ -189,6 +189,9 @@ type ServiceDesc struct {
 	HandlerType any
 	// Methods are the service's methods.
 	Methods []MethodDesc
+	// Properties describes the service's properties (a *Properties[T]), or is nil when it
+	// has none. A service with properties is registered with a store of their values.
+	Properties PropertySet
 	// XML is the <interface> element, as introspect.Interface.XML writes it.
 	XML string
 }

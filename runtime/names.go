@@ -112,15 +112,15 @@ type NameWatch struct {
 	// C delivers the changes in order, starting with the owner at the time of the watch
 	// (OldOwner empty) when the name has one. It is closed by Stop or the end of the connection.
 	C <-chan OwnerChange
-	// Lost counts changes dropped because C was full.
-	sub *Subscription
+	r   *rule
+	box *mailbox[OwnerChange]
 }
 
 // Lost returns how many changes were dropped because the receiver fell behind.
-func (w *NameWatch) Lost() uint64 { return w.sub.Dropped() }
+func (w *NameWatch) Lost() uint64 { return w.box.lost.Load() }
 
 // Stop ends the watch and removes its match rule from the bus.
-func (w *NameWatch) Stop() error { return w.sub.Close() }
+func (w *NameWatch) Stop() error { return w.r.remove() }
 
 // WatchNameOwner reports every change of name's owner: a service appearing, being replaced,
 // or going away (a peer's death shows as a change to no owner).
@@ -128,19 +128,24 @@ func (c *Conn) WatchNameOwner(ctx context.Context, name string) (*NameWatch, err
 	if err := wire.ValidateBusName(name); err != nil {
 		return nil, err
 	}
-	rule := &match.Rule{
+	mr := &match.Rule{
 		Type: wire.Signal, Sender: classic.BusName, Interface: classic.BusInterface,
 		Member: "NameOwnerChanged", Path: classic.BusPath, Args: []match.ArgMatch{{Index: 0, Value: name}},
 	}
 	out := make(chan OwnerChange, 64)
-	sub, err := c.subscribe(ctx, rule, 64, func(m *wire.Message) (any, bool) {
-		v, err := wire.Unmarshal(m.Body, m.Order, m.Signature)
-		if err != nil || m.Signature != "sss" {
-			return nil, false
+	box := newMailbox[OwnerChange](64)
+	r := &rule{conn: c, match: mr, close: box.close, deliver: func(m *wire.Message) {
+		if m.Signature != "sss" {
+			return
 		}
-		return OwnerChange{Name: v[0].(string), OldOwner: v[1].(string), NewOwner: v[2].(string)}, true
-	})
-	if err != nil {
+		var d wire.Decoder
+		d.Reset(m.Body, m.Order)
+		ch := OwnerChange{Name: d.String(), OldOwner: d.String(), NewOwner: d.String()}
+		if d.Done() == nil {
+			box.put(ch, nil)
+		}
+	}}
+	if err := c.addRule(ctx, r); err != nil {
 		return nil, err
 	}
 	// Forward typed changes, starting with the current owner.
@@ -150,9 +155,9 @@ func (c *Conn) WatchNameOwner(ctx context.Context, name string) (*NameWatch, err
 		if oerr == nil && owner != "" {
 			out <- OwnerChange{Name: name, NewOwner: owner}
 		}
-		for v := range sub.values {
-			out <- v.(OwnerChange)
+		for v := range box.ch {
+			out <- v
 		}
 	}()
-	return &NameWatch{C: out, sub: sub}, nil
+	return &NameWatch{C: out, r: r, box: box}, nil
 }

@@ -32,7 +32,8 @@ type Registrar interface {
 type RegisterOption func(*registration)
 
 type registration struct {
-	path wire.ObjectPath
+	path  wire.ObjectPath
+	props PropertyHost
 }
 
 // AtPath serves the service at path instead of the service's default path.
@@ -46,8 +47,9 @@ type object struct {
 }
 
 type service struct {
-	desc *ServiceDesc
-	impl any
+	desc  *ServiceDesc
+	impl  any
+	props PropertyHost // nil when the service declares no properties
 }
 
 // Register serves impl, which must implement desc's server interface, at desc's path (or the
@@ -69,6 +71,14 @@ func (c *Conn) Register(desc *ServiceDesc, impl any, opts ...RegisterOption) err
 			return fmt.Errorf("runtime: cannot register %T for %s: it does not implement %v", impl, desc.Interface, want)
 		}
 	}
+	switch {
+	case desc.Properties != nil && r.props == nil:
+		return fmt.Errorf("runtime: cannot register %s without its property store: pass one with WithProperties (generated Register functions take it as an argument)", desc.Interface)
+	case desc.Properties == nil && r.props != nil:
+		return fmt.Errorf("runtime: %s declares no properties, but a property store was given", desc.Interface)
+	case r.props != nil && r.props.propertySet() != desc.Properties:
+		return fmt.Errorf("runtime: the property store given for %s holds the properties of %s", desc.Interface, r.props.propertySet().propertiesInterface())
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	obj := c.objects[r.path]
@@ -81,7 +91,10 @@ func (c *Conn) Register(desc *ServiceDesc, impl any, opts ...RegisterOption) err
 			return fmt.Errorf("runtime: interface %s is already registered at %s", desc.Interface, r.path)
 		}
 	}
-	obj.services = append(obj.services, &service{desc: desc, impl: impl})
+	obj.services = append(obj.services, &service{desc: desc, impl: impl, props: r.props})
+	if r.props != nil {
+		r.props.bind(c, r.path)
+	}
 	return nil
 }
 
@@ -93,7 +106,15 @@ func (c *Conn) Unregister(path wire.ObjectPath, iface string) {
 	if obj == nil {
 		return
 	}
-	obj.services = slices.DeleteFunc(obj.services, func(s *service) bool { return s.desc.Interface == iface })
+	obj.services = slices.DeleteFunc(obj.services, func(s *service) bool {
+		if s.desc.Interface != iface {
+			return false
+		}
+		if s.props != nil {
+			s.props.unbind(c, path)
+		}
+		return true
+	})
 	if len(obj.services) == 0 {
 		delete(c.objects, path)
 	}
@@ -224,7 +245,7 @@ func (c *Conn) handle(m *wire.Message, fds []int, src *inbound, e *wire.Encoder)
 		}
 		return "", unknownMethod(m)
 	case PropertiesInterface:
-		return c.handleProperties(m, e)
+		return c.handleProperties(m, src, e)
 	}
 	c.mu.Lock()
 	obj := c.objects[m.Path]
@@ -307,9 +328,9 @@ var machineIDOnce = sync.OnceValues(func() (string, error) {
 
 func machineID() (string, error) { return machineIDOnce() }
 
-// handleProperties answers org.freedesktop.DBus.Properties for registered interfaces, which
-// have no properties yet.
-func (c *Conn) handleProperties(m *wire.Message, e *wire.Encoder) (wire.Signature, error) {
+// handleProperties answers org.freedesktop.DBus.Properties from the property stores of the
+// interfaces registered at the message's path; the standard interfaces have no properties.
+func (c *Conn) handleProperties(m *wire.Message, src *inbound, e *wire.Encoder) (wire.Signature, error) {
 	var d wire.Decoder
 	d.Reset(m.Body, m.Order)
 	iface := d.String()
@@ -317,28 +338,48 @@ func (c *Conn) handleProperties(m *wire.Message, e *wire.Encoder) (wire.Signatur
 		return "", Errorf(InvalidArgument, "Properties.%s needs the interface name first: %v", m.Member, d.Err())
 	}
 	c.mu.Lock()
-	known := false
+	var svc *service
 	if obj := c.objects[m.Path]; obj != nil {
 		for _, s := range obj.services {
-			known = known || s.desc.Interface == iface
+			if s.desc.Interface == iface {
+				svc = s
+			}
 		}
 	}
 	c.mu.Unlock()
 	standard := iface == PeerInterface || iface == IntrospectableInterface || iface == PropertiesInterface
-	if !known && !standard && iface != "" {
+	if svc == nil && !standard && iface != "" {
 		return "", Errorf(Unimplemented, "object %s does not implement interface %s", m.Path, iface).withName(ErrorUnknownInterface)
+	}
+	var props PropertyHost
+	if svc != nil {
+		props = svc.props
 	}
 	switch {
 	case m.Member == "GetAll" && m.Signature == "s":
-		a := e.BeginArray(8)
-		e.EndArray(a)
+		if props == nil {
+			a := e.BeginArray(8)
+			e.EndArray(a)
+		} else {
+			props.getAll(e)
+		}
 		return "a{sv}", nil
 	case m.Member == "Get" && m.Signature == "ss":
 		name := d.String()
-		return "", Errorf(Unimplemented, "interface %s has no property %s", iface, name).withName(ErrorUnknownProperty)
+		if props == nil {
+			return "", unknownProperty(iface, name)
+		}
+		if err := props.get(name, e); err != nil {
+			return "", err
+		}
+		return "v", nil
 	case m.Member == "Set" && m.Signature == "ssv":
 		name := d.String()
-		return "", Errorf(Unimplemented, "interface %s has no property %s", iface, name).withName(ErrorUnknownProperty)
+		if props == nil {
+			return "", unknownProperty(iface, name)
+		}
+		ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: iface, Member: m.Member, record: src.Record})
+		return "", props.set(ctx, name, &d)
 	}
 	return "", unknownMethod(m)
 }
