@@ -19,7 +19,7 @@ import (
 // Options configure a run of the generator.
 type Options struct {
 	// Warnings receives a line for each thing the generator left out or could not honour
-	// (streaming methods, signals, properties, memfd fields). Nil discards them.
+	// (streaming methods, memfd fields inside serialized messages). Nil discards them.
 	Warnings io.Writer
 }
 
@@ -51,7 +51,7 @@ func Generate(gen *protogen.Plugin, opts Options) error {
 
 	g := &generator{gen: gen, opts: opts}
 	g.model = newModel(gen, &g.diags, g.warnf)
-	g.namers, g.serviceNames = packageNamers(gen, serviceErrorNames)
+	g.namers, g.serviceNames = packageNamers(gen, g.serviceDecls)
 
 	var plans []*filePlan
 	for _, f := range gen.Files {

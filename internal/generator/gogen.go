@@ -101,6 +101,7 @@ func (e *emitter) service(sp *servicePlan) {
 		e.P(")")
 		e.P()
 	}
+	e.memberConsts(sp)
 	if len(sp.errors) > 0 {
 		e.P("// D-Bus error names of the ", name, " service's own errors.")
 		e.P("const (")
@@ -159,6 +160,7 @@ func (e *emitter) service(sp *servicePlan) {
 		methodDoc(mp)
 		e.P(mp.m.GoName, "(ctx ", ctx, ", req ", in, ", opts ...", e.rt("CallOption"), ") (", out, ", error)")
 	}
+	e.clientMethods(sp)
 	e.P("}")
 	e.P()
 	e.P("type ", n.clientImpl, " struct {")
@@ -185,6 +187,7 @@ func (e *emitter) service(sp *servicePlan) {
 		e.P("}")
 		e.P()
 	}
+	e.clientImpls(sp)
 
 	// Server.
 	e.P("// ", n.server, " is the server API of the ", name, " service.")
@@ -208,12 +211,7 @@ func (e *emitter) service(sp *servicePlan) {
 		e.P("}")
 		e.P()
 	}
-	e.P("// ", n.register, " serves impl on r at ", n.path, ", or at the path ", e.rt("AtPath"), " gives.")
-	deprecated()
-	e.P("func ", n.register, "(r ", e.rt("Registrar"), ", impl ", n.server, ", opts ...", e.rt("RegisterOption"), ") error {")
-	e.P("return r.Register(&", n.desc, ", impl, opts...)")
-	e.P("}")
-	e.P()
+	e.registerFunc(sp, deprecated)
 
 	// Methods and the service descriptor.
 	for _, mp := range sp.methods {
@@ -240,9 +238,13 @@ func (e *emitter) service(sp *servicePlan) {
 		e.P("}),")
 	}
 	e.P("},")
+	if sp.props != nil {
+		e.P("Properties: &", n.propsVar, ",")
+	}
 	e.P("XML: ", goString(sp.xmlIface), ",")
 	e.P("}")
 	e.P()
+	e.signalsAndProperties(sp)
 }
 
 // stemBase returns the base name of the generated files' prefix.
@@ -479,7 +481,14 @@ func (e *emitter) encodeOneof(n *node) {
 func (e *emitter) encodeLeaf(n *node, x string, off int) {
 	switch n.kind {
 	case kScalar:
-		e.P(scalarEncode(n.leafFD.Desc.Kind(), x))
+		switch n.sig {
+		case "o":
+			e.P("e.ObjectPath(", e.wire("ObjectPath"), "(", x, "))")
+		case "g":
+			e.P("e.Signature(", e.wire("Signature"), "(", x, "))")
+		default:
+			e.P(scalarEncode(n.leafFD.Desc.Kind(), x))
+		}
 	case kBytes:
 		e.P("e.ByteArray(", x, ")")
 	case kMemfd:
@@ -596,6 +605,12 @@ func (e *emitter) decodeOneof(n *node) {
 func (e *emitter) decodeLeaf(n *node, off int) string {
 	switch n.kind {
 	case kScalar:
+		switch n.sig {
+		case "o":
+			return "string(d.ObjectPath())"
+		case "g":
+			return "string(d.Signature())"
+		}
 		return e.scalarDecode(n.leafFD)
 	case kBytes:
 		return e.g.QualifiedGoIdent(bytesPkg.Ident("Clone")) + "(d.ByteArray())"

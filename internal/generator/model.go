@@ -257,6 +257,7 @@ func (m *model) messageInfo(msg *protogen.Message) *info {
 	seenOneof := map[*protogen.Oneof]bool{}
 	for _, f := range fields {
 		m.checkMemfd(f)
+		m.checkStringType(f)
 		if od := f.Desc.ContainingOneof(); od != nil && !od.IsSynthetic() {
 			if seenOneof[f.Oneof] {
 				continue
@@ -370,6 +371,14 @@ func (m *model) leaf(f, fd *protogen.Field) *node {
 		n.sig = "d"
 	case protoreflect.StringKind:
 		n.sig = "s"
+		if f == fd && !f.Desc.IsMap() {
+			switch fieldOptions(f.Desc).GetStringType() {
+			case kdbusv1.StringType_STRING_TYPE_OBJECT_PATH:
+				n.sig = "o"
+			case kdbusv1.StringType_STRING_TYPE_SIGNATURE:
+				n.sig = "g"
+			}
+		}
 	case protoreflect.BytesKind:
 		n.kind, n.sig, n.arrays, n.total = kBytes, "ay", 1, 1
 		if f == fd && fieldOptions(f.Desc).GetMemfd() {
@@ -414,6 +423,25 @@ func (m *model) checkMemfd(f *protogen.Field) {
 			"the memfd option applies only to bytes fields (singular, optional, repeated or oneof members)",
 			"remove (kdbus.v1.field).memfd, or make the field bytes")
 	}
+}
+
+// checkStringType rejects the string_type option on fields that are not strings, or are maps.
+func (m *model) checkStringType(f *protogen.Field) {
+	if fieldOptions(f.Desc).GetStringType() == kdbusv1.StringType_STRING_TYPE_UNSPECIFIED {
+		return
+	}
+	if f.Desc.Kind() != protoreflect.StringKind || f.Desc.IsMap() {
+		m.diags.addAt(f.Desc, optionPath(f.Location.Path, fieldOptionsField, int32(kdbusv1.E_Field.TypeDescriptor().Number()), 5),
+			"the string_type option applies only to string fields (singular, optional, repeated or oneof members), not to "+kindText(f),
+			"remove (kdbus.v1.field).string_type, or make the field a string")
+	}
+}
+
+func kindText(f *protogen.Field) string {
+	if f.Desc.IsMap() {
+		return "map fields"
+	}
+	return f.Desc.Kind().String() + " fields"
 }
 
 // serializedMemfd checks the memfd fields of msg and of every message it contains, which

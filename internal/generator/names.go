@@ -100,6 +100,27 @@ type serviceNames struct {
 	clientImpl                                  string
 	members, vars                               map[*protogen.Method]string
 	errConsts, errVars                          map[string]string
+
+	// Signals: the emitter type and its constructor, and per signal message its member
+	// constant, its SignalType variable and its argument filters (by field).
+	emitter, newEmitter       string
+	sigConsts, sigVars        map[*protogen.Message]string
+	filters                   map[*protogen.Message]map[*protogen.Field]string
+	props, newProps, propsVar string
+	propConsts                map[*protogen.Field]string
+}
+
+// serviceDecls are what a service declares beyond its methods, as far as naming needs.
+type serviceDecls struct {
+	errors  []string
+	signals []*protogen.Message // resolved signal messages, in declaration order, each once
+	props   *protogen.Message   // the properties message, or nil
+	// filterable returns the fields of a signal message that get an argument filter.
+	filterable func(*protogen.Message) []*protogen.Field
+	// propFields returns the fields of the properties message that are properties, and
+	// propertyName their D-Bus names.
+	propFields   func(*protogen.Message) []*protogen.Field
+	propertyName func(*protogen.Field) string
 }
 
 // unexport lowers the first letter of a Go name.
@@ -110,7 +131,8 @@ func unexport(s string) string {
 
 // allocService takes the identifiers of service s. The order is fixed, so the result depends
 // only on the descriptors and on what was taken before.
-func (n *namer) allocService(s *protogen.Service, errNames []string) *serviceNames {
+func (n *namer) allocService(s *protogen.Service, decls serviceDecls) *serviceNames {
+	errNames := decls.errors
 	g := s.GoName
 	sn := &serviceNames{
 		iface:     n.alloc(g + "_Interface"),
@@ -147,6 +169,34 @@ func (n *namer) allocService(s *protogen.Service, errNames []string) *serviceNam
 			continue
 		}
 		sn.vars[m] = n.alloc(unexport(g) + "_" + m.GoName)
+	}
+	if len(decls.signals) > 0 {
+		sn.emitter = n.alloc(g + "Emitter")
+		sn.newEmitter = n.alloc("New" + g + "Emitter")
+		sn.sigConsts = map[*protogen.Message]string{}
+		sn.sigVars = map[*protogen.Message]string{}
+		sn.filters = map[*protogen.Message]map[*protogen.Field]string{}
+		for _, m := range decls.signals {
+			name := string(m.Desc.Name())
+			sn.sigConsts[m] = n.alloc(g + "_" + name + "_Signal")
+			sn.sigVars[m] = n.alloc(unexport(g) + "_signal_" + name)
+			fs := map[*protogen.Field]string{}
+			for _, f := range decls.filterable(m) {
+				fs[f] = n.alloc("Match" + name + f.GoName)
+			}
+			sn.filters[m] = fs
+		}
+	}
+	if decls.props != nil {
+		sn.props = n.alloc(g + "Properties")
+		sn.newProps = n.alloc("New" + g + "Properties")
+		sn.propsVar = n.alloc(unexport(g) + "_Properties")
+		sn.propConsts = map[*protogen.Field]string{}
+		for _, f := range decls.propFields(decls.props) {
+			if name := decls.propertyName(f); isGoIdentPart(name) {
+				sn.propConsts[f] = n.alloc(g + "_" + name + "_Property")
+			}
+		}
 	}
 	return sn
 }
@@ -185,7 +235,7 @@ func sanitize(s string) string {
 // protoc-gen-go's identifiers of all the package's files in this run and the service
 // identifiers of all of them, allocated file by file in path order. So the names of a file's
 // services do not depend on which other files of its package are being generated.
-func packageNamers(gen *protogen.Plugin, errNames func(*protogen.Service) []string) (map[protogen.GoImportPath]*namer, map[*protogen.Service]*serviceNames) {
+func packageNamers(gen *protogen.Plugin, declsOf func(*protogen.Service) serviceDecls) (map[protogen.GoImportPath]*namer, map[*protogen.Service]*serviceNames) {
 	byPkg := map[protogen.GoImportPath][]*protogen.File{}
 	for _, f := range gen.Files {
 		byPkg[f.GoImportPath] = append(byPkg[f.GoImportPath], f)
@@ -204,7 +254,7 @@ func packageNamers(gen *protogen.Plugin, errNames func(*protogen.Service) []stri
 		}
 		for _, pf := range files {
 			for _, s := range pf.Services {
-				services[s] = n.allocService(s, errNames(s))
+				services[s] = n.allocService(s, declsOf(s))
 			}
 		}
 		namers[f.GoImportPath] = n

@@ -53,6 +53,8 @@ type servicePlan struct {
 	iface, path, bus string
 	errors           []string // service-defined error names (the last element)
 	methods          []*methodPlan
+	signals          []*signalPlan
+	props            *propsPlan // nil without properties
 	notes            []string // what was left out, for a comment in the generated file
 	deprecated       bool
 	xmlIface, xmlDoc string
@@ -82,7 +84,6 @@ func methodOptions(m *protogen.Method) *kdbusv1.MethodOptions {
 	return o
 }
 
-func serviceErrorNames(s *protogen.Service) []string { return serviceOptions(s).GetErrors() }
 
 func (g *generator) planFile(f *protogen.File) *filePlan {
 	p := &filePlan{
@@ -166,16 +167,6 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 		}
 	}
 
-	if sig := opts.GetSignals(); len(sig) > 0 {
-		msg := fmt.Sprintf("%s declares signals (%s); signals are not generated yet and were left out", name, strings.Join(sig, ", "))
-		g.warnf(f.Desc.Path(), "%s", msg)
-		sp.notes = append(sp.notes, msg)
-	}
-	if pr := opts.GetProperties(); pr != "" {
-		msg := fmt.Sprintf("%s declares properties (%s); properties are not generated yet and were left out", name, pr)
-		g.warnf(f.Desc.Path(), "%s", msg)
-		sp.notes = append(sp.notes, msg)
-	}
 
 	members := map[string]*protogen.Method{}
 	mext := int32(kdbusv1.E_Method.TypeDescriptor().Number())
@@ -211,18 +202,22 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 			g.diags.addAt(m.Desc, mPath(1), fmt.Sprintf("a no_reply method sends no reply, but it returns %s", m.Output.Desc.FullName()),
 				"make the rpc return google.protobuf.Empty, or remove no_reply")
 		}
-		mp.in = g.topCodec(p, m.Input, m, "in")
-		mp.out = g.topCodec(p, m.Output, m, "out")
+		mp.in = g.topCodec(p, m.Input, m.Desc, "in-arguments")
+		mp.out = g.topCodec(p, m.Output, m.Desc, "out-arguments")
 		sp.methods = append(sp.methods, mp)
 	}
 
+	g.planSignals(p, sp, optPath)
+	g.planProperties(sp, optPath)
+	g.checkGoNames(sp)
 	sp.buildXML()
 	return sp
 }
 
-// topCodec returns the codec of msg as a whole request or response of method m, and checks
-// that its arguments fit D-Bus's limits.
-func (g *generator) topCodec(p *filePlan, msg *protogen.Message, m *protogen.Method, dir string) *topCodec {
+// topCodec returns the codec of msg as a whole request, response or signal, and checks that
+// its arguments fit D-Bus's limits; where is the method or service that uses it, what names
+// the arguments in diagnostics ("in-arguments").
+func (g *generator) topCodec(p *filePlan, msg *protogen.Message, where protoreflect.Descriptor, what string) *topCodec {
 	name := msg.Desc.FullName()
 	c := p.codecByMsg[name]
 	if c == nil {
@@ -250,25 +245,21 @@ func (g *generator) topCodec(p *filePlan, msg *protogen.Message, m *protogen.Met
 		return c
 	}
 	in := c.info
-	what := "in-arguments"
-	if dir == "out" {
-		what = "out-arguments"
-	}
 	if in.sigLen > wire.MaxSignatureLength {
-		g.diags.add(m.Desc, fmt.Sprintf("its %s (the fields of %s) have a signature of %s characters; D-Bus allows %d", what, name, lenText(in.sigLen), wire.MaxSignatureLength),
+		g.diags.add(where, fmt.Sprintf("its %s (the fields of %s) have a signature of %s characters; D-Bus allows %d", what, name, lenText(in.sigLen), wire.MaxSignatureLength),
 			"split the message into smaller ones, or move rarely used fields into a nested message carried as bytes")
 		return c
 	}
 	for _, u := range in.units {
 		switch {
 		case u.n.arrays > wire.MaxArrayDepth:
-			g.model.blame(u.n, m.Desc, metricArrays, wire.MaxArrayDepth, "arrays nest deeper than the %d D-Bus allows in one signature",
+			g.model.blame(u.n, where, metricArrays, wire.MaxArrayDepth, "arrays nest deeper than the %d D-Bus allows in one signature",
 				"flatten the nesting: every repeated field, map and optional or message field adds an array level")
 		case u.n.structs > wire.MaxStructDepth:
-			g.model.blame(u.n, m.Desc, metricStructs, wire.MaxStructDepth, "structs nest deeper than the %d D-Bus allows in one signature",
+			g.model.blame(u.n, where, metricStructs, wire.MaxStructDepth, "structs nest deeper than the %d D-Bus allows in one signature",
 				"flatten the nesting of messages inside messages")
 		case u.n.total > wire.MaxTotalDepth:
-			g.model.blame(u.n, m.Desc, metricTotal, wire.MaxTotalDepth, "values nest deeper than the %d containers D-Bus allows, counting variants",
+			g.model.blame(u.n, where, metricTotal, wire.MaxTotalDepth, "values nest deeper than the %d containers D-Bus allows, counting variants",
 				"flatten the nesting of messages and oneofs")
 		}
 	}
@@ -333,6 +324,14 @@ func (sp *servicePlan) buildXML() {
 		}
 		iface.Methods = append(iface.Methods, im)
 	}
+	for _, sg := range sp.signals {
+		iface.Signals = append(iface.Signals, sg.xml())
+	}
+	if sp.props != nil {
+		for _, pr := range sp.props.props {
+			iface.Properties = append(iface.Properties, pr.xml())
+		}
+	}
 	if sp.deprecated {
 		iface.Annotations = append(iface.Annotations, introspect.Annotation{Name: introspect.AnnotationDeprecated, Value: "true"})
 	}
@@ -374,6 +373,13 @@ func (p *filePlan) collectInfos() {
 	for _, c := range p.codecs {
 		if c.info != nil {
 			visit(c.info)
+		}
+	}
+	for _, sp := range p.services {
+		if sp.props != nil {
+			for _, pr := range sp.props.props {
+				visitNode(pr.u.n)
+			}
 		}
 	}
 }

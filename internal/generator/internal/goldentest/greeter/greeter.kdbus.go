@@ -11,8 +11,6 @@ import (
 )
 
 // Left out of the Greeter service for now:
-//   - Greeter declares signals (Greeted); signals are not generated yet and were left out.
-//   - Greeter declares properties (GreeterProperties); properties are not generated yet and were left out.
 //   - Greeter.Chat is a streaming RPC; streaming is not supported yet and the method was left out.
 
 // D-Bus names of the Greeter service.
@@ -32,6 +30,16 @@ const (
 	Greeter_Ping_Member         = "Ping"
 	Greeter_SayHelloOld_Member  = "SayHelloOld"
 	Greeter_Undocumented_Member = "Undocumented"
+)
+
+// D-Bus member names of the Greeter service's signals.
+const (
+	Greeter_Greeted_Signal = "Greeted"
+)
+
+// D-Bus names of the Greeter service's properties.
+const (
+	Greeter_Greetings_Property = "Greetings"
 )
 
 // D-Bus error names of the Greeter service's own errors.
@@ -114,6 +122,13 @@ const Greeter_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <annotation name="org.gtk.GDBus.DocString" value="SayHelloOld is the first version of SayHello."/>
   </method>
   <method name="Undocumented"/>
+  <signal name="Greeted">
+   <arg name="name" type="s"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Greeted is declared as a signal."/>
+  </signal>
+  <property name="Greetings" type="u" access="read">
+   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
+  </property>
   <annotation name="org.gtk.GDBus.DocString" value="Greeter greets people.&#xA;&#xA;It is the example the documentation uses."/>
  </interface>
 </node>
@@ -136,6 +151,17 @@ type GreeterClient interface {
 	// Deprecated: Do not use.
 	SayHelloOld(ctx context.Context, req *HelloRequest, opts ...runtime.CallOption) (*HelloReply, error)
 	Undocumented(ctx context.Context, req *Nothing, opts ...runtime.CallOption) (*Nothing, error)
+	// GetGreetings reads property Greetings.
+	GetGreetings(ctx context.Context, opts ...runtime.CallOption) (uint32, error)
+	// GetProperties reads every readable property at once.
+	GetProperties(ctx context.Context, opts ...runtime.CallOption) (*GreeterProperties, error)
+	// WatchProperties subscribes to the changes of the properties (PropertiesChanged). Read their
+	// current values with GetProperties after subscribing.
+	WatchProperties(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[runtime.PropertiesChanged[GreeterProperties]], error)
+	// SubscribeGreeted subscribes to the Greeted signal.
+	//
+	// Greeted is declared as a signal.
+	SubscribeGreeted(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[Greeted], error)
 }
 
 type greeterClient struct {
@@ -166,6 +192,26 @@ func (c *greeterClient) SayHelloOld(ctx context.Context, req *HelloRequest, opts
 
 func (c *greeterClient) Undocumented(ctx context.Context, req *Nothing, opts ...runtime.CallOption) (*Nothing, error) {
 	return greeter_Undocumented.Invoke(ctx, c.obj, req, opts...)
+}
+
+func (c *greeterClient) GetGreetings(ctx context.Context, opts ...runtime.CallOption) (uint32, error) {
+	v, err := greeter_Properties.Get(ctx, c.obj, Greeter_Greetings_Property, opts...)
+	if err != nil {
+		return 0, err
+	}
+	return v.Greetings, nil
+}
+
+func (c *greeterClient) GetProperties(ctx context.Context, opts ...runtime.CallOption) (*GreeterProperties, error) {
+	return greeter_Properties.GetAll(ctx, c.obj, opts...)
+}
+
+func (c *greeterClient) WatchProperties(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[runtime.PropertiesChanged[GreeterProperties]], error) {
+	return greeter_Properties.Watch(ctx, c.obj, opts...)
+}
+
+func (c *greeterClient) SubscribeGreeted(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[Greeted], error) {
+	return greeter_signal_Greeted.Subscribe(ctx, c.obj, opts...)
 }
 
 // GreeterServer is the server API of the Greeter service.
@@ -211,9 +257,14 @@ func (UnimplementedGreeterServer) Undocumented(context.Context, *Nothing) (*Noth
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Undocumented is not implemented")
 }
 
-// RegisterGreeterServer serves impl on r at Greeter_ObjectPath, or at the path runtime.AtPath gives.
-func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, opts ...runtime.RegisterOption) error {
-	return r.Register(&Greeter_ServiceDesc, impl, opts...)
+// RegisterGreeterServer serves impl and the property values in props on r at Greeter_ObjectPath, or at the
+// path runtime.AtPath gives. One store may be registered at several paths or connections.
+func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, props *GreeterProperties_, opts ...runtime.RegisterOption) error {
+	var store runtime.PropertyHost
+	if props != nil {
+		store = props.PropertyStore
+	}
+	return r.Register(&Greeter_ServiceDesc, impl, append(opts[:len(opts):len(opts)], runtime.WithProperties(store))...)
 }
 
 var greeter_SayHello = runtime.UnaryMethod[HelloRequest, HelloReply]{
@@ -279,6 +330,7 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
 			return srv.(GreeterServer).Undocumented(ctx, req)
 		}),
 	},
+	Properties: &greeter_Properties,
 	XML: ` <interface name="example.greeter.v1.Greeter">
   <method name="SayHello">
    <arg name="name" type="s" direction="in"/>
@@ -309,9 +361,90 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
    <annotation name="org.gtk.GDBus.DocString" value="SayHelloOld is the first version of SayHello."/>
   </method>
   <method name="Undocumented"/>
+  <signal name="Greeted">
+   <arg name="name" type="s"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Greeted is declared as a signal."/>
+  </signal>
+  <property name="Greetings" type="u" access="read">
+   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
+  </property>
   <annotation name="org.gtk.GDBus.DocString" value="Greeter greets people.&#xA;&#xA;It is the example the documentation uses."/>
  </interface>
 `,
+}
+
+var greeter_signal_Greeted = runtime.SignalType[Greeted]{
+	Interface: Greeter_Interface,
+	Name:      Greeter_Greeted_Signal,
+	Args:      kdbusCodec_greeter_Greeted,
+}
+
+// GreeterEmitter emits the signals of the Greeter service from one object path.
+type GreeterEmitter struct {
+	em *runtime.Emitter
+}
+
+// NewGreeterEmitter returns an emitter of the Greeter service's signals on conn, from Greeter_ObjectPath
+// unless runtime.EmitAt says otherwise. Signals are broadcast unless runtime.EmitTo names a receiver.
+func NewGreeterEmitter(conn *runtime.Conn, opts ...runtime.EmitOption) *GreeterEmitter {
+	return &GreeterEmitter{em: runtime.NewEmitter(conn, &Greeter_ServiceDesc, opts...)}
+}
+
+// EmitGreeted emits the Greeted signal with arguments v.
+//
+// Greeted is declared as a signal.
+func (x *GreeterEmitter) EmitGreeted(v *Greeted) error {
+	return greeter_signal_Greeted.Emit(x.em, v)
+}
+
+// MatchGreetedName subscribes only to the Greeted signals whose name argument is v.
+func MatchGreetedName(v string) runtime.SubscribeOption {
+	return runtime.MatchArg(Greeter_Greeted_Signal, 0, v)
+}
+
+var greeter_Properties = runtime.Properties[GreeterProperties]{
+	Interface: Greeter_Interface,
+	Props: []runtime.Property[GreeterProperties]{
+		{
+			Name:   Greeter_Greetings_Property,
+			Sig:    "u",
+			Access: runtime.Read,
+			Change: runtime.ChangeEmitsValue,
+			Encode: func(e *wire.Encoder, m *GreeterProperties) {
+				e.Uint32(m.Greetings)
+			},
+			Decode: func(d *wire.Decoder, m *GreeterProperties) {
+				m.Greetings = d.Uint32()
+			},
+			Copy: func(dst, src *GreeterProperties) { dst.Greetings = src.Greetings },
+		},
+	},
+}
+
+// GreeterProperties_ holds the values of the Greeter service's properties on the server side. It
+// answers org.freedesktop.DBus.Properties for every object it is registered with, and its setters
+// announce changes with PropertiesChanged as each property declares. Values are kept, not copied:
+// do not modify a map, slice or message after setting it. Update changes several at once;
+// OnSet checks the writes of clients.
+type GreeterProperties_ struct {
+	*runtime.PropertyStore[GreeterProperties]
+}
+
+// NewGreeterProperties returns a store of the Greeter service's properties holding the values of
+// initial's fields (nil: zero values).
+func NewGreeterProperties(initial *GreeterProperties) *GreeterProperties_ {
+	return &GreeterProperties_{greeter_Properties.NewStore(initial)}
+}
+
+// Greetings returns the value of property Greetings.
+func (p *GreeterProperties_) Greetings() uint32 {
+	return p.PropertyStore.Property(0).Greetings
+}
+
+// SetGreetings sets property Greetings to v, and announces the new value when it differs from the
+// current value.
+func (p *GreeterProperties_) SetGreetings(v uint32) error {
+	return p.PropertyStore.SetProperty(0, &GreeterProperties{Greetings: v})
 }
 
 // kdbusCodec_greeter_HelloRequest carries example.greeter.v1.HelloRequest as D-Bus arguments of signature "ss".
@@ -333,6 +466,13 @@ var kdbusCodec_greeter_Nothing = runtime.Codec[Nothing]{
 	Sig:    "",
 	Encode: kdbusEncode_greeter_Nothing,
 	Decode: kdbusDecode_greeter_Nothing,
+}
+
+// kdbusCodec_greeter_Greeted carries example.greeter.v1.Greeted as D-Bus arguments of signature "s".
+var kdbusCodec_greeter_Greeted = runtime.Codec[Greeted]{
+	Sig:    "s",
+	Encode: kdbusEncode_greeter_Greeted,
+	Decode: kdbusDecode_greeter_Greeted,
 }
 
 // kdbusEncode_greeter_HelloRequest appends the fields of example.greeter.v1.HelloRequest as D-Bus values of signature "ss".
@@ -368,3 +508,16 @@ func kdbusEncode_greeter_Nothing(*wire.Encoder, *Nothing) {}
 
 // kdbusDecode_greeter_Nothing reads the fields of example.greeter.v1.Nothing from D-Bus values of signature "".
 func kdbusDecode_greeter_Nothing(*wire.Decoder, *Nothing) {}
+
+// kdbusEncode_greeter_Greeted appends the fields of example.greeter.v1.Greeted as D-Bus values of signature "s".
+func kdbusEncode_greeter_Greeted(e *wire.Encoder, m *Greeted) {
+	if m == nil {
+		m = new(Greeted)
+	}
+	e.String(m.Name)
+}
+
+// kdbusDecode_greeter_Greeted reads the fields of example.greeter.v1.Greeted from D-Bus values of signature "s".
+func kdbusDecode_greeter_Greeted(d *wire.Decoder, m *Greeted) {
+	m.Name = d.String()
+}
