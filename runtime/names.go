@@ -111,7 +111,7 @@ type OwnerChange struct {
 type NameWatch struct {
 	// C delivers the changes in order, starting with the owner at the time of the watch
 	// (OldOwner empty) when the name has one. It is closed by Stop or the end of the connection.
-	C <-chan OwnerChange
+	C   <-chan OwnerChange
 	r   *rule
 	box *mailbox[OwnerChange]
 }

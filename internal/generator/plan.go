@@ -55,7 +55,7 @@ type servicePlan struct {
 	methods          []*methodPlan
 	signals          []*signalPlan
 	props            *propsPlan // nil without properties
-	notes            []string // what was left out, for a comment in the generated file
+	notes            []string   // what was left out, for a comment in the generated file
 	deprecated       bool
 	xmlIface, xmlDoc string
 }
@@ -83,7 +83,6 @@ func methodOptions(m *protogen.Method) *kdbusv1.MethodOptions {
 	o, _ := extension(m.Desc.Options(), kdbusv1.E_Method).(*kdbusv1.MethodOptions)
 	return o
 }
-
 
 func (g *generator) planFile(f *protogen.File) *filePlan {
 	p := &filePlan{
@@ -166,7 +165,6 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 			sp.errors = append(sp.errors, e)
 		}
 	}
-
 
 	members := map[string]*protogen.Method{}
 	mext := int32(kdbusv1.E_Method.TypeDescriptor().Number())

@@ -41,13 +41,13 @@ type propsPlan struct {
 
 // propPlan is one property: one field of the properties message.
 type propPlan struct {
-	u          *unit
-	field      *protogen.Field
-	index      int // position in propsPlan.props, the runtime's property index
-	name       string
-	access     kdbusv1.PropertyAccess // READ, WRITE or READWRITE
-	change     kdbusv1.PropertyChange // never UNSPECIFIED
-	constName  string
+	u         *unit
+	field     *protogen.Field
+	index     int // position in propsPlan.props, the runtime's property index
+	name      string
+	access    kdbusv1.PropertyAccess // READ, WRITE or READWRITE
+	change    kdbusv1.PropertyChange // never UNSPECIFIED
+	constName string
 }
 
 const (
