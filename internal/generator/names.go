@@ -188,8 +188,8 @@ func (n *namer) allocService(s *protogen.Service, decls serviceDecls) *serviceNa
 		}
 	}
 	if decls.props != nil {
-		sn.props = n.alloc(g + "Properties")
-		sn.newProps = n.alloc("New" + g + "Properties")
+		sn.props = n.alloc(g + "PropertyStore")
+		sn.newProps = n.alloc("New" + g + "PropertyStore")
 		sn.propsVar = n.alloc(unexport(g) + "_Properties")
 		sn.propConsts = map[*protogen.Field]string{}
 		for _, f := range decls.propFields(decls.props) {

@@ -297,7 +297,7 @@ func (UnimplementedVehicleServer) Drive(context.Context, *DriveRequest) (*emptyp
 
 // RegisterVehicleServer serves impl and the property values in props on r at Vehicle_ObjectPath, or at the
 // path runtime.AtPath gives. One store may be registered at several paths or connections.
-func RegisterVehicleServer(r runtime.Registrar, impl VehicleServer, props *VehicleProperties, opts ...runtime.RegisterOption) error {
+func RegisterVehicleServer(r runtime.Registrar, impl VehicleServer, props *VehiclePropertyStore, opts ...runtime.RegisterOption) error {
 	var store runtime.PropertyHost
 	if props != nil {
 		store = props.PropertyStore
@@ -513,44 +513,44 @@ var vehicle_Properties = runtime.Properties[VehicleState]{
 	},
 }
 
-// VehicleProperties holds the values of the Vehicle service's properties on the server side. It
+// VehiclePropertyStore holds the values of the Vehicle service's properties on the server side. It
 // answers org.freedesktop.DBus.Properties for every object it is registered with, and its setters
 // announce changes with PropertiesChanged as each property declares. Values are kept, not copied:
 // do not modify a map, slice or message after setting it. Update changes several at once;
 // OnSet checks the writes of clients.
-type VehicleProperties struct {
+type VehiclePropertyStore struct {
 	*runtime.PropertyStore[VehicleState]
 }
 
-// NewVehicleProperties returns a store of the Vehicle service's properties holding the values of
+// NewVehiclePropertyStore returns a store of the Vehicle service's properties holding the values of
 // initial's fields (nil: zero values).
-func NewVehicleProperties(initial *VehicleState) *VehicleProperties {
-	return &VehicleProperties{vehicle_Properties.NewStore(initial)}
+func NewVehiclePropertyStore(initial *VehicleState) *VehiclePropertyStore {
+	return &VehiclePropertyStore{vehicle_Properties.NewStore(initial)}
 }
 
 // SpeedKmh returns the value of property SpeedKmh.
 //
 // SpeedKmh is the current speed in km/h. Its changes are sent with the new value.
-func (p *VehicleProperties) SpeedKmh() float64 {
+func (p *VehiclePropertyStore) SpeedKmh() float64 {
 	return p.PropertyStore.Property(0).SpeedKmh
 }
 
 // SetSpeedKmh sets property SpeedKmh to v, and announces the new value when it differs from the
 // current value.
-func (p *VehicleProperties) SetSpeedKmh(v float64) error {
+func (p *VehiclePropertyStore) SetSpeedKmh(v float64) error {
 	return p.PropertyStore.SetProperty(0, &VehicleState{SpeedKmh: v})
 }
 
 // Gear returns the value of property Gear.
 //
 // Gear is the gear selector's position; clients may shift it (not into PARK while moving).
-func (p *VehicleProperties) Gear() Gear {
+func (p *VehiclePropertyStore) Gear() Gear {
 	return p.PropertyStore.Property(1).Gear
 }
 
 // SetGear sets property Gear to v, and announces the new value when it differs from the
 // current value.
-func (p *VehicleProperties) SetGear(v Gear) error {
+func (p *VehiclePropertyStore) SetGear(v Gear) error {
 	return p.PropertyStore.SetProperty(1, &VehicleState{Gear: v})
 }
 
@@ -558,33 +558,33 @@ func (p *VehicleProperties) SetGear(v Gear) error {
 //
 // Doors tells, for each door, whether it is open. A change only invalidates it: read it
 // again when it matters.
-func (p *VehicleProperties) Doors() map[string]bool {
+func (p *VehiclePropertyStore) Doors() map[string]bool {
 	return p.PropertyStore.Property(2).Doors
 }
 
 // SetDoors sets property Doors to v, and announces that it changed (without the value) when it differs from the
 // current value.
-func (p *VehicleProperties) SetDoors(v map[string]bool) error {
+func (p *VehiclePropertyStore) SetDoors(v map[string]bool) error {
 	return p.PropertyStore.SetProperty(2, &VehicleState{Doors: v})
 }
 
 // Vin returns the value of property Vin.
 //
 // Vin is the vehicle identification number, which never changes.
-func (p *VehicleProperties) Vin() string {
+func (p *VehiclePropertyStore) Vin() string {
 	return p.PropertyStore.Property(3).Vin
 }
 
 // OdometerM returns the value of property OdometerM.
 //
 // OdometerM is the distance driven in metres. It changes too often to announce.
-func (p *VehicleProperties) OdometerM() uint64 {
+func (p *VehiclePropertyStore) OdometerM() uint64 {
 	return p.PropertyStore.Property(4).OdometerM
 }
 
 // SetOdometerM sets property OdometerM to v, without announcing it when it differs from the
 // current value.
-func (p *VehicleProperties) SetOdometerM(v uint64) error {
+func (p *VehiclePropertyStore) SetOdometerM(v uint64) error {
 	return p.PropertyStore.SetProperty(4, &VehicleState{OdometerM: v})
 }
 

@@ -67,7 +67,8 @@ func TestEndToEnd(t *testing.T) {
 	}
 	defer srv.Close()
 	impl := &greeter{notes: make(chan string, 1)}
-	if err := greeterv1.RegisterGreeterServer(srv, impl); err != nil {
+	props := greeterv1.NewGreeterPropertyStore(&greeterv1.GreeterProperties{Greetings: 3})
+	if err := greeterv1.RegisterGreeterServer(srv, impl, props); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := srv.RequestName(ctx, greeterv1.Greeter_BusName, 0); err != nil {

@@ -259,7 +259,7 @@ func (UnimplementedGreeterServer) Undocumented(context.Context, *Nothing) (*Noth
 
 // RegisterGreeterServer serves impl and the property values in props on r at Greeter_ObjectPath, or at the
 // path runtime.AtPath gives. One store may be registered at several paths or connections.
-func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, props *GreeterProperties_, opts ...runtime.RegisterOption) error {
+func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, props *GreeterPropertyStore, opts ...runtime.RegisterOption) error {
 	var store runtime.PropertyHost
 	if props != nil {
 		store = props.PropertyStore
@@ -421,29 +421,29 @@ var greeter_Properties = runtime.Properties[GreeterProperties]{
 	},
 }
 
-// GreeterProperties_ holds the values of the Greeter service's properties on the server side. It
+// GreeterPropertyStore holds the values of the Greeter service's properties on the server side. It
 // answers org.freedesktop.DBus.Properties for every object it is registered with, and its setters
 // announce changes with PropertiesChanged as each property declares. Values are kept, not copied:
 // do not modify a map, slice or message after setting it. Update changes several at once;
 // OnSet checks the writes of clients.
-type GreeterProperties_ struct {
+type GreeterPropertyStore struct {
 	*runtime.PropertyStore[GreeterProperties]
 }
 
-// NewGreeterProperties returns a store of the Greeter service's properties holding the values of
+// NewGreeterPropertyStore returns a store of the Greeter service's properties holding the values of
 // initial's fields (nil: zero values).
-func NewGreeterProperties(initial *GreeterProperties) *GreeterProperties_ {
-	return &GreeterProperties_{greeter_Properties.NewStore(initial)}
+func NewGreeterPropertyStore(initial *GreeterProperties) *GreeterPropertyStore {
+	return &GreeterPropertyStore{greeter_Properties.NewStore(initial)}
 }
 
 // Greetings returns the value of property Greetings.
-func (p *GreeterProperties_) Greetings() uint32 {
+func (p *GreeterPropertyStore) Greetings() uint32 {
 	return p.PropertyStore.Property(0).Greetings
 }
 
 // SetGreetings sets property Greetings to v, and announces the new value when it differs from the
 // current value.
-func (p *GreeterProperties_) SetGreetings(v uint32) error {
+func (p *GreeterPropertyStore) SetGreetings(v uint32) error {
 	return p.PropertyStore.SetProperty(0, &GreeterProperties{Greetings: v})
 }
 
