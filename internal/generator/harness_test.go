@@ -31,6 +31,7 @@ var goldenCases = map[string][]string{
 	"recursive": {"recursive/recursive.proto"},
 	"clash":     {"clash/clash.proto", "clash/other.proto"},
 	"nopkg":     {"nopkg/nopkg.proto"},
+	"signals":   {"signals/signals.proto"},
 	"shared":    {"shared/shared.proto"}, // no services: nothing generated
 }
 
