@@ -35,7 +35,6 @@ const (
 	Station_Arrived_Signal  = "Arrived"
 	Station_Departed_Signal = "Departed"
 	Station_Tick_Signal     = "Tick"
-	Station_Empty_Signal    = "Empty"
 )
 
 // D-Bus names of the Station service's properties.
@@ -111,7 +110,6 @@ const Station_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="n" type="t"/>
    <annotation name="org.gtk.GDBus.DocString" value="Tick carries nothing to filter on."/>
   </signal>
-  <signal name="Empty"/>
   <property name="Name" type="s" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
    <annotation name="org.gtk.GDBus.DocString" value="Name is the station&#39;s name."/>
@@ -201,8 +199,6 @@ type StationClient interface {
 	//
 	// Tick carries nothing to filter on.
 	SubscribeTick(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[Tick], error)
-	// SubscribeEmpty subscribes to the Empty signal.
-	SubscribeEmpty(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[emptypb.Empty], error)
 }
 
 type stationClient struct {
@@ -327,10 +323,6 @@ func (c *stationClient) SubscribeTick(ctx context.Context, opts ...runtime.Subsc
 	return station_signal_Tick.Subscribe(ctx, c.obj, opts...)
 }
 
-func (c *stationClient) SubscribeEmpty(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[emptypb.Empty], error) {
-	return station_signal_Empty.Subscribe(ctx, c.obj, opts...)
-}
-
 // StationServer is the server API of the Station service.
 //
 // Station announces what happens on its platforms.
@@ -399,7 +391,6 @@ var Station_ServiceDesc = runtime.ServiceDesc{
    <arg name="n" type="t"/>
    <annotation name="org.gtk.GDBus.DocString" value="Tick carries nothing to filter on."/>
   </signal>
-  <signal name="Empty"/>
   <property name="Name" type="s" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
    <annotation name="org.gtk.GDBus.DocString" value="Name is the station&#39;s name."/>
@@ -456,12 +447,6 @@ var station_signal_Tick = runtime.SignalType[Tick]{
 	Args:      kdbusCodec_signals_Tick,
 }
 
-var station_signal_Empty = runtime.SignalType[emptypb.Empty]{
-	Interface: Station_Interface,
-	Name:      Station_Empty_Signal,
-	Args:      runtime.EmptyCodec,
-}
-
 // StationEmitter emits the signals of the Station service from one object path.
 type StationEmitter struct {
 	em *runtime.Emitter
@@ -494,11 +479,6 @@ func (x *StationEmitter) EmitDeparted(v *Departed) error {
 // Tick carries nothing to filter on.
 func (x *StationEmitter) EmitTick(v *Tick) error {
 	return station_signal_Tick.Emit(x.em, v)
-}
-
-// EmitEmpty emits the Empty signal with arguments v.
-func (x *StationEmitter) EmitEmpty(v *emptypb.Empty) error {
-	return station_signal_Empty.Emit(x.em, v)
 }
 
 // MatchArrivedLine subscribes only to the Arrived signals whose line argument is v.

@@ -462,9 +462,9 @@ const file_signals_signals_proto_rawDesc = "" +
 	"\x04Mood\x12\x14\n" +
 	"\x10MOOD_UNSPECIFIED\x10\x00\x12\r\n" +
 	"\tMOOD_CALM\x10\x01\x12\r\n" +
-	"\tMOOD_BUSY\x10\x022\xb2\x01\n" +
+	"\tMOOD_BUSY\x10\x022\x9b\x01\n" +
 	"\aStation\x127\n" +
-	"\x05Touch\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty\x1an\x92\xa1\x19j\x1a\x12kdbus.test.Station*\aArrived*\x1bkdbus.test.signals.Departed*\x04Tick*\x15google.protobuf.Empty2\x11StationPropertiesBTZRgithub.com/kdbus-go/kdbus/internal/generator/internal/goldentest/signals;signalspbb\x06proto3"
+	"\x05Touch\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty\x1aW\x92\xa1\x19S\x1a\x12kdbus.test.Station*\aArrived*\x1bkdbus.test.signals.Departed*\x04Tick2\x11StationPropertiesBTZRgithub.com/kdbus-go/kdbus/internal/generator/internal/goldentest/signals;signalspbb\x06proto3"
 
 var (
 	file_signals_signals_proto_rawDescOnce sync.Once
