@@ -206,6 +206,70 @@ message Blob {
 	add("memfd on a string", memfd, func(src string) string {
 		return pos(src, "(kdbus.v1.field)") + `: bad\.v1\.Blob\.name: the memfd option applies only to bytes fields .*; hint: remove \(kdbus\.v1\.field\)\.memfd, or make the field bytes`
 	})
+	signals := badHeader + `service Svc {
+  option (kdbus.v1.service).signals = "Nope";
+  option (kdbus.v1.service).signals = "Blob";
+  option (kdbus.v1.service).signals = "Get";
+  rpc Get(google.protobuf.Empty) returns (google.protobuf.Empty);
+}
+
+message Blob {
+  bytes data = 1 [(kdbus.v1.field).memfd = true];
+}
+
+message Get {
+  string x = 1;
+}
+`
+	add("signals", signals,
+		func(src string) string {
+			return pos(src, `option (kdbus.v1.service).signals = "Nope"`) + `: bad\.v1\.Svc: option signals: no message "Nope"; hint: name a message of the service's package.*`
+		},
+		func(src string) string {
+			return pos(src, `option (kdbus.v1.service).signals = "Blob"`) + `: bad\.v1\.Svc: signal Blob carries file descriptors \(a memfd field of bad\.v1\.Blob\); signals cannot; hint: .*`
+		},
+		func(src string) string {
+			return pos(src, "rpc Get") + `: bad\.v1\.Svc\.Get: D-Bus member name "Get" is both a method and a signal; hint: .*`
+		})
+
+	props := badHeader + `service Svc {
+  option (kdbus.v1.service).properties = "Props";
+  rpc Get(google.protobuf.Empty) returns (google.protobuf.Empty);
+}
+
+message Props {
+  oneof choice {
+    string a = 1;
+    int32 b = 2;
+  }
+  string w = 3 [(kdbus.v1.field).access = PROPERTY_ACCESS_WRITE, (kdbus.v1.field).change = PROPERTY_CHANGE_EMITS_VALUE];
+  string c = 4 [(kdbus.v1.field).access = PROPERTY_ACCESS_READWRITE, (kdbus.v1.field).change = PROPERTY_CHANGE_CONST];
+  int32 n = 5 [(kdbus.v1.field).string_type = STRING_TYPE_OBJECT_PATH];
+  string v = 6;
+  string x = 7 [(kdbus.v1.field).property_name = "V"];
+  string d = 8 [(kdbus.v1.field).property_name = "no-dash"];
+}
+`
+	add("properties", props,
+		func(src string) string {
+			return pos(src, "(kdbus.v1.field).string_type") + `: bad\.v1\.Props\.n: the string_type option applies only to string fields .*, not to int32 fields; hint: .*`
+		},
+		func(src string) string {
+			return pos(src, "oneof choice") + `: bad\.v1\.Props\.choice: a oneof cannot be a property: a property is one field; hint: .*`
+		},
+		func(src string) string {
+			return pos(src, "(kdbus.v1.field).change = PROPERTY_CHANGE_EMITS_VALUE") + `: bad\.v1\.Props\.w: a write-only property cannot announce its value; hint: .*`
+		},
+		func(src string) string {
+			return pos(src, "(kdbus.v1.field).access = PROPERTY_ACCESS_READWRITE") + `: bad\.v1\.Props\.c: a const property cannot be writable; hint: .*`
+		},
+		func(src string) string {
+			return pos(src, "string x = 7") + `: bad\.v1\.Props\.x: property name "V" is already used by field v; hint: .*`
+		},
+		func(src string) string {
+			return pos(src, `(kdbus.v1.field).property_name = "no-dash"`) + `: bad\.v1\.Props\.d: property name: .*; hint: use letters, digits and underscores.*`
+		})
+
 	return cases
 }
 
