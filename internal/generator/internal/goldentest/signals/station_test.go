@@ -14,7 +14,9 @@ import (
 	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
-type station struct{ signalspb.UnimplementedStationServer }
+type station struct {
+	signalspb.UnimplementedStationServer
+}
 
 // connect starts an embedded bus (native and classic) and returns a served station, its
 // store, its emitter and a client connection, native or classic.
