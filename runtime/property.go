@@ -538,20 +538,23 @@ func (p *Properties[T]) Watch(ctx context.Context, o *Object, opts ...SubscribeO
 	if err != nil {
 		return nil, err
 	}
-	return subscribeDecoded(ctx, o.conn, mr, cfg.buffer, func(m *wire.Message) (*PropertiesChanged[T], bool) {
-		if m.Signature != "sa{sv}as" {
-			return nil, false
-		}
-		var d wire.Decoder
-		d.Reset(m.Body, m.Order)
-		if d.String() != p.Interface {
-			return nil, false
-		}
-		pc := &PropertiesChanged[T]{Values: new(T)}
-		p.decodeValues(&d, pc.Values, func(name string) { pc.Changed = append(pc.Changed, name) })
-		for end := d.BeginArray(4); d.More(end); {
-			pc.Invalidated = append(pc.Invalidated, d.String())
-		}
-		return pc, d.Done() == nil
-	})
+	return subscribeDecoded(ctx, o.conn, mr, cfg.buffer, p.decodeChanged)
+}
+
+// decodeChanged reads a PropertiesChanged signal of p's interface.
+func (p *Properties[T]) decodeChanged(m *wire.Message) (*PropertiesChanged[T], bool) {
+	if m.Signature != "sa{sv}as" {
+		return nil, false
+	}
+	var d wire.Decoder
+	d.Reset(m.Body, m.Order)
+	if d.String() != p.Interface {
+		return nil, false
+	}
+	pc := &PropertiesChanged[T]{Values: new(T)}
+	p.decodeValues(&d, pc.Values, func(name string) { pc.Changed = append(pc.Changed, name) })
+	for end := d.BeginArray(4); d.More(end); {
+		pc.Invalidated = append(pc.Invalidated, d.String())
+	}
+	return pc, d.Done() == nil
 }
