@@ -203,10 +203,16 @@ func collect(r io.Reader) *output {
 	return o
 }
 
+// String returns the lines so far, each ended by a newline.
 func (o *output) String() string {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	return strings.Join(o.lines, "\n")
+	var b strings.Builder
+	for _, l := range o.lines {
+		b.WriteString(l)
+		b.WriteByte('\n')
+	}
+	return b.String()
 }
 
 // waitFor waits until ok holds for the output, at most d.
