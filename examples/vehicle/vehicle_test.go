@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"reflect"
 	"slices"
@@ -298,6 +299,14 @@ func TestSignalsAndPropertiesChanged(t *testing.T) {
 			if pc := next(t, props).Args; !slices.Equal(pc.Changed, []string{"SpeedKmh"}) || pc.Values.GetSpeedKmh() != want {
 				t.Errorf("PropertiesChanged after driving: %+v, want SpeedKmh %v", pc, want)
 			}
+		}
+
+		// Setting the values the store holds announces nothing; values are compared encoded.
+		if err := fx.srv.Props.SetSpeedKmh(0); err != nil {
+			t.Fatal(err)
+		}
+		if err := fx.srv.Props.SetDoors(maps.Clone(fx.srv.Props.Doors())); err != nil {
+			t.Fatal(err)
 		}
 
 		// Several changes in one Update: one signal, the properties in field order.
