@@ -8,9 +8,11 @@ import (
 	"github.com/kdbus-go/kdbus/runtime"
 )
 
-// TestSenderFiltersShareAConnection checks the same with every subscription on one
-// connection, where the bus delivers a signal once if any rule matches and the client sorts it
-// out.
+// TestSenderFiltersShareAConnection checks what TestSenderFilters does, with every
+// subscription on one connection: the bus sends that connection a signal once if any of its
+// rules matches, and the client must pick the subscriptions it is for. A subscription to the
+// vehicle's well-known name must not get the other connection's signals, which arrive for the
+// broader subscriptions beside it.
 func TestSenderFiltersShareAConnection(t *testing.T) {
 	each(t, func(t *testing.T, fx *fixture) {
 		impostor, _ := dial(t, fx.bus.Address)
