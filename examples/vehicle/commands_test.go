@@ -219,6 +219,7 @@ func TestEmbeddedDemo(t *testing.T) {
 	if !mon.stdout.waitFor(wait, hasAll("Member=DoorChanged", "Member=GearShifted", "Member=PropertiesChanged", "Member=Drive")) {
 		t.Errorf("%s printed:\n%s", cmds[0], mon.stdout)
 	}
+	server.stop(t) // an interrupted server closes its bus and removes the bus's directory
 }
 
 // startCmd starts cmd in the background, its output collected; it is killed when the test
