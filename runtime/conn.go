@@ -67,7 +67,8 @@ type Conn struct {
 	pending map[uint32]chan reply
 	objects map[wire.ObjectPath]*object
 	matches map[*rule]struct{}
-	err     error // set once the connection is broken or closed
+	owners  map[string]*ownerTrack // owners of well-known names that rules name as sender
+	err     error                  // set once the connection is broken or closed
 	done    chan struct{}
 
 	// ctx is the parent of every handler's context; it ends with the connection.
@@ -145,6 +146,7 @@ func newConn(t transport, o connOptions) *Conn {
 		pending: make(map[uint32]chan reply),
 		objects: make(map[wire.ObjectPath]*object),
 		matches: make(map[*rule]struct{}),
+		owners:  make(map[string]*ownerTrack),
 		done:    make(chan struct{}),
 		work:    make(chan *incoming, o.maxConcurrent+o.maxQueued),
 	}

@@ -2,29 +2,125 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"sync/atomic"
 
 	"github.com/kdbus-go/kdbus/match"
+	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
-// matches re-checks a delivered message against the rule the bus matched it with. The bus
-// resolves well-known sender and destination names to their owners; the client cannot, so it
-// takes the bus's word for those and checks everything else.
-func matches(r *match.Rule, m *wire.Message) bool {
-	trust := func(string) string { return m.Sender }
-	if r.Destination != "" && !strings.HasPrefix(r.Destination, ":") {
-		trust = func(name string) string {
-			if name == r.Destination {
-				return m.Destination
-			}
-			return m.Sender
+// matchesLocked re-checks a delivered message against a rule of the connection: the bus
+// delivers what matches any of them. A well-known sender name in a rule is resolved with the
+// owners the connection tracks for its rules (trackOwner); a well-known destination is one of
+// this connection's own names, which the bus resolved when it routed the message. c.mu is held.
+func (c *Conn) matchesLocked(r *match.Rule, m *wire.Message) bool {
+	owner := func(name string) string {
+		if name == r.Destination {
+			return m.Destination
+		}
+		if t := c.owners[name]; t != nil {
+			return t.owner
+		}
+		return m.Sender // a name nobody tracks: take the bus's word
+	}
+	return r.MatchOwners(m, match.ArgsOf(m), owner)
+}
+
+// ownerTrack follows the owner of a well-known name that rules of the connection name as their
+// sender, so that a signal from another connection, delivered for another rule, is not taken for
+// one from the name's owner.
+type ownerTrack struct {
+	refs    int
+	owner   string        // the current owner's unique name, "" when none
+	changes int           // NameOwnerChanged signals seen
+	ready   chan struct{} // closed once owner has been learned
+	rule    *rule         // the NameOwnerChanged subscription
+}
+
+// trackedSender reports whether rules naming sender need its owner tracked: a well-known name
+// other than the bus's own.
+func trackedSender(sender string) bool {
+	return sender != "" && !strings.HasPrefix(sender, ":") && sender != classic.BusName
+}
+
+// trackOwner starts (or shares) following name's owner: it subscribes to its NameOwnerChanged
+// signals, then asks for the current owner. A change seen before the answer is at least as new
+// as the answer (the bus sent it first), so the answer only fills in when none was seen.
+func (c *Conn) trackOwner(ctx context.Context, name string) error {
+	c.mu.Lock()
+	if t := c.owners[name]; t != nil {
+		t.refs++
+		c.mu.Unlock()
+		select {
+		case <-t.ready:
+			return nil
+		case <-ctx.Done():
+			c.untrackOwner(name)
+			return ctx.Err()
 		}
 	}
-	return r.MatchOwners(m, match.ArgsOf(m), trust)
+	t := &ownerTrack{refs: 1, ready: make(chan struct{})}
+	c.owners[name] = t
+	c.mu.Unlock()
+	defer close(t.ready)
+	t.rule = &rule{conn: c, close: func() {},
+		match: &match.Rule{Type: wire.Signal, Sender: classic.BusName, Interface: classic.BusInterface, Member: "NameOwnerChanged",
+			Path: classic.BusPath, Args: []match.ArgMatch{{Index: 0, Value: name}}},
+		deliver: func(m *wire.Message) {
+			if m.Signature != "sss" {
+				return
+			}
+			var d wire.Decoder
+			d.Reset(m.Body, m.Order)
+			n, _, owner := d.String(), d.String(), d.String()
+			if d.Done() == nil && n == name {
+				c.mu.Lock()
+				t.owner = owner
+				t.changes++
+				c.mu.Unlock()
+			}
+		}}
+	err := c.addRule(ctx, t.rule)
+	if err == nil {
+		var owner string
+		owner, err = c.GetNameOwner(ctx, name)
+		if errors.Is(err, &Error{Name: ErrorNameHasNoOwner}) {
+			owner, err = "", nil
+		}
+		c.mu.Lock()
+		if err == nil && t.changes == 0 {
+			t.owner = owner
+		}
+		c.mu.Unlock()
+	}
+	if err != nil {
+		c.untrackOwner(name)
+		return fmt.Errorf("following the owner of %s: %w", name, err)
+	}
+	return nil
+}
+
+// untrackOwner drops one use of name's tracking, and the tracking with the last one.
+func (c *Conn) untrackOwner(name string) {
+	c.mu.Lock()
+	t := c.owners[name]
+	if t == nil {
+		c.mu.Unlock()
+		return
+	}
+	t.refs--
+	last := t.refs == 0
+	if last {
+		delete(c.owners, name)
+	}
+	c.mu.Unlock()
+	if last && t.rule != nil {
+		t.rule.remove()
+	}
 }
 
 // rule is one match rule this connection added to the bus, and what becomes of the messages
@@ -36,10 +132,28 @@ type rule struct {
 	deliver func(*wire.Message)
 	close   func() // closes the receiving end; called once
 	once    sync.Once
+	tracked bool // the owner of the rule's sender is tracked for it
 }
 
-// addRule registers r with the connection and adds its rule to the bus.
+// addRule registers r with the connection and adds its rule to the bus, following the owner of
+// a well-known sender name first.
 func (c *Conn) addRule(ctx context.Context, r *rule) error {
+	if trackedSender(r.match.Sender) {
+		if err := c.trackOwner(ctx, r.match.Sender); err != nil {
+			return err
+		}
+		r.tracked = true
+	}
+	if err := c.addMatch(ctx, r); err != nil {
+		if r.tracked {
+			c.untrackOwner(r.match.Sender)
+		}
+		return err
+	}
+	return nil
+}
+
+func (c *Conn) addMatch(ctx context.Context, r *rule) error {
 	c.mu.Lock()
 	if c.err != nil {
 		err := c.err
@@ -69,6 +183,9 @@ func (r *rule) remove() error {
 		if c.Err() == nil {
 			_, err = c.busCall(context.Background(), "RemoveMatch", "s", "", r.match.String())
 		}
+		if r.tracked {
+			c.untrackOwner(r.match.Sender)
+		}
 	})
 	return err
 }
@@ -78,7 +195,7 @@ func (c *Conn) deliverSignal(m *wire.Message) {
 	c.mu.Lock()
 	var hits []*rule
 	for r := range c.matches {
-		if matches(r.match, m) {
+		if c.matchesLocked(r.match, m) {
 			hits = append(hits, r)
 		}
 	}

@@ -3,6 +3,7 @@ package runtime
 import (
 	"bytes"
 	"context"
+	"errors"
 	"sync"
 
 	"github.com/kdbus-go/kdbus/wire"
@@ -228,10 +229,15 @@ func (s *PropertyStore[T]) Update(f func(v *T)) error {
 	return s.announce(changed)
 }
 
+// ErrHandled is what an OnSet hook returns when it applied a client's write itself, through
+// the store's setters (typically under a lock of its own, together with other changes and
+// signals): the store then leaves the value as the hook set it, and the write succeeds.
+var ErrHandled = errors.New("runtime: the property write was handled by the OnSet hook")
+
 // OnSet sets the function called when a client writes a property: name is the property and
 // v holds the value written, in the property's field. An error rejects the write and is the
-// client's reply; nil applies it. ctx carries the Caller. Without OnSet, every write to a
-// writable property is applied.
+// client's reply; nil applies it; ErrHandled says the hook applied it. ctx carries the Caller.
+// Without OnSet, every write to a writable property is applied.
 func (s *PropertyStore[T]) OnSet(f func(ctx context.Context, name string, v *T) error) {
 	s.mu.Lock()
 	s.onSet = f
@@ -370,7 +376,10 @@ func (s *PropertyStore[T]) set(ctx context.Context, name string, d *wire.Decoder
 	hook := s.onSet
 	s.mu.Unlock()
 	if hook != nil {
-		if err := hook(ctx, name, v); err != nil {
+		switch err := hook(ctx, name, v); {
+		case errors.Is(err, ErrHandled):
+			return nil
+		case err != nil:
 			return err
 		}
 	}

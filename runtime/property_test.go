@@ -140,10 +140,26 @@ func TestPropertiesServedAndChanged(t *testing.T) {
 			if name == "Mode" && v.Mode == 13 {
 				return Errorf(InvalidArgument, "%v", refused)
 			}
+			if name == "Mode" && v.Mode == 21 {
+				// Applied otherwise: the hook sets the value itself.
+				if err := store.SetProperty(1, &gadget{Mode: 42}); err != nil {
+					t.Error(err)
+				}
+				return ErrHandled
+			}
 			return nil
 		})
 		if err := gadgetProps.Set(ctx, obj, "Mode", &gadget{Mode: 13}); err == nil || !errors.Is(err, &Error{Name: ErrorInvalidArgs}) {
 			t.Fatalf("Set refused by OnSet: %v", err)
+		}
+		if err := gadgetProps.Set(ctx, obj, "Mode", &gadget{Mode: 21}); err != nil {
+			t.Fatalf("Set handled by OnSet: %v", err)
+		}
+		if pc := next(t, w); pc.Values.Mode != 42 {
+			t.Fatalf("after a write the hook handled, Mode changed to %d, want the hook's 42", pc.Values.Mode)
+		}
+		if v := store.Property(1).Mode; v != 42 {
+			t.Fatalf("store holds Mode %d, want the hook's 42", v)
 		}
 
 		// The server's own changes: one signal for several, values or names per behaviour,

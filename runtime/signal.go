@@ -50,8 +50,10 @@ func NewEmitter(conn *Conn, desc *ServiceDesc, opts ...EmitOption) *Emitter {
 func (em *Emitter) Path() wire.ObjectPath { return em.path }
 
 // Emit sends the signal with arguments v. It returns once the signal is handed to the
-// transport; on the native transport, a subscriber that has no room for it is counted and
-// told (Signal.Lost, Conn.Stats), not waited for.
+// transport, and never waits for subscribers: on the native transport, kdbusd drops a signal
+// that a subscriber's receive pool has no room for and tells that connection, which counts it
+// in Conn.Stats().Dropped (the bus does not know which of its subscriptions wanted it); a
+// subscription whose own buffer is full counts it in Signal.Lost.
 func (s *SignalType[T]) Emit(em *Emitter, v *T) error {
 	buf := getBuffer()
 	defer putBuffer(buf)

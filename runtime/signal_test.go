@@ -289,3 +289,57 @@ func TestNativeFiltersKeepSubscribersAsleep(t *testing.T) {
 		t.Fatalf("%d non-matching signals reached the subscription", len(got))
 	}
 }
+
+// TestWellKnownSenderFollowsTheOwner subscribes to a well-known sender on a connection whose
+// other subscription lets every sender's signals in: only the name's owner of the moment gets
+// through the first, across a change of owner.
+func TestWellKnownSenderFollowsTheOwner(t *testing.T) {
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		const name = "org.kdbusgo.Owner"
+		a, b, sub := dial(t, d), dial(t, d), dial(t, d)
+		if r, err := a.RequestName(ctx5s(t), name, 0); err != nil || r != NamePrimaryOwner {
+			t.Fatalf("RequestName: %v, %v", r, err)
+		}
+		obj := NewObject(sub, &sigDesc)
+		byName, err := eventSignal.Subscribe(ctx5s(t), obj, FromSender(name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer byName.Close()
+		anyone, err := eventSignal.Subscribe(ctx5s(t), obj, FromSender(""))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer anyone.Close()
+		emit := func(c *Conn, n int32) {
+			if err := eventSignal.Emit(NewEmitter(c, &sigDesc), &event{"x", "/p", "s", n}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		emit(a, 1)
+		emit(b, 2)
+		ping(t, sub, a.UniqueName())
+		ping(t, sub, b.UniqueName())
+		if _, err := a.ReleaseName(ctx5s(t), name); err != nil {
+			t.Fatal(err)
+		}
+		if r, err := b.RequestName(ctx5s(t), name, 0); err != nil || r != NamePrimaryOwner {
+			t.Fatalf("RequestName: %v, %v", r, err)
+		}
+		emit(a, 3)
+		emit(b, 4)
+		ping(t, sub, a.UniqueName())
+		ping(t, sub, b.UniqueName())
+		got := map[string][]int32{}
+		for _, s := range drain(byName) {
+			got[s.Sender] = append(got[s.Sender], s.Args.N)
+		}
+		want := map[string][]int32{a.UniqueName(): {1}, b.UniqueName(): {4}}
+		if len(got) != 2 || !slices.Equal(got[a.UniqueName()], want[a.UniqueName()]) || !slices.Equal(got[b.UniqueName()], want[b.UniqueName()]) {
+			t.Fatalf("the subscription to %s got %v, want %v", name, got, want)
+		}
+		if n := len(drain(anyone)); n != 4 {
+			t.Fatalf("the subscription to every sender got %d signals, want 4", n)
+		}
+	})
+}

@@ -135,14 +135,17 @@ func (s *Server) Shift(g vehiclev1.Gear) error {
 	return s.shift(g)
 }
 
-// onSet checks a client's write of a property. Only Gear is writable: the shift is made here,
-// with its checks and its GearShifted signal; the store then finds the value already set and
-// has nothing more to do.
+// onSet handles a client's write of a property. Only Gear is writable: the shift is made here,
+// with its checks and its GearShifted signal, under the same lock as the driver's own shifts,
+// and runtime.ErrHandled tells the store that the value is set.
 func (s *Server) onSet(ctx context.Context, name string, v *vehiclev1.VehicleState) error {
 	if name != vehiclev1.Vehicle_Gear_Property {
 		return runtime.Errorf(runtime.PermissionDenied, "property %s cannot be written", name)
 	}
-	return s.Shift(v.GetGear())
+	if err := s.Shift(v.GetGear()); err != nil {
+		return err
+	}
+	return runtime.ErrHandled
 }
 
 // shift changes the gear; s.mu is held.
