@@ -29,6 +29,11 @@ const (
 	Bench_Blob_Member   = "Blob"
 )
 
+// D-Bus member names of the Bench service's signals.
+const (
+	Bench_Tick_Signal = "Tick"
+)
+
 // Bench_IntrospectXML is the introspection document of an object that serves the Bench service,
 // as bench.Bench.introspect.xml holds it.
 const Bench_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
@@ -91,6 +96,11 @@ const Bench_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="sample" type="t" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Blob takes a payload as a sealed memfd and describes it."/>
   </method>
+  <signal name="Tick">
+   <arg name="channel" type="s"/>
+   <arg name="seq" type="t"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Tick is the signal of the signal benchmark: subscribers filter on its channel."/>
+  </signal>
   <annotation name="org.gtk.GDBus.DocString" value="Bench answers the benchmark suite&#39;s calls."/>
  </interface>
 </node>
@@ -108,6 +118,10 @@ type BenchClient interface {
 	Sink(ctx context.Context, req *SinkRequest, opts ...runtime.CallOption) (*BlobReply, error)
 	// Blob takes a payload as a sealed memfd and describes it.
 	Blob(ctx context.Context, req *BlobRequest, opts ...runtime.CallOption) (*BlobReply, error)
+	// SubscribeTick subscribes to the Tick signal.
+	//
+	// Tick is the signal of the signal benchmark: subscribers filter on its channel.
+	SubscribeTick(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[Tick], error)
 }
 
 type benchClient struct {
@@ -134,6 +148,10 @@ func (c *benchClient) Sink(ctx context.Context, req *SinkRequest, opts ...runtim
 
 func (c *benchClient) Blob(ctx context.Context, req *BlobRequest, opts ...runtime.CallOption) (*BlobReply, error) {
 	return bench_Blob.Invoke(ctx, c.obj, req, opts...)
+}
+
+func (c *benchClient) SubscribeTick(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[Tick], error) {
+	return bench_signal_Tick.Subscribe(ctx, c.obj, opts...)
 }
 
 // BenchServer is the server API of the Bench service.
@@ -252,9 +270,43 @@ var Bench_ServiceDesc = runtime.ServiceDesc{
    <arg name="sample" type="t" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Blob takes a payload as a sealed memfd and describes it."/>
   </method>
+  <signal name="Tick">
+   <arg name="channel" type="s"/>
+   <arg name="seq" type="t"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Tick is the signal of the signal benchmark: subscribers filter on its channel."/>
+  </signal>
   <annotation name="org.gtk.GDBus.DocString" value="Bench answers the benchmark suite&#39;s calls."/>
  </interface>
 `,
+}
+
+var bench_signal_Tick = runtime.SignalType[Tick]{
+	Interface: Bench_Interface,
+	Name:      Bench_Tick_Signal,
+	Args:      kdbusCodec_bench_Tick,
+}
+
+// BenchEmitter emits the signals of the Bench service from one object path.
+type BenchEmitter struct {
+	em *runtime.Emitter
+}
+
+// NewBenchEmitter returns an emitter of the Bench service's signals on conn, from Bench_ObjectPath
+// unless runtime.EmitAt says otherwise. Signals are broadcast unless runtime.EmitTo names a receiver.
+func NewBenchEmitter(conn *runtime.Conn, opts ...runtime.EmitOption) *BenchEmitter {
+	return &BenchEmitter{em: runtime.NewEmitter(conn, &Bench_ServiceDesc, opts...)}
+}
+
+// EmitTick emits the Tick signal with arguments v.
+//
+// Tick is the signal of the signal benchmark: subscribers filter on its channel.
+func (x *BenchEmitter) EmitTick(v *Tick) error {
+	return bench_signal_Tick.Emit(x.em, v)
+}
+
+// MatchTickChannel subscribes only to the Tick signals whose channel argument is v.
+func MatchTickChannel(v string) runtime.SubscribeOption {
+	return runtime.MatchArg(Bench_Tick_Signal, 0, v)
 }
 
 // kdbusCodec_bench_PingRequest carries kdbusgo.bench.v1.PingRequest as D-Bus arguments of signature "ay".
@@ -297,6 +349,13 @@ var kdbusCodec_bench_BlobRequest = runtime.Codec[BlobRequest]{
 	Sig:    "h",
 	Encode: kdbusEncode_bench_BlobRequest,
 	Decode: kdbusDecode_bench_BlobRequest,
+}
+
+// kdbusCodec_bench_Tick carries kdbusgo.bench.v1.Tick as D-Bus arguments of signature "st".
+var kdbusCodec_bench_Tick = runtime.Codec[Tick]{
+	Sig:    "st",
+	Encode: kdbusEncode_bench_Tick,
+	Decode: kdbusDecode_bench_Tick,
 }
 
 // kdbusEncode_bench_PingRequest appends the fields of kdbusgo.bench.v1.PingRequest as D-Bus values of signature "ay".
@@ -377,4 +436,19 @@ func kdbusEncode_bench_BlobRequest(e *wire.Encoder, m *BlobRequest) {
 // kdbusDecode_bench_BlobRequest reads the fields of kdbusgo.bench.v1.BlobRequest from D-Bus values of signature "h".
 func kdbusDecode_bench_BlobRequest(d *wire.Decoder, m *BlobRequest) {
 	m.Data = runtime.DecodeMemfd(d)
+}
+
+// kdbusEncode_bench_Tick appends the fields of kdbusgo.bench.v1.Tick as D-Bus values of signature "st".
+func kdbusEncode_bench_Tick(e *wire.Encoder, m *Tick) {
+	if m == nil {
+		m = new(Tick)
+	}
+	e.String(m.Channel)
+	e.Uint64(m.Seq)
+}
+
+// kdbusDecode_bench_Tick reads the fields of kdbusgo.bench.v1.Tick from D-Bus values of signature "st".
+func kdbusDecode_bench_Tick(d *wire.Decoder, m *Tick) {
+	m.Channel = d.String()
+	m.Seq = d.Uint64()
 }
