@@ -37,7 +37,8 @@ type ownerTrack struct {
 	refs    int
 	owner   string        // the current owner's unique name, "" when none
 	changes int           // NameOwnerChanged signals seen
-	ready   chan struct{} // closed once owner has been learned
+	ready   chan struct{} // closed once owner has been learned, or err set
+	err     error         // why the owner could not be followed
 	rule    *rule         // the NameOwnerChanged subscription
 }
 
@@ -57,7 +58,10 @@ func (c *Conn) trackOwner(ctx context.Context, name string) error {
 		c.mu.Unlock()
 		select {
 		case <-t.ready:
-			return nil
+			if t.err != nil {
+				c.untrackOwner(name)
+			}
+			return t.err
 		case <-ctx.Done():
 			c.untrackOwner(name)
 			return ctx.Err()
@@ -98,8 +102,9 @@ func (c *Conn) trackOwner(ctx context.Context, name string) error {
 		c.mu.Unlock()
 	}
 	if err != nil {
+		t.err = fmt.Errorf("following the owner of %s: %w", name, err)
 		c.untrackOwner(name)
-		return fmt.Errorf("following the owner of %s: %w", name, err)
+		return t.err
 	}
 	return nil
 }
