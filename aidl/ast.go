@@ -217,7 +217,7 @@ type Field struct {
 type Enum struct {
 	DeclBase
 	// Backing is the backing type: "byte" (the default), "int" or "long".
-	Backing    string
+	Backing     string
 	Enumerators []*Enumerator
 }
 
