@@ -80,8 +80,14 @@ type Conn struct {
 	idle     int // guarded by mu
 	inflight int // calls queued or running, guarded by mu
 
+	// oneway holds the no-reply calls waiting for each object, run one at a time in order;
+	// guarded by mu.
+	oneway map[wire.ObjectPath]*onewayQueue
+
 	creds    credCache
 	received atomic.Uint64
+	refused  atomic.Uint64 // no-reply calls refused for being over the limits
+	exports  atomic.Uint64 // paths handed out by Export
 }
 
 type reply struct {
@@ -145,6 +151,7 @@ func newConn(t transport, o connOptions) *Conn {
 		opts:    o,
 		pending: make(map[uint32]chan reply),
 		objects: make(map[wire.ObjectPath]*object),
+		oneway:  make(map[wire.ObjectPath]*onewayQueue),
 		matches: make(map[*rule]struct{}),
 		owners:  make(map[string]*ownerTrack),
 		done:    make(chan struct{}),
@@ -186,11 +193,15 @@ type ConnStats struct {
 	// Undelivered is the number of no-reply messages sent without WaitDelivery that the
 	// bus could not deliver (native transport only; Sync returns their errors).
 	Undelivered uint64
+	// Refused is the number of no-reply calls this connection did not run because its
+	// queue was full (WithMaxConcurrentCalls): their senders expected no answer, so this is
+	// the only place they are counted.
+	Refused uint64
 }
 
 // Stats returns the connection's counters.
 func (c *Conn) Stats() ConnStats {
-	s := ConnStats{Received: c.received.Load()}
+	s := ConnStats{Received: c.received.Load(), Refused: c.refused.Load()}
 	if t, ok := c.t.(nativeTransport); ok {
 		ns := t.Stats()
 		s.Wakeups, s.Dropped, s.Undelivered = ns.Wakeups, ns.Dropped, ns.Undelivered

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 
 	"github.com/kdbus-go/kdbus/match"
@@ -125,8 +126,15 @@ func (w *NameWatch) Stop() error { return w.r.remove() }
 // WatchNameOwner reports every change of name's owner: a service appearing, being replaced,
 // or going away (a peer's death shows as a change to no owner).
 func (c *Conn) WatchNameOwner(ctx context.Context, name string) (*NameWatch, error) {
+	w, _, err := c.watchOwner(ctx, name)
+	return w, err
+}
+
+// watchOwner is WatchNameOwner that also returns the owner at the time the watch began ("" for
+// none): every later change arrives on the watch.
+func (c *Conn) watchOwner(ctx context.Context, name string) (*NameWatch, string, error) {
 	if err := wire.ValidateBusName(name); err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	mr := &match.Rule{
 		Type: wire.Signal, Sender: classic.BusName, Interface: classic.BusInterface,
@@ -146,18 +154,26 @@ func (c *Conn) WatchNameOwner(ctx context.Context, name string) (*NameWatch, err
 		}
 	}}
 	if err := c.addRule(ctx, r); err != nil {
-		return nil, err
+		return nil, "", err
 	}
-	// Forward typed changes, starting with the current owner.
+	// Forward typed changes, starting with the current owner. The rule is in place before
+	// the owner is asked for, so no change is missed.
 	owner, oerr := c.GetNameOwner(ctx, name)
+	if oerr != nil {
+		if e := (*Error)(nil); !errors.As(oerr, &e) || e.Name != ErrorNameHasNoOwner {
+			r.remove()
+			return nil, "", oerr
+		}
+		owner = ""
+	}
 	go func() {
 		defer close(out)
-		if oerr == nil && owner != "" {
+		if owner != "" {
 			out <- OwnerChange{Name: name, NewOwner: owner}
 		}
 		for v := range box.ch {
 			out <- v
 		}
 	}()
-	return &NameWatch{C: out, r: r, box: box}, nil
+	return &NameWatch{C: out, r: r, box: box}, owner, nil
 }

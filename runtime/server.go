@@ -129,17 +129,27 @@ type incoming struct {
 
 // enqueue hands a call to a worker. At most maxConcurrent handlers run and maxQueued calls
 // wait; a call beyond both is refused with LimitsExceeded. Workers start on demand and exit
-// after idling for a while. enqueue runs on the read loop, and never blocks.
+// after idling for a while. No-reply calls go to their object's queue instead (enqueueOneway).
+// enqueue runs on the read loop, and never blocks.
 func (c *Conn) enqueue(in *incoming) {
 	c.mu.Lock()
 	if c.inflight >= c.opts.maxConcurrent+c.opts.maxQueued {
 		c.mu.Unlock()
 		closeAll(in.fds)
 		in.src.detach()
+		if in.msg.Flags&wire.FlagNoReplyExpected != 0 {
+			c.refused.Add(1)
+			return
+		}
 		c.replyError(in.msg, Errorf(ResourceExhausted, "%s is busy: %d calls are running and %d waiting; try again later", c.UniqueName(), c.opts.maxConcurrent, c.opts.maxQueued))
 		return
 	}
 	c.inflight++
+	if in.msg.Flags&wire.FlagNoReplyExpected != 0 {
+		c.enqueueOneway(in)
+		c.mu.Unlock()
+		return
+	}
 	switch {
 	case c.idle > 0:
 		c.idle-- // an idle worker will take it
@@ -180,6 +190,47 @@ func (c *Conn) worker() {
 		c.mu.Lock()
 		c.inflight--
 		c.idle++
+		c.mu.Unlock()
+	}
+}
+
+// onewayQueue holds the no-reply calls to one object that wait for the one before them.
+type onewayQueue struct {
+	calls []*incoming
+}
+
+// enqueueOneway queues a no-reply call behind the other no-reply calls to the same object
+// path: they run one at a time, in the order they arrived, as binder runs oneway
+// transactions to one object. Calls that expect a reply are not held back by them, nor they
+// by those. A goroutine per object with waiting calls runs them; the calls count against
+// the connection's limits like any other. c.mu is held.
+func (c *Conn) enqueueOneway(in *incoming) {
+	q := c.oneway[in.msg.Path]
+	if q != nil {
+		q.calls = append(q.calls, in)
+		return
+	}
+	q = &onewayQueue{calls: []*incoming{in}}
+	c.oneway[in.msg.Path] = q
+	go c.runOneway(in.msg.Path, q)
+}
+
+// runOneway runs the calls of q in order until none is left.
+func (c *Conn) runOneway(path wire.ObjectPath, q *onewayQueue) {
+	for {
+		c.mu.Lock()
+		if len(q.calls) == 0 {
+			delete(c.oneway, path)
+			c.mu.Unlock()
+			return
+		}
+		in := q.calls[0]
+		q.calls[0] = nil
+		q.calls = q.calls[1:]
+		c.mu.Unlock()
+		c.dispatch(in)
+		c.mu.Lock()
+		c.inflight--
 		c.mu.Unlock()
 	}
 }

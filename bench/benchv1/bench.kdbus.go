@@ -193,6 +193,13 @@ func RegisterBenchServer(r runtime.Registrar, impl BenchServer, opts ...runtime.
 	return r.Register(&Bench_ServiceDesc, impl, opts...)
 }
 
+// ExportBenchServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewBenchClient(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+func ExportBenchServer(conn *runtime.Conn, impl BenchServer) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterBenchServer(r, impl) })
+}
+
 var bench_Ping = runtime.UnaryMethod[PingRequest, PingReply]{
 	Interface: Bench_Interface,
 	Name:      Bench_Ping_Member,

@@ -1,7 +1,7 @@
 // Package generator is protoc-gen-kdbus: it turns the services of .proto files into Go clients
 // and servers that speak D-Bus through package runtime, and into D-Bus introspection XML.
 //
-// For each .proto file with services it writes <stem>.kdbus.go, in the Go package of
+// For each .proto file with services (or with constants and field defaults) it writes <stem>.kdbus.go, in the Go package of
 // protoc-gen-go's output, and for each service <stem>.<Service>.introspect.xml. The mapping
 // from protobuf to D-Bus types is described in docs/mapping.md; this package implements it
 // and reports, with the file, line and column, any .proto that D-Bus cannot express.
@@ -39,9 +39,11 @@ type generator struct {
 	model        *model
 	namers       map[protogen.GoImportPath]*namer
 	serviceNames map[*protogen.Service]*serviceNames
+	messageNames map[*protogen.Message]*messageNames
 }
 
-// Generate writes the files for every file of the request that has services. It returns an
+// Generate writes the files for every file of the request that has services, or messages
+// with constants or field defaults (which get only the Go file). It returns an
 // error, a line per problem, when a service cannot be mapped onto D-Bus; then it writes
 // nothing.
 func Generate(gen *protogen.Plugin, opts Options) error {
@@ -51,11 +53,11 @@ func Generate(gen *protogen.Plugin, opts Options) error {
 
 	g := &generator{gen: gen, opts: opts}
 	g.model = newModel(gen, &g.diags, g.warnf)
-	g.namers, g.serviceNames = packageNamers(gen, g.serviceDecls)
+	g.namers, g.serviceNames, g.messageNames = packageNamers(gen, g.serviceDecls)
 
 	var plans []*filePlan
 	for _, f := range gen.Files {
-		if f.Generate && len(f.Services) > 0 {
+		if f.Generate && (len(f.Services) > 0 || fileHasExtras(f)) {
 			plans = append(plans, g.planFile(f))
 		}
 	}

@@ -36,6 +36,7 @@ func (g *generator) emitGo(p *filePlan) {
 	for _, sp := range p.services {
 		e.service(sp)
 	}
+	e.messageExtras(g.messageNames)
 	e.codecs()
 }
 
@@ -119,6 +120,7 @@ func (e *emitter) service(sp *servicePlan) {
 		e.P(")")
 		e.P()
 	}
+	e.constBlock("Constants of the "+string(name)+" service.", serviceOptions(s).GetConstants(), n.consts)
 
 	e.P("// ", n.xml, " is the introspection document of an object that serves the ", name, " service,")
 	e.P("// as ", xmlFile, " holds it.")

@@ -84,7 +84,7 @@ func TestGoldenDeterministic(t *testing.T) {
 
 // TestGoldenNoServices: a file without services produces nothing, even when generated.
 func TestGoldenNoServices(t *testing.T) {
-	files := []string{"kdbus/v1/options.proto"}
+	files := []string{"kdbus/v1/options.proto", "kdbus/v1/types.proto"}
 	req := request(t, compile(t, protoImportPaths("testdata"), files...), files, "paths=source_relative")
 	resp, warnings := generate(t, req)
 	if resp.Error != nil || len(resp.File) != 0 || warnings != "" {

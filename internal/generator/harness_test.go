@@ -32,6 +32,7 @@ var goldenCases = map[string][]string{
 	"clash":     {"clash/clash.proto", "clash/other.proto"},
 	"nopkg":     {"nopkg/nopkg.proto"},
 	"signals":   {"signals/signals.proto"},
+	"binder":    {"binder/binder.proto"},
 	"shared":    {"shared/shared.proto"}, // no services: nothing generated
 }
 

@@ -109,6 +109,9 @@ var wkts = map[protoreflect.FullName]*wktInfo{
 	"google.protobuf.ListValue":   {name: "ListValue", sig: "av", arrays: 1, total: 2, dynamic: true, args: []argSpec{{"values", "av"}}},
 	"google.protobuf.Any":         {name: "Any", sig: "(say)", arrays: 1, structs: 1, total: 2, args: []argSpec{{"type_url", "s"}, {"value", "ay"}}},
 	"google.protobuf.FieldMask":   {name: "FieldMask", sig: "as", arrays: 1, total: 1, args: []argSpec{{"paths", "as"}}},
+	// kdbus.v1 types (proto/kdbus/v1/types.proto): what D-Bus carries and protobuf cannot.
+	"kdbus.v1.ObjectRef": {name: "ObjectRef", sig: "(so)", structs: 1, total: 1, args: []argSpec{{"bus_name", "s"}, {"path", "o"}}},
+	"kdbus.v1.UnixFD":    {name: "UnixFD", sig: "h", args: []argSpec{{"fd", "h"}}},
 }
 
 const emptyName protoreflect.FullName = "google.protobuf.Empty"

@@ -108,6 +108,10 @@ type serviceNames struct {
 	filters                   map[*protogen.Message]map[*protogen.Field]string
 	props, newProps, propsVar string
 	propConsts                map[*protogen.Field]string
+
+	// export is the ExportFooServer function; consts name the service's constants.
+	export string
+	consts map[string]string
 }
 
 // serviceDecls are what a service declares beyond its methods, as far as naming needs.
@@ -198,6 +202,13 @@ func (n *namer) allocService(s *protogen.Service, decls serviceDecls) *serviceNa
 			}
 		}
 	}
+	sn.export = n.alloc("Export" + g + "Server")
+	sn.consts = map[string]string{}
+	for _, c := range serviceOptions(s).GetConstants() {
+		if isGoIdentPart(c.GetName()) && sn.consts[c.GetName()] == "" {
+			sn.consts[c.GetName()] = n.alloc(g + "_" + c.GetName())
+		}
+	}
 	return sn
 }
 
@@ -235,15 +246,19 @@ func sanitize(s string) string {
 // protoc-gen-go's identifiers of all the package's files in this run and the service
 // identifiers of all of them, allocated file by file in path order. So the names of a file's
 // services do not depend on which other files of its package are being generated.
-func packageNamers(gen *protogen.Plugin, declsOf func(*protogen.Service) serviceDecls) (map[protogen.GoImportPath]*namer, map[*protogen.Service]*serviceNames) {
+//
+// The identifiers of message constants and constructors come after those of every service of
+// the package, so that adding them did not rename anything.
+func packageNamers(gen *protogen.Plugin, declsOf func(*protogen.Service) serviceDecls) (map[protogen.GoImportPath]*namer, map[*protogen.Service]*serviceNames, map[*protogen.Message]*messageNames) {
 	byPkg := map[protogen.GoImportPath][]*protogen.File{}
 	for _, f := range gen.Files {
 		byPkg[f.GoImportPath] = append(byPkg[f.GoImportPath], f)
 	}
 	namers := map[protogen.GoImportPath]*namer{}
 	services := map[*protogen.Service]*serviceNames{}
+	messages := map[*protogen.Message]*messageNames{}
 	for _, f := range gen.Files {
-		if !f.Generate || len(f.Services) == 0 || namers[f.GoImportPath] != nil {
+		if !f.Generate || len(f.Services) == 0 && !fileHasExtras(f) || namers[f.GoImportPath] != nil {
 			continue
 		}
 		files := byPkg[f.GoImportPath]
@@ -257,9 +272,16 @@ func packageNamers(gen *protogen.Plugin, declsOf func(*protogen.Service) service
 				services[s] = n.allocService(s, declsOf(s))
 			}
 		}
+		for _, pf := range files {
+			walkMessages(pf.Messages, func(m *protogen.Message) {
+				if hasExtras(m) {
+					messages[m] = n.allocMessage(m)
+				}
+			})
+		}
 		namers[f.GoImportPath] = n
 	}
-	return namers, services
+	return namers, services, messages
 }
 
 // codecKey names a message inside codec identifiers: its Go name, prefixed by its Go package's

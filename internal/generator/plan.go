@@ -94,7 +94,12 @@ func (g *generator) planFile(f *protogen.File) *filePlan {
 	}
 	for _, s := range f.Services {
 		p.services = append(p.services, g.planService(p, s))
+		checkConstants(&g.diags, s.Desc, serviceOptions(s).GetConstants())
 	}
+	walkMessages(f.Messages, func(m *protogen.Message) {
+		checkConstants(&g.diags, m.Desc, messageOptions(m).GetConstants())
+		checkDefaults(&g.diags, m)
+	})
 	p.collectInfos()
 	return p
 }

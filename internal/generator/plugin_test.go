@@ -188,7 +188,9 @@ func TestPluginBuf(t *testing.T) {
 			copyFile(t, filepath.Join("testdata", f), filepath.Join(work, "src", f))
 		}
 	}
-	copyFile(t, filepath.Join("..", "..", "proto", "kdbus", "v1", "options.proto"), filepath.Join(work, "deps", "kdbus", "v1", "options.proto"))
+	for _, f := range []string{"options.proto", "types.proto"} {
+		copyFile(t, filepath.Join("..", "..", "proto", "kdbus", "v1", f), filepath.Join(work, "deps", "kdbus", "v1", f))
+	}
 	writeFile(t, filepath.Join(work, "buf.yaml"), "version: v2\nmodules:\n  - path: src\n  - path: deps\n")
 	// protoc-gen-go runs beside ours, as in a real project: its output must be the goldentest
 	// packages' .pb.go files, which the in-process generation checks in.

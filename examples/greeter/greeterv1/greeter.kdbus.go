@@ -170,6 +170,13 @@ func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, opts ...runt
 	return r.Register(&Greeter_ServiceDesc, impl, opts...)
 }
 
+// ExportGreeterServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewGreeterClient(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+func ExportGreeterServer(conn *runtime.Conn, impl GreeterServer) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterGreeterServer(r, impl) })
+}
+
 var greeter_SayHello = runtime.UnaryMethod[HelloRequest, HelloReply]{
 	Interface: Greeter_Interface,
 	Name:      Greeter_SayHello_Member,

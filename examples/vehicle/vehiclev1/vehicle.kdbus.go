@@ -305,6 +305,13 @@ func RegisterVehicleServer(r runtime.Registrar, impl VehicleServer, props *Vehic
 	return r.Register(&Vehicle_ServiceDesc, impl, append(opts[:len(opts):len(opts)], runtime.WithProperties(store))...)
 }
 
+// ExportVehicleServer serves impl and props on conn at a new object path of its own and returns a
+// reference to it, to pass to a peer who calls it with NewVehicleClient(conn, runtime.Target(ref)).
+// runtime.Conn.Unexport stops serving it.
+func ExportVehicleServer(conn *runtime.Conn, impl VehicleServer, props *VehiclePropertyStore) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterVehicleServer(r, impl, props) })
+}
+
 var vehicle_SetDoor = runtime.UnaryMethod[SetDoorRequest, emptypb.Empty]{
 	Interface: Vehicle_Interface,
 	Name:      Vehicle_SetDoor_Member,

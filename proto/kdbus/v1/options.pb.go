@@ -246,7 +246,10 @@ type ServiceOptions struct {
 	// properties, one per field, named after the field in CamelCase ("speed_kmh" is
 	// "SpeedKmh") unless FieldOptions.property_name says otherwise. FieldOptions.access and
 	// FieldOptions.change give each property's access and change behaviour.
-	Properties    string `protobuf:"bytes,6,opt,name=properties,proto3" json:"properties,omitempty"`
+	Properties string `protobuf:"bytes,6,opt,name=properties,proto3" json:"properties,omitempty"`
+	// Named constants that belong to the service, generated as Go constants
+	// "<Service>_<name>". aidl2proto keeps an AIDL interface's constants here.
+	Constants     []*Constant `protobuf:"bytes,7,rep,name=constants,proto3" json:"constants,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -323,6 +326,197 @@ func (x *ServiceOptions) GetProperties() string {
 	return ""
 }
 
+func (x *ServiceOptions) GetConstants() []*Constant {
+	if x != nil {
+		return x.Constants
+	}
+	return nil
+}
+
+// Message-level options.
+type MessageOptions struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Named constants that belong to the message, generated as Go constants
+	// "<Message>_<name>". aidl2proto keeps a parcelable's constants here.
+	Constants     []*Constant `protobuf:"bytes,1,rep,name=constants,proto3" json:"constants,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *MessageOptions) Reset() {
+	*x = MessageOptions{}
+	mi := &file_kdbus_v1_options_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *MessageOptions) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*MessageOptions) ProtoMessage() {}
+
+func (x *MessageOptions) ProtoReflect() protoreflect.Message {
+	mi := &file_kdbus_v1_options_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use MessageOptions.ProtoReflect.Descriptor instead.
+func (*MessageOptions) Descriptor() ([]byte, []int) {
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *MessageOptions) GetConstants() []*Constant {
+	if x != nil {
+		return x.Constants
+	}
+	return nil
+}
+
+// A named constant value.
+type Constant struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The constant's name, a valid Go identifier once joined to its owner's name.
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The value.
+	//
+	// Types that are valid to be assigned to Value:
+	//
+	//	*Constant_Int
+	//	*Constant_Float
+	//	*Constant_String_
+	//	*Constant_Bool
+	Value isConstant_Value `protobuf_oneof:"value"`
+	// The Go type the constant is declared with: int8, int16, int32, int64, uint16 (an AIDL
+	// char), float32, float64, string or bool, matching the value's kind. Empty: an untyped
+	// constant.
+	GoType        string `protobuf:"bytes,6,opt,name=go_type,json=goType,proto3" json:"go_type,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Constant) Reset() {
+	*x = Constant{}
+	mi := &file_kdbus_v1_options_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Constant) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Constant) ProtoMessage() {}
+
+func (x *Constant) ProtoReflect() protoreflect.Message {
+	mi := &file_kdbus_v1_options_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Constant.ProtoReflect.Descriptor instead.
+func (*Constant) Descriptor() ([]byte, []int) {
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *Constant) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Constant) GetValue() isConstant_Value {
+	if x != nil {
+		return x.Value
+	}
+	return nil
+}
+
+func (x *Constant) GetInt() int64 {
+	if x != nil {
+		if x, ok := x.Value.(*Constant_Int); ok {
+			return x.Int
+		}
+	}
+	return 0
+}
+
+func (x *Constant) GetFloat() float64 {
+	if x != nil {
+		if x, ok := x.Value.(*Constant_Float); ok {
+			return x.Float
+		}
+	}
+	return 0
+}
+
+func (x *Constant) GetString_() string {
+	if x != nil {
+		if x, ok := x.Value.(*Constant_String_); ok {
+			return x.String_
+		}
+	}
+	return ""
+}
+
+func (x *Constant) GetBool() bool {
+	if x != nil {
+		if x, ok := x.Value.(*Constant_Bool); ok {
+			return x.Bool
+		}
+	}
+	return false
+}
+
+func (x *Constant) GetGoType() string {
+	if x != nil {
+		return x.GoType
+	}
+	return ""
+}
+
+type isConstant_Value interface {
+	isConstant_Value()
+}
+
+type Constant_Int struct {
+	Int int64 `protobuf:"varint,2,opt,name=int,proto3,oneof"`
+}
+
+type Constant_Float struct {
+	Float float64 `protobuf:"fixed64,3,opt,name=float,proto3,oneof"`
+}
+
+type Constant_String_ struct {
+	String_ string `protobuf:"bytes,4,opt,name=string,proto3,oneof"`
+}
+
+type Constant_Bool struct {
+	Bool bool `protobuf:"varint,5,opt,name=bool,proto3,oneof"`
+}
+
+func (*Constant_Int) isConstant_Value() {}
+
+func (*Constant_Float) isConstant_Value() {}
+
+func (*Constant_String_) isConstant_Value() {}
+
+func (*Constant_Bool) isConstant_Value() {}
+
 // Method-level options.
 type MethodOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -331,14 +525,17 @@ type MethodOptions struct {
 	// google.protobuf.Empty.
 	NoReply bool `protobuf:"varint,1,opt,name=no_reply,json=noReply,proto3" json:"no_reply,omitempty"`
 	// The D-Bus member name, when it must differ from the rpc name.
-	Member        string `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
+	Member string `protobuf:"bytes,2,opt,name=member,proto3" json:"member,omitempty"`
+	// A binder transaction id the method kept when it was converted from AIDL. It does not
+	// change how the method travels; it is recorded so that ids survive the migration.
+	TransactionId uint32 `protobuf:"varint,3,opt,name=transaction_id,json=transactionId,proto3" json:"transaction_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *MethodOptions) Reset() {
 	*x = MethodOptions{}
-	mi := &file_kdbus_v1_options_proto_msgTypes[1]
+	mi := &file_kdbus_v1_options_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -350,7 +547,7 @@ func (x *MethodOptions) String() string {
 func (*MethodOptions) ProtoMessage() {}
 
 func (x *MethodOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_kdbus_v1_options_proto_msgTypes[1]
+	mi := &file_kdbus_v1_options_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -363,7 +560,7 @@ func (x *MethodOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MethodOptions.ProtoReflect.Descriptor instead.
 func (*MethodOptions) Descriptor() ([]byte, []int) {
-	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{1}
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *MethodOptions) GetNoReply() bool {
@@ -378,6 +575,13 @@ func (x *MethodOptions) GetMember() string {
 		return x.Member
 	}
 	return ""
+}
+
+func (x *MethodOptions) GetTransactionId() uint32 {
+	if x != nil {
+		return x.TransactionId
+	}
+	return 0
 }
 
 // Field-level options.
@@ -396,14 +600,21 @@ type FieldOptions struct {
 	PropertyName string `protobuf:"bytes,4,opt,name=property_name,json=propertyName,proto3" json:"property_name,omitempty"`
 	// For a string field (singular, repeated, or a map key or value): the D-Bus type it
 	// travels as. Object paths and signatures are checked when encoded and decoded.
-	StringType    StringType `protobuf:"varint,5,opt,name=string_type,json=stringType,proto3,enum=kdbus.v1.StringType" json:"string_type,omitempty"`
+	StringType StringType `protobuf:"varint,5,opt,name=string_type,json=stringType,proto3,enum=kdbus.v1.StringType" json:"string_type,omitempty"`
+	// The field's default value, in the syntax of a proto text literal without quotes: a
+	// number, "true"/"false", an enum value name, or the text of a string. proto3 has no field
+	// defaults; the generated New<Message>() constructor sets these.
+	Default string `protobuf:"bytes,6,opt,name=default,proto3" json:"default,omitempty"`
+	// For a kdbus.v1.ObjectRef field: the fully qualified name of the proto service the
+	// referenced object serves, so that readers (and the introspection XML) know what to call.
+	Service       string `protobuf:"bytes,7,opt,name=service,proto3" json:"service,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *FieldOptions) Reset() {
 	*x = FieldOptions{}
-	mi := &file_kdbus_v1_options_proto_msgTypes[2]
+	mi := &file_kdbus_v1_options_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -415,7 +626,7 @@ func (x *FieldOptions) String() string {
 func (*FieldOptions) ProtoMessage() {}
 
 func (x *FieldOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_kdbus_v1_options_proto_msgTypes[2]
+	mi := &file_kdbus_v1_options_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -428,7 +639,7 @@ func (x *FieldOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldOptions.ProtoReflect.Descriptor instead.
 func (*FieldOptions) Descriptor() ([]byte, []int) {
-	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{2}
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *FieldOptions) GetMemfd() bool {
@@ -466,6 +677,20 @@ func (x *FieldOptions) GetStringType() StringType {
 	return StringType_STRING_TYPE_UNSPECIFIED
 }
 
+func (x *FieldOptions) GetDefault() string {
+	if x != nil {
+		return x.Default
+	}
+	return ""
+}
+
+func (x *FieldOptions) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 var file_kdbus_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.ServiceOptions)(nil),
@@ -481,6 +706,14 @@ var file_kdbus_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 		Field:         51730,
 		Name:          "kdbus.v1.method",
 		Tag:           "bytes,51730,opt,name=method",
+		Filename:      "kdbus/v1/options.proto",
+	},
+	{
+		ExtendedType:  (*descriptorpb.MessageOptions)(nil),
+		ExtensionType: (*MessageOptions)(nil),
+		Field:         51730,
+		Name:          "kdbus.v1.message",
+		Tag:           "bytes,51730,opt,name=message",
 		Filename:      "kdbus/v1/options.proto",
 	},
 	{
@@ -505,17 +738,23 @@ var (
 	E_Method = &file_kdbus_v1_options_proto_extTypes[1]
 )
 
+// Extension fields to descriptorpb.MessageOptions.
+var (
+	// optional kdbus.v1.MessageOptions message = 51730;
+	E_Message = &file_kdbus_v1_options_proto_extTypes[2]
+)
+
 // Extension fields to descriptorpb.FieldOptions.
 var (
 	// optional kdbus.v1.FieldOptions field = 51730;
-	E_Field = &file_kdbus_v1_options_proto_extTypes[2]
+	E_Field = &file_kdbus_v1_options_proto_extTypes[3]
 )
 
 var File_kdbus_v1_options_proto protoreflect.FileDescriptor
 
 const file_kdbus_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x16kdbus/v1/options.proto\x12\bkdbus.v1\x1a google/protobuf/descriptor.proto\"\xbc\x01\n" +
+	"\x16kdbus/v1/options.proto\x12\bkdbus.v1\x1a google/protobuf/descriptor.proto\"\xee\x01\n" +
 	"\x0eServiceOptions\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x1f\n" +
 	"\vobject_path\x18\x02 \x01(\tR\n" +
@@ -525,17 +764,31 @@ const file_kdbus_v1_options_proto_rawDesc = "" +
 	"\asignals\x18\x05 \x03(\tR\asignals\x12\x1e\n" +
 	"\n" +
 	"properties\x18\x06 \x01(\tR\n" +
-	"properties\"B\n" +
+	"properties\x120\n" +
+	"\tconstants\x18\a \x03(\v2\x12.kdbus.v1.ConstantR\tconstants\"B\n" +
+	"\x0eMessageOptions\x120\n" +
+	"\tconstants\x18\x01 \x03(\v2\x12.kdbus.v1.ConstantR\tconstants\"\x9c\x01\n" +
+	"\bConstant\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x03int\x18\x02 \x01(\x03H\x00R\x03int\x12\x16\n" +
+	"\x05float\x18\x03 \x01(\x01H\x00R\x05float\x12\x18\n" +
+	"\x06string\x18\x04 \x01(\tH\x00R\x06string\x12\x14\n" +
+	"\x04bool\x18\x05 \x01(\bH\x00R\x04bool\x12\x17\n" +
+	"\ago_type\x18\x06 \x01(\tR\x06goTypeB\a\n" +
+	"\x05value\"i\n" +
 	"\rMethodOptions\x12\x19\n" +
 	"\bno_reply\x18\x01 \x01(\bR\anoReply\x12\x16\n" +
-	"\x06member\x18\x02 \x01(\tR\x06member\"\xe4\x01\n" +
+	"\x06member\x18\x02 \x01(\tR\x06member\x12%\n" +
+	"\x0etransaction_id\x18\x03 \x01(\rR\rtransactionId\"\x98\x02\n" +
 	"\fFieldOptions\x12\x14\n" +
 	"\x05memfd\x18\x01 \x01(\bR\x05memfd\x120\n" +
 	"\x06access\x18\x02 \x01(\x0e2\x18.kdbus.v1.PropertyAccessR\x06access\x120\n" +
 	"\x06change\x18\x03 \x01(\x0e2\x18.kdbus.v1.PropertyChangeR\x06change\x12#\n" +
 	"\rproperty_name\x18\x04 \x01(\tR\fpropertyName\x125\n" +
 	"\vstring_type\x18\x05 \x01(\x0e2\x14.kdbus.v1.StringTypeR\n" +
-	"stringType*\x85\x01\n" +
+	"stringType\x12\x18\n" +
+	"\adefault\x18\x06 \x01(\tR\adefault\x12\x18\n" +
+	"\aservice\x18\a \x01(\tR\aservice*\x85\x01\n" +
 	"\x0ePropertyAccess\x12\x1f\n" +
 	"\x1bPROPERTY_ACCESS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PROPERTY_ACCESS_READ\x10\x01\x12\x19\n" +
@@ -553,7 +806,8 @@ const file_kdbus_v1_options_proto_rawDesc = "" +
 	"\x17STRING_TYPE_OBJECT_PATH\x10\x01\x12\x19\n" +
 	"\x15STRING_TYPE_SIGNATURE\x10\x02:U\n" +
 	"\aservice\x12\x1f.google.protobuf.ServiceOptions\x18\x92\x94\x03 \x01(\v2\x18.kdbus.v1.ServiceOptionsR\aservice:Q\n" +
-	"\x06method\x12\x1e.google.protobuf.MethodOptions\x18\x92\x94\x03 \x01(\v2\x17.kdbus.v1.MethodOptionsR\x06method:M\n" +
+	"\x06method\x12\x1e.google.protobuf.MethodOptions\x18\x92\x94\x03 \x01(\v2\x17.kdbus.v1.MethodOptionsR\x06method:U\n" +
+	"\amessage\x12\x1f.google.protobuf.MessageOptions\x18\x92\x94\x03 \x01(\v2\x18.kdbus.v1.MessageOptionsR\amessage:M\n" +
 	"\x05field\x12\x1d.google.protobuf.FieldOptions\x18\x92\x94\x03 \x01(\v2\x16.kdbus.v1.FieldOptionsR\x05fieldB2Z0github.com/kdbus-go/kdbus/proto/kdbus/v1;kdbusv1b\x06proto3"
 
 var (
@@ -569,33 +823,40 @@ func file_kdbus_v1_options_proto_rawDescGZIP() []byte {
 }
 
 var file_kdbus_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kdbus_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 3)
+var file_kdbus_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
 var file_kdbus_v1_options_proto_goTypes = []any{
 	(PropertyAccess)(0),                 // 0: kdbus.v1.PropertyAccess
 	(PropertyChange)(0),                 // 1: kdbus.v1.PropertyChange
 	(StringType)(0),                     // 2: kdbus.v1.StringType
 	(*ServiceOptions)(nil),              // 3: kdbus.v1.ServiceOptions
-	(*MethodOptions)(nil),               // 4: kdbus.v1.MethodOptions
-	(*FieldOptions)(nil),                // 5: kdbus.v1.FieldOptions
-	(*descriptorpb.ServiceOptions)(nil), // 6: google.protobuf.ServiceOptions
-	(*descriptorpb.MethodOptions)(nil),  // 7: google.protobuf.MethodOptions
-	(*descriptorpb.FieldOptions)(nil),   // 8: google.protobuf.FieldOptions
+	(*MessageOptions)(nil),              // 4: kdbus.v1.MessageOptions
+	(*Constant)(nil),                    // 5: kdbus.v1.Constant
+	(*MethodOptions)(nil),               // 6: kdbus.v1.MethodOptions
+	(*FieldOptions)(nil),                // 7: kdbus.v1.FieldOptions
+	(*descriptorpb.ServiceOptions)(nil), // 8: google.protobuf.ServiceOptions
+	(*descriptorpb.MethodOptions)(nil),  // 9: google.protobuf.MethodOptions
+	(*descriptorpb.MessageOptions)(nil), // 10: google.protobuf.MessageOptions
+	(*descriptorpb.FieldOptions)(nil),   // 11: google.protobuf.FieldOptions
 }
 var file_kdbus_v1_options_proto_depIdxs = []int32{
-	0, // 0: kdbus.v1.FieldOptions.access:type_name -> kdbus.v1.PropertyAccess
-	1, // 1: kdbus.v1.FieldOptions.change:type_name -> kdbus.v1.PropertyChange
-	2, // 2: kdbus.v1.FieldOptions.string_type:type_name -> kdbus.v1.StringType
-	6, // 3: kdbus.v1.service:extendee -> google.protobuf.ServiceOptions
-	7, // 4: kdbus.v1.method:extendee -> google.protobuf.MethodOptions
-	8, // 5: kdbus.v1.field:extendee -> google.protobuf.FieldOptions
-	3, // 6: kdbus.v1.service:type_name -> kdbus.v1.ServiceOptions
-	4, // 7: kdbus.v1.method:type_name -> kdbus.v1.MethodOptions
-	5, // 8: kdbus.v1.field:type_name -> kdbus.v1.FieldOptions
-	9, // [9:9] is the sub-list for method output_type
-	9, // [9:9] is the sub-list for method input_type
-	6, // [6:9] is the sub-list for extension type_name
-	3, // [3:6] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	5,  // 0: kdbus.v1.ServiceOptions.constants:type_name -> kdbus.v1.Constant
+	5,  // 1: kdbus.v1.MessageOptions.constants:type_name -> kdbus.v1.Constant
+	0,  // 2: kdbus.v1.FieldOptions.access:type_name -> kdbus.v1.PropertyAccess
+	1,  // 3: kdbus.v1.FieldOptions.change:type_name -> kdbus.v1.PropertyChange
+	2,  // 4: kdbus.v1.FieldOptions.string_type:type_name -> kdbus.v1.StringType
+	8,  // 5: kdbus.v1.service:extendee -> google.protobuf.ServiceOptions
+	9,  // 6: kdbus.v1.method:extendee -> google.protobuf.MethodOptions
+	10, // 7: kdbus.v1.message:extendee -> google.protobuf.MessageOptions
+	11, // 8: kdbus.v1.field:extendee -> google.protobuf.FieldOptions
+	3,  // 9: kdbus.v1.service:type_name -> kdbus.v1.ServiceOptions
+	6,  // 10: kdbus.v1.method:type_name -> kdbus.v1.MethodOptions
+	4,  // 11: kdbus.v1.message:type_name -> kdbus.v1.MessageOptions
+	7,  // 12: kdbus.v1.field:type_name -> kdbus.v1.FieldOptions
+	13, // [13:13] is the sub-list for method output_type
+	13, // [13:13] is the sub-list for method input_type
+	9,  // [9:13] is the sub-list for extension type_name
+	5,  // [5:9] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_kdbus_v1_options_proto_init() }
@@ -603,14 +864,20 @@ func file_kdbus_v1_options_proto_init() {
 	if File_kdbus_v1_options_proto != nil {
 		return
 	}
+	file_kdbus_v1_options_proto_msgTypes[2].OneofWrappers = []any{
+		(*Constant_Int)(nil),
+		(*Constant_Float)(nil),
+		(*Constant_String_)(nil),
+		(*Constant_Bool)(nil),
+	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kdbus_v1_options_proto_rawDesc), len(file_kdbus_v1_options_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   3,
-			NumExtensions: 3,
+			NumMessages:   5,
+			NumExtensions: 4,
 			NumServices:   0,
 		},
 		GoTypes:           file_kdbus_v1_options_proto_goTypes,

@@ -143,6 +143,13 @@ func RegisterClashServer(r runtime.Registrar, impl ClashServer_, opts ...runtime
 	return r.Register(&Clash_ServiceDesc_, impl, opts...)
 }
 
+// ExportClashServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewClashClient_(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+func ExportClashServer(conn *runtime.Conn, impl ClashServer_) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterClashServer(r, impl) })
+}
+
 var clash_Get = runtime.UnaryMethod[ClashClient, ClashServer]{
 	Interface: Clash_Interface_,
 	Name:      Clash_Get_Member_,

@@ -113,6 +113,13 @@ func RegisterOtherServer(r runtime.Registrar, impl OtherServer, opts ...runtime.
 	return r.Register(&Other_ServiceDesc, impl, opts...)
 }
 
+// ExportOtherServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewOtherClient(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+func ExportOtherServer(conn *runtime.Conn, impl OtherServer) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterOtherServer(r, impl) })
+}
+
 var other_Get = runtime.UnaryMethod[ClashClient, ClashClient]{
 	Interface: Other_Interface,
 	Name:      Other_Get_Member,

@@ -151,6 +151,13 @@ func RegisterSettingsServer(r runtime.Registrar, impl SettingsServer, opts ...ru
 	return r.Register(&Settings_ServiceDesc, impl, opts...)
 }
 
+// ExportSettingsServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewSettingsClient(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+func ExportSettingsServer(conn *runtime.Conn, impl SettingsServer) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterSettingsServer(r, impl) })
+}
+
 var settings_Put = runtime.UnaryMethod[Setting, Setting]{
 	Interface: Settings_Interface,
 	Name:      Settings_Put_Member,

@@ -267,6 +267,13 @@ func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, props *Greet
 	return r.Register(&Greeter_ServiceDesc, impl, append(opts[:len(opts):len(opts)], runtime.WithProperties(store))...)
 }
 
+// ExportGreeterServer serves impl and props on conn at a new object path of its own and returns a
+// reference to it, to pass to a peer who calls it with NewGreeterClient(conn, runtime.Target(ref)).
+// runtime.Conn.Unexport stops serving it.
+func ExportGreeterServer(conn *runtime.Conn, impl GreeterServer, props *GreeterPropertyStore) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterGreeterServer(r, impl, props) })
+}
+
 var greeter_SayHello = runtime.UnaryMethod[HelloRequest, HelloReply]{
 	Interface: Greeter_Interface,
 	Name:      Greeter_SayHello_Member,

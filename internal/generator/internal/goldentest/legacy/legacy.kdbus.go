@@ -146,6 +146,15 @@ func RegisterArchiveServer(r runtime.Registrar, impl ArchiveServer, opts ...runt
 	return r.Register(&Archive_ServiceDesc, impl, opts...)
 }
 
+// ExportArchiveServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewArchiveClient(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+//
+// Deprecated: Do not use.
+func ExportArchiveServer(conn *runtime.Conn, impl ArchiveServer) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterArchiveServer(r, impl) })
+}
+
 var archive_Store = runtime.UnaryMethod[Record, Receipt]{
 	Interface: Archive_Interface,
 	Name:      Archive_Store_Member,

@@ -152,6 +152,13 @@ func RegisterBareServer(r runtime.Registrar, impl BareServer, opts ...runtime.Re
 	return r.Register(&Bare_ServiceDesc, impl, opts...)
 }
 
+// ExportBareServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewBareClient(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+func ExportBareServer(conn *runtime.Conn, impl BareServer) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterBareServer(r, impl) })
+}
+
 var bare_Touch = runtime.UnaryMethod[Ping, Ping]{
 	Interface: Bare_Interface,
 	Name:      Bare_Touch_Member,

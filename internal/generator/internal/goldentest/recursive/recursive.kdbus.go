@@ -207,6 +207,13 @@ func RegisterTreesServer(r runtime.Registrar, impl TreesServer, opts ...runtime.
 	return r.Register(&Trees_ServiceDesc, impl, opts...)
 }
 
+// ExportTreesServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewTreesClient(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+func ExportTreesServer(conn *runtime.Conn, impl TreesServer) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterTreesServer(r, impl) })
+}
+
 var trees_Plant = runtime.UnaryMethod[Forest, Forest]{
 	Interface: Trees_Interface,
 	Name:      Trees_Plant_Member,

@@ -353,6 +353,13 @@ func RegisterKitchenServer(r runtime.Registrar, impl KitchenServer, opts ...runt
 	return r.Register(&Kitchen_ServiceDesc, impl, opts...)
 }
 
+// ExportKitchenServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewKitchenClient(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+func ExportKitchenServer(conn *runtime.Conn, impl KitchenServer) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterKitchenServer(r, impl) })
+}
+
 var kitchen_Sink = runtime.UnaryMethod[Everything, Everything]{
 	Interface: Kitchen_Interface,
 	Name:      Kitchen_Sink_Member,

@@ -349,6 +349,13 @@ func RegisterStationServer(r runtime.Registrar, impl StationServer, props *Stati
 	return r.Register(&Station_ServiceDesc, impl, append(opts[:len(opts):len(opts)], runtime.WithProperties(store))...)
 }
 
+// ExportStationServer serves impl and props on conn at a new object path of its own and returns a
+// reference to it, to pass to a peer who calls it with NewStationClient(conn, runtime.Target(ref)).
+// runtime.Conn.Unexport stops serving it.
+func ExportStationServer(conn *runtime.Conn, impl StationServer, props *StationPropertyStore) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterStationServer(r, impl, props) })
+}
+
 var station_Touch = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 	Interface: Station_Interface,
 	Name:      Station_Touch_Member,

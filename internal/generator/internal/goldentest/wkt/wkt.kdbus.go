@@ -349,6 +349,13 @@ func RegisterKnownServer(r runtime.Registrar, impl KnownServer, opts ...runtime.
 	return r.Register(&Known_ServiceDesc, impl, opts...)
 }
 
+// ExportKnownServer serves impl on conn at a new object path of its own and returns a reference
+// to it, to pass to a peer (a callback, a session object) who calls it with NewKnownClient(conn,
+// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+func ExportKnownServer(conn *runtime.Conn, impl KnownServer) (*runtime.ObjectRef, error) {
+	return conn.Export(func(r runtime.Registrar) error { return RegisterKnownServer(r, impl) })
+}
+
 var known_All = runtime.UnaryMethod[KnownTypes, KnownTypes]{
 	Interface: Known_Interface,
 	Name:      Known_All_Member,
