@@ -390,4 +390,6 @@ type Value struct {
 	Str   string
 	Bool  bool
 	Elems []*Value
+	// Enumerator is the enumerator an enum-typed value names, when it came from one.
+	Enumerator *Enumerator
 }

@@ -1,0 +1,546 @@
+package aidl
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+	"strings"
+)
+
+// cval is a value during evaluation: a Value and whether an integer is a long.
+type cval struct {
+	Value
+	long bool
+	// wide is set for an int literal written in hex above 0x7fffffff, which AIDL accepts for
+	// int and wraps.
+}
+
+// parseIntLiteral reads an integer literal with its suffix (l/L: long, u8: byte).
+func parseIntLiteral(text string) (*cval, error) {
+	t := strings.ToLower(text)
+	long, u8 := false, false
+	switch {
+	case strings.HasSuffix(t, "u8"):
+		u8, t = true, strings.TrimSuffix(t, "u8")
+	case strings.HasSuffix(t, "l"):
+		long, t = true, strings.TrimSuffix(t, "l")
+	}
+	hex := strings.HasPrefix(t, "0x")
+	u, err := strconv.ParseUint(strings.TrimPrefix(t, "0x"), map[bool]int{true: 16, false: 10}[hex], 64)
+	if err != nil {
+		return nil, fmt.Errorf("integer literal %s does not fit 64 bits", text)
+	}
+	v := &cval{Value: Value{Kind: IntValue}}
+	switch {
+	case u8:
+		if u > 255 {
+			return nil, fmt.Errorf("byte literal %s is out of range 0..255", text)
+		}
+		v.Int = int64(int8(uint8(u)))
+	case long:
+		if !hex && u > math.MaxInt64 {
+			return nil, fmt.Errorf("long literal %s does not fit 64 bits", text)
+		}
+		v.Int, v.long = int64(u), true
+	case hex && u <= math.MaxUint32:
+		v.Int = int64(int32(uint32(u)))
+	case u <= math.MaxInt32:
+		v.Int = int64(u)
+	case hex || u <= math.MaxInt64:
+		v.Int, v.long = int64(u), true
+	default:
+		return nil, fmt.Errorf("integer literal %s does not fit 64 bits", text)
+	}
+	return v, nil
+}
+
+// unquote reads a string or char literal with Java escapes.
+func unquote(text string) (string, error) {
+	if len(text) < 2 {
+		return "", fmt.Errorf("bad literal %s", text)
+	}
+	body := text[1 : len(text)-1]
+	var b strings.Builder
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		i++
+		if i >= len(body) {
+			return "", fmt.Errorf("literal %s ends in a backslash", text)
+		}
+		switch body[i] {
+		case 'n':
+			b.WriteByte('\n')
+		case 't':
+			b.WriteByte('\t')
+		case 'r':
+			b.WriteByte('\r')
+		case 'b':
+			b.WriteByte('\b')
+		case 'f':
+			b.WriteByte('\f')
+		case '0':
+			b.WriteByte(0)
+		case '\\', '\'', '"':
+			b.WriteByte(body[i])
+		case 'u':
+			if i+5 > len(body) {
+				return "", fmt.Errorf("literal %s has a short \\u escape", text)
+			}
+			r, err := strconv.ParseUint(body[i+1:i+5], 16, 16)
+			if err != nil {
+				return "", fmt.Errorf("literal %s has a bad \\u escape", text)
+			}
+			b.WriteRune(rune(r))
+			i += 4
+		default:
+			return "", fmt.Errorf("literal %s has an unknown escape \\%c", text, body[i])
+		}
+	}
+	return b.String(), nil
+}
+
+// evaluator computes constant expressions in the scope of a declaration.
+type evaluator struct {
+	l        *Loader
+	visiting map[any]bool
+	done     map[*Enum]bool
+	known    map[*Enumerator]bool // enumerators whose value is computed
+}
+
+func (ev *evaluator) fail(p Pos, format string, args ...any) {
+	panic(&Error{Pos: p, Msg: fmt.Sprintf(format, args...)})
+}
+
+// eval computes x in the scope of decl (consts of decl and its parents; the enum's own
+// enumerators when decl is an enum).
+func (ev *evaluator) eval(x Expr, decl Decl, depth int) *cval {
+	if depth > maxDepth {
+		ev.fail(x.Position(), "expression nested deeper than %d", maxDepth)
+	}
+	switch x := x.(type) {
+	case *Literal:
+		switch x.Kind {
+		case IntLit:
+			v, err := parseIntLiteral(x.Text)
+			if err != nil {
+				ev.fail(x.Pos, "%v", err)
+			}
+			return v
+		case FloatLit:
+			t := strings.TrimRight(strings.ToLower(x.Text), "fd")
+			f, err := strconv.ParseFloat(t, 64)
+			if err != nil {
+				ev.fail(x.Pos, "bad number %s", x.Text)
+			}
+			return &cval{Value: Value{Kind: FloatValue, Float: f}}
+		case StringLit:
+			s, err := unquote(x.Text)
+			if err != nil {
+				ev.fail(x.Pos, "%v", err)
+			}
+			return &cval{Value: Value{Kind: StringValue, Str: s}}
+		case CharLit:
+			s, err := unquote(x.Text)
+			r := []rune(s)
+			if err != nil || len(r) != 1 || r[0] > 0xffff {
+				ev.fail(x.Pos, "bad char literal %s: give one UTF-16 code unit", x.Text)
+			}
+			return &cval{Value: Value{Kind: CharValue, Int: int64(r[0])}}
+		case BoolLit:
+			return &cval{Value: Value{Kind: BoolValue, Bool: x.Text == "true"}}
+		case NullLit:
+			return &cval{Value: Value{Kind: NullValue}}
+		}
+	case *Ref:
+		return ev.ref(x, decl)
+	case *Unary:
+		v := ev.eval(x.X, decl, depth+1)
+		switch {
+		case x.Op == "!" && v.Kind == BoolValue:
+			return &cval{Value: Value{Kind: BoolValue, Bool: !v.Bool}}
+		case x.Op == "+" && (v.Kind == IntValue || v.Kind == FloatValue || v.Kind == CharValue):
+			return v
+		case x.Op == "-" && v.Kind == FloatValue:
+			return &cval{Value: Value{Kind: FloatValue, Float: -v.Float}}
+		case (x.Op == "-" || x.Op == "~") && (v.Kind == IntValue || v.Kind == CharValue):
+			r := -v.Int
+			if x.Op == "~" {
+				r = ^v.Int
+			}
+			return ev.intResult(r, v.long)
+		}
+		ev.fail(x.Pos, "operator %s does not apply to %s", x.Op, kindName(v))
+	case *Binary:
+		return ev.binary(x, ev.eval(x.X, decl, depth+1), ev.eval(x.Y, decl, depth+1))
+	case *Ternary:
+		c := ev.eval(x.Cond, decl, depth+1)
+		if c.Kind != BoolValue {
+			ev.fail(x.Cond.Position(), "the condition of ?: must be a boolean, found %s", kindName(c))
+		}
+		if c.Bool {
+			return ev.eval(x.Then, decl, depth+1)
+		}
+		return ev.eval(x.Else, decl, depth+1)
+	case *ArrayLit:
+		v := &cval{Value: Value{Kind: ArrayValue}}
+		for _, e := range x.Elems {
+			ev := ev.eval(e, decl, depth+1)
+			v.Elems = append(v.Elems, &ev.Value)
+		}
+		return v
+	}
+	ev.fail(x.Position(), "cannot evaluate this expression")
+	return nil
+}
+
+func (ev *evaluator) intResult(r int64, long bool) *cval {
+	if !long {
+		r = int64(int32(r)) // int arithmetic wraps as Java's does
+	}
+	return &cval{Value: Value{Kind: IntValue, Int: r}, long: long}
+}
+
+func kindName(v *cval) string {
+	switch v.Kind {
+	case IntValue:
+		if v.long {
+			return "a long"
+		}
+		return "an int"
+	case FloatValue:
+		return "a floating-point number"
+	case StringValue:
+		return "a string"
+	case BoolValue:
+		return "a boolean"
+	case CharValue:
+		return "a char"
+	case ArrayValue:
+		return "an array"
+	}
+	return "null"
+}
+
+func (ev *evaluator) binary(x *Binary, a, b *cval) *cval {
+	isNum := func(v *cval) bool { return v.Kind == IntValue || v.Kind == FloatValue || v.Kind == CharValue }
+	switch {
+	case x.Op == "+" && (a.Kind == StringValue || b.Kind == StringValue):
+		return &cval{Value: Value{Kind: StringValue, Str: text(a) + text(b)}}
+	case x.Op == "&&" || x.Op == "||":
+		if a.Kind != BoolValue || b.Kind != BoolValue {
+			ev.fail(x.Pos, "operator %s needs booleans, found %s and %s", x.Op, kindName(a), kindName(b))
+		}
+		if x.Op == "&&" {
+			return &cval{Value: Value{Kind: BoolValue, Bool: a.Bool && b.Bool}}
+		}
+		return &cval{Value: Value{Kind: BoolValue, Bool: a.Bool || b.Bool}}
+	case (x.Op == "==" || x.Op == "!=") && a.Kind == b.Kind && (a.Kind == StringValue || a.Kind == BoolValue):
+		eq := a.Str == b.Str && a.Bool == b.Bool
+		return &cval{Value: Value{Kind: BoolValue, Bool: eq == (x.Op == "==")}}
+	case !isNum(a) || !isNum(b):
+		ev.fail(x.Pos, "operator %s does not apply to %s and %s", x.Op, kindName(a), kindName(b))
+	case a.Kind == FloatValue || b.Kind == FloatValue:
+		fa, fb := num(a), num(b)
+		var r float64
+		switch x.Op {
+		case "+":
+			r = fa + fb
+		case "-":
+			r = fa - fb
+		case "*":
+			r = fa * fb
+		case "/":
+			r = fa / fb
+		case "<", ">", "<=", ">=", "==", "!=":
+			return &cval{Value: Value{Kind: BoolValue, Bool: compare(x.Op, fa, fb)}}
+		default:
+			ev.fail(x.Pos, "operator %s does not apply to floating-point numbers", x.Op)
+		}
+		return &cval{Value: Value{Kind: FloatValue, Float: r}}
+	}
+	ia, ib := a.Int, b.Int
+	long := a.long || b.long
+	var r int64
+	switch x.Op {
+	case "+":
+		r = ia + ib
+	case "-":
+		r = ia - ib
+	case "*":
+		r = ia * ib
+	case "/", "%":
+		if ib == 0 {
+			ev.fail(x.Pos, "division by zero")
+		}
+		if ib == -1 { // MinInt64 / -1 would trap
+			if x.Op == "/" {
+				r = -ia
+			}
+			break
+		}
+		if x.Op == "/" {
+			r = ia / ib
+		} else {
+			r = ia % ib
+		}
+	case "<<", ">>":
+		bits := int64(32)
+		if a.long {
+			bits = 64
+		}
+		if ib < 0 || ib >= bits {
+			ev.fail(x.Pos, "shift by %d is out of range 0..%d", ib, bits-1)
+		}
+		if x.Op == "<<" {
+			r = ia << ib
+		} else {
+			r = ia >> ib
+		}
+		long = a.long
+	case "&":
+		r = ia & ib
+	case "|":
+		r = ia | ib
+	case "^":
+		r = ia ^ ib
+	case "<", ">", "<=", ">=", "==", "!=":
+		return &cval{Value: Value{Kind: BoolValue, Bool: compare(x.Op, float64(ia), float64(ib)) && icompare(x.Op, ia, ib)}}
+	default:
+		ev.fail(x.Pos, "unknown operator %s", x.Op)
+	}
+	return ev.intResult(r, long)
+}
+
+func num(v *cval) float64 {
+	if v.Kind == FloatValue {
+		return v.Float
+	}
+	return float64(v.Int)
+}
+
+func compare(op string, a, b float64) bool {
+	switch op {
+	case "<":
+		return a < b
+	case ">":
+		return a > b
+	case "<=":
+		return a <= b
+	case ">=":
+		return a >= b
+	case "==":
+		return a == b
+	}
+	return a != b
+}
+
+func icompare(op string, a, b int64) bool {
+	switch op {
+	case "<":
+		return a < b
+	case ">":
+		return a > b
+	case "<=":
+		return a <= b
+	case ">=":
+		return a >= b
+	case "==":
+		return a == b
+	}
+	return a != b
+}
+
+// text is a value as string concatenation shows it.
+func text(v *cval) string {
+	switch v.Kind {
+	case StringValue:
+		return v.Str
+	case IntValue:
+		return strconv.FormatInt(v.Int, 10)
+	case FloatValue:
+		return strconv.FormatFloat(v.Float, 'g', -1, 64)
+	case BoolValue:
+		return strconv.FormatBool(v.Bool)
+	case CharValue:
+		return string(rune(v.Int))
+	}
+	return "null"
+}
+
+// ref evaluates a reference to a constant or enumerator.
+func (ev *evaluator) ref(r *Ref, scope Decl) *cval {
+	parts := strings.Split(r.Name, ".")
+	if len(parts) == 1 {
+		for d := scope; d != nil; d = d.Base().Parent {
+			if v := ev.member(d, parts[0], r.Pos); v != nil {
+				return v
+			}
+		}
+		ev.fail(r.Pos, "unknown constant %s", r.Name)
+	}
+	owner := strings.Join(parts[:len(parts)-1], ".")
+	d := ev.l.resolveName(owner, scope)
+	if d == nil {
+		ev.fail(r.Pos, "unknown constant %s: %s is not a type in scope", r.Name, owner)
+	}
+	if v := ev.member(d, parts[len(parts)-1], r.Pos); v != nil {
+		return v
+	}
+	ev.fail(r.Pos, "%s has no constant or enumerator %s", owner, parts[len(parts)-1])
+	return nil
+}
+
+// member evaluates the constant or enumerator name of d, or returns nil.
+func (ev *evaluator) member(d Decl, name string, at Pos) *cval {
+	if e, ok := d.(*Enum); ok {
+		for _, en := range e.Enumerators {
+			if en.Name == name {
+				if !ev.known[en] {
+					if ev.visiting[e] {
+						ev.fail(at, "enumerator %s is used before its value is known: refer only to earlier enumerators", name)
+					}
+					ev.enum(e)
+				}
+				v := &cval{Value: Value{Kind: IntValue, Int: en.Value, Enumerator: en}, long: e.Backing == "long"}
+				return v
+			}
+		}
+	}
+	for _, c := range d.Base().Consts {
+		if c.Name == name {
+			ev.constant(c, d)
+			v := &cval{Value: *c.Value}
+			v.long = c.Type.Name == "long"
+			return v
+		}
+	}
+	return nil
+}
+
+// constant evaluates c, declared in d, once.
+func (ev *evaluator) constant(c *Const, d Decl) {
+	if c.Value != nil {
+		return
+	}
+	if ev.visiting[c] {
+		ev.fail(c.Pos, "constant %s refers to itself", c.Name)
+	}
+	ev.visiting[c] = true
+	defer delete(ev.visiting, c)
+	v := ev.eval(c.Expr, d, 0)
+	c.Value = ev.convert(v, c.Type, c.Expr.Position())
+}
+
+// enum evaluates the enumerators of e once, numbering those without a value from the previous.
+func (ev *evaluator) enum(e *Enum) {
+	if len(e.Enumerators) == 0 || ev.done[e] {
+		return
+	}
+	if ev.visiting[e] {
+		ev.fail(e.Pos, "the values of enum %s refer to themselves", e.Name)
+	}
+	ev.visiting[e] = true
+	defer delete(ev.visiting, e)
+	next := int64(0)
+	backing := &Type{Name: e.Backing, Kind: Builtin}
+	for _, en := range e.Enumerators {
+		if en.Expr != nil {
+			v := ev.convert(ev.eval(en.Expr, e, 0), backing, en.Expr.Position())
+			next = v.Int
+		} else if en != e.Enumerators[0] && !fits(next, e.Backing) {
+			ev.fail(en.Pos, "enumerator %s: %d does not fit the backing type %s", en.Name, next, e.Backing)
+		}
+		en.Value = next
+		ev.known[en] = true
+		next++
+	}
+	ev.done[e] = true
+}
+
+func fits(v int64, typ string) bool {
+	switch typ {
+	case "byte":
+		return v >= math.MinInt8 && v <= math.MaxInt8
+	case "int":
+		return v >= math.MinInt32 && v <= math.MaxInt32
+	}
+	return true
+}
+
+// convert checks that v can initialize a value of type t and returns it as that type.
+func (ev *evaluator) convert(v *cval, t *Type, at Pos) *Value {
+	if v.Kind == NullValue {
+		return &v.Value
+	}
+	if t.IsArray() || (t.Kind == Builtin && t.Name == "List") {
+		if v.Kind != ArrayValue {
+			ev.fail(at, "%s cannot initialize an array", kindName(v))
+		}
+		elem := &Type{Pos: t.Pos, Name: t.Name, Args: t.Args, Kind: t.Kind, Decl: t.Decl}
+		if t.IsArray() {
+			elem.Dims = t.Dims[1:]
+		} else if len(t.Args) == 1 {
+			elem = t.Args[0]
+		}
+		out := &Value{Kind: ArrayValue}
+		for _, e := range v.Elems {
+			out.Elems = append(out.Elems, ev.convert(&cval{Value: *e}, elem, at))
+		}
+		return out
+	}
+	if t.Kind == Declared {
+		if _, ok := t.Decl.(*Enum); ok && v.Kind == IntValue {
+			return &v.Value
+		}
+		ev.fail(at, "%s cannot initialize a %s", kindName(v), t.Name)
+	}
+	switch t.Name {
+	case "byte", "int", "long":
+		if v.Kind != IntValue && v.Kind != CharValue {
+			ev.fail(at, "%s cannot initialize a %s", kindName(v), t.Name)
+		}
+		n := v.Int
+		switch t.Name {
+		case "byte":
+			if n < math.MinInt8 || n > math.MaxUint8 {
+				ev.fail(at, "%d does not fit a byte (-128..127, or 0..255 written as hex)", n)
+			}
+			n = int64(int8(uint8(n)))
+		case "int":
+			if v.long && (n < math.MinInt32 || n > math.MaxInt32) {
+				ev.fail(at, "%d does not fit an int", n)
+			}
+		}
+		return &Value{Kind: IntValue, Int: n, Enumerator: v.Enumerator}
+	case "char":
+		if v.Kind != CharValue && v.Kind != IntValue || v.Int < 0 || v.Int > 0xffff {
+			ev.fail(at, "%s cannot initialize a char", kindName(v))
+		}
+		return &Value{Kind: CharValue, Int: v.Int}
+	case "float", "double":
+		if v.Kind != FloatValue && v.Kind != IntValue {
+			ev.fail(at, "%s cannot initialize a %s", kindName(v), t.Name)
+		}
+		f := num(v)
+		if t.Name == "float" {
+			f = float64(float32(f))
+		}
+		return &Value{Kind: FloatValue, Float: f}
+	case "boolean":
+		if v.Kind != BoolValue {
+			ev.fail(at, "%s cannot initialize a boolean", kindName(v))
+		}
+		return &v.Value
+	case "String", "CharSequence":
+		if v.Kind != StringValue {
+			ev.fail(at, "%s cannot initialize a String", kindName(v))
+		}
+		return &v.Value
+	}
+	ev.fail(at, "a %s cannot have a constant value", t.Name)
+	return nil
+}
