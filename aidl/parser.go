@@ -363,7 +363,8 @@ func (p *parser) method(first token, annots []*Annotation, ifaceOneway bool) *Me
 			a.Direction, a.ExplicitDirection = InOut, true
 		}
 		a.Type = p.typ()
-		a.Annotations = append(a.Annotations, p.annotations()...)
+		// Annotations before the direction describe the type too (@nullable in Foo f).
+		a.Type.Annotations = append(a.Annotations[:len(a.Annotations):len(a.Annotations)], a.Type.Annotations...)
 		n := p.ident("an argument name")
 		a.Pos, a.Name = n.pos, n.text
 		m.Args = append(m.Args, a)
