@@ -160,7 +160,7 @@ func (c *converter) wrapper(fb *builder.FileBuilder, elem spec, at aidl.Pos) spe
 		mb.AddField(c.newField("values", elem, 1))
 		fb.AddMessage(mb)
 		c.extra[fb][name] = mb
-		c.note(at, "a list or map inside a list or map travels in the wrapper message %s", name)
+		c.noteOnce(at, "wrapper "+name, "a list or map where proto allows only one value travels in the wrapper message %s", name)
 	}
 	return spec{typ: builder.FieldTypeMessage(mb), label: name}
 }

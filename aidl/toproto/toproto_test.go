@@ -1,0 +1,246 @@
+package toproto
+
+import (
+	"bytes"
+	"flag"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/jhump/protoreflect/desc"
+	"github.com/jhump/protoreflect/desc/protoparse"
+	"github.com/kdbus-go/kdbus/aidl"
+	"github.com/kdbus-go/kdbus/internal/generator"
+	"google.golang.org/protobuf/cmd/protoc-gen-go/internal_gengo"
+	"google.golang.org/protobuf/compiler/protogen"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/descriptorpb"
+	"google.golang.org/protobuf/types/pluginpb"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+// corpusPrefix is the Go package prefix of the converted corpus.
+const corpusPrefix = "example.com/corpus/gen"
+
+// convertDir loads every .aidl under dir (with dir and extra as include directories) and
+// converts it.
+func convertDir(t *testing.T, dir string, includes []string) *Result {
+	t.Helper()
+	var files []string
+	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".aidl") {
+			files = append(files, p)
+		}
+		return err
+	})
+	sort.Strings(files)
+	if len(files) == 0 {
+		t.Fatalf("no .aidl files under %s", dir)
+	}
+	l := &aidl.Loader{IncludeDirs: includes}
+	if _, err := l.Load(files...); err != nil {
+		t.Fatal(err)
+	}
+	res, err := Convert(l.Files(), Options{GoPackagePrefix: corpusPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res
+}
+
+func notesText(res *Result) string {
+	var b strings.Builder
+	for _, n := range res.Notes {
+		b.WriteString(filepath.ToSlash(n.String()))
+		b.WriteByte('\n')
+	}
+	return b.String()
+}
+
+// TestCorpusGolden converts the AIDL corpus and compares the protos and the notes with the
+// golden files (go test ./aidl/toproto -run Golden -update rewrites them).
+func TestCorpusGolden(t *testing.T) {
+	corpus := filepath.Join("..", "testdata", "corpus")
+	res := convertDir(t, corpus, []string{corpus})
+	out := t.TempDir()
+	if _, err := res.Write(out); err != nil {
+		t.Fatal(err)
+	}
+	golden := filepath.Join("testdata", "golden")
+	got := map[string][]byte{"notes.txt": []byte(strings.ReplaceAll(notesText(res), "../testdata/corpus/", ""))}
+	filepath.WalkDir(out, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			rel, _ := filepath.Rel(out, p)
+			got[rel], _ = os.ReadFile(p)
+		}
+		return err
+	})
+	if *update {
+		os.RemoveAll(golden)
+		for rel, b := range got {
+			os.MkdirAll(filepath.Join(golden, filepath.Dir(rel)), 0o755)
+			if err := os.WriteFile(filepath.Join(golden, rel), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return
+	}
+	n := 0
+	filepath.WalkDir(golden, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		rel, _ := filepath.Rel(golden, p)
+		want, _ := os.ReadFile(p)
+		if g, ok := got[rel]; !ok {
+			t.Errorf("%s is no longer produced", rel)
+		} else if !bytes.Equal(g, want) {
+			t.Errorf("%s differs from the golden file; run go test ./aidl/toproto -run Golden -update and review the diff\n--- got:\n%s", rel, g)
+		}
+		return nil
+	})
+	if n != len(got) {
+		t.Errorf("%d golden files, %d produced: run with -update", n, len(got))
+	}
+}
+
+// TestDeterministic converts the corpus twice: the bytes are the same.
+func TestDeterministic(t *testing.T) {
+	corpus := filepath.Join("..", "testdata", "corpus")
+	a, b := convertDir(t, corpus, []string{corpus}), convertDir(t, corpus, []string{corpus})
+	for i := range a.Files {
+		var x, y bytes.Buffer
+		Print(a.Files[i], &x)
+		Print(b.Files[i], &y)
+		if !bytes.Equal(x.Bytes(), y.Bytes()) {
+			t.Fatalf("%s differs between two conversions", a.Files[i].GetName())
+		}
+	}
+}
+
+// TestCorpusBuilds writes the converted corpus, compiles it from the printed text, generates
+// Go with protoc-gen-go and protoc-gen-kdbus, and builds and vets the result in a module of
+// its own, as a new user would.
+func TestCorpusBuilds(t *testing.T) {
+	corpus := filepath.Join("..", "testdata", "corpus")
+	buildConverted(t, convertDir(t, corpus, []string{corpus}))
+}
+
+// buildConverted is TestCorpusBuilds for any conversion.
+func buildConverted(t *testing.T, res *Result) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("builds a module")
+	}
+	work := t.TempDir()
+	protoDir := filepath.Join(work, "proto")
+	written, err := res.Write(protoDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, w := range written {
+		rel, _ := filepath.Rel(protoDir, w)
+		names = append(names, filepath.ToSlash(rel))
+	}
+	// Compile the printed text: what a user's protoc or buf would read.
+	root, _ := filepath.Abs(filepath.Join("..", ".."))
+	parser := protoparse.Parser{ImportPaths: []string{protoDir, filepath.Join(root, "proto")}, IncludeSourceCodeInfo: true}
+	fds, err := parser.ParseFiles(names...)
+	if err != nil {
+		t.Fatalf("the converted protos do not compile: %v", err)
+	}
+	var protos []*descriptorpb.FileDescriptorProto
+	seen := map[string]bool{}
+	var add func(fd *desc.FileDescriptor)
+	add = func(fd *desc.FileDescriptor) {
+		if seen[fd.GetName()] {
+			return
+		}
+		seen[fd.GetName()] = true
+		for _, dep := range fd.GetDependencies() {
+			add(dep)
+		}
+		protos = append(protos, fd.AsFileDescriptorProto())
+	}
+	for _, fd := range fds {
+		add(fd)
+	}
+	module := "module=" + corpusPrefix
+	var files []*pluginpb.CodeGeneratorResponse_File
+	// protoc-gen-go, in process.
+	req := &pluginpb.CodeGeneratorRequest{FileToGenerate: names, ProtoFile: protos, Parameter: proto.String(module)}
+	gen, err := protogen.Options{}.New(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range gen.Files {
+		if f.Generate {
+			internal_gengo.GenerateFile(gen, f)
+		}
+	}
+	resp := gen.Response()
+	if resp.Error != nil {
+		t.Fatalf("protoc-gen-go: %s", resp.GetError())
+	}
+	files = append(files, resp.File...)
+	// protoc-gen-kdbus, in process: it must accept every converted proto.
+	ours, err := generator.Compile([]string{protoDir, filepath.Join(root, "proto")}, module, nil, names...)
+	if err != nil {
+		t.Fatalf("protoc-gen-kdbus refuses the converted protos: %v", err)
+	}
+	files = append(files, ours...)
+
+	mod := filepath.Join(work, "mod")
+	for _, f := range files {
+		p := filepath.Join(mod, "gen", filepath.FromSlash(f.GetName()))
+		os.MkdirAll(filepath.Dir(p), 0o755)
+		if err := os.WriteFile(p, []byte(f.GetContent()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gomod := "module example.com/corpus\n\ngo 1.26\n\nrequire github.com/kdbus-go/kdbus v0.0.0\n\nreplace github.com/kdbus-go/kdbus => " + root + "\n"
+	os.WriteFile(filepath.Join(mod, "go.mod"), []byte(gomod), 0o644)
+	sum, err := os.ReadFile(filepath.Join(root, "go.sum"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(mod, "go.sum"), sum, 0o644)
+	for _, args := range [][]string{{"build", "./..."}, {"vet", "./..."}} {
+		cmd := exec.Command("go", args...)
+		cmd.Dir = mod
+		cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go %s on the generated code: %v\n%s", strings.Join(args, " "), err, out)
+		}
+	}
+	t.Logf("%d protos, %d generated files build", len(names), len(files))
+}
+
+// TestAOSPTree converts a tree of real AOSP AIDL files when AIDL_AOSP_DIR names one (with an
+// INCLUDES file listing its include roots, relative to it) and builds the result.
+func TestAOSPTree(t *testing.T) {
+	dir := os.Getenv("AIDL_AOSP_DIR")
+	if dir == "" {
+		t.Skip("set AIDL_AOSP_DIR to a tree of .aidl files with an INCLUDES file to run")
+	}
+	inc, err := os.ReadFile(filepath.Join(dir, "INCLUDES"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var includes []string
+	for _, line := range strings.Split(string(inc), "\n") {
+		if line = strings.TrimSpace(line); line != "" {
+			includes = append(includes, filepath.Join(dir, line))
+		}
+	}
+	res := convertDir(t, dir, includes)
+	t.Logf("%d files, %d notes", len(res.Files), len(res.Notes))
+	buildConverted(t, res)
+}
