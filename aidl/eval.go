@@ -308,7 +308,7 @@ func (ev *evaluator) binary(x *Binary, a, b *cval) *cval {
 	case "^":
 		r = ia ^ ib
 	case "<", ">", "<=", ">=", "==", "!=":
-		return &cval{Value: Value{Kind: BoolValue, Bool: compare(x.Op, float64(ia), float64(ib)) && icompare(x.Op, ia, ib)}}
+		return &cval{Value: Value{Kind: BoolValue, Bool: compare(x.Op, ia, ib)}}
 	default:
 		ev.fail(x.Pos, "unknown operator %s", x.Op)
 	}
@@ -322,23 +322,7 @@ func num(v *cval) float64 {
 	return float64(v.Int)
 }
 
-func compare(op string, a, b float64) bool {
-	switch op {
-	case "<":
-		return a < b
-	case ">":
-		return a > b
-	case "<=":
-		return a <= b
-	case ">=":
-		return a >= b
-	case "==":
-		return a == b
-	}
-	return a != b
-}
-
-func icompare(op string, a, b int64) bool {
+func compare[T int64 | float64](op string, a, b T) bool {
 	switch op {
 	case "<":
 		return a < b

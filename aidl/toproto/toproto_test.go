@@ -11,14 +11,11 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jhump/protoreflect/desc"
-	"github.com/jhump/protoreflect/desc/protoparse"
 	"github.com/kdbus-go/kdbus/aidl"
 	"github.com/kdbus-go/kdbus/internal/generator"
 	"google.golang.org/protobuf/cmd/protoc-gen-go/internal_gengo"
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/proto"
-	"google.golang.org/protobuf/types/descriptorpb"
 	"google.golang.org/protobuf/types/pluginpb"
 )
 
@@ -151,26 +148,9 @@ func buildConverted(t *testing.T, res *Result) {
 	}
 	// Compile the printed text: what a user's protoc or buf would read.
 	root, _ := filepath.Abs(filepath.Join("..", ".."))
-	parser := protoparse.Parser{ImportPaths: []string{protoDir, filepath.Join(root, "proto")}, IncludeSourceCodeInfo: true}
-	fds, err := parser.ParseFiles(names...)
+	protos, err := generator.ParseProtos([]string{protoDir, filepath.Join(root, "proto")}, names...)
 	if err != nil {
 		t.Fatalf("the converted protos do not compile: %v", err)
-	}
-	var protos []*descriptorpb.FileDescriptorProto
-	seen := map[string]bool{}
-	var add func(fd *desc.FileDescriptor)
-	add = func(fd *desc.FileDescriptor) {
-		if seen[fd.GetName()] {
-			return
-		}
-		seen[fd.GetName()] = true
-		for _, dep := range fd.GetDependencies() {
-			add(dep)
-		}
-		protos = append(protos, fd.AsFileDescriptorProto())
-	}
-	for _, fd := range fds {
-		add(fd)
 	}
 	module := "module=" + corpusPrefix
 	var files []*pluginpb.CodeGeneratorResponse_File

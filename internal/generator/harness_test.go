@@ -61,7 +61,7 @@ func protoImportPaths(dirs ...string) []string {
 // need, dependencies first, as protoc would send them.
 func compile(t testing.TB, importPaths []string, files ...string) []*descriptorpb.FileDescriptorProto {
 	t.Helper()
-	out, err := parseProtos(importPaths, files...)
+	out, err := ParseProtos(importPaths, files...)
 	if err != nil {
 		t.Fatalf("compiling %v: %v", files, err)
 	}

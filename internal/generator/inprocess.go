@@ -16,7 +16,7 @@ import (
 // protoc would run the plugin with the parameter param (such as "module=example.com/m"). It
 // returns the files the plugin would write; warnings go to warnings.
 func Compile(importPaths []string, param string, warnings io.Writer, files ...string) ([]*pluginpb.CodeGeneratorResponse_File, error) {
-	protos, err := parseProtos(importPaths, files...)
+	protos, err := ParseProtos(importPaths, files...)
 	if err != nil {
 		return nil, err
 	}
@@ -44,9 +44,9 @@ func Compile(importPaths []string, param string, warnings io.Writer, files ...st
 	return resp.File, nil
 }
 
-// parseProtos parses files (relative to the import paths) and returns every file they need,
+// ParseProtos parses files (relative to the import paths) and returns every file they need,
 // dependencies first, as protoc sends them to a plugin.
-func parseProtos(importPaths []string, files ...string) ([]*descriptorpb.FileDescriptorProto, error) {
+func ParseProtos(importPaths []string, files ...string) ([]*descriptorpb.FileDescriptorProto, error) {
 	p := protoparse.Parser{ImportPaths: importPaths, IncludeSourceCodeInfo: true}
 	fds, err := p.ParseFiles(files...)
 	if err != nil {

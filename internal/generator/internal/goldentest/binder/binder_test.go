@@ -19,9 +19,9 @@ import (
 	"testing"
 	"time"
 
-	binderpb "github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/binder"
 	"github.com/kdbus-go/kdbus/internal/bustest"
 	"github.com/kdbus-go/kdbus/internal/dbustest"
+	binderpb "github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/binder"
 	"github.com/kdbus-go/kdbus/runtime"
 	"google.golang.org/protobuf/types/known/emptypb"
 )
