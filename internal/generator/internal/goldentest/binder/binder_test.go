@@ -63,12 +63,12 @@ func child(addr string) int {
 // listener records the levels it hears and how many calls ran at once.
 type listener struct {
 	binderpb.UnimplementedListenerServer
-	mu       sync.Mutex
-	levels   []float64
-	running  atomic.Int32
-	maxAtOnc int32
-	delay    time.Duration
-	got      chan struct{} // receives after each call, when set
+	mu        sync.Mutex
+	levels    []float64
+	running   atomic.Int32
+	maxAtOnce int32
+	delay     time.Duration
+	got       chan struct{} // receives after each call, when set
 }
 
 func (l *listener) OnLevel(ctx context.Context, lv *binderpb.Level) (*emptypb.Empty, error) {
@@ -77,8 +77,8 @@ func (l *listener) OnLevel(ctx context.Context, lv *binderpb.Level) (*emptypb.Em
 	time.Sleep(l.delay)
 	l.mu.Lock()
 	l.levels = append(l.levels, lv.GetDb())
-	if n > l.maxAtOnc {
-		l.maxAtOnc = n
+	if n > l.maxAtOnce {
+		l.maxAtOnce = n
 	}
 	l.mu.Unlock()
 	if l.got != nil {
@@ -220,8 +220,8 @@ func TestFDsAndCallbacks(t *testing.T) {
 				t.Fatalf("level %d arrived as %v: no-reply calls to one object must run in call order", i, v)
 			}
 		}
-		if l.maxAtOnc != 1 {
-			t.Errorf("%d no-reply calls to one object ran at once, want 1", l.maxAtOnc)
+		if l.maxAtOnce != 1 {
+			t.Errorf("%d no-reply calls to one object ran at once, want 1", l.maxAtOnce)
 		}
 		l.mu.Unlock()
 
@@ -287,8 +287,8 @@ func TestOnewayOrder(t *testing.T) {
 				t.Fatalf("call %d ran as number %v", int(v), i)
 			}
 		}
-		if l.maxAtOnc != 1 {
-			t.Errorf("%d no-reply calls to one object ran at once, want 1", l.maxAtOnc)
+		if l.maxAtOnce != 1 {
+			t.Errorf("%d no-reply calls to one object ran at once, want 1", l.maxAtOnce)
 		}
 	})
 }
