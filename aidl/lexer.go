@@ -80,9 +80,6 @@ func (l *lexer) tokens() []token {
 			c := l.src[l.off]
 			switch {
 			case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f':
-				if c == '\n' && doc.Len() > 0 && strings.HasPrefix(lastLine(doc.String()), "//") {
-					// a line comment ends at the newline; keep collecting following lines
-				}
 				l.advance(1)
 				spaced = true
 				continue

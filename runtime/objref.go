@@ -26,6 +26,19 @@ type UnixFD = kdbusv1.UnixFD
 // EncodeObjectRef appends ref as (so). The path must be a valid object path.
 func EncodeObjectRef(e *wire.Encoder, ref *kdbusv1.ObjectRef) {
 	e.BeginStruct()
+	encodeRefFields(e, ref)
+}
+
+// DecodeObjectRef reads an ObjectRef encoded by EncodeObjectRef.
+func DecodeObjectRef(d *wire.Decoder) *kdbusv1.ObjectRef {
+	d.BeginStruct()
+	ref := new(kdbusv1.ObjectRef)
+	decodeRefFields(d, ref)
+	return ref
+}
+
+// encodeRefFields appends the bus name and path of ref: s and o.
+func encodeRefFields(e *wire.Encoder, ref *kdbusv1.ObjectRef) {
 	e.String(ref.GetBusName())
 	if err := wire.ValidateObjectPath(ref.GetPath()); err != nil {
 		e.SetErr(fmt.Errorf("kdbus.v1.ObjectRef %q: %w; take references from Conn.Export", ref.GetPath(), err))
@@ -34,13 +47,9 @@ func EncodeObjectRef(e *wire.Encoder, ref *kdbusv1.ObjectRef) {
 	e.ObjectPath(wire.ObjectPath(ref.GetPath()))
 }
 
-// DecodeObjectRef reads an ObjectRef encoded by EncodeObjectRef.
-func DecodeObjectRef(d *wire.Decoder) *kdbusv1.ObjectRef {
-	d.BeginStruct()
-	ref := new(kdbusv1.ObjectRef)
+func decodeRefFields(d *wire.Decoder, ref *kdbusv1.ObjectRef) {
 	ref.BusName = d.String()
 	ref.Path = string(d.ObjectPath())
-	return ref
 }
 
 // EncodeUnixFD appends fd.Fd as h: the descriptor travels with the message. The sender keeps
@@ -66,22 +75,8 @@ func DecodeUnixFD(d *wire.Decoder) *kdbusv1.UnixFD {
 
 // Codecs of ObjectRef and UnixFD as a whole request or response.
 var (
-	ObjectRefCodec = Codec[kdbusv1.ObjectRef]{
-		Sig: "so",
-		Encode: func(e *wire.Encoder, ref *kdbusv1.ObjectRef) {
-			e.String(ref.GetBusName())
-			if err := wire.ValidateObjectPath(ref.GetPath()); err != nil {
-				e.SetErr(fmt.Errorf("kdbus.v1.ObjectRef %q: %w", ref.GetPath(), err))
-				return
-			}
-			e.ObjectPath(wire.ObjectPath(ref.GetPath()))
-		},
-		Decode: func(d *wire.Decoder, ref *kdbusv1.ObjectRef) {
-			ref.BusName = d.String()
-			ref.Path = string(d.ObjectPath())
-		},
-	}
-	UnixFDCodec = Codec[kdbusv1.UnixFD]{
+	ObjectRefCodec = Codec[kdbusv1.ObjectRef]{Sig: "so", Encode: encodeRefFields, Decode: decodeRefFields}
+	UnixFDCodec    = Codec[kdbusv1.UnixFD]{
 		Sig:    "h",
 		Encode: func(e *wire.Encoder, fd *kdbusv1.UnixFD) { EncodeUnixFD(e, fd) },
 		Decode: func(d *wire.Decoder, fd *kdbusv1.UnixFD) { fd.Fd = DecodeUnixFD(d).Fd },
@@ -121,16 +116,12 @@ func (c *Conn) Export(register func(Registrar) error) (*kdbusv1.ObjectRef, error
 // Unexport stops serving every interface of the object ref refers to.
 func (c *Conn) Unexport(ref *kdbusv1.ObjectRef) {
 	path := wire.ObjectPath(ref.GetPath())
-	c.mu.Lock()
-	obj := c.objects[path]
-	c.mu.Unlock()
-	if obj == nil {
-		return
-	}
 	var ifaces []string
 	c.mu.Lock()
-	for _, s := range obj.services {
-		ifaces = append(ifaces, s.desc.Interface)
+	if obj := c.objects[path]; obj != nil {
+		for _, s := range obj.services {
+			ifaces = append(ifaces, s.desc.Interface)
+		}
 	}
 	c.mu.Unlock()
 	for _, i := range ifaces {
