@@ -226,6 +226,8 @@ type Enumerator struct {
 	Pos  Pos
 	Name string
 	Doc  *Doc
+	// Annotations are those written before the name (rare: @SuppressWarnings and the like).
+	Annotations []*Annotation
 	// Expr is the written value, nil when the value follows the previous one (auto-increment:
 	// the first is 0). Value is the value, set by the Loader.
 	Expr  Expr

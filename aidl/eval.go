@@ -1,18 +1,22 @@
 package aidl
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strconv"
 	"strings"
 )
 
-// cval is a value during evaluation: a Value and whether an integer is a long.
+// maxEvalDepth bounds the recursion of the evaluator: a long chain like 1 + 1 + … + 1 parses
+// without nesting but evaluates as a deep tree.
+const maxEvalDepth = 4000
+
+// cval is a value during evaluation: a Value and, for an integer, whether it is a long (64-bit
+// arithmetic) rather than an int (32-bit, which byte and char promote to).
 type cval struct {
 	Value
 	long bool
-	// wide is set for an int literal written in hex above 0x7fffffff, which AIDL accepts for
-	// int and wraps.
 }
 
 // parseIntLiteral reads an integer literal with its suffix (l/L: long, u8: byte).
@@ -27,8 +31,11 @@ func parseIntLiteral(text string) (*cval, error) {
 	}
 	hex := strings.HasPrefix(t, "0x")
 	u, err := strconv.ParseUint(strings.TrimPrefix(t, "0x"), map[bool]int{true: 16, false: 10}[hex], 64)
-	if err != nil {
+	if errors.Is(err, strconv.ErrRange) {
 		return nil, fmt.Errorf("integer literal %s does not fit 64 bits", text)
+	}
+	if err != nil || u8 && long {
+		return nil, fmt.Errorf("bad integer literal %s", text)
 	}
 	v := &cval{Value: Value{Kind: IntValue}}
 	switch {
@@ -118,8 +125,8 @@ func (ev *evaluator) fail(p Pos, format string, args ...any) {
 // eval computes x in the scope of decl (consts of decl and its parents; the enum's own
 // enumerators when decl is an enum).
 func (ev *evaluator) eval(x Expr, decl Decl, depth int) *cval {
-	if depth > maxDepth {
-		ev.fail(x.Position(), "expression nested deeper than %d", maxDepth)
+	if depth > maxEvalDepth {
+		ev.fail(x.Position(), "expression nested deeper than %d levels", maxEvalDepth)
 	}
 	switch x := x.(type) {
 	case *Literal:
@@ -134,7 +141,7 @@ func (ev *evaluator) eval(x Expr, decl Decl, depth int) *cval {
 			t := strings.TrimRight(strings.ToLower(x.Text), "fd")
 			f, err := strconv.ParseFloat(t, 64)
 			if err != nil {
-				ev.fail(x.Pos, "bad number %s", x.Text)
+				ev.fail(x.Pos, "bad floating-point literal %s", x.Text)
 			}
 			return &cval{Value: Value{Kind: FloatValue, Float: f}}
 		case StringLit:
@@ -166,12 +173,13 @@ func (ev *evaluator) eval(x Expr, decl Decl, depth int) *cval {
 			return v
 		case x.Op == "-" && v.Kind == FloatValue:
 			return &cval{Value: Value{Kind: FloatValue, Float: -v.Float}}
-		case (x.Op == "-" || x.Op == "~") && (v.Kind == IntValue || v.Kind == CharValue):
-			r := -v.Int
-			if x.Op == "~" {
-				r = ^v.Int
+		case x.Op == "~" && (v.Kind == IntValue || v.Kind == CharValue):
+			return &cval{Value: Value{Kind: IntValue, Int: ^v.Int}, long: v.long}
+		case x.Op == "-" && (v.Kind == IntValue || v.Kind == CharValue):
+			if v.Int == math.MinInt64 || !v.long && -v.Int > math.MaxInt32 {
+				ev.fail(x.Pos, "constant expression overflows %s: -(%d)", intName(v.long), v.Int)
 			}
-			return ev.intResult(r, v.long)
+			return &cval{Value: Value{Kind: IntValue, Int: -v.Int}, long: v.long}
 		}
 		ev.fail(x.Pos, "operator %s does not apply to %s", x.Op, kindName(v))
 	case *Binary:
@@ -197,11 +205,11 @@ func (ev *evaluator) eval(x Expr, decl Decl, depth int) *cval {
 	return nil
 }
 
-func (ev *evaluator) intResult(r int64, long bool) *cval {
-	if !long {
-		r = int64(int32(r)) // int arithmetic wraps as Java's does
+func intName(long bool) string {
+	if long {
+		return "long"
 	}
-	return &cval{Value: Value{Kind: IntValue, Int: r}, long: long}
+	return "int"
 }
 
 func kindName(v *cval) string {
@@ -265,21 +273,23 @@ func (ev *evaluator) binary(x *Binary, a, b *cval) *cval {
 	ia, ib := a.Int, b.Int
 	long := a.long || b.long
 	var r int64
+	ok := true
 	switch x.Op {
 	case "+":
 		r = ia + ib
+		ok = (r > ia) == (ib > 0) || ib == 0
 	case "-":
 		r = ia - ib
+		ok = (r < ia) == (ib > 0) || ib == 0
 	case "*":
 		r = ia * ib
+		ok = ia == 0 || (r/ia == ib && !(ia == -1 && ib == math.MinInt64) && !(ib == -1 && ia == math.MinInt64))
 	case "/", "%":
 		if ib == 0 {
 			ev.fail(x.Pos, "division by zero")
 		}
-		if ib == -1 { // MinInt64 / -1 would trap
-			if x.Op == "/" {
-				r = -ia
-			}
+		if ib == -1 && ia == math.MinInt64 {
+			ok = false
 			break
 		}
 		if x.Op == "/" {
@@ -288,19 +298,7 @@ func (ev *evaluator) binary(x *Binary, a, b *cval) *cval {
 			r = ia % ib
 		}
 	case "<<", ">>":
-		bits := int64(32)
-		if a.long {
-			bits = 64
-		}
-		if ib < 0 || ib >= bits {
-			ev.fail(x.Pos, "shift by %d is out of range 0..%d", ib, bits-1)
-		}
-		if x.Op == "<<" {
-			r = ia << ib
-		} else {
-			r = ia >> ib
-		}
-		long = a.long
+		r, ok = ev.shift(x, ia, ib, long)
 	case "&":
 		r = ia & ib
 	case "|":
@@ -312,7 +310,49 @@ func (ev *evaluator) binary(x *Binary, a, b *cval) *cval {
 	default:
 		ev.fail(x.Pos, "unknown operator %s", x.Op)
 	}
-	return ev.intResult(r, long)
+	if !ok || !long && (r < math.MinInt32 || r > math.MaxInt32) {
+		hint := ""
+		if !long {
+			hint = " (an L suffix on an operand computes in 64 bits)"
+		}
+		ev.fail(x.Pos, "constant expression overflows %s: %d %s %d%s", intName(long), ia, x.Op, ib, hint)
+	}
+	return &cval{Value: Value{Kind: IntValue, Int: r}, long: long}
+}
+
+// shift computes a << n or a >> n in 32 or 64 bits. As in AIDL, a negative count shifts the
+// other way, a count of the width or more is an error, and bits shifted out of a non-negative
+// value (past the sign bit, as unsigned) overflow; a negative value shifts as in Java.
+func (ev *evaluator) shift(x *Binary, a, n int64, long bool) (int64, bool) {
+	op := x.Op
+	if n < 0 && n != math.MinInt64 {
+		n = -n
+		op = map[string]string{"<<": ">>", ">>": "<<"}[op]
+	}
+	width := int64(32)
+	if long {
+		width = 64
+	}
+	if n < 0 || n >= width {
+		ev.fail(x.Pos, "shift count %d is out of range for %s: give 0 to %d", n, intName(long), width-1)
+	}
+	if op == ">>" {
+		return a >> n, true
+	}
+	if a >= 0 {
+		if uint64(a)>>(uint64(width)-uint64(n)) != 0 && n > 0 {
+			return 0, false
+		}
+		if long {
+			return int64(uint64(a) << n), true
+		}
+		return int64(int32(uint32(a) << n)), true
+	}
+	r := a << n
+	if r>>n != a || !long && r < math.MinInt32 {
+		return 0, false
+	}
+	return r, true
 }
 
 func num(v *cval) float64 {
@@ -462,7 +502,10 @@ func (ev *evaluator) convert(v *cval, t *Type, at Pos) *Value {
 	}
 	if t.IsArray() || (t.Kind == Builtin && t.Name == "List") {
 		if v.Kind != ArrayValue {
-			ev.fail(at, "%s cannot initialize an array", kindName(v))
+			ev.fail(at, "%s cannot initialize %s", kindName(v), typeDesc(t))
+		}
+		if t.IsArray() && t.Dims[0].Size >= 0 && int64(len(v.Elems)) != t.Dims[0].Size {
+			ev.fail(at, "expected an array of %d elements, found %d", t.Dims[0].Size, len(v.Elems))
 		}
 		elem := &Type{Pos: t.Pos, Name: t.Name, Args: t.Args, Kind: t.Kind, Decl: t.Decl}
 		if t.IsArray() {
@@ -477,15 +520,18 @@ func (ev *evaluator) convert(v *cval, t *Type, at Pos) *Value {
 		return out
 	}
 	if t.Kind == Declared {
-		if _, ok := t.Decl.(*Enum); ok && v.Kind == IntValue {
+		if e, ok := t.Decl.(*Enum); ok {
+			if !hasEnumerator(e, v.Enumerator) {
+				ev.fail(at, "%s cannot initialize %s: name one of its enumerators (%s.NAME)", kindName(v), typeDesc(t), e.Name)
+			}
 			return &v.Value
 		}
-		ev.fail(at, "%s cannot initialize a %s", kindName(v), t.Name)
+		ev.fail(at, "%s cannot be a constant or have a default value", typeDesc(t))
 	}
 	switch t.Name {
 	case "byte", "int", "long":
 		if v.Kind != IntValue && v.Kind != CharValue {
-			ev.fail(at, "%s cannot initialize a %s", kindName(v), t.Name)
+			ev.fail(at, "%s cannot initialize %s", kindName(v), typeDesc(t))
 		}
 		n := v.Int
 		switch t.Name {
@@ -495,19 +541,19 @@ func (ev *evaluator) convert(v *cval, t *Type, at Pos) *Value {
 			}
 			n = int64(int8(uint8(n)))
 		case "int":
-			if v.long && (n < math.MinInt32 || n > math.MaxInt32) {
-				ev.fail(at, "%d does not fit an int", n)
+			if n < math.MinInt32 || n > math.MaxInt32 {
+				ev.fail(at, "%d does not fit an int (-2147483648..2147483647)", n)
 			}
 		}
 		return &Value{Kind: IntValue, Int: n, Enumerator: v.Enumerator}
 	case "char":
 		if v.Kind != CharValue && v.Kind != IntValue || v.Int < 0 || v.Int > 0xffff {
-			ev.fail(at, "%s cannot initialize a char", kindName(v))
+			ev.fail(at, "%s cannot initialize %s", kindName(v), typeDesc(t))
 		}
 		return &Value{Kind: CharValue, Int: v.Int}
 	case "float", "double":
 		if v.Kind != FloatValue && v.Kind != IntValue {
-			ev.fail(at, "%s cannot initialize a %s", kindName(v), t.Name)
+			ev.fail(at, "%s cannot initialize %s", kindName(v), typeDesc(t))
 		}
 		f := num(v)
 		if t.Name == "float" {
@@ -516,15 +562,57 @@ func (ev *evaluator) convert(v *cval, t *Type, at Pos) *Value {
 		return &Value{Kind: FloatValue, Float: f}
 	case "boolean":
 		if v.Kind != BoolValue {
-			ev.fail(at, "%s cannot initialize a boolean", kindName(v))
+			ev.fail(at, "%s cannot initialize %s", kindName(v), typeDesc(t))
 		}
 		return &v.Value
 	case "String", "CharSequence":
 		if v.Kind != StringValue {
-			ev.fail(at, "%s cannot initialize a String", kindName(v))
+			ev.fail(at, "%s cannot initialize %s", kindName(v), typeDesc(t))
 		}
 		return &v.Value
 	}
-	ev.fail(at, "a %s cannot have a constant value", t.Name)
+	ev.fail(at, "%s cannot be a constant or have a default value", typeDesc(t))
 	return nil
+}
+
+// typeDesc names a type with an article for messages: "an int", "a String", "an int[]",
+// "a List<String>".
+func typeDesc(t *Type) string {
+	n := typeString(t)
+	if strings.ContainsRune("aeiouAEIOU", rune(n[0])) {
+		return "an " + n
+	}
+	return "a " + n
+}
+
+// typeString spells a type as written, without annotations.
+func typeString(t *Type) string {
+	n := t.Name
+	if n == "" {
+		n = "?"
+	}
+	if len(t.Args) > 0 {
+		var as []string
+		for _, a := range t.Args {
+			as = append(as, typeString(a))
+		}
+		n += "<" + strings.Join(as, ", ") + ">"
+	}
+	for _, d := range t.Dims {
+		if d.Size >= 0 {
+			n += "[" + strconv.FormatInt(d.Size, 10) + "]"
+		} else {
+			n += "[]"
+		}
+	}
+	return n
+}
+
+func hasEnumerator(e *Enum, en *Enumerator) bool {
+	for _, x := range e.Enumerators {
+		if x == en {
+			return true
+		}
+	}
+	return false
 }

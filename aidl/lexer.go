@@ -3,6 +3,7 @@ package aidl
 import (
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // tokKind is the kind of a token.
@@ -18,16 +19,21 @@ const (
 	tPunct
 )
 
+// maxTokens bounds the tokens of one file.
+const maxTokens = 1 << 20
+
 // token is one lexical token, with the documentation comment directly before it.
 type token struct {
 	kind tokKind
 	text string
 	pos  Pos
-	doc  string // the text of the comments before the token, markers included
-	// adjacent is set when the token follows the previous one without space (for >>).
-	adjacent bool
+	// doc is the comment directly before the token, markers included: the last block comment
+	// or the last run of line comments. A line comment that ends a line holding code belongs
+	// to that code and is not kept.
+	doc string
 }
 
+// String describes the token for messages: 'void', string "x", end of file.
 func (t token) String() string {
 	switch t.kind {
 	case tEOF:
@@ -65,15 +71,16 @@ func (l *lexer) errorf(p Pos, format string, args ...any) {
 	l.errs.add(p, fmt.Sprintf(format, args...))
 }
 
-// three-, two- and one-character punctuation, longest first.
+// puncts are the operators and separators, two-character ones first.
 var puncts = []string{"<<", ">>", "<=", ">=", "==", "!=", "&&", "||",
 	"{", "}", "(", ")", "[", "]", "<", ">", ",", ";", "=", ".", "@", "?", ":", "+", "-", "*", "/", "%", "!", "~", "&", "|", "^"}
 
-// tokens lexes the whole source.
+// tokens lexes the whole source; the last token is tEOF.
 func (l *lexer) tokens() []token {
 	var out []token
 	var doc strings.Builder
-	spaced := true
+	lineDoc := false // doc holds line comments
+	lastLine := 0    // the line of the previous token
 	for {
 		// Whitespace and comments.
 		for l.off < len(l.src) {
@@ -81,47 +88,49 @@ func (l *lexer) tokens() []token {
 			switch {
 			case c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == '\f':
 				l.advance(1)
-				spaced = true
 				continue
 			case c == '/' && l.off+1 < len(l.src) && l.src[l.off+1] == '/':
 				end := l.off
 				for end < len(l.src) && l.src[end] != '\n' {
 					end++
 				}
-				if doc.Len() > 0 && !strings.HasPrefix(lastLine(doc.String()), "//") {
-					doc.Reset()
+				if l.line == lastLine {
+					// A trailing comment: it describes the code before it.
+					l.advance(end - l.off)
+					continue
 				}
-				if doc.Len() > 0 {
+				if !lineDoc {
+					doc.Reset()
+				} else {
 					doc.WriteByte('\n')
 				}
+				lineDoc = true
 				doc.Write(l.src[l.off:end])
 				l.advance(end - l.off)
-				spaced = true
 				continue
 			case c == '/' && l.off+1 < len(l.src) && l.src[l.off+1] == '*':
 				start := l.pos()
 				end := strings.Index(string(l.src[l.off+2:]), "*/")
 				if end < 0 {
-					l.errorf(start, "unterminated comment: expected '*/' before the end of the file")
+					l.errorf(start, "unterminated comment: expected '*/' before end of file")
 					l.advance(len(l.src) - l.off)
 					continue
 				}
 				doc.Reset()
+				lineDoc = false
 				doc.Write(l.src[l.off : l.off+2+end+2])
 				l.advance(2 + end + 2)
-				spaced = true
 				continue
 			}
 			break
 		}
 		p := l.pos()
-		tok := token{pos: p, doc: doc.String(), adjacent: !spaced}
+		tok := token{pos: p, doc: doc.String()}
 		doc.Reset()
-		spaced = false
+		lineDoc = false
 		if l.off >= len(l.src) {
 			tok.kind = tEOF
-			out = append(out, tok)
-			return out
+			return append(out, tok)
 		}
 		c := l.src[l.off]
 		start := l.off
@@ -138,36 +147,32 @@ func (l *lexer) tokens() []token {
 		case c == '\'':
 			tok.kind, tok.text = tChar, l.quoted('\'')
 		default:
-			found := false
+			rest := string(l.src[l.off:min(l.off+2, len(l.src))])
 			for _, pu := range puncts {
-				if strings.HasPrefix(string(l.src[l.off:min(l.off+2, len(l.src))]), pu) {
+				if strings.HasPrefix(rest, pu) {
 					tok.kind, tok.text = tPunct, pu
-					l.advance(len(pu))
-					found = true
 					break
 				}
 			}
-			if !found {
-				l.errorf(p, "unexpected character %q", c)
-				l.advance(1)
+			if tok.kind != tPunct {
+				r, n := utf8.DecodeRune(l.src[l.off:])
+				l.errorf(p, "unexpected character %q", r)
+				l.advance(n)
 				continue
 			}
+			l.advance(len(tok.text))
 		}
+		lastLine = l.line
 		out = append(out, tok)
-		if len(out) > 1<<20 {
-			l.errorf(p, "too many tokens")
+		if len(out) >= maxTokens {
+			l.errorf(p, "file too long: more than %d tokens", maxTokens)
 			return append(out, token{kind: tEOF, pos: p})
 		}
 	}
 }
 
-func lastLine(s string) string {
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
-}
-
+// number reads a numeric literal: decimal or hex digits, a fraction and exponent for floats,
+// and any suffix (l, L, u8, f, d), which the evaluator checks.
 func (l *lexer) number() (tokKind, string) {
 	start := l.off
 	kind := tInt
@@ -187,45 +192,47 @@ func (l *lexer) number() (tokKind, string) {
 				l.advance(1)
 			}
 		}
-		if l.off < len(l.src) && (l.src[l.off] == 'e' || l.src[l.off] == 'E') {
+		if l.off+1 < len(l.src) && (l.src[l.off] == 'e' || l.src[l.off] == 'E') &&
+			(isDigit(l.src[l.off+1]) || (l.src[l.off+1] == '+' || l.src[l.off+1] == '-') && l.off+2 < len(l.src) && isDigit(l.src[l.off+2])) {
 			kind = tFloat
-			l.advance(1)
-			if l.off < len(l.src) && (l.src[l.off] == '+' || l.src[l.off] == '-') {
-				l.advance(1)
-			}
+			l.advance(2)
 			for l.off < len(l.src) && isDigit(l.src[l.off]) {
 				l.advance(1)
 			}
 		}
-	}
-	// suffixes: l L u8 f F d D
-	for l.off < len(l.src) && (isLetter(l.src[l.off]) || isDigit(l.src[l.off])) {
-		if c := l.src[l.off]; c == 'f' || c == 'F' || c == 'd' || c == 'D' {
-			if kind == tInt && !strings.HasPrefix(strings.ToLower(string(l.src[start:l.off])), "0x") {
+		if l.off < len(l.src) {
+			if c := l.src[l.off]; c == 'f' || c == 'F' || c == 'd' || c == 'D' {
 				kind = tFloat
 			}
 		}
+	}
+	// The suffix, and any letters run into the number (reported by the evaluator).
+	for l.off < len(l.src) && (isLetter(l.src[l.off]) || isDigit(l.src[l.off])) {
 		l.advance(1)
 	}
 	return kind, string(l.src[start:l.off])
 }
 
+// quoted reads a string or char literal, quotes included, escapes kept as written.
 func (l *lexer) quoted(q byte) string {
 	start := l.off
 	p := l.pos()
 	l.advance(1)
 	for l.off < len(l.src) && l.src[l.off] != q {
 		if l.src[l.off] == '\n' {
-			l.errorf(p, "unterminated literal: expected %c before the end of the line", q)
+			l.errorf(p, "unterminated literal: expected %c before end of line", q)
 			return string(l.src[start:l.off]) + string(q)
 		}
 		if l.src[l.off] == '\\' {
 			l.advance(1)
+			if l.off < len(l.src) && l.src[l.off] == '\n' {
+				continue
+			}
 		}
 		l.advance(1)
 	}
 	if l.off >= len(l.src) {
-		l.errorf(p, "unterminated literal: expected %c before the end of the file", q)
+		l.errorf(p, "unterminated literal: expected %c before end of file", q)
 		return string(l.src[start:]) + string(q)
 	}
 	l.advance(1)

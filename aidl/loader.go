@@ -63,23 +63,28 @@ func (l *Loader) Load(paths ...string) ([]*File, error) {
 		l.decls = map[string]Decl{}
 		l.missing = map[string]bool{}
 	}
+	l.errs = nil
 	var out []*File
 	for _, p := range paths {
 		f, err := l.parse(p)
 		if err != nil {
-			return nil, err
+			var el ErrorList
+			if !errors.As(err, &el) {
+				return nil, err
+			}
+			l.errs = append(l.errs, el...)
+			continue
 		}
 		if f == nil {
-			return nil, fmt.Errorf("reading %s: no such file", p)
+			return nil, fmt.Errorf("reading %s: %w", p, fs.ErrNotExist)
 		}
 		out = append(out, f)
-		if f.Package != "" && len(f.Decls) > 0 {
-			suffix := filepath.Join(strings.Split(f.Package, ".")...)
-			dir := filepath.Dir(filepath.Clean(p))
-			if root := filepath.Clean(strings.TrimSuffix(dir, suffix)); strings.HasSuffix(dir, suffix) && !contains(l.roots, root) && !contains(l.IncludeDirs, root) {
-				l.roots = append(l.roots, root)
-			}
+		if root, ok := impliedRoot(p, f.Package); ok && !contains(l.roots, root) && !contains(l.IncludeDirs, root) {
+			l.roots = append(l.roots, root)
 		}
+	}
+	if err := l.errs.Err(); err != nil {
+		return nil, err
 	}
 	// Imports, transitively.
 	for i := 0; i < len(l.files); i++ {
@@ -89,7 +94,7 @@ func (l *Loader) Load(paths ...string) ([]*File, error) {
 				continue // android.os.ParcelFileDescriptor and the like: built into the language
 			}
 			if im.Decl = l.find(im.Name); im.Decl == nil {
-				l.errs.add(im.Pos, fmt.Sprintf("cannot find import %s: looked for %s in the include directories %v", im.Name, l.candidates(im.Name), l.dirs()))
+				l.errs.add(im.Pos, fmt.Sprintf("cannot find import %s: looked for %s in include directories %v", im.Name, strings.Join(l.candidates(im.Name), " and "), l.dirs()))
 			}
 		}
 	}
@@ -120,6 +125,27 @@ func (l *Loader) Load(paths ...string) ([]*File, error) {
 		}
 	}
 	return out, l.errs.Err()
+}
+
+// impliedRoot returns the include directory that a file's path implies: the path without its
+// package's directories, when it ends in them.
+func impliedRoot(path, pkg string) (string, bool) {
+	if pkg == "" {
+		return "", false
+	}
+	dir := filepath.ToSlash(filepath.Dir(filepath.Clean(path)))
+	suffix := strings.ReplaceAll(pkg, ".", "/")
+	switch {
+	case dir == suffix:
+		return ".", true
+	case strings.HasSuffix(dir, "/"+suffix):
+		root := strings.TrimSuffix(dir, "/"+suffix)
+		if root == "" {
+			root = "/"
+		}
+		return filepath.FromSlash(root), true
+	}
+	return "", false
 }
 
 func (l *Loader) dirs() []string {
@@ -174,11 +200,21 @@ func (l *Loader) register(d Decl) {
 	}
 }
 
-// candidates lists the files an import of name may be in, relative to an include directory.
+// candidates lists the files a type of the qualified name may be in, relative to an include
+// directory: a/b/C.aidl for a.b.C and, for a nested type a.b.C.Inner, a/b/C/Inner.aidl and
+// then a/b/C.aidl. Only names that start with a capital letter are taken for types when the
+// name has any; package names are lower case.
 func (l *Loader) candidates(name string) []string {
 	parts := strings.Split(name, ".")
+	first := len(parts)
+	for i, p := range parts {
+		if p != "" && p[0] >= 'A' && p[0] <= 'Z' {
+			first = i + 1
+			break
+		}
+	}
 	var out []string
-	for k := len(parts); k >= 1; k-- {
+	for k := len(parts); k >= first && k >= 1; k-- {
 		out = append(out, filepath.Join(parts[:k]...)+".aidl")
 	}
 	return out
@@ -305,7 +341,13 @@ func (l *Loader) resolveType(t *Type, scope Decl) {
 	}
 	d := l.resolveName(t.Name, scope)
 	if d == nil {
-		l.errs.add(t.Pos, fmt.Sprintf("unknown type %s: import it, or check its spelling", t.Name))
+		msg := fmt.Sprintf("unknown type %q", t.Name)
+		if s := l.suggest(t.Name, scope); s != "" {
+			msg += fmt.Sprintf(" (did you mean %q?)", s)
+		} else if !strings.Contains(t.Name, ".") {
+			msg += ": import it, or declare it in this package"
+		}
+		l.errs.add(t.Pos, msg)
 		return
 	}
 	t.Kind, t.Decl = Declared, d
@@ -337,13 +379,12 @@ func (l *Loader) resolveDecl(d Decl) {
 		}
 	case *Enum:
 		if a := FindAnnotation(d.Annotations, "Backing"); a != nil {
-			if p := a.Param("type"); p != nil {
-				if lit, ok := p.Value.(*Literal); ok && lit.Kind == StringLit {
-					d.Backing, _ = unquote(lit.Text)
-				}
-			}
-			if d.Backing != "byte" && d.Backing != "int" && d.Backing != "long" {
-				l.errs.add(a.Pos, fmt.Sprintf("@Backing type %q is not byte, int or long", d.Backing))
+			if p := a.Param("type"); p == nil {
+				l.errs.add(a.Pos, `@Backing needs a type: @Backing(type="byte"), "int" or "long"`)
+			} else if lit, ok := p.Value.(*Literal); !ok || lit.Kind != StringLit {
+				l.errs.add(p.Value.Position(), `@Backing type must be a string: "byte", "int" or "long"`)
+			} else if d.Backing != "byte" && d.Backing != "int" && d.Backing != "long" {
+				l.errs.add(p.Value.Position(), fmt.Sprintf(`@Backing type %q is not "byte", "int" or "long"`, d.Backing))
 			}
 		}
 	}
@@ -447,13 +488,12 @@ func (l *Loader) check(d Decl) {
 				if a.Direction != In && m.Oneway {
 					l.errs.add(a.Pos, fmt.Sprintf("oneway method %s cannot have %s argument %s", m.Name, a.Direction, a.Name))
 				}
-				if a.Direction != In && !canBeOut(a.Type) {
-					l.errs.add(a.Pos, fmt.Sprintf("argument %s is %s, but a %s can only be in: use an array, List, Map or parcelable", a.Name, a.Direction, a.Type.Name))
-				}
-				if a.Type.IsArray() || a.Type.Name == "List" || a.Type.Name == "Map" || a.Type.Kind == Declared && isParcel(a.Type.Decl) {
-					if !a.ExplicitDirection {
-						l.errs.add(a.Pos, fmt.Sprintf("argument %s needs a direction (in, out or inout)", a.Name))
-					}
+				if a.Type.Name == "void" && a.Type.Kind == Builtin {
+					l.errs.add(a.Type.Pos, fmt.Sprintf("argument %s cannot be void", a.Name))
+				} else if a.Direction != In && !canBeOut(a.Type) {
+					l.errs.add(a.Pos, fmt.Sprintf("%s argument %s: %s can only be in (out and inout take arrays, List, Map, parcelables, unions and ParcelFileDescriptor)", a.Direction, a.Name, typeDesc(a.Type)))
+				} else if !a.ExplicitDirection && canBeOut(a.Type) && a.Type.Name != "ParcelFileDescriptor" {
+					l.errs.add(a.Pos, fmt.Sprintf("argument %s needs a direction: %s can be in, out or inout", a.Name, typeDesc(a.Type)))
 				}
 			}
 		}
@@ -461,19 +501,18 @@ func (l *Loader) check(d Decl) {
 			l.errs.add(d.Pos, fmt.Sprintf("interface %s gives transaction ids to %d of its %d methods: give all or none", d.Name, withID, len(d.Methods)))
 		}
 	case *Parcelable:
-		for _, f := range d.Fields {
-			name(f.Name, f.Pos)
-		}
+		l.checkFields(d.Fields, name)
 	case *Union:
-		for _, f := range d.Fields {
-			name(f.Name, f.Pos)
-		}
+		l.checkFields(d.Fields, name)
 		if len(d.Fields) == 0 {
 			l.errs.add(d.Pos, fmt.Sprintf("union %s has no members", d.Name))
 		}
 	case *Enum:
 		for _, e := range d.Enumerators {
 			name(e.Name, e.Pos)
+		}
+		if len(d.Enumerators) == 0 {
+			l.errs.add(d.Pos, fmt.Sprintf("enum %s has no enumerators", d.Name))
 		}
 	}
 	for _, n := range b.Nested {
@@ -503,4 +542,76 @@ func canBeOut(t *Type) bool {
 		return true
 	}
 	return false
+}
+
+func (l *Loader) checkFields(fs []*Field, name func(string, Pos)) {
+	for _, f := range fs {
+		name(f.Name, f.Pos)
+		if f.Type.Name == "void" && f.Type.Kind == Builtin {
+			l.errs.add(f.Type.Pos, fmt.Sprintf("field %s cannot be void", f.Name))
+		}
+	}
+}
+
+// suggest returns a known type name close to name, for "did you mean": a built-in, a type
+// nested in scope or its parents, an imported type, or a type of a loaded package.
+func (l *Loader) suggest(name string, scope Decl) string {
+	var cands []string
+	for b := range builtins {
+		cands = append(cands, b)
+	}
+	for s := scope; s != nil; s = s.Base().Parent {
+		cands = append(cands, s.Base().Name)
+		for _, n := range s.Base().Nested {
+			cands = append(cands, n.Base().Name)
+		}
+	}
+	if scope != nil && scope.Base().File != nil {
+		for _, im := range scope.Base().File.Imports {
+			cands = append(cands, im.Name[strings.LastIndexByte(im.Name, '.')+1:])
+		}
+	}
+	for q := range l.decls {
+		cands = append(cands, q)
+		if d := l.decls[q]; scope != nil && d.Base().Package == scope.Base().Package {
+			cands = append(cands, strings.TrimPrefix(q, d.Base().Package+"."))
+		}
+	}
+	best, bestDist := "", 3
+	if len(name) <= 4 {
+		bestDist = 2
+	}
+	for _, c := range cands {
+		if c == name {
+			continue
+		}
+		if d := editDistance(strings.ToLower(name), strings.ToLower(c)); d < bestDist || d == bestDist && best != "" && c < best {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+// editDistance is the Levenshtein distance between a and b, counting bytes.
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return 1 << 30
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }

@@ -5,20 +5,20 @@ import (
 	"strings"
 )
 
-// maxDepth bounds the nesting of types, declarations and expressions.
+// maxDepth bounds the nesting of declarations, types and expressions.
 const maxDepth = 200
 
-// Parse parses one AIDL file. path is used in positions. The result is not resolved: types
-// and constants are resolved by a Loader.
+// Parse parses one AIDL file; path is used in positions and kept in File.Path. The result is
+// not resolved: a Loader resolves types and evaluates constants.
+//
+// On a syntax error Parse goes on after the broken member (at the next ';' or '}') and reports
+// up to ten problems in an ErrorList; it then returns what it could read with the error.
 func Parse(path string, src []byte) (*File, error) {
 	var errs ErrorList
 	lx := &lexer{file: path, src: src, line: 1, col: 1, errs: &errs}
 	p := &parser{toks: lx.tokens(), errs: &errs, file: &File{Path: path}}
 	p.parseFile()
-	if err := errs.Err(); err != nil {
-		return nil, err
-	}
-	return p.file, nil
+	return p.file, errs.Err()
 }
 
 type parser struct {
@@ -29,17 +29,23 @@ type parser struct {
 	depth int
 }
 
-// bail stops the parse at the first error: AIDL files are small and a first error is the
-// useful one; later ones are usually its echoes.
+// bail unwinds the parse from an error to the nearest recovery point.
 type bail struct{}
 
-func (p *parser) peek() token { return p.toks[p.i] }
-func (p *parser) peekN(n int) token {
-	if p.i+n < len(p.toks) {
-		return p.toks[p.i+n]
+// stop unwinds the whole parse: the error list is full.
+type stop struct{}
+
+// tok returns the token at index j, or the final tEOF beyond the end.
+func (p *parser) tok(j int) token {
+	if j < len(p.toks) {
+		return p.toks[j]
 	}
 	return p.toks[len(p.toks)-1]
 }
+
+func (p *parser) peek() token       { return p.toks[p.i] }
+func (p *parser) peekN(n int) token { return p.tok(p.i + n) }
+
 func (p *parser) next() token {
 	t := p.toks[p.i]
 	if t.kind != tEOF {
@@ -53,10 +59,12 @@ func (p *parser) fail(t token, format string, args ...any) {
 	panic(bail{})
 }
 
-func (p *parser) is(text string) bool {
-	t := p.peek()
+// isTok reports whether t is the punctuation or word text.
+func isTok(t token, text string) bool {
 	return (t.kind == tPunct || t.kind == tIdent) && t.text == text
 }
+
+func (p *parser) is(text string) bool { return isTok(p.peek(), text) }
 
 func (p *parser) accept(text string) bool {
 	if p.is(text) {
@@ -66,6 +74,7 @@ func (p *parser) accept(text string) bool {
 	return false
 }
 
+// expect reads text, or reports "expected 'text' context, found …".
 func (p *parser) expect(text, context string) token {
 	t := p.peek()
 	if !p.is(text) {
@@ -82,7 +91,7 @@ func (p *parser) ident(what string) token {
 	return p.next()
 }
 
-// qualified reads a.b.c.
+// qualified reads a name with dots: a.b.C.
 func (p *parser) qualified(what string) (string, Pos) {
 	t := p.ident(what)
 	name := t.text
@@ -96,34 +105,124 @@ func (p *parser) qualified(what string) (string, Pos) {
 func (p *parser) enter() {
 	p.depth++
 	if p.depth > maxDepth {
-		p.fail(p.peek(), "nesting deeper than %d", maxDepth)
+		p.fail(p.peek(), "nesting deeper than %d levels", maxDepth)
 	}
 }
+
 func (p *parser) leave() { p.depth-- }
+
+// guard runs f, one statement or member. When f fails it skips to the statement's end (see
+// skip) so that the parse goes on, and reports false.
+func (p *parser) guard(topLevel bool, f func()) (ok bool) {
+	start, depth := p.i, p.depth
+	defer func() {
+		r := recover()
+		if r == nil {
+			return
+		}
+		if _, isBail := r.(bail); !isBail {
+			panic(r)
+		}
+		if p.errs.full() {
+			panic(stop{})
+		}
+		p.depth = depth
+		p.skip(start, topLevel)
+		ok = false
+	}()
+	f()
+	return true
+}
+
+// skip moves past a broken statement that started at token start: to just after the next ';'
+// or braced block at its level, or to the '}' that closes the enclosing body. At the top level
+// it also stops before a word that starts a declaration.
+func (p *parser) skip(start int, topLevel bool) {
+	if p.i == start && !p.is("}") {
+		p.next()
+	}
+	// Braces the statement opened before it broke (a body, an array literal) still count.
+	nest := 0
+	for _, t := range p.toks[start:p.i] {
+		if isTok(t, "{") {
+			nest++
+		} else if isTok(t, "}") && nest > 0 {
+			nest--
+		}
+	}
+	for {
+		t := p.peek()
+		switch {
+		case t.kind == tEOF:
+			return
+		case nest == 0 && isTok(t, ";"):
+			p.next()
+			return
+		case nest == 0 && isTok(t, "}"):
+			if topLevel {
+				p.next()
+				continue
+			}
+			return
+		case nest == 0 && topLevel && t.kind == tIdent && declKeyword(t.text):
+			return
+		case isTok(t, "{"):
+			nest++
+		case isTok(t, "}"):
+			nest--
+			if nest == 0 {
+				p.next()
+				p.accept(";")
+				return
+			}
+		}
+		p.next()
+	}
+}
+
+func declKeyword(w string) bool {
+	switch w {
+	case "interface", "parcelable", "enum", "union", "oneway":
+		return true
+	}
+	return false
+}
 
 func (p *parser) parseFile() {
 	defer func() {
 		if r := recover(); r != nil {
-			if _, ok := r.(bail); !ok {
+			switch r.(type) {
+			case bail, stop:
+			default:
 				panic(r)
 			}
 		}
 	}()
 	f := p.file
-	if p.accept("package") {
-		f.Package, _ = p.qualified("a package name")
-		p.expect(";", "after the package name")
+	if p.is("package") {
+		p.guard(true, func() {
+			p.next()
+			f.Package, _ = p.qualified("a package name")
+			p.expect(";", "after package name")
+		})
 	}
 	for p.is("import") {
-		p.next()
-		name, pos := p.qualified("an imported type name")
-		f.Imports = append(f.Imports, &Import{Pos: pos, Name: name})
-		p.expect(";", "after the import")
+		p.guard(true, func() {
+			p.next()
+			name, pos := p.qualified("a type name to import")
+			f.Imports = append(f.Imports, &Import{Pos: pos, Name: name})
+			p.expect(";", "after import")
+		})
 	}
 	for p.peek().kind != tEOF {
-		f.Decls = append(f.Decls, p.decl(nil))
+		p.guard(true, func() {
+			if t := p.peek(); isTok(t, "package") || isTok(t, "import") {
+				p.fail(t, "expected a declaration, found %s: package and imports come first", t)
+			}
+			f.Decls = append(f.Decls, p.decl(nil))
+		})
 	}
-	if len(f.Decls) == 0 {
+	if len(f.Decls) == 0 && len(*p.errs) == 0 {
 		p.fail(p.peek(), "expected a declaration (interface, parcelable, enum or union), found end of file")
 	}
 }
@@ -135,18 +234,19 @@ func docOf(text string) *Doc {
 	}
 	var lines []string
 	if strings.HasPrefix(text, "/*") {
-		body := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(text, "/**"), "/*"), "*/")
+		body := strings.TrimSuffix(strings.TrimPrefix(text, "/*"), "*/")
+		body = strings.TrimLeft(body, "*")
 		for _, ln := range strings.Split(body, "\n") {
 			ln = strings.TrimSpace(ln)
 			if strings.HasPrefix(ln, "*") {
 				ln = strings.TrimPrefix(strings.TrimPrefix(ln, "*"), " ")
 			}
-			lines = append(lines, strings.TrimRight(ln, " \t"))
+			lines = append(lines, strings.TrimRight(ln, " \t\r"))
 		}
 	} else {
 		for _, ln := range strings.Split(text, "\n") {
-			ln = strings.TrimPrefix(strings.TrimSpace(ln), "//")
-			lines = append(lines, strings.TrimPrefix(ln, " "))
+			ln = strings.TrimLeft(strings.TrimSpace(ln), "/")
+			lines = append(lines, strings.TrimRight(strings.TrimPrefix(ln, " "), " \t\r"))
 		}
 	}
 	for len(lines) > 0 && lines[0] == "" {
@@ -170,20 +270,33 @@ func docOf(text string) *Doc {
 	return d
 }
 
+// docAt returns the documentation of a construct whose first token is at index first: the
+// comment before it or, when there is none there, the comment before the current token (a
+// comment written between the annotations and the keyword).
+func (p *parser) docAt(first int) *Doc {
+	if d := p.tok(first).doc; d != "" {
+		return docOf(d)
+	}
+	return docOf(p.peek().doc)
+}
+
 // annotations reads zero or more annotations.
 func (p *parser) annotations() []*Annotation {
 	var as []*Annotation
 	for p.is("@") {
 		at := p.next()
-		name, _ := p.qualified("an annotation name")
+		name, _ := p.qualified("an annotation name after '@'")
 		a := &Annotation{Pos: at.pos, Name: name}
 		if p.accept("(") {
 			if !p.is(")") {
-				if p.peek().kind == tIdent && p.peekN(1).text == "=" && p.peekN(1).kind == tPunct {
+				if p.peek().kind == tIdent && isTok(p.peekN(1), "=") {
 					for {
-						n := p.ident("an annotation parameter name").text
-						p.expect("=", "after the annotation parameter name")
-						a.Params = append(a.Params, &AnnotationParam{Name: n, Value: p.expr()})
+						n := p.ident("an annotation parameter name")
+						if a.Param(n.text) != nil {
+							p.fail(n, "annotation parameter %s is given twice", n.text)
+						}
+						p.expect("=", "after annotation parameter name")
+						a.Params = append(a.Params, &AnnotationParam{Name: n.text, Value: p.expr()})
 						if !p.accept(",") {
 							break
 						}
@@ -192,7 +305,7 @@ func (p *parser) annotations() []*Annotation {
 					a.Params = append(a.Params, &AnnotationParam{Name: "value", Value: p.expr()})
 				}
 			}
-			p.expect(")", "to close the annotation's parameters")
+			p.expect(")", "to close annotation parameters")
 		}
 		as = append(as, a)
 	}
@@ -203,13 +316,12 @@ func (p *parser) annotations() []*Annotation {
 func (p *parser) decl(parent Decl) Decl {
 	p.enter()
 	defer p.leave()
-	first := p.peek()
+	first := p.i
 	annots := p.annotations()
-	doc := docOf(first.doc)
+	base := DeclBase{Doc: p.docAt(first), Annotations: annots, Package: p.file.Package, Parent: parent, File: p.file}
 	kw := p.peek()
-	base := DeclBase{Doc: doc, Annotations: annots, Package: p.file.Package, Parent: parent, File: p.file}
 	switch {
-	case p.is("oneway") && p.peekN(1).text == "interface":
+	case p.is("oneway") && isTok(p.peekN(1), "interface"):
 		p.next()
 		p.next()
 		return p.interfaceBody(base, true)
@@ -230,8 +342,8 @@ func (p *parser) decl(parent Decl) Decl {
 	return nil
 }
 
-func (p *parser) declName(b *DeclBase) {
-	t := p.ident("a type name")
+func (p *parser) declName(b *DeclBase, what string) {
+	t := p.ident("a name after " + what)
 	b.Pos, b.Name = t.pos, t.text
 }
 
@@ -239,17 +351,23 @@ func (p *parser) typeParams() []string {
 	var ps []string
 	if p.accept("<") {
 		for {
-			ps = append(ps, p.ident("a type parameter name").text)
+			t := p.ident("a type parameter name")
+			for _, q := range ps {
+				if q == t.text {
+					p.fail(t, "type parameter %s is declared twice", t.text)
+				}
+			}
+			ps = append(ps, t.text)
 			if !p.accept(",") {
 				break
 			}
 		}
-		p.closeAngle("to close the type parameters")
+		p.closeAngle("to close type parameters")
 	}
 	return ps
 }
 
-// closeAngle reads '>', splitting a '>>' token.
+// closeAngle reads '>', splitting a '>>' token into two.
 func (p *parser) closeAngle(context string) {
 	t := p.peek()
 	if t.kind == tPunct && t.text == ">>" {
@@ -260,61 +378,65 @@ func (p *parser) closeAngle(context string) {
 	p.expect(">", context)
 }
 
-func (p *parser) interfaceBody(b DeclBase, oneway bool) Decl {
-	it := &Interface{DeclBase: b, Oneway: oneway}
-	p.declName(&it.DeclBase)
-	p.expect("{", "to open the interface body")
+// body reads the members between braces, calling member for each one that is not a nested
+// declaration. A broken member is skipped and the next one read.
+func (p *parser) body(self Decl, what string, member func(first int, annots []*Annotation)) {
+	b := self.Base()
+	p.expect("{", "to open "+what+" body")
 	for !p.is("}") {
-		if p.peek().kind == tEOF {
-			p.fail(p.peek(), "expected '}' to close interface %s, found end of file", it.Name)
+		if t := p.peek(); t.kind == tEOF {
+			p.fail(t, "expected '}' to close %s %s, found end of file", what, b.Name)
 		}
-		if p.isDeclStart() {
-			it.Nested = append(it.Nested, p.decl(it))
-			continue
-		}
-		first := p.peek()
-		annots := p.annotations()
-		if p.is("const") {
-			it.Consts = append(it.Consts, p.constDecl(first, annots))
-			continue
-		}
-		it.Methods = append(it.Methods, p.method(first, annots, oneway))
+		p.guard(false, func() {
+			if p.isDeclStart() {
+				b.Nested = append(b.Nested, p.decl(self))
+				return
+			}
+			first := p.i
+			annots := p.annotations()
+			if p.is("const") {
+				b.Consts = append(b.Consts, p.constDecl(first, annots))
+				return
+			}
+			member(first, annots)
+		})
 	}
 	p.next()
 	p.accept(";")
+}
+
+func (p *parser) interfaceBody(b DeclBase, oneway bool) Decl {
+	it := &Interface{DeclBase: b, Oneway: oneway}
+	p.declName(&it.DeclBase, "interface")
+	p.body(it, "interface", func(first int, annots []*Annotation) {
+		it.Methods = append(it.Methods, p.method(first, annots, oneway))
+	})
 	return it
 }
 
-// isDeclStart reports whether a nested declaration starts here (after any annotations).
+// isDeclStart reports whether a nested declaration starts here, after any annotations.
 func (p *parser) isDeclStart() bool {
 	j := p.i
-	for p.toks[j].kind == tPunct && p.toks[j].text == "@" {
-		// skip @Name(…)
-		j++
-		for p.toks[j].kind == tIdent && p.toks[j+1].text == "." && p.toks[j+1].kind == tPunct {
+	for isTok(p.tok(j), "@") {
+		j++ // the @
+		for p.tok(j).kind == tIdent && isTok(p.tok(j+1), ".") {
 			j += 2
 		}
-		j++
-		if p.toks[j].text == "(" && p.toks[j].kind == tPunct {
-			depth := 0
-			for ; p.toks[j].kind != tEOF; j++ {
-				if p.toks[j].kind == tPunct && p.toks[j].text == "(" {
+		j++ // the last part of the name
+		if isTok(p.tok(j), "(") {
+			for depth := 0; p.tok(j).kind != tEOF; j++ {
+				if isTok(p.tok(j), "(") {
 					depth++
-				}
-				if p.toks[j].kind == tPunct && p.toks[j].text == ")" {
-					depth--
-					if depth == 0 {
+				} else if isTok(p.tok(j), ")") {
+					if depth--; depth == 0 {
 						j++
 						break
 					}
 				}
 			}
 		}
-		if p.toks[j].kind == tEOF {
-			return false
-		}
 	}
-	t := p.toks[j]
+	t := p.tok(j)
 	if t.kind != tIdent {
 		return false
 	}
@@ -322,45 +444,41 @@ func (p *parser) isDeclStart() bool {
 	case "interface", "parcelable", "enum", "union":
 		return true
 	case "oneway":
-		return p.toks[j+1].text == "interface"
+		return isTok(p.tok(j+1), "interface")
 	}
 	return false
 }
 
-func (p *parser) constDecl(first token, annots []*Annotation) *Const {
+func (p *parser) constDecl(first int, annots []*Annotation) *Const {
+	c := &Const{Doc: p.docAt(first), Annotations: annots}
 	p.expect("const", "")
-	c := &Const{Doc: docOf(first.doc), Annotations: annots}
 	c.Type = p.typ()
 	t := p.ident("a constant name")
 	c.Pos, c.Name = t.pos, t.text
-	p.expect("=", "after the constant name")
+	p.expect("=", "after constant name "+c.Name)
 	c.Expr = p.expr()
-	p.expect(";", "after the constant's value")
+	p.expect(";", "after constant declaration")
 	return c
 }
 
-func (p *parser) method(first token, annots []*Annotation, ifaceOneway bool) *Method {
-	m := &Method{Doc: docOf(first.doc), Annotations: annots, Oneway: ifaceOneway, ID: -1}
+func (p *parser) method(first int, annots []*Annotation, ifaceOneway bool) *Method {
+	m := &Method{Doc: p.docAt(first), Annotations: annots, Oneway: ifaceOneway, ID: -1}
 	if p.accept("oneway") {
 		m.Oneway = true
 	}
 	m.Return = p.typ()
 	t := p.ident("a method name")
 	m.Pos, m.Name = t.pos, t.text
-	p.expect("(", "after the method name")
+	p.expect("(", "after method name "+m.Name)
 	for !p.is(")") {
 		a := &Arg{}
 		a.Annotations = p.annotations()
-		switch {
-		case p.is("in"):
-			p.next()
-			a.Direction, a.ExplicitDirection = In, true
-		case p.is("out"):
-			p.next()
-			a.Direction, a.ExplicitDirection = Out, true
-		case p.is("inout"):
-			p.next()
-			a.Direction, a.ExplicitDirection = InOut, true
+		for _, d := range []Direction{In, Out, InOut} {
+			if p.is(d.String()) {
+				p.next()
+				a.Direction, a.ExplicitDirection = d, true
+				break
+			}
 		}
 		a.Type = p.typ()
 		// Annotations before the direction describe the type too (@nullable in Foo f).
@@ -372,7 +490,7 @@ func (p *parser) method(first token, annots []*Annotation, ifaceOneway bool) *Me
 			break
 		}
 	}
-	p.expect(")", "to close the argument list")
+	p.expect(")", "to close argument list")
 	if p.accept("=") {
 		t := p.peek()
 		if t.kind != tInt {
@@ -380,18 +498,21 @@ func (p *parser) method(first token, annots []*Annotation, ifaceOneway bool) *Me
 		}
 		p.next()
 		v, err := parseIntLiteral(t.text)
-		if err != nil || v.Int < 0 || v.Int > 0xffffff {
-			p.fail(t, "transaction id %s is out of range: give 0 to 16777215", t.text)
+		if err != nil || v.Int < 0 || v.Int > maxTransactionID {
+			p.fail(t, "transaction id %s is out of range: give 0 to %d", t.text, maxTransactionID)
 		}
 		m.ID = v.Int
 	}
-	p.expect(";", "after the method declaration")
+	p.expect(";", "after method declaration")
 	return m
 }
 
+// maxTransactionID is the largest explicit method id: user transactions end at 0x00ffffff.
+const maxTransactionID = 0x00ffffff - 1
+
 func (p *parser) parcelable(b DeclBase) Decl {
 	pc := &Parcelable{DeclBase: b}
-	p.declName(&pc.DeclBase)
+	p.declName(&pc.DeclBase, "parcelable")
 	pc.TypeParams = p.typeParams()
 	for {
 		switch {
@@ -407,14 +528,12 @@ func (p *parser) parcelable(b DeclBase) Decl {
 		}
 		break
 	}
-	if p.accept(";") {
+	if pc.Forward || p.is(";") {
 		pc.Forward = true
+		p.expect(";", "after forward declaration of "+pc.Name)
 		return pc
 	}
-	if pc.Forward {
-		p.expect(";", "after the forward declaration")
-	}
-	pc.Fields = p.fieldsBody(pc, &pc.DeclBase)
+	pc.Fields = p.fieldsBody(pc, "parcelable")
 	return pc
 }
 
@@ -424,37 +543,26 @@ func (p *parser) stringLit(what string) string {
 		p.fail(t, "expected %s, found %s", what, t)
 	}
 	p.next()
-	v, _ := unquote(t.text)
+	v, err := unquote(t.text)
+	if err != nil {
+		p.fail(t, "%v", err)
+	}
 	return v
 }
 
 func (p *parser) union(b DeclBase) Decl {
 	u := &Union{DeclBase: b}
-	p.declName(&u.DeclBase)
+	p.declName(&u.DeclBase, "union")
 	u.TypeParams = p.typeParams()
-	u.Fields = p.fieldsBody(u, &u.DeclBase)
+	u.Fields = p.fieldsBody(u, "union")
 	return u
 }
 
-// fieldsBody reads { fields, constants, nested declarations } of a parcelable or union.
-func (p *parser) fieldsBody(self Decl, b *DeclBase) []*Field {
+// fieldsBody reads the body of a parcelable or union: fields, constants and nested types.
+func (p *parser) fieldsBody(self Decl, what string) []*Field {
 	var fs []*Field
-	p.expect("{", "to open the body of "+b.Name)
-	for !p.is("}") {
-		if p.peek().kind == tEOF {
-			p.fail(p.peek(), "expected '}' to close %s, found end of file", b.Name)
-		}
-		if p.isDeclStart() {
-			b.Nested = append(b.Nested, p.decl(self))
-			continue
-		}
-		first := p.peek()
-		annots := p.annotations()
-		if p.is("const") {
-			b.Consts = append(b.Consts, p.constDecl(first, annots))
-			continue
-		}
-		f := &Field{Doc: docOf(first.doc), Annotations: annots}
+	p.body(self, what, func(first int, annots []*Annotation) {
+		f := &Field{Doc: p.docAt(first), Annotations: annots}
 		f.Type = p.typ()
 		// Annotations written before the type belong to the type too (@nullable String s).
 		f.Type.Annotations = append(annots[:len(annots):len(annots)], f.Type.Annotations...)
@@ -463,23 +571,31 @@ func (p *parser) fieldsBody(self Decl, b *DeclBase) []*Field {
 		if p.accept("=") {
 			f.Default = p.expr()
 		}
-		p.expect(";", "after the field "+f.Name)
+		p.expect(";", "after field "+f.Name)
 		fs = append(fs, f)
-	}
-	p.next()
-	p.accept(";")
+	})
 	return fs
 }
 
 func (p *parser) enum(b DeclBase) Decl {
 	e := &Enum{DeclBase: b, Backing: "byte"}
-	p.declName(&e.DeclBase)
-	p.expect("{", "to open the enum body")
+	if a := FindAnnotation(b.Annotations, "Backing"); a != nil {
+		if p := a.Param("type"); p != nil {
+			if lit, ok := p.Value.(*Literal); ok && lit.Kind == StringLit {
+				e.Backing, _ = unquote(lit.Text)
+			}
+		}
+	}
+	p.declName(&e.DeclBase, "enum")
+	p.expect("{", "to open enum body")
 	for !p.is("}") {
-		first := p.peek()
-		p.annotations()
+		first := p.i
+		annots := p.annotations()
 		t := p.ident("an enumerator name")
-		en := &Enumerator{Pos: t.pos, Name: t.text, Doc: docOf(first.doc)}
+		en := &Enumerator{Pos: t.pos, Name: t.text, Doc: p.docAt(first), Annotations: annots}
+		if first == p.i-1 {
+			en.Doc = docOf(t.doc)
+		}
 		if p.accept("=") {
 			en.Expr = p.expr()
 		}
@@ -488,7 +604,7 @@ func (p *parser) enum(b DeclBase) Decl {
 			break
 		}
 	}
-	p.expect("}", "to close the enum body")
+	p.expect("}", "to close enum body")
 	p.accept(";")
 	return e
 }
@@ -507,7 +623,7 @@ func (p *parser) typ() *Type {
 				break
 			}
 		}
-		p.closeAngle("to close the type arguments of " + name)
+		p.closeAngle("to close type arguments of " + name)
 	}
 	for p.is("[") {
 		p.next()
@@ -516,23 +632,24 @@ func (p *parser) typ() *Type {
 			continue
 		}
 		t.Dims = append(t.Dims, &Dim{Size: -1, SizeExpr: p.expr()})
-		p.expect("]", "to close the array size")
+		p.expect("]", "to close array size")
 	}
 	return t
 }
 
-// Expressions, by precedence, lowest first.
+// binaryLevels are the binary operators by precedence, lowest first, as in C and Java.
 var binaryLevels = [][]string{
 	{"||"}, {"&&"}, {"|"}, {"^"}, {"&"}, {"==", "!="}, {"<", ">", "<=", ">="}, {"<<", ">>"}, {"+", "-"}, {"*", "/", "%"},
 }
 
+// expr reads a constant expression: a conditional, the lowest precedence.
 func (p *parser) expr() Expr {
 	p.enter()
 	defer p.leave()
 	c := p.binary(0)
 	if p.accept("?") {
 		then := p.expr()
-		p.expect(":", "in the conditional expression")
+		p.expect(":", "in conditional expression")
 		els := p.expr()
 		return &Ternary{Pos: c.Position(), Cond: c, Then: then, Else: els}
 	}
@@ -606,7 +723,7 @@ func (p *parser) primary() Expr {
 		case "(":
 			p.next()
 			x := p.expr()
-			p.expect(")", "to close the parenthesis")
+			p.expect(")", "to close parenthesized expression")
 			return x
 		case "{":
 			p.next()
@@ -617,7 +734,7 @@ func (p *parser) primary() Expr {
 					break
 				}
 			}
-			p.expect("}", "to close the array")
+			p.expect("}", "to close array")
 			return a
 		}
 	}
