@@ -151,36 +151,141 @@ func TestCorpus(t *testing.T) {
 	if u := lookup[*Union](t, l, "kdbus.corpus.Value"); len(u.Fields) != 6 || u.Fields[0].DefaultValue.Int != 7 {
 		t.Errorf("Value union: %d fields", len(u.Fields))
 	}
+
+	extras := lookup[*Interface](t, l, "kdbus.corpus.IExtras")
+	ec := map[string]*Value{}
+	for _, c := range extras.Consts {
+		ec[c.Name] = c.Value
+	}
+	if ec["LIMIT"].Int != 301 || ec["TAGGED"].Str != "store:corpus-2" || ec["MASK"].Int != 1<<63-1 || !ec["BIG"].Bool || ec["PICKED"].Int != 301%7 {
+		t.Errorf("IExtras constants LIMIT=%d TAGGED=%q MASK=%d BIG=%v PICKED=%d", ec["LIMIT"].Int, ec["TAGGED"].Str, ec["MASK"].Int, ec["BIG"].Bool, ec["PICKED"].Int)
+	}
+	em := map[string]*Method{}
+	for _, m := range extras.Methods {
+		em[m.Name] = m
+	}
+	if a := FindAnnotation(em["collect"].Annotations, "EnforcePermission"); a == nil || len(a.Param("allOf").Value.(*ArrayLit).Elems) != 2 {
+		t.Errorf("collect's @EnforcePermission %+v", a)
+	}
+	if d := em["counts"].Args[0].Type.Dims; len(d) != 1 || d[0].Size != 3 {
+		t.Errorf("counts window dims %+v", d)
+	}
+	if r := em["mode"].Return; r.Decl == nil || r.Decl.Base().QualifiedName() != "kdbus.corpus.Settings.Mode" {
+		t.Errorf("mode returns %+v (nested import)", r)
+	}
+	if a := em["swap"].Args[0]; a.Direction != InOut || a.Type.Decl != Decl(lookup[*Union](t, l, "kdbus.corpus.Value")) {
+		t.Errorf("swap value %+v", a)
+	}
+	if !em["ping"].Oneway {
+		t.Error("ping is not oneway")
+	}
+	if extras.Doc == nil || !strings.HasPrefix(extras.Doc.Text, "An interface whose methods") {
+		t.Errorf("IExtras line-comment doc %+v", extras.Doc)
+	}
+
+	tree := lookup[*Parcelable](t, l, "kdbus.corpus.Tree")
+	tf := map[string]*Field{}
+	for _, f := range tree.Fields {
+		tf[f.Name] = f
+	}
+	if a := FindAnnotation(tf["left"].Type.Annotations, "nullable"); a == nil || a.Param("heap") == nil || tf["left"].Type.Decl != Decl(tree) {
+		t.Errorf("left %+v", tf["left"].Type)
+	}
+	if lv := tf["levels"].Type; lv.Name != "List" || lv.Args[0].Name != "List" || lv.Args[0].Args[0].Decl == nil {
+		t.Errorf("levels %+v", lv)
+	}
+	if b := tf["blob"].DefaultValue; len(b.Elems) != 3 || b.Elems[2].Int != -1 {
+		t.Errorf("blob default %+v", b)
+	}
+	if w := tf["weights"].DefaultValue; w.Elems[1].Kind != FloatValue || w.Elems[1].Float != 1 {
+		t.Errorf("weights default %+v", w)
+	}
+	if c := tf["choice"].Type; c.Decl == nil || len(c.Args) != 2 || len(c.Decl.(*Union).TypeParams) != 2 {
+		t.Errorf("choice %+v", c)
+	}
+	if f := lookup[*Parcelable](t, l, "kdbus.corpus.Foreign"); !f.Forward || f.RustType != "kdbus_corpus::Foreign" {
+		t.Errorf("Foreign %+v", f)
+	}
+	signed := lookup[*Enum](t, l, "kdbus.corpus.Signed")
+	var sv []int64
+	for _, e := range signed.Enumerators {
+		sv = append(sv, e.Value)
+	}
+	if fmt.Sprint(sv) != "[-128 -127 0 127 11 22]" {
+		t.Errorf("Signed values %v", sv)
+	}
+	if d := signed.Enumerators[5].Doc; d == nil || !d.Deprecated || d.DeprecatedNote != "use FROM_KIND" {
+		t.Errorf("DOUBLED doc %+v", d)
+	}
+	if d := signed.Enumerators[1].Doc; d == nil || d.Text != "After MIN." {
+		t.Errorf("NEXT doc %+v", d)
+	}
+	if d := signed.Enumerators[5-1].Doc; d != nil {
+		t.Errorf("FROM_KIND doc %+v, want none", d)
+	}
 }
 
-// TestAOSPTree loads a tree of real AOSP AIDL files when AIDL_AOSP_DIR names one: a directory
-// with a file INCLUDES that lists its include roots, one per line, relative to it.
+// TestAOSPTree loads a tree of real AOSP AIDL files when AIDL_AOSP_DIR names one. Every .aidl
+// file under it is loaded, except those under aidl_api directories (frozen copies of the same
+// types); the include roots are those the files' packages and paths imply, and those listed,
+// relative to the tree, in an INCLUDES file at its top if there is one.
 func TestAOSPTree(t *testing.T) {
 	dir := os.Getenv("AIDL_AOSP_DIR")
 	if dir == "" {
-		t.Skip("set AIDL_AOSP_DIR to a tree of .aidl files with an INCLUDES file to run")
+		t.Skip("set AIDL_AOSP_DIR to a tree of .aidl files to run")
 	}
-	inc, err := os.Open(filepath.Join(dir, "INCLUDES"))
+	var files, roots []string
+	addRoot := func(r string) {
+		for _, x := range roots {
+			if x == r {
+				return
+			}
+		}
+		roots = append(roots, r)
+	}
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if d.IsDir() && d.Name() == "aidl_api" && p != dir {
+			return filepath.SkipDir
+		}
+		if !d.IsDir() && strings.HasSuffix(p, ".aidl") {
+			files = append(files, p)
+			src, err := os.ReadFile(p)
+			if err != nil {
+				return err
+			}
+			f, err := Parse(p, src)
+			if err != nil {
+				return err
+			}
+			root, ok := impliedRoot(p, f.Package)
+			if !ok {
+				return fmt.Errorf("%s: package %s does not match the path", p, f.Package)
+			}
+			addRoot(root)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer inc.Close()
-	l := &Loader{}
-	sc := bufio.NewScanner(inc)
-	for sc.Scan() {
-		if line := strings.TrimSpace(sc.Text()); line != "" {
-			l.IncludeDirs = append(l.IncludeDirs, filepath.Join(dir, line))
+	if inc, err := os.ReadFile(filepath.Join(dir, "INCLUDES")); err == nil {
+		sc := bufio.NewScanner(strings.NewReader(string(inc)))
+		for sc.Scan() {
+			if line := strings.TrimSpace(sc.Text()); line != "" {
+				addRoot(filepath.Join(dir, line))
+			}
 		}
 	}
-	var files []string
-	filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && strings.HasSuffix(p, ".aidl") {
-			files = append(files, p)
-		}
-		return err
-	})
+	l := &Loader{IncludeDirs: roots}
 	if _, err := l.Load(files...); err != nil {
 		t.Fatal(err)
 	}
-	t.Logf("loaded %d files", len(l.Files()))
+	decls := 0
+	for _, f := range l.Files() {
+		decls += len(f.Decls)
+	}
+	t.Logf("loaded %d files (%d named), %d declarations, include roots %v", len(l.Files()), len(files), decls, roots)
 }

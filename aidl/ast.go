@@ -198,6 +198,10 @@ type Union struct {
 	DeclBase
 	TypeParams []string
 	Fields     []*Field
+	// Tag is the enum every union implicitly declares, named Tag, with one enumerator per
+	// field, in order, numbered from 0 and backed by int (Foo.Tag.bar). The Loader sets it; it
+	// is not in Nested.
+	Tag *Enum
 }
 
 // Field is a field of a parcelable or a member of a union.

@@ -258,12 +258,7 @@ func (l *Loader) resolveName(name string, scope Decl) Decl {
 			d = s
 			break
 		}
-		for _, n := range s.Base().Nested {
-			if n.Base().Name == first {
-				d = n
-				break
-			}
-		}
+		d = l.nested(s, first)
 	}
 	var file *File
 	if scope != nil {
@@ -284,17 +279,9 @@ func (l *Loader) resolveName(name string, scope Decl) Decl {
 	}
 	if d != nil {
 		for _, p := range parts[1:] {
-			var next Decl
-			for _, n := range d.Base().Nested {
-				if n.Base().Name == p {
-					next = n
-				}
-			}
-			if next == nil {
-				d = nil
+			if d = l.nested(d, p); d == nil {
 				break
 			}
-			d = next
 		}
 		if d != nil {
 			return d
@@ -304,6 +291,36 @@ func (l *Loader) resolveName(name string, scope Decl) Decl {
 		return l.find(name)
 	}
 	return nil
+}
+
+// nested returns the type named name declared in d, or a union's implicit Tag enum, or nil.
+func (l *Loader) nested(d Decl, name string) Decl {
+	for _, n := range d.Base().Nested {
+		if n.Base().Name == name {
+			return n
+		}
+	}
+	if u, ok := d.(*Union); ok && name == "Tag" {
+		return l.unionTag(u)
+	}
+	return nil
+}
+
+// unionTag returns u's implicit Tag enum, building it the first time.
+func (l *Loader) unionTag(u *Union) *Enum {
+	if u.Tag == nil {
+		e := &Enum{DeclBase: DeclBase{Pos: u.Pos, Name: "Tag", Package: u.Package, Parent: u, File: u.File}, Backing: "int"}
+		for _, f := range u.Fields {
+			e.Enumerators = append(e.Enumerators, &Enumerator{Pos: f.Pos, Name: f.Name})
+		}
+		u.Tag = e
+		if l.decls != nil {
+			if _, taken := l.decls[e.QualifiedName()]; !taken {
+				l.decls[e.QualifiedName()] = e
+			}
+		}
+	}
+	return u.Tag
 }
 
 func typeParamsOf(d Decl) []string {
@@ -377,6 +394,8 @@ func (l *Loader) resolveDecl(d Decl) {
 		for _, f := range d.Fields {
 			l.resolveType(f.Type, d)
 		}
+		l.nested(d, "Tag") // builds the implicit Tag enum unless the union declares its own
+
 	case *Enum:
 		if a := FindAnnotation(d.Annotations, "Backing"); a != nil {
 			if p := a.Param("type"); p == nil {
@@ -419,6 +438,9 @@ func (l *Loader) evalDecl(ev *evaluator, d Decl) {
 		fields = d.Fields
 	case *Union:
 		fields = d.Fields
+		if d.Tag != nil {
+			try(func() { ev.enum(d.Tag) })
+		}
 	case *Interface:
 		for _, m := range d.Methods {
 			for _, a := range m.Args {

@@ -228,3 +228,46 @@ func TestImpliedRoot(t *testing.T) {
 		}
 	}
 }
+
+// TestUnionTag checks the Tag enum every union implicitly declares.
+func TestUnionTag(t *testing.T) {
+	files := map[string]string{
+		"inc/a/U.aidl": `package a;
+union U {
+    int number;
+    String text;
+    parcelable Id { U.Tag tag; Tag again; }
+    const int T = 1;
+}`,
+		"inc/a/P.aidl": `package a;
+import a.U;
+parcelable P {
+    U.Tag which = U.Tag.text;
+    const int N = U.Tag.text + 1;
+}`,
+		"inc/a/Own.aidl": "package a;\nunion Own { int x; enum Tag { MINE } Tag t; }",
+	}
+	l, err := load(files, "inc/a/P.aidl", "inc/a/Own.aidl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := l.Lookup("a.U").(*Union)
+	if u.Tag == nil || u.Tag.Backing != "int" || len(u.Tag.Enumerators) != 2 || u.Tag.Enumerators[1].Name != "text" || u.Tag.Enumerators[1].Value != 1 {
+		t.Fatalf("U.Tag %+v", u.Tag)
+	}
+	if len(u.Nested) != 1 || l.Lookup("a.U.Tag") != Decl(u.Tag) || u.Tag.Parent != Decl(u) {
+		t.Error("Tag is not looked up by name, or became nested")
+	}
+	id := u.Nested[0].(*Parcelable)
+	if id.Fields[0].Type.Decl != Decl(u.Tag) || id.Fields[1].Type.Decl != Decl(u.Tag) {
+		t.Error("Tag not resolved inside the union")
+	}
+	p := l.Lookup("a.P").(*Parcelable)
+	if v := p.Fields[0].DefaultValue; v.Int != 1 || v.Enumerator != u.Tag.Enumerators[1] || p.Consts[0].Value.Int != 2 {
+		t.Errorf("P: %+v %+v", v, p.Consts[0].Value)
+	}
+	own := l.Lookup("a.Own").(*Union)
+	if own.Fields[1].Type.Decl != own.Nested[0] || own.Tag != nil {
+		t.Error("a union's own Tag must win over the implicit one")
+	}
+}
