@@ -116,6 +116,18 @@ type evaluator struct {
 	visiting map[any]bool
 	done     map[*Enum]bool
 	known    map[*Enumerator]bool // enumerators whose value is computed
+	// chain counts the constants and enums being evaluated, one inside another's reference.
+	chain int
+}
+
+// maxChain bounds a chain of constants that each refer to the next.
+const maxChain = 1000
+
+// push enters the evaluation of a referenced constant or enum at p.
+func (ev *evaluator) push(p Pos) {
+	if ev.chain++; ev.chain > maxChain {
+		ev.fail(p, "more than %d constants refer one to the next", maxChain)
+	}
 }
 
 func (ev *evaluator) fail(p Pos, format string, args ...any) {
@@ -454,7 +466,8 @@ func (ev *evaluator) constant(c *Const, d Decl) {
 		ev.fail(c.Pos, "constant %s refers to itself", c.Name)
 	}
 	ev.visiting[c] = true
-	defer delete(ev.visiting, c)
+	ev.push(c.Pos)
+	defer func() { delete(ev.visiting, c); ev.chain-- }()
 	v := ev.eval(c.Expr, d, 0)
 	c.Value = ev.convert(v, c.Type, c.Expr.Position())
 }
@@ -468,7 +481,8 @@ func (ev *evaluator) enum(e *Enum) {
 		ev.fail(e.Pos, "the values of enum %s refer to themselves", e.Name)
 	}
 	ev.visiting[e] = true
-	defer delete(ev.visiting, e)
+	ev.push(e.Pos)
+	defer func() { delete(ev.visiting, e); ev.chain-- }()
 	next := int64(0)
 	backing := &Type{Name: e.Backing, Kind: Builtin}
 	for _, en := range e.Enumerators {

@@ -301,3 +301,28 @@ func TestEnumValues(t *testing.T) {
 }
 
 func fmtInts(v []int64) string { return fmt.Sprint(v) }
+
+// TestEvalChain checks that a long chain of constants, each naming the next, evaluates up to a
+// bound and is an error beyond it, rather than exhausting the stack.
+func TestEvalChain(t *testing.T) {
+	chain := func(n int) string {
+		var b strings.Builder
+		b.WriteString("package a;\ninterface I {\n")
+		for i := 0; i < n; i++ {
+			fmt.Fprintf(&b, "const int C%d = C%d + 1;\n", i, i+1)
+		}
+		fmt.Fprintf(&b, "const int C%d = 0;\n}\n", n)
+		return b.String()
+	}
+	l, err := load(map[string]string{"inc/a/I.aidl": chain(900)}, "inc/a/I.aidl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v := l.Lookup("a.I").Base().Consts[0].Value.Int; v != 900 {
+		t.Errorf("C0 = %d", v)
+	}
+	_, err = load(map[string]string{"inc/a/I.aidl": chain(5000)}, "inc/a/I.aidl")
+	if err == nil || !strings.Contains(err.Error(), "more than 1000 constants refer one to the next") {
+		t.Errorf("got %v", err)
+	}
+}

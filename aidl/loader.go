@@ -415,6 +415,9 @@ func (l *Loader) resolveDecl(d Decl) {
 // evalDecl evaluates every constant expression of d.
 func (l *Loader) evalDecl(ev *evaluator, d Decl) {
 	try := func(f func()) {
+		if l.errs.full() {
+			return
+		}
 		defer func() {
 			if r := recover(); r != nil {
 				e, ok := r.(*Error)
