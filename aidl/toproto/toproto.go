@@ -122,6 +122,8 @@ type converter struct {
 	// annotations already reported, per file
 	reported map[string]bool
 	uses     map[*builder.FileBuilder]map[*desc.FileDescriptor]bool
+	// prefix names the helper messages of a file: its first declaration's name.
+	prefix map[*builder.FileBuilder]string
 }
 
 func (c *converter) note(p aidl.Pos, format string, args ...any) {
@@ -136,7 +138,7 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 		messages: map[aidl.Decl]*builder.MessageBuilder{}, enums: map[aidl.Decl]*builder.EnumBuilder{},
 		longEnum: map[aidl.Decl]bool{}, services: map[aidl.Decl]*builder.ServiceBuilder{},
 		extra: map[*builder.FileBuilder]map[string]*builder.MessageBuilder{}, reported: map[string]bool{},
-		uses: map[*builder.FileBuilder]map[*desc.FileDescriptor]bool{},
+		uses: map[*builder.FileBuilder]map[*desc.FileDescriptor]bool{}, prefix: map[*builder.FileBuilder]string{},
 	}
 	// First every element, so that types can refer to each other; then their contents.
 	for _, f := range files {
@@ -147,6 +149,9 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 		c.files[f] = fb
 		c.extra[fb] = map[string]*builder.MessageBuilder{}
 		c.uses[fb] = map[*desc.FileDescriptor]bool{}
+		if len(f.Decls) > 0 {
+			c.prefix[fb] = f.Decls[0].Base().Name
+		}
 		for _, d := range f.Decls {
 			c.declare(fb, nil, d, "")
 		}
@@ -270,6 +275,9 @@ func (c *converter) declare(fb *builder.FileBuilder, parent *builder.MessageBuil
 	for _, n := range b.Nested {
 		c.declare(fb, mb, n, "")
 	}
+	if u, ok := d.(*aidl.Union); ok && u.Tag != nil {
+		c.declare(fb, mb, u.Tag, "") // the implicit enum of the union's members, U.Tag
+	}
 }
 
 func (c *converter) addMessage(fb *builder.FileBuilder, parent, mb *builder.MessageBuilder) {
@@ -323,6 +331,9 @@ func (c *converter) fill(fb *builder.FileBuilder, d aidl.Decl) {
 		}
 		c.fields(fb, mb, d, d.Fields, nil, true)
 		c.messageConsts(mb, d)
+		if d.Tag != nil {
+			c.fill(fb, d.Tag)
+		}
 	}
 	for _, n := range b.Nested {
 		c.fill(fb, n)

@@ -147,11 +147,12 @@ func (c *converter) repeatedOf(fb *builder.FileBuilder, elem *aidl.Type, subst m
 	return s
 }
 
-// wrapper returns a message <Label>List { repeated <elem> values = 1; } in fb.
+// wrapper returns a message <File><Label>List { repeated <elem> values = 1; } in fb. The
+// name starts with the file's declaration, since every file of a package shares one scope.
 func (c *converter) wrapper(fb *builder.FileBuilder, elem spec, at aidl.Pos) spec {
-	name := elem.label + "List"
+	name := c.prefix[fb] + elem.label + "List"
 	if elem.key != nil {
-		name = elem.label + "Map"
+		name = c.prefix[fb] + elem.label + "Map"
 	}
 	mb := c.extra[fb][name]
 	if mb == nil {
@@ -177,7 +178,7 @@ func (c *converter) mapOf(fb *builder.FileBuilder, t *aidl.Type, subst map[strin
 	case "String", "Int32", "Int64", "Uint32", "Bool":
 	default:
 		c.note(t.Pos, "map keys of type %s are not allowed in proto: the map became a list of entries", k.Name)
-		name := ks.label + "To" + vs.label + "Entry"
+		name := c.prefix[fb] + ks.label + "To" + vs.label + "Entry"
 		mb := c.extra[fb][name]
 		if mb == nil {
 			mb = builder.NewMessage(name)
@@ -367,10 +368,11 @@ func snake(s string) string {
 // upperSnake turns a CamelCase name into UPPER_SNAKE: EffectStrength → EFFECT_STRENGTH.
 func upperSnake(s string) string { return strings.ToUpper(snake(s)) }
 
-// enumValueName is the proto name of an enumerator: prefixed with its enum's name, since proto
-// enum values share their package's scope.
+// enumValueName is the proto name of an enumerator: in UPPER_SNAKE_CASE (a union's Tag
+// enumerators are its lowercase member names), prefixed with its enum's name, since proto enum
+// values share their package's scope.
 func enumValueName(e *aidl.Enum, name string) string {
-	return upperSnake(e.Name) + "_" + name
+	return upperSnake(e.Name) + "_" + upperSnake(name)
 }
 
 // flatName is the name of an interface's service: services cannot nest, so an interface

@@ -35,4 +35,8 @@ interface IStore {
     Settings[] all() = 10;
     /** @deprecated use get */
     Value fetch(in String key) = 11;
+    /** Which member a stored value holds: the union's implicit Tag enum. */
+    Value.Tag kindOf(in String key) = 12;
+    /** Keys in groups: a list of lists, as Value's list member is. */
+    List<List<String>> groups() = 13;
 }
