@@ -42,6 +42,8 @@ type Bus struct {
 	ClassicAddress string
 	// Native says Address leads the runtime to the native transport.
 	Native bool
+	// Daemon is the bus's process; nil for the embedded kind.
+	Daemon *dbustest.Daemon
 	kill   func()
 }
 
@@ -54,7 +56,7 @@ func Start(tb testing.TB, kind string, cfg dbustest.Config) *Bus {
 	switch kind {
 	case DBusDaemon:
 		d := dbustest.Start(tb, cfg)
-		return &Bus{Kind: kind, Address: d.Address, ClassicAddress: d.Address, kill: d.Kill}
+		return &Bus{Kind: kind, Address: d.Address, ClassicAddress: d.Address, Daemon: d, kill: d.Kill}
 	case Kdbusd, KdbusdNative:
 		bin, err := kdbusdBinary()
 		if err != nil {
@@ -66,7 +68,7 @@ func Start(tb testing.TB, kind string, cfg dbustest.Config) *Bus {
 			tb.Fatal(err)
 		}
 		tb.Cleanup(d.Kill)
-		b := &Bus{Kind: kind, Address: d.Address, ClassicAddress: d.Address, Native: cfg.Native, kill: d.Kill}
+		b := &Bus{Kind: kind, Address: d.Address, ClassicAddress: d.Address, Native: cfg.Native, Daemon: d, kill: d.Kill}
 		if cfg.Native {
 			b.ClassicAddress = classicEntries(tb, d.Address)
 		}

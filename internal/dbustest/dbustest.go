@@ -118,6 +118,12 @@ func LaunchBinary(bin, dir string, cfg Config) (*Daemon, error) {
 	return d, nil
 }
 
+// PID returns the daemon's process ID.
+func (d *Daemon) PID() int { return d.cmd.Process.Pid }
+
+// Exited is closed once the daemon's process has exited.
+func (d *Daemon) Exited() <-chan struct{} { return d.done }
+
 // Kill stops the daemon at once and waits for it to exit.
 func (d *Daemon) Kill() {
 	if d.cmd.Process != nil {
