@@ -1,6 +1,8 @@
 package broker
 
 import (
+	goruntime "runtime"
+
 	"github.com/kdbus-go/kdbus/introspect"
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -39,6 +41,8 @@ func (b *Broker) getStats(*peer, *wire.Message, []any) ([]any, error) {
 		"MaxRepliesPerConnection":  u(uint64(b.limits.MaxRepliesPerConnection)),
 		"MaxOutgoingBytesPerConn":  u(uint64(b.limits.MaxOutgoingBytes)),
 		"MaxOutgoingUnixFDsPerCon": u(uint64(b.limits.MaxOutgoingUnixFDs)),
+		// Goroutines is the process's goroutine count: a bus that leaks them grows here.
+		"Goroutines": u(uint64(goruntime.NumGoroutine())),
 	}}, nil
 }
 
