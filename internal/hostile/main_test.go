@@ -6,6 +6,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(victimEnv); addr != "" {
+		runVictim(addr)
+	}
 	code := m.Run()
 	PrintTable()
 	os.Exit(code)
