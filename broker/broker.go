@@ -11,7 +11,7 @@
 package broker
 
 import (
-	"context"
+	"os"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -38,6 +38,7 @@ type Limits struct {
 	MaxMessageUnixFDs          int
 	MaxConnectionsPerUser      int
 	MaxCompletedConnections    int
+	MaxIncompleteConnections   int
 	MaxNamesPerConnection      int
 	MaxMatchRulesPerConnection int
 	MaxRepliesPerConnection    int
@@ -53,6 +54,7 @@ var DefaultLimits = Limits{
 	MaxMessageUnixFDs:          wire.MaxUnixFDs,
 	MaxConnectionsPerUser:      100000,
 	MaxCompletedConnections:    100000,
+	MaxIncompleteConnections:   10000,
 	MaxNamesPerConnection:      50000,
 	MaxMatchRulesPerConnection: 50000,
 	MaxRepliesPerConnection:    50000,
@@ -99,6 +101,9 @@ type Broker struct {
 	bloom bloom.Params
 	hbuf  []byte // scratch for headers of the bus's own messages to native peers
 
+	uid uint32
+	adm admission
+
 	lmu       sync.Mutex
 	listeners []net.Listener
 	closed    bool
@@ -120,7 +125,9 @@ func New(opts Options) *Broker {
 		monitors: make(map[*peer]struct{}),
 		perUID:   make(map[uint32]int),
 		bloom:    bloom.Default,
+		uid:      uint32(os.Getuid()),
 	}
+	b.adm.init()
 	if b.log == nil {
 		b.log = slog.New(slog.DiscardHandler)
 	}
@@ -140,6 +147,7 @@ func fillLimits(l Limits) Limits {
 	set(&l.MaxMessageUnixFDs, d.MaxMessageUnixFDs)
 	set(&l.MaxConnectionsPerUser, d.MaxConnectionsPerUser)
 	set(&l.MaxCompletedConnections, d.MaxCompletedConnections)
+	set(&l.MaxIncompleteConnections, d.MaxIncompleteConnections)
 	set(&l.MaxNamesPerConnection, d.MaxNamesPerConnection)
 	set(&l.MaxMatchRulesPerConnection, d.MaxMatchRulesPerConnection)
 	set(&l.MaxRepliesPerConnection, d.MaxRepliesPerConnection)
@@ -154,37 +162,6 @@ func fillLimits(l Limits) Limits {
 
 // GUID returns the bus's GUID, which clients see in authentication and GetId.
 func (b *Broker) GUID() string { return b.guid }
-
-// Serve accepts connections on l until the broker closes or l fails.
-func (b *Broker) Serve(l *net.UnixListener) error {
-	b.lmu.Lock()
-	if b.closed {
-		b.lmu.Unlock()
-		return errClosed
-	}
-	b.listeners = append(b.listeners, l)
-	b.lmu.Unlock()
-	for {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			if b.isClosed() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			b.serveConn(c)
-		}()
-	}
-}
-
-var errClosed = errors.New("broker: closed")
 
 func (b *Broker) isClosed() bool {
 	b.lmu.Lock()
@@ -204,6 +181,7 @@ func (b *Broker) Close() error {
 		l.Close()
 	}
 	b.lmu.Unlock()
+	b.adm.shutdown()
 	b.mu.Lock()
 	for p := range b.all {
 		p.t.Close()
@@ -213,35 +191,12 @@ func (b *Broker) Close() error {
 	return nil
 }
 
-// serveConn authenticates one connection and routes its messages until it goes away.
-func (b *Broker) serveConn(sock *net.UnixConn) {
-	cr, err := peerCreds(sock)
-	if err != nil {
-		b.log.Warn("cannot read peer credentials; dropping connection", "err", err)
-		sock.Close()
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.limits.AuthTimeout)
-	t, err := classic.Accept(ctx, sock, classic.AcceptOptions{GUID: b.guid, UID: cr.uid, UnixFDs: true, MaxMessageSize: b.limits.MaxMessageSize})
-	cancel()
-	if err != nil {
-		b.log.Info("authentication failed", "uid", cr.uid, "pid", cr.pid, "err", err)
-		closeFD(cr.pidfd)
-		return
-	}
-	p, err := b.addPeer(t, cr, t.UnixFDs())
-	if err != nil {
-		b.log.Warn("connection refused", "uid", cr.uid, "pid", cr.pid, "err", err)
-		t.Close()
-		closeFD(cr.pidfd)
-		return
-	}
-	b.readLoop(p)
-}
-
 func (b *Broker) addPeer(t transport, cr creds, unixFDs bool) (*peer, error) {
 	b.mu.Lock()
 	defer b.unlock()
+	if b.isClosed() {
+		return nil, errClosed
+	}
 	if len(b.all) >= b.limits.MaxCompletedConnections {
 		return nil, fmt.Errorf("the bus has %d connections, its limit", len(b.all))
 	}

@@ -1,7 +1,6 @@
 package broker
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -22,36 +21,6 @@ import (
 // native subscribers through bloom masks (nativeMatches) and the subscriber re-checks the
 // exact rule.
 
-// ServeNative accepts native connections on l, a SOCK_SEQPACKET listener ("unixpacket"), until
-// the broker closes or l fails.
-func (b *Broker) ServeNative(l *net.UnixListener) error {
-	b.lmu.Lock()
-	if b.closed {
-		b.lmu.Unlock()
-		return errClosed
-	}
-	b.listeners = append(b.listeners, l)
-	b.lmu.Unlock()
-	for {
-		c, err := l.AcceptUnix()
-		if err != nil {
-			if b.isClosed() {
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				continue
-			}
-			return err
-		}
-		b.wg.Add(1)
-		go func() {
-			defer b.wg.Done()
-			b.serveNative(c)
-		}()
-	}
-}
-
 // nativeTransport stands in for a native peer where the broker handles every peer alike:
 // closing it wakes the peer's reader, which then cleans up.
 type nativeTransport struct{ c *native.BusConn }
@@ -65,47 +34,6 @@ func (t nativeTransport) TrySend(*wire.Message, []int) (bool, error) {
 }
 func (t nativeTransport) Flush() error { return nil }
 func (t nativeTransport) Close() error { t.c.Shutdown(); return nil }
-
-func (b *Broker) serveNative(sock *net.UnixConn) {
-	cr, err := peerCreds(sock)
-	if err != nil {
-		b.log.Warn("cannot read peer credentials; dropping connection", "err", err)
-		sock.Close()
-		return
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.limits.AuthTimeout)
-	bc, err := native.Accept(ctx, sock, native.BusOptions{GUID: b.guid, Bloom: b.bloom, MaxMessageSize: b.limits.MaxMessageSize})
-	cancel()
-	if err != nil {
-		b.log.Info("native handshake failed", "uid", cr.uid, "pid", cr.pid, "err", err)
-		sock.Close()
-		closeFD(cr.pidfd)
-		return
-	}
-	p, err := b.addPeer(nativeTransport{bc}, cr, bc.AcceptsFDs())
-	if err != nil {
-		b.log.Warn("connection refused", "uid", cr.uid, "pid", cr.pid, "err", err)
-		bc.Refuse(errLimitsExceeded, err.Error())
-		closeFD(cr.pidfd)
-		return
-	}
-	p.nat = bc
-	// The welcome is the native Hello: the peer gets its unique name at once.
-	b.mu.Lock()
-	p.unique = fmt.Sprintf(":1.%d", p.id)
-	b.peers[p.unique] = p
-	err = bc.Welcome(p.id, p.unique)
-	if err == nil {
-		b.afterHello(p)
-	}
-	b.unlock()
-	if err != nil {
-		b.log.Info("native handshake failed", "peer", p.name(), "err", err)
-		b.removePeer(p)
-		return
-	}
-	b.nativeReadLoop(p)
-}
 
 // nativeReadLoop routes every message a native peer sends, and tells it the outcome of each
 // send it asked about or that failed.

@@ -11,15 +11,11 @@ import (
 
 // subjectOf is what the policy knows about a connection.
 func subjectOf(cr creds) config.Subject {
-	gids := cr.gids
-	if len(gids) == 0 {
-		gids = []uint32{cr.gid}
-	}
-	return config.Subject{UID: cr.uid, GIDs: gids}
+	return config.Subject{UID: cr.uid, GIDs: cr.gids}
 }
 
 func (b *Broker) canConnect(cr creds) bool {
-	return b.policy == nil || b.policy.CanConnect(subjectOf(cr), brokerUID)
+	return b.policy == nil || b.policy.CanConnect(subjectOf(cr), b.uid)
 }
 
 func (b *Broker) canOwn(p *peer, name string) bool {
@@ -55,5 +51,5 @@ func (b *Broker) canReceive(to, from *peer, m *wire.Message, requested, eavesdro
 }
 
 func (b *Broker) canMonitor(p *peer) bool {
-	return p.creds.uid == 0 || p.creds.uid == brokerUID
+	return p.creds.uid == 0 || p.creds.uid == b.uid
 }

@@ -165,6 +165,7 @@ func limitsOf(l config.Limits) broker.Limits {
 		MaxMessageUnixFDs:          l.MaxMessageUnixFDs,
 		MaxConnectionsPerUser:      l.MaxConnectionsPerUser,
 		MaxCompletedConnections:    l.MaxCompletedConnections,
+		MaxIncompleteConnections:   l.MaxIncompleteConnections,
 		MaxNamesPerConnection:      l.MaxNamesPerConnection,
 		MaxMatchRulesPerConnection: l.MaxMatchRulesPerConnection,
 		MaxRepliesPerConnection:    l.MaxRepliesPerConnection,
@@ -207,11 +208,14 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "kdbusd:", err)
 		return 1
 	}
-	b := broker.New(broker.Options{Limits: limitsOf(cfg.Limits), Logger: log, Policy: cfg.Policy})
 	if err := dropPrivileges(cfg.User); err != nil {
 		fmt.Fprintln(stderr, "kdbusd:", err)
 		return 1
 	}
+	// The broker learns the user it runs as, who may connect and monitor, so it is made only
+	// once the daemon has become that user. Its descriptor budget follows RLIMIT_NOFILE, whose
+	// soft limit the Go runtime raises to the hard one at start (package os).
+	b := broker.New(broker.Options{Limits: limitsOf(cfg.Limits), Logger: log, Policy: cfg.Policy})
 	addrs := make([]string, len(listeners))
 	for i, l := range listeners {
 		addrs[i] = l.connect.String()
@@ -353,9 +357,15 @@ func removeStaleSocket(network, path string) error {
 	if fi.Mode()&os.ModeSocket == 0 {
 		return fmt.Errorf("%s exists and is not a socket: remove it or choose another address", path)
 	}
-	if c, err := net.Dial(network, path); err == nil {
+	c, err := net.Dial(network, path)
+	if err == nil {
 		c.Close()
 		return fmt.Errorf("%s is in use by a running bus", path)
+	}
+	// Only a refusal proves nobody listens: a live bus whose backlog is full answers EAGAIN,
+	// and a socket we may not reach tells nothing either.
+	if !errors.Is(err, syscall.ECONNREFUSED) {
+		return fmt.Errorf("%s may be in use by a running bus (connecting to it failed: %v); remove it by hand if it is stale", path, err)
 	}
 	return os.Remove(path)
 }
