@@ -11,13 +11,13 @@
 package broker
 
 import (
-	"os"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -101,7 +101,9 @@ type Broker struct {
 	bloom bloom.Params
 	hbuf  []byte // scratch for headers of the bus's own messages to native peers
 
+	// uid is the user the bus runs as, learnt in New: that user (and root) may monitor it.
 	uid uint32
+	// adm admits connections within the descriptor budget (accept.go).
 	adm admission
 
 	lmu       sync.Mutex
@@ -191,9 +193,12 @@ func (b *Broker) Close() error {
 	return nil
 }
 
+// addPeer registers a connection that finished its handshake.
 func (b *Broker) addPeer(t transport, cr creds, unixFDs bool) (*peer, error) {
 	b.mu.Lock()
 	defer b.unlock()
+	// Close disconnects the peers it finds under b.mu; one added after that would keep
+	// Close waiting for it.
 	if b.isClosed() {
 		return nil, errClosed
 	}
