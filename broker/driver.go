@@ -7,7 +7,6 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/kdbus-go/kdbus/bloom"
 	"github.com/kdbus-go/kdbus/match"
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -183,7 +182,7 @@ func (b *Broker) sendDriverReply(p *peer, serial uint32, fds []int, sig wire.Sig
 		Sender: busName, Destination: p.unique, Signature: sig, Body: body,
 	}
 	p.enqueue(rm, fds)
-	b.copyToMonitors(rm, nil, match.Args{})
+	b.copyToMonitors(nil, rm, match.Args{})
 }
 
 // replyError answers call m from p with an error, unless p asked for no reply.
@@ -201,7 +200,7 @@ func (b *Broker) sendDriverError(p *peer, serial uint32, name, msg string) {
 		Sender: busName, Destination: p.unique, ErrorName: name, Signature: "s", Body: body,
 	}
 	p.enqueue(em, nil)
-	b.copyToMonitors(em, nil, match.Args{})
+	b.copyToMonitors(nil, em, match.Args{})
 }
 
 // sendDriverSignal sends a signal from the bus to one peer.
@@ -213,7 +212,7 @@ func (b *Broker) sendDriverSignal(p *peer, member string, sig wire.Signature, va
 		Signature: sig, Body: body,
 	}
 	p.enqueue(sm, nil)
-	b.copyToMonitors(sm, nil, match.Args{})
+	b.copyToMonitors(nil, sm, match.Args{})
 }
 
 // broadcastDriverSignal sends a signal from the bus to every connection that matches it.
@@ -223,19 +222,7 @@ func (b *Broker) broadcastDriverSignal(member string, sig wire.Signature, values
 		Order: wire.NativeOrder, Type: wire.Signal, Serial: b.nextSerial(), Sender: busName,
 		Path: busPath, Interface: ifaceBus, Member: member, Signature: sig, Body: body,
 	}
-	args := match.ArgsOf(sm)
-	var filter bloom.Filter
-	for q := range b.all {
-		if q.unique == "" || q.monitor != nil || q.gone {
-			continue
-		}
-		if b.wantsBroadcast(q, nil, sm, args, &filter) && b.canReceive(q, nil, sm, false, false) {
-			if !q.enqueue(sm, nil) && q.nat != nil {
-				q.dropBroadcast()
-			}
-		}
-	}
-	b.copyToMonitors(sm, nil, args)
+	b.fanOut(nil, sm, nil, match.ArgsOf(sm))
 }
 
 // announceOwnerChange tells the old and new owners and every interested connection.
@@ -447,17 +434,14 @@ func (b *Broker) addMatch(p *peer, m *wire.Message, args []any) ([]any, error) {
 	if err != nil {
 		return nil, &driverError{errMatchRuleInvalid, err.Error()}
 	}
-	if len(p.matches) >= b.limits.MaxMatchRulesPerConnection {
-		return nil, &driverError{errLimitsExceeded, fmt.Sprintf("Connection %q is not allowed to add more match rules (increase limits in configuration file if required; max_match_rules_per_connection=%d)", p.unique, b.limits.MaxMatchRulesPerConnection)}
+	if r.Eavesdrop && !b.canEavesdrop(p) {
+		// dbus-daemon 1.14 refuses eavesdropping to unprivileged callers at AddMatch,
+		// whatever the receive policy says; BecomeMonitor is the supported way to watch.
+		return nil, &driverError{errAccessDenied, fmt.Sprintf("Connection %s (uid %d) is not allowed to add a match rule with eavesdrop='true': only root and the bus's own user may eavesdrop; use org.freedesktop.DBus.Monitoring.BecomeMonitor as one of them", p.unique, p.creds.uid)}
 	}
-	e := &matchEntry{rule: r, text: r.String()}
-	if p.nat != nil {
-		e.mask = bloom.ForRule(b.bloom, r)
+	if err := b.addRule(p, r); err != nil {
+		return nil, err
 	}
-	if r.Eavesdrop {
-		b.observers.Add(1)
-	}
-	p.matches = append(p.matches, e)
 	return nil, nil
 }
 
@@ -466,17 +450,10 @@ func (b *Broker) removeMatch(p *peer, m *wire.Message, args []any) ([]any, error
 	if err != nil {
 		return nil, &driverError{errMatchRuleInvalid, err.Error()}
 	}
-	text := r.String()
-	for i, e := range p.matches {
-		if e.text == text {
-			if e.rule.Eavesdrop {
-				b.observers.Add(-1)
-			}
-			p.matches = slices.Delete(p.matches, i, i+1)
-			return nil, nil
-		}
+	if !b.removeRule(p, r) {
+		return nil, &driverError{errMatchRuleNotFound, "The given match rule wasn't found and can't be removed"}
 	}
-	return nil, &driverError{errMatchRuleNotFound, "The given match rule wasn't found and can't be removed"}
+	return nil, nil
 }
 
 func (b *Broker) getID(*peer, *wire.Message, []any) ([]any, error) { return []any{b.guid}, nil }

@@ -11,6 +11,9 @@ import (
 // everything).
 type monitorState struct {
 	rules []*match.Rule
+	// entries are the rules as filed in the monitor index, once the connection is a
+	// monitor; a monitor without rules has one empty rule there, which selects everything.
+	entries []*matchEntry
 }
 
 // becomeMonitor validates BecomeMonitor's arguments; afterBecomeMonitor turns the connection
@@ -38,7 +41,7 @@ func (b *Broker) becomeMonitor(p *peer, m *wire.Message, args []any) ([]any, err
 // afterBecomeMonitor drops the monitor's names, unique name included, as busctl expects:
 // it waits for NameLost of its own unique name before it prints anything.
 func (b *Broker) afterBecomeMonitor(p *peer) {
-	if p.monitor == nil {
+	if p.monitor == nil || p.monitor.entries != nil {
 		return
 	}
 	for _, ch := range b.reg.releaseAll(p) {
@@ -48,30 +51,28 @@ func (b *Broker) afterBecomeMonitor(p *peer) {
 	b.sendDriverSignal(p, "NameLost", "s", p.unique)
 	delete(b.peers, p.unique)
 	b.monitors[p] = struct{}{}
-	b.observers.Add(1)
+	rules := p.monitor.rules
+	if len(rules) == 0 {
+		rules = []*match.Rule{{}}
+	}
+	own := b.ownerOfRules(p)
+	for _, r := range rules {
+		e := &matchEntry{rule: r, text: r.String(), own: own}
+		b.match.monitor.add(e)
+		p.monitor.entries = append(p.monitor.entries, e)
+	}
 	b.broadcastDriverSignal("NameOwnerChanged", "sss", p.unique, p.unique, "")
 }
 
-// copyToMonitors gives every monitor whose rules select m a copy. Caller holds b.mu.
-func (b *Broker) copyToMonitors(m *wire.Message, fds []int, args match.Args) {
-	if len(b.monitors) == 0 {
-		return
-	}
-	for q := range b.monitors {
-		if monitorWants(q.monitor, m, args, b.ownerOf) {
-			q.enqueue(m, nil)
+// copyToMonitors gives every monitor one of whose rules selects m, from from (nil for the
+// bus), a copy. Caller holds b.mu.
+func (b *Broker) copyToMonitors(from *peer, m *wire.Message, args match.Args) {
+	stamp := b.nextFanOut()
+	b.candidates(&b.match.monitor, from, m, func(e *matchEntry) bool {
+		if e.own.stamp != stamp && e.rule.MatchOwners(m, args, b.ownerOf) {
+			e.own.stamp = stamp
+			e.own.p.enqueue(m, nil)
 		}
-	}
-}
-
-func monitorWants(st *monitorState, m *wire.Message, args match.Args, owner match.OwnerFunc) bool {
-	if len(st.rules) == 0 {
 		return true
-	}
-	for _, r := range st.rules {
-		if r.MatchOwners(m, args, owner) {
-			return true
-		}
-	}
-	return false
+	})
 }

@@ -18,7 +18,7 @@ import (
 // outgoing byte stream: the bus copies what it receives straight into its receive pool while
 // routing (enqueueNative), checks the copy when the sender could still change the original,
 // and announces the filled slots in batches (kickNative, writeLoopNative). Signals reach
-// native subscribers through bloom masks (nativeMatches) and the subscriber re-checks the
+// native subscribers through bloom masks (nativeRuleMatches) and the subscriber re-checks the
 // exact rule.
 
 // nativeTransport stands in for a native peer where the broker handles every peer alike:
@@ -50,11 +50,12 @@ func (b *Broker) nativeReadLoop(p *peer) {
 		}
 		m := in.Msg
 		// A body its sender can still change is copied privately before anything but a
-		// native receiver's pool sees it: for broadcasts, calls to the bus, and whenever
-		// someone observes the traffic.
-		if !in.Stable && (m.Destination == "" || m.Destination == busName || b.observers.Load() > 0) {
+		// native receiver's pool sees it: here for broadcasts and calls to the bus; a
+		// unicast someone observes is copied while it is routed (deliver).
+		if !in.Stable && (m.Destination == "" || m.Destination == busName) {
 			m.Body = append([]byte(nil), m.Body...)
 			in.Stable = true
+			b.stats.bodyCopies.Add(1)
 		}
 		if err := b.checkIncoming(p, m, len(in.FDs), in.Stable); err != nil {
 			b.log.Info("disconnecting peer", "peer", p.name(), "err", err)
@@ -99,6 +100,7 @@ func (b *Broker) nativeReadLoop(p *peer) {
 // a receiver that is not a native pool. Caller holds b.mu.
 func (b *Broker) stabilize(o *origin) {
 	body := append([]byte(nil), o.msg.Body...)
+	b.stats.bodyCopies.Add(1)
 	if err := wire.ValidateBody(body, o.msg.Order, o.msg.Signature, int(o.msg.UnixFDs)); err != nil {
 		o.invalid = fmt.Errorf("invalid message body: %w", err)
 		body = nil
@@ -270,35 +272,30 @@ func (p *peer) dropBroadcast() {
 	}
 }
 
-// nativeMatches reports whether one of native peer q's rules may select broadcast m from
-// from: the bus checks what the bloom filter cannot hold (type, sender, destination) and the
-// mask; q re-checks the exact rule. filter is m's bloom filter. Caller holds b.mu.
-func (b *Broker) nativeMatches(q, from *peer, m *wire.Message, filter bloom.Filter) bool {
-	for _, e := range q.matches {
-		r := e.rule
-		if r.Eavesdrop && r.Destination != "" {
-			continue
+// nativeRuleMatches reports whether rule e of a native peer may select broadcast m from from:
+// the bus checks what the bloom filter cannot hold (type, sender, destination) and the mask;
+// the peer re-checks the exact rule. filter is m's bloom filter. Caller holds b.mu.
+func (b *Broker) nativeRuleMatches(e *matchEntry, from *peer, m *wire.Message, filter bloom.Filter) bool {
+	r := e.rule
+	if r.Eavesdrop && r.Destination != "" {
+		return false
+	}
+	if r.Type != 0 && r.Type != m.Type {
+		return false
+	}
+	if r.Destination != "" && r.Destination != m.Destination {
+		return false
+	}
+	if r.Sender != "" {
+		sender := busName
+		if from != nil {
+			sender = from.unique
 		}
-		if r.Type != 0 && r.Type != m.Type {
-			continue
-		}
-		if r.Destination != "" && r.Destination != m.Destination {
-			continue
-		}
-		if r.Sender != "" {
-			sender := busName
-			if from != nil {
-				sender = from.unique
-			}
-			if r.Sender != sender && b.ownerOf(r.Sender) != sender {
-				continue
-			}
-		}
-		if m.Type != wire.Signal || filter.Contains(e.mask) {
-			return true
+		if r.Sender != sender && b.ownerOf(r.Sender) != sender {
+			return false
 		}
 	}
-	return false
+	return m.Type != wire.Signal || filter.Contains(e.mask)
 }
 
 // filterOf returns the bloom filter of broadcast m: the one its native sender computed, or one
@@ -312,16 +309,17 @@ func (b *Broker) filterOf(m *wire.Message, o *origin) bloom.Filter {
 	return bloom.ForMessage(b.bloom, m)
 }
 
-// wantsBroadcast reports whether q subscribed to broadcast m, by bloom mask for native peers
-// and by match rule for classic ones. filter is computed on first use. Caller holds b.mu.
-func (b *Broker) wantsBroadcast(q, from *peer, m *wire.Message, args match.Args, filter *bloom.Filter) bool {
-	if q.nat == nil {
-		return b.peerMatches(q, from, m, args, false)
+// ruleWantsBroadcast reports whether rule e selects broadcast m, by bloom mask for a native
+// peer's rule and by the exact rule for a classic one. filter is computed on first use.
+// Caller holds b.mu.
+func (b *Broker) ruleWantsBroadcast(e *matchEntry, from *peer, m *wire.Message, args match.Args, filter *bloom.Filter) bool {
+	if e.own.p.nat == nil {
+		return e.rule.MatchOwners(m, args, b.ownerOf)
 	}
 	if m.Type == wire.Signal && filter.Params().Size == 0 {
 		*filter = b.filterOf(m, b.origin)
 	}
-	return b.nativeMatches(q, from, m, *filter)
+	return b.nativeRuleMatches(e, from, m, *filter)
 }
 
 // monoBase pairs a CLOCK_MONOTONIC reading with the time.Time taken with it, so that

@@ -53,3 +53,10 @@ func (b *Broker) canReceive(to, from *peer, m *wire.Message, requested, eavesdro
 func (b *Broker) canMonitor(p *peer) bool {
 	return p.creds.uid == 0 || p.creds.uid == b.uid
 }
+
+// canEavesdrop says whether p may add a match rule with eavesdrop='true'. dbus-daemon 1.14
+// reserves that to the callers it lets monitor (root and the bus's own user), so an
+// unprivileged client cannot read traffic addressed to others, whatever the receive policy.
+func (b *Broker) canEavesdrop(p *peer) bool {
+	return b.canMonitor(p)
+}

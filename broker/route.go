@@ -30,12 +30,16 @@ type pendingReply struct {
 	timer  *time.Timer
 }
 
-// matchEntry is one AddMatch rule of a peer.
+// matchEntry is one AddMatch rule of a peer, or one rule of a monitor.
 type matchEntry struct {
 	rule *match.Rule
 	text string
 	// mask is the rule's bloom mask, for native peers.
 	mask bloom.Filter
+	// own is the connection holding the rule; slot is the rule's place in its bucket of
+	// the rule index (matchindex.go).
+	own  *ruleOwner
+	slot int
 }
 
 // origin describes the message being routed, for the deliveries it causes: native receivers
@@ -179,6 +183,12 @@ func (b *Broker) deliver(from, dest *peer, m *wire.Message, fds []int, args matc
 	if !b.canReceive(dest, from, m, requested, false) {
 		return false
 	}
+	if o := b.origin; o != nil && o.msg == m && !o.stable && b.observable(from, m) {
+		// Observers match rules against the body and get their own copy: both must see
+		// what dest gets, so the body is made private before dest's copy is taken. Only
+		// messages someone may observe lose the single copy into dest's pool.
+		b.stabilize(o)
+	}
 	ok := dest.enqueue(m, fds)
 	b.copyToObservers(from, m, dest, args)
 	return ok
@@ -186,50 +196,60 @@ func (b *Broker) deliver(from, dest *peer, m *wire.Message, fds []int, args matc
 
 // broadcast delivers a message without destination to every connection with a matching rule.
 func (b *Broker) broadcast(from *peer, m *wire.Message, fds []int) {
-	args := match.ArgsOf(m)
+	b.fanOut(from, m, fds, match.ArgsOf(m))
+}
+
+// fanOut gives broadcast m from from (nil for the bus) to every connection one of whose rules
+// selects it, each once, and to the monitors. Only the rules the index files where m can
+// match are visited. Caller holds b.mu.
+func (b *Broker) fanOut(from *peer, m *wire.Message, fds []int, args match.Args) {
+	stamp := b.nextFanOut()
 	var filter bloom.Filter
-	for q := range b.all {
-		if q.unique == "" || q.monitor != nil || q.gone {
-			continue
+	give := func(e *matchEntry) bool {
+		q := e.own.p
+		if e.own.stamp == stamp || q.unique == "" || q.monitor != nil || q.gone {
+			return true
 		}
-		if b.wantsBroadcast(q, from, m, args, &filter) && b.canSend(from, q, m, false) && b.canReceive(q, from, m, false, false) {
-			if !q.enqueue(m, fds) {
+		if !b.ruleWantsBroadcast(e, from, m, args, &filter) {
+			return true
+		}
+		e.own.stamp = stamp // q's other rules need not be asked
+		if (from != nil && !b.canSend(from, q, m, false)) || !b.canReceive(q, from, m, false, false) {
+			return true
+		}
+		if !q.enqueue(m, fds) {
+			if from != nil {
 				b.stats.droppedBroadcasts++
-				if q.nat != nil {
-					q.dropBroadcast()
-				}
+			}
+			if q.nat != nil {
+				q.dropBroadcast()
 			}
 		}
+		return true
 	}
-	b.copyToMonitors(m, fds, args)
+	b.candidates(&b.match.subs, from, m, give)
+	b.candidates(&b.match.eavesdrop, from, m, give)
+	b.copyToMonitors(from, m, args)
 }
 
 // copyToObservers gives eavesdroppers (rules with eavesdrop='true') and monitors a copy of a
 // message addressed to someone else.
 func (b *Broker) copyToObservers(from *peer, m *wire.Message, dest *peer, args match.Args) {
-	for q := range b.all {
-		if q == dest || q == from || q.monitor != nil || q.unique == "" {
-			continue
-		}
-		if b.peerMatches(q, from, m, args, true) && b.canReceive(q, from, m, false, true) {
-			q.enqueue(m, nil)
-		}
-	}
-	b.copyToMonitors(m, nil, args)
-}
-
-// peerMatches reports whether one of q's rules selects m; for messages addressed to another
-// connection only eavesdropping rules count.
-func (b *Broker) peerMatches(q, from *peer, m *wire.Message, args match.Args, eavesdropping bool) bool {
-	for _, e := range q.matches {
-		if eavesdropping && !e.rule.Eavesdrop {
-			continue
-		}
-		if e.rule.MatchOwners(m, args, b.ownerOf) {
+	stamp := b.nextFanOut()
+	b.candidates(&b.match.eavesdrop, from, m, func(e *matchEntry) bool {
+		q := e.own.p
+		if e.own.stamp == stamp || q == dest || q == from || q.monitor != nil || q.unique == "" {
 			return true
 		}
-	}
-	return false
+		if e.rule.MatchOwners(m, args, b.ownerOf) {
+			e.own.stamp = stamp
+			if b.canReceive(q, from, m, false, true) {
+				q.enqueue(m, nil)
+			}
+		}
+		return true
+	})
+	b.copyToMonitors(from, m, args)
 }
 
 // ownerOf resolves a well-known name to its owner's unique name for match rules. Caller

@@ -2,6 +2,7 @@ package broker
 
 import (
 	goruntime "runtime"
+	"sync/atomic"
 
 	"github.com/kdbus-go/kdbus/introspect"
 	"github.com/kdbus-go/kdbus/wire"
@@ -13,6 +14,10 @@ type stats struct {
 	messages          uint64 // routed since start
 	unexpectedReplies uint64
 	droppedBroadcasts uint64
+	// bodyCopies counts the native bodies the bus copied privately before routing them,
+	// because the bus, a classic receiver or an observer reads them: the native unicasts
+	// that did not go in a single copy from sender to receiver. Updated without b.mu.
+	bodyCopies atomic.Uint64
 }
 
 func (b *Broker) getStats(*peer, *wire.Message, []any) ([]any, error) {
@@ -31,12 +36,15 @@ func (b *Broker) getStats(*peer, *wire.Message, []any) ([]any, error) {
 		"RoutedMessages":           u(b.stats.messages),
 		"UnexpectedReplies":        u(b.stats.unexpectedReplies),
 		"DroppedBroadcasts":        u(b.stats.droppedBroadcasts),
+		"MatchRulesVisited":        u(b.match.visited),
+		"NativeBodiesCopied":       u(b.stats.bodyCopies.Load()),
 		"ConnectionsWithMonitors":  u(uint64(len(b.monitors))),
 		"PeakConnectionsPerUser":   u(uint64(maxValue(b.perUID))),
 		"ListenerCount":            u(uint64(b.listenerCount())),
 		"RegisteredUnixUserCount":  u(uint64(len(b.perUID))),
 		"MaxConnectionsPerUser":    u(uint64(b.limits.MaxConnectionsPerUser)),
 		"MaxMatchRulesPerConn":     u(uint64(b.limits.MaxMatchRulesPerConnection)),
+		"MaxMatchRulesPerUser":     u(uint64(b.limits.MaxMatchRulesPerUser)),
 		"MaxNamesPerConnection":    u(uint64(b.limits.MaxNamesPerConnection)),
 		"MaxRepliesPerConnection":  u(uint64(b.limits.MaxRepliesPerConnection)),
 		"MaxOutgoingBytesPerConn":  u(uint64(b.limits.MaxOutgoingBytes)),

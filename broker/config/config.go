@@ -100,6 +100,7 @@ type Limits struct {
 	MaxPendingServiceStarts    int           // max_pending_service_starts: activations in progress
 	MaxNamesPerConnection      int           // max_names_per_connection: owned or queued names
 	MaxMatchRulesPerConnection int           // max_match_rules_per_connection
+	MaxMatchRulesPerUser       int           // max_match_rules_per_user: all of one uid's connections (kdbusd only; 0: the bus's default)
 	MaxRepliesPerConnection    int           // max_replies_per_connection: calls awaiting a reply
 	ReplyTimeout               time.Duration // reply_timeout: NoTimeout means calls never time out
 
@@ -176,6 +177,7 @@ var limitDefs = map[string]limitDef{
 	"max_pending_service_starts":     {kind: limitInt, int: func(l *Limits) *int { return &l.MaxPendingServiceStarts }},
 	"max_names_per_connection":       {kind: limitInt, int: func(l *Limits) *int { return &l.MaxNamesPerConnection }},
 	"max_match_rules_per_connection": {kind: limitInt, int: func(l *Limits) *int { return &l.MaxMatchRulesPerConnection }},
+	"max_match_rules_per_user":       {kind: limitInt, int: func(l *Limits) *int { return &l.MaxMatchRulesPerUser }},
 	"max_replies_per_connection":     {kind: limitInt, int: func(l *Limits) *int { return &l.MaxRepliesPerConnection }},
 	"max_containers":                 {kind: limitInt, int: func(l *Limits) *int { return &l.MaxContainers }},
 	"max_containers_per_user":        {kind: limitInt, int: func(l *Limits) *int { return &l.MaxContainersPerUser }},

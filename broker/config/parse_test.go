@@ -137,6 +137,7 @@ func TestLimits(t *testing.T) {
 <limit name="max_pending_service_starts">13</limit>
 <limit name="max_names_per_connection">14</limit>
 <limit name="max_match_rules_per_connection">15</limit>
+<limit name="max_match_rules_per_user">22</limit>
 <limit name="max_replies_per_connection">16</limit>
 <limit name="reply_timeout">17</limit>
 <limit name="max_containers">18</limit>
@@ -147,12 +148,12 @@ func TestLimits(t *testing.T) {
 <limit name="max_incoming_bytes">+5000000000</limit>
 `))
 	ms := time.Millisecond
-	want := Limits{5000000000, 2, 3, 4, 0, 6, 7 * ms, 8 * ms, 9 * ms, 10, 11, 12, 13, 14, 15, 16, 17 * ms, 18, 19, 20, 21}
+	want := Limits{5000000000, 2, 3, 4, 0, 6, 7 * ms, 8 * ms, 9 * ms, 10, 11, 12, 13, 14, 15, 22, 16, 17 * ms, 18, 19, 20, 21}
 	if c.Limits != want {
 		t.Errorf("Limits =\n%+v, want\n%+v", c.Limits, want)
 	}
-	if len(limitDefs) != 21 {
-		t.Errorf("%d limit names, want 21", len(limitDefs))
+	if len(limitDefs) != 22 {
+		t.Errorf("%d limit names, want 22", len(limitDefs))
 	}
 }
 

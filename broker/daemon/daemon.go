@@ -168,6 +168,7 @@ func limitsOf(l config.Limits) broker.Limits {
 		MaxIncompleteConnections:   l.MaxIncompleteConnections,
 		MaxNamesPerConnection:      l.MaxNamesPerConnection,
 		MaxMatchRulesPerConnection: l.MaxMatchRulesPerConnection,
+		MaxMatchRulesPerUser:       l.MaxMatchRulesPerUser,
 		MaxRepliesPerConnection:    l.MaxRepliesPerConnection,
 		AuthTimeout:                l.AuthTimeout,
 	}
