@@ -32,6 +32,12 @@ import (
 // Limits bound what one connection or user may hold, so that no client can starve the bus.
 // The names follow dbus-daemon's <limit> elements.
 type Limits struct {
+	// MaxIncomingBytes and MaxIncomingUnixFDs bound what one connection's messages hold in
+	// the bus until their receivers have them; over them, the bus stops reading the
+	// connection. A user's connections together share a pool of four connections' worth
+	// with the other users (account.go). Bytes count what they cost in memory.
+	MaxIncomingBytes           int
+	MaxIncomingUnixFDs         int
 	MaxOutgoingBytes           int
 	MaxOutgoingUnixFDs         int
 	MaxMessageSize             int
@@ -46,9 +52,14 @@ type Limits struct {
 	AuthTimeout                time.Duration
 }
 
-// DefaultLimits are dbus-daemon's session bus limits.
+// DefaultLimits are dbus-daemon's session bus limits, except for the bytes and descriptors
+// queued per connection: there the session bus's "essentially infinite" values would let one
+// client grow the bus by gigabytes, so they are dbus-daemon's own compiled-in defaults, and
+// room for four full messages of descriptors.
 var DefaultLimits = Limits{
-	MaxOutgoingBytes:           1000000000,
+	MaxIncomingBytes:           127 << 20,
+	MaxIncomingUnixFDs:         4 * wire.MaxUnixFDs,
+	MaxOutgoingBytes:           127 << 20,
 	MaxOutgoingUnixFDs:         250000000,
 	MaxMessageSize:             wire.MaxMessageSize,
 	MaxMessageUnixFDs:          wire.MaxUnixFDs,
@@ -105,6 +116,8 @@ type Broker struct {
 	uid uint32
 	// adm admits connections within the descriptor budget (accept.go).
 	adm admission
+	// acct charges what senders hold in the bus (account.go); made with the first peer.
+	acct *accountant
 
 	lmu       sync.Mutex
 	listeners []net.Listener
@@ -143,6 +156,8 @@ func fillLimits(l Limits) Limits {
 			*v = def
 		}
 	}
+	set(&l.MaxIncomingBytes, d.MaxIncomingBytes)
+	set(&l.MaxIncomingUnixFDs, d.MaxIncomingUnixFDs)
 	set(&l.MaxOutgoingBytes, d.MaxOutgoingBytes)
 	set(&l.MaxOutgoingUnixFDs, d.MaxOutgoingUnixFDs)
 	set(&l.MaxMessageSize, d.MaxMessageSize)
@@ -227,6 +242,11 @@ func (b *Broker) readLoop(p *peer) {
 	defer b.removePeer(p)
 	first := true
 	for {
+		// A sender whose messages its receivers have not taken yet waits here: its socket
+		// fills and its writes block, and the bus does not grow.
+		if !b.waitForRoom(p) {
+			return
+		}
 		r, err := p.t.Recv()
 		if err != nil {
 			if !errors.Is(err, classic.ErrClosed) && !errors.Is(err, classic.ErrDisconnected) {
@@ -234,21 +254,23 @@ func (b *Broker) readLoop(p *peer) {
 			}
 			return
 		}
+		// The message's bytes stay charged to p until every receiver has written them.
+		p.routing = p.adopt(r)
 		if err := b.checkIncoming(p, r.Msg, len(r.FDs), true); err != nil {
 			b.log.Info("disconnecting peer", "peer", p.name(), "err", err)
-			closeFDs(r.FDs)
+			p.routed(r.FDs)
 			return
 		}
 		if first {
 			first = false
 			if !isHello(r.Msg) {
 				b.log.Info("disconnecting peer: its first message was not Hello", "peer", p.name(), "message", r.Msg.String())
-				closeFDs(r.FDs)
+				p.routed(r.FDs)
 				return
 			}
 		}
 		b.route(p, r.Msg, r.FDs, &origin{stable: true, creds: native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}})
-		closeFDs(r.FDs)
+		p.routed(r.FDs)
 	}
 }
 

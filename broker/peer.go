@@ -56,6 +56,15 @@ type peer struct {
 	// dirty says the peer is on the broker's list of queues to kick. Guarded by b.mu.
 	dirty bool
 
+	// acct is what p's messages hold in the bus; routing is the charge of the message p's
+	// reader is routing, which its receivers' queues take a share of. routing belongs to
+	// p's reader goroutine, which is also the only one routing p's messages.
+	acct    *account
+	routing *charge
+	// done is closed when p's transport is closed, to wake a reader waiting for room.
+	done     chan struct{}
+	doneOnce sync.Once
+
 	// The outgoing queue, guarded by qmu. writing says a goroutine is writing from it.
 	qmu     sync.Mutex
 	qcond   *sync.Cond
@@ -72,19 +81,84 @@ type outgoing struct {
 	m    *wire.Message
 	fds  []int // owned by the queue: duplicates, closed once written
 	size int
+	ch   *charge // the sender's charge for the message; nil for the bus's own messages
 	// For native peers the message is already in the pool; pend announces it.
 	pend native.Pending
 }
 
 func newPeer(b *Broker, t transport, id uint64, cr creds, unixFDs bool) *peer {
+	if b.acct == nil {
+		b.acct = newAccountant(b.limits)
+	}
 	p := &peer{
-		b: b, t: t, id: id, creds: cr, unixFDs: unixFDs,
+		b: b, id: id, creds: cr, unixFDs: unixFDs,
 		names:       make(map[string]struct{}),
 		expected:    make(map[replyKey]*pendingReply),
 		outstanding: make(map[replyKey]*peer),
+		acct:        b.acct.open(cr.uid),
+		done:        make(chan struct{}),
 	}
+	if c, ok := t.(*classic.Conn); ok {
+		c.SetQuota(p.acct)
+	}
+	p.t = closeWatch{t, p}
 	p.qcond = sync.NewCond(&p.qmu)
 	return p
+}
+
+// closeWatch is a peer's transport, which tells the peer when it is closed.
+type closeWatch struct {
+	transport
+	p *peer
+}
+
+func (w closeWatch) Close() error {
+	w.p.doneOnce.Do(func() { close(w.p.done) })
+	return w.transport.Close()
+}
+
+// waitForRoom waits until p may send another message: until the messages it sent earlier
+// have left enough of its quota (account.go). It reports false when p's connection closed
+// meanwhile. It also ends the charge of the message p's reader routed last.
+func (b *Broker) waitForRoom(p *peer) bool {
+	if p.routing != nil {
+		p.routing.put()
+		p.routing = nil
+	}
+	return p.acct.waitRoom(p.done)
+}
+
+// adopt takes over the charge of a message p's transport read: its bytes, and what its
+// decoded header and structure hold beyond them.
+func (p *peer) adopt(r classic.Received) *charge {
+	ch := newCharge(p.acct, r.Charged, 0)
+	ch.add(max(r.Charged-len(r.Msg.Body), 0)+messageCost, 0)
+	return ch
+}
+
+// routed closes the descriptors of a message p sent once it has been routed (receivers hold
+// their own duplicates), and releases what the routing held.
+func (p *peer) routed(fds []int) {
+	closeFDs(fds)
+	p.acct.Release(0, len(fds))
+	p.routing.put()
+	p.routing = nil
+}
+
+// chargeFor returns the charge of message m for a receiver's queue to hold: that of the
+// message being routed, started here for a sender whose transport charges nothing on
+// reading; nil for a message of the bus's own. Caller holds b.mu.
+func (b *Broker) chargeFor(m *wire.Message) *charge {
+	o := b.origin
+	if o == nil || o.msg != m || o.from == nil {
+		return nil
+	}
+	from := o.from
+	if from.routing == nil {
+		from.routing = newCharge(from.acct, 0, 0)
+		from.routing.add(len(m.Body)+messageCost, 0)
+	}
+	return from.routing
 }
 
 // enqueue queues m for the peer, duplicating fds so that every receiver owns its own. It
@@ -101,7 +175,7 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 			return false
 		}
 	}
-	size := len(m.Body) + 256
+	size := msgCost(m)
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	if p.closing {
@@ -121,8 +195,13 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 		dup = append(dup, nfd)
 	}
 	cp := *m // receivers share the body, never the header struct
+	ch := p.b.chargeFor(m)
+	if ch != nil {
+		ch.hold()
+		ch.add(messageCost+outgoingCost, len(dup))
+	}
 	idle := len(p.queue) == 0 && !p.writing
-	p.queue = append(p.queue, outgoing{m: &cp, fds: dup, size: size})
+	p.queue = append(p.queue, outgoing{m: &cp, fds: dup, size: size, ch: ch})
 	p.qbytes += size
 	p.qfds += len(dup)
 	if idle && !p.dirty {
@@ -171,6 +250,7 @@ func (p *peer) kick() {
 // sent releases what a written message held.
 func (p *peer) sent(o outgoing) {
 	closeFDs(o.fds)
+	o.ch.put()
 	p.qmu.Lock()
 	p.qbytes -= o.size
 	p.qfds -= len(o.fds)
@@ -181,6 +261,7 @@ func (p *peer) sent(o outgoing) {
 func (p *peer) fail(rest []outgoing) {
 	for _, o := range rest {
 		closeFDs(o.fds)
+		o.ch.put()
 	}
 	p.t.Close()
 	p.drain()
@@ -242,6 +323,7 @@ func (p *peer) drain() {
 	p.closing = true
 	for _, o := range p.queue {
 		closeFDs(o.fds)
+		o.ch.put()
 		if p.nat != nil {
 			p.nat.Discard(o.pend)
 		}
@@ -249,8 +331,15 @@ func (p *peer) drain() {
 	p.queue, p.qbytes, p.qfds = nil, 0, 0
 }
 
-// stopWriting lets the writer finish what is queued and then exit.
+// stopWriting lets the writer finish what is queued and then exit. p's reader has ended, so
+// p sends nothing more: the charge of its last message ends, and its account closes (what
+// its messages hold in others' queues stays charged until written).
 func (p *peer) stopWriting() {
+	if p.routing != nil {
+		p.routing.put()
+		p.routing = nil
+	}
+	p.acct.close()
 	p.qmu.Lock()
 	p.closing = true
 	if !p.writer && len(p.queue) > 0 && !p.writing {

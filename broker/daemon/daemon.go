@@ -159,6 +159,8 @@ func loadFirst(paths []string) (*config.Config, error) {
 // limitsOf turns the configuration's limits into the broker's.
 func limitsOf(l config.Limits) broker.Limits {
 	out := broker.Limits{
+		MaxIncomingBytes:           l.MaxIncomingBytes,
+		MaxIncomingUnixFDs:         l.MaxIncomingUnixFDs,
 		MaxOutgoingBytes:           l.MaxOutgoingBytes,
 		MaxOutgoingUnixFDs:         l.MaxOutgoingUnixFDs,
 		MaxMessageSize:             l.MaxMessageSize,

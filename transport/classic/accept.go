@@ -26,7 +26,7 @@ type AcceptOptions struct {
 // Accept runs the server side of authentication on a connection a listener accepted and
 // returns it ready to carry messages. ctx bounds the authentication.
 func Accept(ctx context.Context, sock *net.UnixConn, opts AcceptOptions) (*Conn, error) {
-	c := &Conn{sock: sock, order: wire.NativeOrder, oob: make([]byte, unix.CmsgSpace(wire.MaxUnixFDs*4))}
+	c := &Conn{sock: sock, order: wire.NativeOrder, oob: make([]byte, unix.CmsgSpace(wire.MaxUnixFDs*4)), done: make(chan struct{})}
 	if dl, ok := ctx.Deadline(); ok {
 		sock.SetDeadline(dl)
 	}

@@ -60,15 +60,23 @@ type Conn struct {
 	wbuf     []byte
 	unsent   []byte // the rest of a message TrySend started, written first by the next write
 	lastSent atomic.Int64
+	// lastSentAt is when the last message was sent, in Unix nanoseconds.
+	lastSentAt atomic.Int64
 
 	// reader state, owned by the goroutine in Recv
-	rmu     sync.Mutex
-	chunk   []byte // current receive chunk; chunk[rpos:rend] is unread data
-	rpos    int
-	rend    int
-	oob     []byte
-	fdq     []int
-	pending []Received // messages read during Dial, delivered first
+	rmu       sync.Mutex
+	rbuf      []byte // what the socket returned; rbuf[rpos:rend] is unread
+	rpos      int
+	rend      int
+	offset    int64 // stream offset of rbuf[rpos]
+	oob       []byte
+	fdq       []int      // received descriptors no message has claimed yet
+	fdBatches []fdBatch  // fdq by the read that brought them, to tell whose they are
+	newFDs    int        // descriptors of the read in progress
+	pending   []Received // messages read during Dial, delivered first
+	quota     Quota
+	held      int           // bytes charged to quota for the message being read
+	done      chan struct{} // closed when the connection closes
 
 	// maxMsg, when positive, is the largest message this side accepts (a bus's
 	// max_message_size); a larger one breaks the connection before it is read.
@@ -83,7 +91,31 @@ type Conn struct {
 type Received struct {
 	Msg *wire.Message
 	FDs []int
+	// Charged is the number of bytes charged to the connection's Quota for the message; the
+	// receiver now owns that charge, and the descriptors' charge, and releases both (see
+	// Quota.Release) when it no longer holds the message.
+	Charged int
 }
+
+// Quota accounts for what a connection holds of what its peer sent, before the memory is
+// allocated: a bus uses it to bound each sender and each user, and to stop reading a sender
+// whose messages its receivers have not yet taken (see SetQuota).
+type Quota interface {
+	// Reserve charges n more bytes of the message being read, before they are allocated.
+	// It blocks while they do not fit, and returns an error only when done is closed.
+	Reserve(done <-chan struct{}, n int) error
+	// AddFDs charges n descriptors that arrived; they are in the process already, so they
+	// cannot be refused, only counted.
+	AddFDs(n int)
+	// Release returns a charge: bytes and descriptors no longer held.
+	Release(bytes, fds int)
+}
+
+// SetQuota makes the connection charge q for what it reads. Call it before the first Recv.
+func (c *Conn) SetQuota(q Quota) { c.quota = q }
+
+// Done is closed when the connection closes, by Close or because it broke.
+func (c *Conn) Done() <-chan struct{} { return c.done }
 
 // Dial connects to the first usable entry of a D-Bus address list (such as the value of
 // DBUS_SESSION_BUS_ADDRESS), authenticates, and unless opts.NoHello is set, calls Hello to
@@ -123,7 +155,7 @@ func NewConn(ctx context.Context, sock *net.UnixConn, opts Options) (*Conn, erro
 }
 
 func newConn(ctx context.Context, sock *net.UnixConn, wantGUID string, opts Options) (*Conn, error) {
-	c := &Conn{sock: sock, order: wire.NativeOrder, oob: make([]byte, unix.CmsgSpace(wire.MaxUnixFDs*4))}
+	c := &Conn{sock: sock, order: wire.NativeOrder, oob: make([]byte, unix.CmsgSpace(wire.MaxUnixFDs*4)), done: make(chan struct{})}
 	if dl, ok := ctx.Deadline(); ok {
 		sock.SetDeadline(dl)
 	}
@@ -353,6 +385,7 @@ func (c *Conn) encode(m *wire.Message) (hdr, body []byte, err error) {
 		c.wbuf = hdr
 	}
 	c.lastSent.Store(int64(len(hdr) + len(body)))
+	c.lastSentAt.Store(time.Now().UnixNano())
 	return hdr, body, nil
 }
 
@@ -394,68 +427,173 @@ func (c *Conn) recv() (Received, error) {
 	if err := c.fill(wire.FixedHeaderSize); err != nil {
 		return Received{}, err
 	}
-	total, err := wire.MessageLength(c.chunk[c.rpos:c.rend])
+	total, err := wire.MessageLength(c.rbuf[c.rpos:c.rend])
 	if err != nil {
 		return Received{}, c.fail("the peer sent bytes that are not a D-Bus message", err)
 	}
 	if c.maxMsg > 0 && total > c.maxMsg {
 		return Received{}, c.fail("protocol error", fmt.Errorf("the peer sent a message of %d bytes, over the limit of %d", total, c.maxMsg))
 	}
-	var buf []byte
-	if total <= chunkSize {
-		if err := c.fill(total); err != nil {
-			return Received{}, err
-		}
-		buf = c.chunk[c.rpos : c.rpos+total : c.rpos+total]
-		c.rpos += total
-	} else {
-		// A large message gets a buffer of its own, read straight into.
-		buf = make([]byte, total)
-		n := copy(buf, c.chunk[c.rpos:c.rend])
-		c.rpos += n
-		for n < total {
-			k, err := c.read(buf[n:])
-			if err != nil {
-				return Received{}, err
-			}
-			n += k
-		}
+	buf, err := c.readMessage(total)
+	if err != nil {
+		return Received{}, err
 	}
 	m, err := wire.DecodeMessage(buf)
 	if err != nil {
 		return Received{}, c.fail("the peer sent an invalid message", err)
 	}
-	r := Received{Msg: m}
+	r := Received{Msg: m, Charged: c.held}
 	if m.UnixFDs > 0 {
+		if !c.unixFD {
+			return Received{}, c.fail("protocol error", fmt.Errorf("message %s declares %d file descriptors, but descriptor passing was not negotiated", m, m.UnixFDs))
+		}
 		if int(m.UnixFDs) > len(c.fdq) {
 			return Received{}, c.fail("protocol error", fmt.Errorf("message %s declares %d file descriptors but %d arrived", m, m.UnixFDs, len(c.fdq)))
 		}
-		r.FDs = append([]int(nil), c.fdq[:m.UnixFDs]...)
-		c.fdq = c.fdq[m.UnixFDs:]
+		r.FDs = c.takeFDs(int(m.UnixFDs))
 	}
+	// Descriptors that arrived with bytes of this message or earlier ones, and that this
+	// message did not claim, belong to no message: the sender is hoarding them in the bus.
+	if n := c.unclaimed(); n > 0 {
+		closeFDs(r.FDs)
+		if c.quota != nil {
+			c.quota.Release(0, len(r.FDs))
+		}
+		return Received{}, c.fail("protocol error", fmt.Errorf("%d file descriptors arrived that no message declares (message %s declares %d)", n, m, m.UnixFDs))
+	}
+	c.held = 0
 	return r, nil
 }
 
-// fill makes at least n unread bytes available in the current chunk, moving a partial
-// message into a fresh chunk when the current one is used up.
+// readMessage returns the next total bytes of the stream in a buffer of their own, which is
+// grown only as bytes arrive and charged to the quota before each allocation, so that a
+// length a peer announces and never sends costs nothing.
+func (c *Conn) readMessage(total int) ([]byte, error) {
+	first := min(total, max(c.rend-c.rpos, minAlloc))
+	if err := c.charge(first); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, first)
+	for {
+		n := min(total-len(buf), c.rend-c.rpos)
+		buf = append(buf, c.rbuf[c.rpos:c.rpos+n]...)
+		c.rpos += n
+		c.offset += int64(n)
+		if len(buf) == total {
+			return buf, nil
+		}
+		if len(buf) == cap(buf) {
+			grown := min(total, 2*cap(buf))
+			if err := c.charge(grown - cap(buf)); err != nil {
+				return nil, err
+			}
+			buf = append(make([]byte, 0, grown), buf...)
+		}
+		// A large rest is read straight into the message; a small one into the read buffer,
+		// which then picks up the start of the next messages in the same system call.
+		if rest := buf[len(buf):cap(buf)]; len(rest) >= len(c.rbuf) {
+			k, err := c.read(rest)
+			if err != nil {
+				return nil, err
+			}
+			c.offset += int64(k)
+			buf = buf[:len(buf)+k]
+			c.noteFDs()
+			if len(buf) == total {
+				return buf, nil
+			}
+			continue
+		}
+		c.rpos, c.rend = 0, 0
+		if err := c.fill(1); err != nil {
+			return nil, err
+		}
+	}
+}
+
+// minAlloc is the smallest buffer a message starts with when fewer of its bytes have arrived.
+const minAlloc = 4 << 10
+
+// charge accounts n more bytes of the message being read before they are allocated; it
+// waits while the quota has no room, which stops reading from this peer.
+func (c *Conn) charge(n int) error {
+	if c.quota == nil || n == 0 {
+		return nil
+	}
+	if err := c.quota.Reserve(c.done, n); err != nil {
+		return c.fail("the connection closed while waiting for room to read", err)
+	}
+	c.held += n
+	return nil
+}
+
+// fill makes at least n unread bytes available in the read buffer, moving unread bytes to
+// its front first when they would not fit.
 func (c *Conn) fill(n int) error {
 	if c.rend-c.rpos >= n {
 		return nil
 	}
-	if len(c.chunk)-c.rpos < n {
-		// Start a new chunk: earlier messages keep aliasing the old one.
-		fresh := make([]byte, chunkSize)
-		c.rend = copy(fresh, c.chunk[c.rpos:c.rend])
-		c.chunk, c.rpos = fresh, 0
+	if c.rbuf == nil {
+		c.rbuf = make([]byte, chunkSize)
+	}
+	if len(c.rbuf)-c.rpos < n {
+		c.rend = copy(c.rbuf, c.rbuf[c.rpos:c.rend])
+		c.rpos = 0
 	}
 	for c.rend-c.rpos < n {
-		k, err := c.read(c.chunk[c.rend:])
+		k, err := c.read(c.rbuf[c.rend:])
 		if err != nil {
 			return err
 		}
 		c.rend += k
+		c.noteFDs()
 	}
 	return nil
+}
+
+// noteFDs records where in the stream the descriptors of the last read must be claimed:
+// the kernel hands descriptors out with the bytes they were sent with, so a message that
+// claims them starts before the end of that read.
+func (c *Conn) noteFDs() {
+	if c.newFDs == 0 {
+		return
+	}
+	c.fdBatches = append(c.fdBatches, fdBatch{n: c.newFDs, end: c.offset + int64(c.rend-c.rpos)})
+	c.newFDs = 0
+}
+
+// takeFDs hands out the first n queued descriptors.
+func (c *Conn) takeFDs(n int) []int {
+	fds := append([]int(nil), c.fdq[:n]...)
+	c.fdq = c.fdq[n:]
+	for n > 0 {
+		k := min(n, c.fdBatches[0].n)
+		c.fdBatches[0].n -= k
+		n -= k
+		if c.fdBatches[0].n == 0 {
+			c.fdBatches = c.fdBatches[1:]
+		}
+	}
+	return fds
+}
+
+// unclaimed counts the queued descriptors that the messages read so far should have
+// claimed: those that came in a read that ended at or before the end of the last message.
+func (c *Conn) unclaimed() int {
+	n := 0
+	for _, b := range c.fdBatches {
+		if b.end <= c.offset {
+			n += b.n
+		}
+	}
+	return n
+}
+
+// fdBatch is the descriptors of one read: n of them, to be claimed by a message that starts
+// before stream offset end.
+type fdBatch struct {
+	n   int
+	end int64
 }
 
 // read reads into p, collecting any file descriptors that arrive.
@@ -469,6 +607,9 @@ func (c *Conn) read(p []byte) (int, error) {
 	if flags&syscall.MSG_CTRUNC != 0 {
 		return 0, c.fail("protocol error", errors.New("file descriptors were truncated: the peer sent more than fit one message"))
 	}
+	if c.newFDs > 0 && !c.unixFD {
+		return 0, c.fail("protocol error", fmt.Errorf("the peer sent %d file descriptors, but descriptor passing was not negotiated", c.newFDs))
+	}
 	if err != nil {
 		if errors.Is(err, net.ErrClosed) {
 			return 0, c.fail("", ErrClosed)
@@ -476,7 +617,7 @@ func (c *Conn) read(p []byte) (int, error) {
 		return 0, c.fail("reading failed", err)
 	}
 	if n == 0 {
-		return 0, c.fail("the peer closed the connection", io.EOF)
+		return 0, c.fail("the other end closed the connection", io.EOF)
 	}
 	return n, nil
 }
@@ -495,8 +636,23 @@ func (c *Conn) collectFDs(oob []byte) error {
 			return err
 		}
 		c.fdq = append(c.fdq, fds...)
+		c.newFDs += len(fds)
+		if c.quota != nil {
+			c.quota.AddFDs(len(fds))
+		}
+	}
+	// One message carries at most wire.MaxUnixFDs; a read can end one message and start the
+	// next, so more than two messages' worth waiting is a peer piling descriptors up.
+	if len(c.fdq) > 2*wire.MaxUnixFDs {
+		return fmt.Errorf("%d file descriptors arrived ahead of the messages that would claim them", len(c.fdq))
 	}
 	return nil
+}
+
+func closeFDs(fds []int) {
+	for _, fd := range fds {
+		unix.Close(fd)
+	}
 }
 
 // fail records the first error that broke the connection, closes the socket, and returns the
@@ -507,7 +663,11 @@ func (c *Conn) fail(reason string, cause error) error {
 	case errors.Is(cause, ErrClosed):
 		err = ErrClosed
 	default:
-		err = &DisconnectError{Reason: reason, Cause: cause, LastSent: int(c.lastSent.Load())}
+		de := &DisconnectError{Reason: reason, Cause: cause, LastSent: int(c.lastSent.Load())}
+		if at := c.lastSentAt.Load(); at != 0 {
+			de.SinceSent = time.Since(time.Unix(0, at))
+		}
+		err = de
 	}
 	c.broken.CompareAndSwap(nil, &err)
 	c.closeSocket()
@@ -522,7 +682,10 @@ func (c *Conn) err() error {
 }
 
 func (c *Conn) closeSocket() {
-	c.closeOnce.Do(func() { c.sock.Close() })
+	c.closeOnce.Do(func() {
+		c.sock.Close()
+		close(c.done)
+	})
 }
 
 // Close closes the connection. Pending Recv and Send calls return ErrClosed; descriptors
@@ -532,16 +695,16 @@ func (c *Conn) Close() error {
 	c.broken.CompareAndSwap(nil, &err)
 	c.closeSocket()
 	c.rmu.Lock()
-	for _, fd := range c.fdq {
-		unix.Close(fd)
+	closeFDs(c.fdq)
+	if c.quota != nil {
+		c.quota.Release(c.held, len(c.fdq))
 	}
-	c.fdq = nil
+	c.fdq, c.fdBatches, c.held = nil, nil, 0
 	for _, r := range c.pending {
-		for _, fd := range r.FDs {
-			unix.Close(fd)
-		}
+		closeFDs(r.FDs)
 	}
 	c.pending = nil
+	c.rbuf = nil
 	c.rmu.Unlock()
 	return nil
 }

@@ -1,0 +1,300 @@
+package broker
+
+import (
+	"errors"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"github.com/kdbus-go/kdbus/wire"
+)
+
+// This file accounts for the memory and descriptors that senders hold in the bus. Every byte
+// a connection sends is charged to it, and to its user, from the moment the bus reads it
+// (before the buffer is allocated) until every receiver has written it or dropped it, as
+// dbus-daemon does with max_incoming_bytes. A connection over its limit is not read from
+// until its receivers drain, so its socket fills and its own writes block: the flooder is
+// slowed, not the bus. Users share one bus-wide pool the way dbus-broker shares a user's
+// resources: each user may take at most what the others leave divided by the number of
+// users holding a share, so a newcomer always finds room.
+
+// errAccountClosed ends a wait for room on a connection that closed meanwhile.
+var errAccountClosed = errors.New("the connection closed while the bus waited for room to read its message")
+
+// memFactor is what a live byte costs in memory: the Go heap grows to twice what is live
+// before it collects (GOGC=100), so a limit on live bytes alone would let the process use
+// twice the configured amount.
+const memFactor = 2
+
+// poolConnections is how many connections' worth of max_incoming_bytes the bus-wide pool
+// holds. With the fair share rule a lone user gets half the pool, two connections' worth,
+// so one connection at its limit leaves the rest of its user's connections room to talk.
+const poolConnections = 4
+
+// Costs of the structures that come with a message beyond its bytes.
+var (
+	messageCost  = int(unsafe.Sizeof(wire.Message{}))
+	outgoingCost = int(unsafe.Sizeof(outgoing{})) + int(unsafe.Sizeof(charge{}))
+)
+
+// Memory is given back to the system when the charges fall to a quarter of a peak of at
+// least returnAfter, at most once every returnEvery: the runtime would keep a dropped
+// queue's pages for minutes otherwise, and a forced collection is too costly to run on
+// every release.
+const (
+	returnAfter = 64 << 20
+	returnEvery = time.Second
+)
+
+// accountant is the one unit every charge goes through. It is safe for concurrent use.
+type accountant struct {
+	connBytes, connFDs int // per connection: max_incoming_bytes, max_incoming_unix_fds (as cost)
+	poolBytes, poolFDs int // the whole bus
+
+	mu        sync.Mutex
+	bytes     int // charged in all, as cost
+	fds       int
+	users     map[uint32]*userUsage
+	sharing   int           // users holding a charge
+	wake      chan struct{} // closed, and replaced, whenever something is released
+	peak      int           // the most bytes charged since memory was last given back
+	returning bool
+	lastFree  time.Time
+}
+
+// userUsage is what one user's connections hold.
+type userUsage struct {
+	uid         uint32
+	bytes, fds  int
+	connections int
+}
+
+func newAccountant(l Limits) *accountant {
+	return &accountant{
+		connBytes: l.MaxIncomingBytes,
+		connFDs:   l.MaxIncomingUnixFDs,
+		poolBytes: poolConnections * l.MaxIncomingBytes,
+		poolFDs:   poolConnections * l.MaxIncomingUnixFDs,
+		users:     make(map[uint32]*userUsage),
+		wake:      make(chan struct{}),
+	}
+}
+
+// account is what one connection holds. It is the connection's classic.Quota.
+type account struct {
+	a          *accountant
+	u          *userUsage
+	bytes, fds int // as cost
+}
+
+// open returns the account of a new connection of uid.
+func (a *accountant) open(uid uint32) *account {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	u := a.users[uid]
+	if u == nil {
+		u = &userUsage{uid: uid}
+		a.users[uid] = u
+	}
+	u.connections++
+	return &account{a: a, u: u}
+}
+
+// close forgets a connection that went away; what its messages hold stays charged until
+// its receivers have them.
+func (c *account) close() {
+	a := c.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c.u.connections--
+	a.forget(c.u)
+}
+
+// forget drops a user that has no connection and holds nothing. a.mu is held.
+func (a *accountant) forget(u *userUsage) {
+	if u.connections == 0 && u.bytes == 0 && u.fds == 0 {
+		delete(a.users, u.uid)
+	}
+}
+
+// fits reports whether user u may take cost more bytes: at most what the other users leave,
+// less the charge, divided by the number of users sharing the pool. A user holding nothing
+// may always take one message, so that every user makes progress. a.mu is held.
+func (a *accountant) fits(u *userUsage, cost int) bool {
+	if u.bytes == 0 {
+		return true
+	}
+	return (u.bytes+cost)*a.sharing <= a.poolBytes-a.bytes-cost
+}
+
+// hasRoom reports whether the connection may start reading another message: it is under its
+// own limits and its user has a share of the pool left. a.mu is held.
+func (c *account) hasRoom() bool {
+	a := c.a
+	if c.bytes >= a.connBytes || c.fds >= a.connFDs {
+		return false
+	}
+	u := c.u
+	return u.bytes == 0 || (u.bytes*a.sharing < a.poolBytes-a.bytes && u.fds*a.sharing < a.poolFDs-a.fds)
+}
+
+// waitRoom blocks until the connection may read another message, or done is closed; it
+// reports whether there is room.
+func (c *account) waitRoom(done <-chan struct{}) bool {
+	a := c.a
+	for {
+		a.mu.Lock()
+		if c.hasRoom() {
+			a.mu.Unlock()
+			return true
+		}
+		wake := a.wake
+		a.mu.Unlock()
+		select {
+		case <-wake:
+		case <-done:
+			return false
+		}
+	}
+}
+
+// Reserve charges n bytes of a message being read, waiting while the user's share has no
+// room for them. It implements classic.Quota.
+func (c *account) Reserve(done <-chan struct{}, n int) error {
+	a := c.a
+	cost := n * memFactor
+	for {
+		a.mu.Lock()
+		if a.fits(c.u, cost) {
+			c.add(cost, 0)
+			a.mu.Unlock()
+			return nil
+		}
+		wake := a.wake
+		a.mu.Unlock()
+		select {
+		case <-wake:
+		case <-done:
+			return errAccountClosed
+		}
+	}
+}
+
+// AddFDs charges descriptors that arrived. It implements classic.Quota.
+func (c *account) AddFDs(n int) { c.force(0, n) }
+
+// Release returns a charge. It implements classic.Quota.
+func (c *account) Release(bytes, fds int) {
+	if bytes == 0 && fds == 0 {
+		return
+	}
+	a := c.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	c.add(-bytes*memFactor, -fds)
+	a.forget(c.u)
+	close(a.wake)
+	a.wake = make(chan struct{})
+	a.maybeReturnMemory()
+}
+
+// force charges what is held already, and so cannot be refused; it only delays the next
+// message the connection may send.
+func (c *account) force(bytes, fds int) {
+	if bytes == 0 && fds == 0 {
+		return
+	}
+	c.a.mu.Lock()
+	c.add(bytes*memFactor, fds)
+	c.a.mu.Unlock()
+}
+
+// add moves the counters of the connection, its user and the bus. a.mu is held.
+func (c *account) add(cost, fds int) {
+	a, u := c.a, c.u
+	held := u.bytes != 0 || u.fds != 0
+	c.bytes += cost
+	c.fds += fds
+	u.bytes += cost
+	u.fds += fds
+	a.bytes += cost
+	a.fds += fds
+	switch holds := u.bytes != 0 || u.fds != 0; {
+	case holds && !held:
+		a.sharing++
+	case !holds && held:
+		a.sharing--
+	}
+	a.peak = max(a.peak, a.bytes)
+}
+
+// maybeReturnMemory gives freed memory back to the system once most of a large peak is
+// gone, so that the bus shrinks when a queue it held is dropped. a.mu is held.
+func (a *accountant) maybeReturnMemory() {
+	if a.returning || a.peak < returnAfter || a.bytes > a.peak/4 {
+		return
+	}
+	a.returning = true
+	a.peak = a.bytes
+	delay := time.Until(a.lastFree.Add(returnEvery))
+	time.AfterFunc(max(delay, 0), func() {
+		debug.FreeOSMemory()
+		a.mu.Lock()
+		a.returning = false
+		a.lastFree = time.Now()
+		a.mu.Unlock()
+	})
+}
+
+// usage returns what a connection holds, in bytes and descriptors, for statistics.
+func (c *account) usage() (bytes, fds int) {
+	c.a.mu.Lock()
+	defer c.a.mu.Unlock()
+	return c.bytes / memFactor, c.fds
+}
+
+// charge is what one message holds on its sender's account: its bytes and structures, and
+// the descriptors the bus holds for it. It is released when the last of its holders (the
+// routing of the message, and each receiver's queue) lets go.
+type charge struct {
+	acct       *account
+	bytes, fds int // live bytes and descriptors
+	refs       atomic.Int32
+}
+
+// newCharge starts the charge of a message whose bytes and descriptors acct already
+// carries, held by the routing of the message.
+func newCharge(acct *account, bytes, fds int) *charge {
+	ch := &charge{acct: acct, bytes: bytes, fds: fds}
+	ch.refs.Store(1)
+	return ch
+}
+
+// add charges more to the message, while a reference is held.
+func (ch *charge) add(bytes, fds int) {
+	ch.acct.force(bytes, fds)
+	ch.bytes += bytes
+	ch.fds += fds
+}
+
+// hold takes a reference for one more holder.
+func (ch *charge) hold() { ch.refs.Add(1) }
+
+// put drops a reference; the last one releases the charge.
+func (ch *charge) put() {
+	if ch == nil {
+		return
+	}
+	if ch.refs.Add(-1) == 0 {
+		ch.acct.Release(ch.bytes, ch.fds)
+	}
+}
+
+// msgCost is what a queued message holds: its body, its header's strings, and the structures
+// that carry it.
+func msgCost(m *wire.Message) int {
+	return len(m.Body) + len(m.Path) + len(m.Interface) + len(m.Member) + len(m.ErrorName) +
+		len(m.Destination) + len(m.Sender) + len(m.Signature) + messageCost + outgoingCost
+}
