@@ -212,10 +212,12 @@ func (b *Broker) acceptLoop(l *net.UnixListener, fds int, serve func(*net.UnixCo
 			if errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
 				b.adm.shedNewest()
 			}
-			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
-			if delay == time.Second {
-				b.log.Warn("cannot accept connections; retrying every second", "listener", l.Addr().String(), "err", err)
+			if delay == 0 {
+				// Once per spell of failures: they repeat until the cause goes away.
+				b.log.Warn("cannot accept connections for now; retrying with a growing delay, up to a second",
+					"listener", l.Addr().String(), "err", err)
 			}
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
 			time.Sleep(delay)
 			continue
 		}
