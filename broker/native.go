@@ -41,6 +41,7 @@ func (b *Broker) nativeReadLoop(p *peer) {
 	defer b.removePeer(p)
 	bc := p.nat
 	for {
+		b.waitForRoom(p) // a sender whose messages classic receivers still hold waits (account.go)
 		in, err := bc.Recv()
 		if err != nil {
 			if !errors.Is(err, native.ErrHangup) && !errors.Is(err, net.ErrClosed) {

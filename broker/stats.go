@@ -76,7 +76,8 @@ func (b *Broker) getConnectionStats(p *peer, m *wire.Message, args []any) ([]any
 	q.qmu.Lock()
 	qbytes, qfds, qlen := q.qbytes, q.qfds, len(q.queue)
 	q.qmu.Unlock()
-	u := func(v int) wire.Variant { return wire.Variant{Sig: "u", Value: uint32(v)} }
+	inBytes, inFDs := q.acct.usage()
+	u := func(v int) wire.Variant { return wire.Variant{Sig: "u", Value: uint32(min(v, 1<<32-1))} }
 	return []any{map[string]wire.Variant{
 		"UniqueName":       {Sig: "s", Value: q.unique},
 		"MatchRules":       u(len(q.matches)),
@@ -84,6 +85,8 @@ func (b *Broker) getConnectionStats(p *peer, m *wire.Message, args []any) ([]any
 		"OutgoingBytes":    u(qbytes),
 		"OutgoingFDs":      u(qfds),
 		"OutgoingMessages": u(qlen),
+		"IncomingBytes":    u(inBytes),
+		"IncomingFDs":      u(inFDs),
 		"PendingReplies":   u(len(q.expected)),
 		"PeerUnixUserID":   u(int(q.creds.uid)),
 		"PeerProcessID":    u(int(q.creds.pid)),
