@@ -19,7 +19,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/kdbus-go/kdbus/bloom"
@@ -47,6 +46,7 @@ type Limits struct {
 	MaxIncompleteConnections   int
 	MaxNamesPerConnection      int
 	MaxMatchRulesPerConnection int
+	MaxMatchRulesPerUser       int // all of one user's connections together, as dbus-broker counts them
 	MaxRepliesPerConnection    int
 	ReplyTimeout               time.Duration
 	AuthTimeout                time.Duration
@@ -68,6 +68,7 @@ var DefaultLimits = Limits{
 	MaxIncompleteConnections:   10000,
 	MaxNamesPerConnection:      50000,
 	MaxMatchRulesPerConnection: 50000,
+	MaxMatchRulesPerUser:       100000,
 	MaxRepliesPerConnection:    50000,
 	ReplyTimeout:               5 * time.Minute,
 	AuthTimeout:                5 * time.Minute,
@@ -105,9 +106,8 @@ type Broker struct {
 	// seq numbers routed messages bus-wide; origin is the message being routed (route.go).
 	seq    uint64
 	origin *origin
-	// observers counts eavesdropping rules and monitors: while there are none, a native
-	// unicast is copied straight from its sender's send area into its receiver's pool.
-	observers atomic.Int64
+	// match holds every connection's match rules, indexed for routing (matchindex.go).
+	match matchRegistry
 	// bloom are the parameters of the bloom filters of native connections.
 	bloom bloom.Params
 	hbuf  []byte // scratch for headers of the bus's own messages to native peers
@@ -167,6 +167,7 @@ func fillLimits(l Limits) Limits {
 	set(&l.MaxIncompleteConnections, d.MaxIncompleteConnections)
 	set(&l.MaxNamesPerConnection, d.MaxNamesPerConnection)
 	set(&l.MaxMatchRulesPerConnection, d.MaxMatchRulesPerConnection)
+	set(&l.MaxMatchRulesPerUser, d.MaxMatchRulesPerUser)
 	set(&l.MaxRepliesPerConnection, d.MaxRepliesPerConnection)
 	if l.ReplyTimeout <= 0 {
 		l.ReplyTimeout = d.ReplyTimeout
@@ -324,10 +325,7 @@ func (b *Broker) removePeer(p *peer) {
 	if b.perUID[p.creds.uid] <= 0 {
 		delete(b.perUID, p.creds.uid)
 	}
-	if _, ok := b.monitors[p]; ok {
-		delete(b.monitors, p)
-		b.observers.Add(-1)
-	}
+	delete(b.monitors, p)
 	b.dropMatches(p)
 	changes := b.reg.releaseAll(p)
 	if p.unique != "" {
@@ -346,16 +344,6 @@ func (b *Broker) removePeer(p *peer) {
 	if p.nat != nil {
 		p.nat.Close()
 	}
-}
-
-// dropMatches forgets p's match rules. Caller holds b.mu.
-func (b *Broker) dropMatches(p *peer) {
-	for _, e := range p.matches {
-		if e.rule.Eavesdrop {
-			b.observers.Add(-1)
-		}
-	}
-	p.matches = nil
 }
 
 // unlock releases b.mu and then writes the messages queued meanwhile, from this goroutine,
