@@ -217,7 +217,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	}
 	// The broker learns the user it runs as, who may connect and monitor, so it is made only
 	// once the daemon has become that user. Its descriptor budget follows RLIMIT_NOFILE, whose
-	// soft limit the Go runtime raises to the hard one at start (package os).
+	// soft limit Go raises at start to one below the hard limit (package syscall's init; the
+	// one left lets it tell its own change from a later prlimit), as dbus-daemon raises its own.
 	b := broker.New(broker.Options{Limits: limitsOf(cfg.Limits), Logger: log, Policy: cfg.Policy})
 	addrs := make([]string, len(listeners))
 	for i, l := range listeners {
