@@ -9,7 +9,8 @@ import (
 // policy allows everything, as a private session bus would; monitoring is then limited to the
 // bus's own user and root. Callers hold b.mu.
 
-// subjectOf is what the policy knows about a connection.
+// subjectOf is what the policy knows about a connection: its user and every group it acts
+// with, the primary one included (peerCreds).
 func subjectOf(cr creds) config.Subject {
 	return config.Subject{UID: cr.uid, GIDs: cr.gids}
 }
