@@ -189,8 +189,9 @@ func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
 	return true
 }
 
-// kickNative announces the queued slots from the calling goroutine if the socket takes them at
-// once, and leaves them to the writer goroutine otherwise.
+// kickNative announces the queued slots from the calling goroutine as far as the socket takes
+// them at once, and leaves the rest to the writer goroutine: the caller may be any peer's
+// reader, which must never wait on this peer.
 func (p *peer) kickNative() {
 	p.qmu.Lock()
 	for (len(p.queue) > 0 || p.nat.HasDropped()) && !p.writing && !p.closing {
@@ -198,24 +199,34 @@ func (p *peer) kickNative() {
 		p.queue = nil
 		p.writing = true
 		p.qmu.Unlock()
-		sent, err := p.announce(batch, false)
+		n, err := p.announce(batch, false)
 		p.qmu.Lock()
 		p.writing = false
-		if err != nil {
-			p.qmu.Unlock()
-			p.t.Close()
-			return
-		}
-		if !sent {
-			p.queue = append(batch[:len(batch):len(batch)], p.queue...)
+		if errors.Is(err, native.ErrWouldBlock) {
+			p.queue = append(batch[n:len(batch):len(batch)], p.queue...)
 			p.wakeWriter()
 			break
+		}
+		if err != nil {
+			p.qmu.Unlock()
+			p.discard(batch[n:])
+			p.t.Close()
+			return
 		}
 	}
 	p.qmu.Unlock()
 }
 
-// writeLoopNative announces, blocking, what kickNative could not, until the peer closes.
+// discard gives back the slots of a batch that will never be announced.
+func (p *peer) discard(batch []outgoing) {
+	for _, o := range batch {
+		closeFDs(o.fds)
+		p.nat.Discard(o.pend)
+	}
+}
+
+// writeLoopNative announces, blocking, what kickNative could not, until the peer closes. It
+// is the only goroutine that waits on this peer's socket for announcements.
 func (p *peer) writeLoopNative() {
 	for {
 		p.qmu.Lock()
@@ -231,11 +242,12 @@ func (p *peer) writeLoopNative() {
 		p.queue = nil
 		p.writing = true
 		p.qmu.Unlock()
-		_, err := p.announce(batch, true)
+		n, err := p.announce(batch, true)
 		p.qmu.Lock()
 		p.writing = false
 		p.qmu.Unlock()
 		if err != nil {
+			p.discard(batch[n:])
 			p.t.Close()
 			p.drain()
 			return
@@ -243,21 +255,20 @@ func (p *peer) writeLoopNative() {
 	}
 }
 
-// announce sends one batch of filled slots; their descriptors are closed once sent.
-func (p *peer) announce(batch []outgoing, block bool) (bool, error) {
+// announce sends one batch of filled slots and returns how many went; their descriptors are
+// closed once sent.
+func (p *peer) announce(batch []outgoing, block bool) (int, error) {
 	pends := make([]native.Pending, len(batch))
 	var fds []int
 	for i, o := range batch {
 		pends[i] = o.pend
 		fds = append(fds, o.fds...)
 	}
-	sent, err := p.nat.Notify(pends, fds, block)
-	if sent || err != nil {
-		for _, o := range batch {
-			closeFDs(o.fds)
-		}
+	n, err := p.nat.Notify(pends, fds, block)
+	for _, o := range batch[:n] {
+		closeFDs(o.fds)
 	}
-	return sent, err
+	return n, err
 }
 
 // dropBroadcast counts a broadcast that did not fit p's pool and makes sure p hears of it

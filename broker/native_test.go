@@ -392,7 +392,7 @@ func TestNativeCallDeadline(t *testing.T) {
 	m := oneWay(callee.UniqueName(), 1, 8)
 	m.Flags = 0
 	start := time.Now()
-	if err := caller.SendCall(m, nil, native.SendOptions{Deadline: time.Now().Add(100 * time.Millisecond)}); err != nil {
+	if err := caller.SendCall(context.Background(), m, nil, native.SendOptions{Deadline: time.Now().Add(100 * time.Millisecond)}); err != nil {
 		t.Fatal(err)
 	}
 	call := <-calls

@@ -311,13 +311,16 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int, payloads ui
 	if nt, ok := c.t.(nativeTransport); ok {
 		// The native bus learns the deadline too, and forgets the call when it passes.
 		dl, _ := ctx.Deadline()
-		err = nativeErr(nt.SendCall(m, fds, native.SendOptions{Deadline: dl, Payloads: payloads}))
+		err = nativeErr(nt.SendCall(ctx, m, fds, native.SendOptions{Deadline: dl, Payloads: payloads}))
 	} else {
 		err = c.t.Send(m, fds)
 	}
 	if err != nil {
 		if c.forget(m.Serial) {
 			replyChans.Put(ch)
+		}
+		if cerr := ctx.Err(); cerr != nil && errors.Is(err, cerr) {
+			return reply{}, contextError(cerr, m) // the bus was too busy to take the call in time
 		}
 		return reply{}, err
 	}
@@ -379,11 +382,12 @@ type callError struct {
 func (e *callError) Error() string   { return e.err.Error() }
 func (e *callError) Unwrap() []error { return []error{e.err, e.ctx} }
 
-// send writes m without waiting for a reply.
-func (c *Conn) send(m *wire.Message, fds []int, payloads uint64, wait bool) error {
+// send writes m without waiting for a reply; on the native transport it waits for the bus to
+// take it only as long as ctx lasts.
+func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, payloads uint64, wait bool) error {
 	m.Flags |= wire.FlagNoReplyExpected
 	if nt, ok := c.t.(nativeTransport); ok {
-		return nt.sendOneWay(m, fds, payloads, wait)
+		return nt.sendOneWay(ctx, m, fds, payloads, wait)
 	}
 	return c.t.Send(m, fds)
 }

@@ -87,7 +87,7 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 	msg.Body = e.Bytes()
 	*buf = msg.Body
 	if m.NoReply {
-		return o.conn.send(msg, e.FDs(), e.PayloadMask(), co.waitDelivery)
+		return o.conn.send(ctx, msg, e.FDs(), e.PayloadMask(), co.waitDelivery)
 	}
 	reply, err := o.conn.call(ctx, msg, e.FDs(), e.PayloadMask())
 	if err != nil {

@@ -289,7 +289,7 @@ func (s *PropertyStore[T]) announce(changed []int) error {
 			Order: wire.NativeOrder, Type: wire.Signal, Path: b.path, Interface: PropertiesInterface,
 			Member: "PropertiesChanged", Signature: "sa{sv}as", Body: body,
 		}
-		if err := b.conn.send(m, nil, 0, false); err != nil && first == nil {
+		if err := b.conn.send(context.Background(), m, nil, 0, false); err != nil && first == nil {
 			first = err
 		}
 	}

@@ -1,6 +1,7 @@
 package runtime
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"os"
@@ -260,7 +261,7 @@ func (c *Conn) dispatch(in *incoming) {
 	}
 	if nt, ok := c.t.(nativeTransport); ok && e.PayloadMask() != 0 {
 		// The native bus checks the reply's payloads as it checks a call's.
-		nt.SendCall(rm, e.FDs(), native.SendOptions{Payloads: e.PayloadMask()})
+		nt.SendCall(context.Background(), rm, e.FDs(), native.SendOptions{Payloads: e.PayloadMask()})
 		return
 	}
 	c.t.Send(rm, e.FDs())

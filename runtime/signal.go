@@ -72,7 +72,7 @@ func (s *SignalType[T]) Emit(em *Emitter, v *T) error {
 		Order: wire.NativeOrder, Type: wire.Signal, Path: em.path, Interface: s.Interface,
 		Member: s.Name, Destination: em.dest, Signature: s.Args.Sig, Body: e.Bytes(),
 	}
-	return em.conn.send(m, nil, 0, false)
+	return em.conn.send(context.Background(), m, nil, 0, false)
 }
 
 // Signal is one signal delivered to a subscriber: its arguments and where it came from.

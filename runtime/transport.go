@@ -83,14 +83,15 @@ func (t nativeTransport) Send(m *wire.Message, fds []int) error {
 	return nativeErr(t.Conn.Send(m, fds))
 }
 
-// sendOneWay sends a one-way call. With wait it returns once the bus has routed it, with the
-// failure to deliver it if any; otherwise a failure is collected for Sync.
-func (t nativeTransport) sendOneWay(m *wire.Message, fds []int, payloads uint64, wait bool) error {
+// sendOneWay sends a one-way call, waiting for the bus to take it as long as ctx lasts. With
+// wait it returns once the bus has routed it, with the failure to deliver it if any;
+// otherwise a failure is collected for Sync.
+func (t nativeTransport) sendOneWay(ctx context.Context, m *wire.Message, fds []int, payloads uint64, wait bool) error {
 	opts := native.SendOptions{Payloads: payloads}
 	if !wait {
-		return nativeErr(t.Conn.SendCall(m, fds, opts))
+		return nativeErr(t.Conn.SendCall(ctx, m, fds, opts))
 	}
-	err := t.Conn.SendAcked(context.Background(), m, fds, opts)
+	err := t.Conn.SendAcked(ctx, m, fds, opts)
 	var se *native.SendError
 	if errors.As(err, &se) {
 		return sendError(se)

@@ -65,7 +65,17 @@ type BusConn struct {
 	oob  []byte
 	hbuf []byte
 	offs []uint64
-	abuf []byte // acks, written by the reader goroutine only
+
+	// Acks the client's socket could not take at once, oldest first, guarded by amu. The
+	// reader never waits on a write to its client: the client may itself be waiting for the
+	// bus to read (see sendAck).
+	amu      sync.Mutex
+	acond    *sync.Cond
+	abuf     []byte // the ack being written without queueing
+	acks     [][]byte
+	ackBytes int
+	flushing bool  // flushAcks runs
+	ackErr   error // the write that broke the connection
 
 	// Quota state, guarded by qmu.
 	qmu         sync.Mutex
@@ -153,6 +163,7 @@ func Accept(ctx context.Context, sock *net.UnixConn, opts BusOptions) (*BusConn,
 		bySender: make(map[uint64]*usage),
 		byUID:    make(map[uint32]*usage),
 	}
+	c.acond = sync.NewCond(&c.amu)
 	if dl, ok := ctx.Deadline(); ok {
 		sock.SetReadDeadline(dl)
 		defer sock.SetReadDeadline(time.Time{})
@@ -497,13 +508,70 @@ func (c *BusConn) consume(cookie uint64) {
 	atomic.StoreUint64((*uint64)(unsafe.Pointer(&c.ctrl[0])), cookie)
 }
 
-// sendAck writes an ack from the client's own reader goroutine. It does not take wmu: a
-// client that asks for acks and stops reading blocks only its own reader, never a sender
-// announcing messages to it (each packet is written whole, so writers need no common lock).
+// maxQueuedAckBytes bounds the acks queued for a client that does not read them: past it, the
+// bus stops reading that client until it catches up. A client that keeps reading never meets
+// the bound for long, since the acks drain as fast as it reads.
+const maxQueuedAckBytes = 64 << 10
+
+// sendAck writes an ack from the client's reader goroutine, without ever blocking on the
+// socket: a client may be blocked writing to the bus (a send, its releases) while it waits for
+// the bus to read, and a bus reader blocked writing to it in turn would wedge the connection
+// for good. What the socket does not take at once is queued, in order, and written by
+// flushAcks. A client that lets the queue pass maxQueuedAckBytes is not read any further until
+// it has read its acks: it holds up only itself.
 func (c *BusConn) sendAck(a ack) error {
-	c.abuf = a.append(c.abuf[:0])
-	_, _, err := c.sock.WriteMsgUnix(c.abuf, nil, nil)
-	return err
+	c.amu.Lock()
+	defer c.amu.Unlock()
+	if c.ackErr != nil {
+		return c.ackErr
+	}
+	if len(c.acks) == 0 {
+		c.abuf = a.append(c.abuf[:0])
+		sent, err := c.write(c.abuf, nil, false)
+		if err != nil {
+			return err
+		}
+		if sent {
+			return nil
+		}
+	}
+	pkt := a.append(nil)
+	c.acks = append(c.acks, pkt)
+	c.ackBytes += len(pkt)
+	if !c.flushing {
+		c.flushing = true
+		go c.flushAcks()
+	}
+	for c.ackBytes > maxQueuedAckBytes && c.ackErr == nil {
+		c.acond.Wait()
+	}
+	return c.ackErr
+}
+
+// flushAcks writes the queued acks, waiting for the client to make room: it is the only
+// goroutine that waits on the client's socket for acks, and it ends when the queue is empty or
+// the connection breaks (closing the socket ends its write).
+func (c *BusConn) flushAcks() {
+	c.amu.Lock()
+	defer c.amu.Unlock()
+	for len(c.acks) > 0 && c.ackErr == nil {
+		pkt := c.acks[0]
+		c.amu.Unlock()
+		_, _, err := c.sock.WriteMsgUnix(pkt, nil, nil)
+		c.amu.Lock()
+		if err != nil {
+			c.ackErr = fmt.Errorf("native: writing an ack: %w", err)
+			c.acks, c.ackBytes = nil, 0
+			break
+		}
+		c.acks[0] = nil
+		c.acks = c.acks[1:]
+		c.ackBytes -= len(pkt)
+		c.acond.Broadcast()
+	}
+	c.acks = nil
+	c.flushing = false
+	c.acond.Broadcast()
 }
 
 // Slot is room in a pool for one message, taken by Reserve and filled by Fill.
@@ -686,16 +754,20 @@ type Pending struct {
 	e entry
 }
 
+// ErrWouldBlock is returned by Notify without block when the client's socket cannot take the
+// next packet right away; the slots it did not announce are still the caller's to announce.
+var ErrWouldBlock = errors.New("native: the client's socket is full")
+
 // Notify announces filled slots to the client, in order, with their descriptors (fds holds
 // each message's descriptors in turn), and the number of broadcasts dropped since the last
-// announcement (alone, if ps is empty). With block false it gives up, returning false and
-// sending nothing, when the socket cannot take the packet right away.
-func (c *BusConn) Notify(ps []Pending, fds []int, block bool) (bool, error) {
+// announcement (alone, if ps is empty). It returns how many of ps it announced. With block
+// false it never waits: it stops at the first packet the socket cannot take at once and
+// returns ErrWouldBlock, having announced the slots before it.
+func (c *BusConn) Notify(ps []Pending, fds []int, block bool) (int, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
-	first := true
-	for len(ps) > 0 || first {
-		first = false
+	done := 0
+	for first := true; len(ps) > 0 || first; first = false {
 		// One packet holds at most maxRecvEntries entries and maxPacketFDs descriptors.
 		k, nf := 0, 0
 		for k < len(ps) && k < maxRecvEntries && nf+int(ps[k].e.nfds) <= maxPacketFDs {
@@ -703,14 +775,14 @@ func (c *BusConn) Notify(ps []Pending, fds []int, block bool) (bool, error) {
 			k++
 		}
 		if k == 0 && len(ps) > 0 {
-			return false, fmt.Errorf("native: a message with %d descriptors exceeds the per-packet limit", ps[0].e.nfds)
+			return done, fmt.Errorf("native: a message with %d descriptors exceeds the per-packet limit", ps[0].e.nfds)
 		}
 		c.qmu.Lock()
 		dropped := c.dropped
 		c.dropped = 0
 		c.qmu.Unlock()
 		if k == 0 && dropped == 0 {
-			return true, nil
+			return done, nil
 		}
 		c.wbuf = appendRecvHeader(c.wbuf[:0], k, dropped)
 		for _, p := range ps[:k] {
@@ -725,12 +797,15 @@ func (c *BusConn) Notify(ps []Pending, fds []int, block bool) (bool, error) {
 			c.qmu.Lock()
 			c.dropped += dropped
 			c.qmu.Unlock()
-			return false, err
+			if err == nil {
+				err = ErrWouldBlock
+			}
+			return done, err
 		}
 		ps, fds = ps[k:], fds[nf:]
-		block = true // the rest of a batch started must follow
+		done += k
 	}
-	return true, nil
+	return done, nil
 }
 
 // write sends one packet; without block it returns false instead of waiting for room.

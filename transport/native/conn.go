@@ -144,8 +144,10 @@ type Conn struct {
 	poolMem []byte
 	refs    atomic.Int64
 
-	// Send side, guarded by wmu.
-	wmu    sync.Mutex
+	// Send side, guarded by holding wsem: a token channel rather than a mutex, so that a
+	// sender stops waiting for its turn when its context ends. raw writes without waiting.
+	wsem   chan struct{}
+	raw    syscall.RawConn
 	area   []byte
 	areaFD int
 	head   int
@@ -170,7 +172,10 @@ type Conn struct {
 	// Released slices not yet handed back to the bus.
 	fmu    sync.Mutex
 	frees  []uint64
-	sfrees []uint64 // those a send carries, guarded by wmu
+	sfrees []uint64 // those a send carries, guarded by wsem
+	// fflush says a goroutine other than the reader is writing the pending releases, waiting
+	// for the socket if it must (flushFrees).
+	fflush bool
 	// freeBytes is roughly how much of the pool the pending releases hold: past a
 	// sixteenth of it they go out at once, well before any sender's quota could fill
 	// with slices the receiver has already let go.
@@ -242,9 +247,15 @@ func handshake(ctx context.Context, sock *net.UnixConn, opts Options) (*Conn, er
 	if err != nil {
 		return nil, err
 	}
+	raw, err := sock.SyscallConn()
+	if err != nil {
+		unix.Munmap(area)
+		unix.Close(areaFD)
+		return nil, err
+	}
 	c := &Conn{
-		sock: sock, fds: !opts.NoUnixFDs, inline: opts.InlineMax,
-		area: area, areaFD: areaFD,
+		sock: sock, raw: raw, fds: !opts.NoUnixFDs, inline: opts.InlineMax,
+		area: area, areaFD: areaFD, wsem: make(chan struct{}, 1),
 		waiters: make(map[uint64]chan ack),
 		rbuf:    make([]byte, maxPacket),
 		oob:     make([]byte, unix.CmsgSpace(4*maxPacketFDs)),
@@ -378,7 +389,7 @@ func (c *Conn) Stats() Stats {
 // that expects one, and otherwise is reported by the next Sync. Signals carry the bloom filter
 // computed from m.
 func (c *Conn) Send(m *wire.Message, fds []int) error {
-	_, err := c.send(m, fds, sendHeader{})
+	_, err := c.send(context.Background(), m, fds, sendHeader{})
 	return err
 }
 
@@ -402,14 +413,16 @@ func (o SendOptions) header() sendHeader {
 	return h
 }
 
-// SendCall sends m as Send does, with options.
-func (c *Conn) SendCall(m *wire.Message, fds []int, opts SendOptions) error {
-	_, err := c.send(m, fds, opts.header())
+// SendCall sends m as Send does, with options. It waits for the bus to take the message only
+// as long as ctx lasts: when ctx ends first, nothing is sent and it returns ctx's error.
+func (c *Conn) SendCall(ctx context.Context, m *wire.Message, fds []int, opts SendOptions) error {
+	_, err := c.send(ctx, m, fds, opts.header())
 	return err
 }
 
 // SendAcked sends m and waits until the bus has routed it, returning a *SendError if it could
-// not be delivered. Recv must be running on another goroutine.
+// not be delivered, or ctx's error if ctx ends first. Recv must be running on another
+// goroutine.
 func (c *Conn) SendAcked(ctx context.Context, m *wire.Message, fds []int, opts ...SendOptions) error {
 	ch := make(chan ack, 1)
 	var h sendHeader
@@ -417,7 +430,7 @@ func (c *Conn) SendAcked(ctx context.Context, m *wire.Message, fds []int, opts .
 		h = opts[0].header()
 	}
 	h.flags |= sendWantAck
-	cookie, err := c.send(m, fds, h, ch)
+	cookie, err := c.send(ctx, m, fds, h, ch)
 	if err != nil {
 		return err
 	}
@@ -429,14 +442,16 @@ func (c *Conn) SendAcked(ctx context.Context, m *wire.Message, fds []int, opts .
 // Recv must be running on another goroutine.
 func (c *Conn) Sync(ctx context.Context) error {
 	ch := make(chan ack, 1)
-	c.wmu.Lock()
+	if err := c.lockSend(ctx); err != nil {
+		return err
+	}
 	c.cookie++
 	cookie := c.cookie
 	c.amu.Lock()
 	c.waiters[cookie] = ch
 	c.amu.Unlock()
-	err := c.write(appendSync(c.wbuf[:0], cookie), nil)
-	c.wmu.Unlock()
+	err := c.write(ctx, appendSync(c.wbuf[:0], cookie), nil)
+	c.unlockSend()
 	if err != nil {
 		c.dropWaiter(cookie)
 		return err
@@ -479,8 +494,9 @@ func (c *Conn) dropWaiter(cookie uint64) {
 // errLocalDisconnect marks the acks a closing connection hands its waiters.
 const errLocalDisconnect = "\x00disconnected"
 
-// send sends m with the flags and options in h.
-func (c *Conn) send(m *wire.Message, fds []int, h sendHeader, waiter ...chan ack) (uint64, error) {
+// send sends m with the flags and options in h, giving up when ctx ends before the bus takes
+// it.
+func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeader, waiter ...chan ack) (uint64, error) {
 	if err := c.err(); err != nil {
 		return 0, err
 	}
@@ -500,8 +516,10 @@ func (c *Conn) send(m *wire.Message, fds []int, h sendHeader, waiter ...chan ack
 		f := bloom.ForMessage(c.bloom, m)
 		filter = f.Bytes()
 	}
-	c.wmu.Lock()
-	defer c.wmu.Unlock()
+	if err := c.lockSend(ctx); err != nil {
+		return 0, err
+	}
+	defer c.unlockSend()
 	if c.area == nil {
 		return 0, c.err() // closed meanwhile
 	}
@@ -528,49 +546,73 @@ func (c *Conn) send(m *wire.Message, fds []int, h sendHeader, waiter ...chan ack
 		return fail(fmt.Errorf("native: message of %d bytes exceeds the D-Bus limit of %d", total, wire.MaxMessageSize))
 	}
 	h.length = uint64(total)
+	// The releases a packet carries go back to the pending ones if it is not sent.
+	frees := c.takeFrees()
 	switch {
 	case total <= c.inline:
 		h.flags |= sendInline
-		pkt := appendSend(c.wbuf[:0], h, filter, c.takeFrees())
+		pkt := appendSend(c.wbuf[:0], h, filter, frees)
 		pkt = append(pkt, hdr...)
 		pkt = append(pkt, m.Body...)
 		c.wbuf = pkt[:0]
-		if err := c.write(pkt, fds); err != nil {
+		if err := c.write(ctx, pkt, fds); err != nil {
+			c.untakeFrees(frees)
 			return fail(err)
 		}
 	case total <= len(c.area)/2:
-		off, err := c.reserve(total)
+		off, err := c.reserve(ctx, total)
 		if err != nil {
+			c.untakeFrees(frees)
 			return fail(err)
 		}
 		copy(c.area[off:], hdr)
 		copy(c.area[off+len(hdr):], m.Body)
-		c.spans = append(c.spans, span{cookie: h.cookie, start: off, end: off + (total+7)&^7})
-		c.head = off + (total+7)&^7
 		h.offset = uint64(off)
-		c.wbuf = appendSend(c.wbuf[:0], h, filter, c.takeFrees())
-		if err := c.write(c.wbuf, fds); err != nil {
+		c.wbuf = appendSend(c.wbuf[:0], h, filter, frees)
+		if err := c.write(ctx, c.wbuf, fds); err != nil {
+			c.untakeFrees(frees)
 			return fail(err)
 		}
+		c.spans = append(c.spans, span{cookie: h.cookie, start: off, end: off + (total+7)&^7})
+		c.head = off + (total+7)&^7
 	default:
 		fd, err := messageMemfd(hdr, m.Body)
 		if err != nil {
+			c.untakeFrees(frees)
 			return fail(err)
 		}
 		h.flags |= sendInFD
-		c.wbuf = appendSend(c.wbuf[:0], h, filter, c.takeFrees())
-		err = c.write(c.wbuf, append(fds[:len(fds):len(fds)], fd))
+		c.wbuf = appendSend(c.wbuf[:0], h, filter, frees)
+		err = c.write(ctx, c.wbuf, append(fds[:len(fds):len(fds)], fd))
 		unix.Close(fd)
 		if err != nil {
+			c.untakeFrees(frees)
 			return fail(err)
 		}
 	}
 	return h.cookie, nil
 }
 
+// lockSend takes the turn to send, or gives up when ctx ends first.
+func (c *Conn) lockSend(ctx context.Context) error {
+	select {
+	case c.wsem <- struct{}{}:
+		return nil
+	default:
+	}
+	select {
+	case c.wsem <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (c *Conn) unlockSend() { <-c.wsem }
+
 // reserve finds total bytes in the send area, waiting for the bus to finish with earlier sends
-// if it must. c.wmu is held.
-func (c *Conn) reserve(total int) (int, error) {
+// if it must, as long as ctx lasts. wsem is held.
+func (c *Conn) reserve(ctx context.Context, total int) (int, error) {
 	n := (total + 7) &^ 7
 	for attempt := 0; ; attempt++ {
 		consumed := atomic.LoadUint64((*uint64)(unsafe.Pointer(&c.poolMem[0])))
@@ -598,6 +640,9 @@ func (c *Conn) reserve(total int) (int, error) {
 			}
 		}
 		if err := c.err(); err != nil {
+			return 0, err
+		}
+		if err := ctx.Err(); err != nil {
 			return 0, err
 		}
 		// The bus is still copying earlier sends: give it a moment.
@@ -641,8 +686,14 @@ func messageMemfd(hdr, body []byte) (int, error) {
 	return fd, nil
 }
 
-// write sends one control packet.
-func (c *Conn) write(pkt []byte, fds []int) error {
+// aLongTimeAgo is a write deadline that has passed: setting it wakes a blocked write.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// write sends one control packet, waiting for room in the socket as long as ctx lasts. A
+// packet is sent whole or not at all, so a write that ctx cut short sent nothing and leaves
+// the connection as it was. wsem is held: only its holder ever waits to write, which is what
+// makes the write deadline this goroutine's own.
+func (c *Conn) write(ctx context.Context, pkt []byte, fds []int) error {
 	var oob []byte
 	if len(fds) > 0 {
 		if len(fds) > maxPacketFDs {
@@ -650,10 +701,71 @@ func (c *Conn) write(pkt []byte, fds []int) error {
 		}
 		oob = unix.UnixRights(fds...)
 	}
-	if _, _, err := c.sock.WriteMsgUnix(pkt, oob, nil); err != nil {
+	sent, err := c.tryWrite(pkt, oob)
+	if err != nil {
+		return c.fail("writing to the bus failed", err)
+	}
+	if sent {
+		return nil
+	}
+	if ctx.Done() == nil {
+		if _, _, err := c.sock.WriteMsgUnix(pkt, oob, nil); err != nil {
+			return c.fail("writing to the bus failed", err)
+		}
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	// The socket is full: the bus is busy or has stopped reading this connection. Wait for
+	// room, but no longer than ctx lasts.
+	var (
+		dmu              sync.Mutex
+		expired, written bool
+	)
+	stop := context.AfterFunc(ctx, func() {
+		dmu.Lock()
+		defer dmu.Unlock()
+		if !written {
+			expired = true
+			c.sock.SetWriteDeadline(aLongTimeAgo)
+		}
+	})
+	_, _, err = c.sock.WriteMsgUnix(pkt, oob, nil)
+	if !stop() {
+		dmu.Lock()
+		written = true
+		if expired {
+			c.sock.SetWriteDeadline(time.Time{})
+		}
+		dmu.Unlock()
+	}
+	if err != nil {
+		if expired && errors.Is(err, os.ErrDeadlineExceeded) {
+			return ctx.Err()
+		}
 		return c.fail("writing to the bus failed", err)
 	}
 	return nil
+}
+
+// tryWrite sends one packet if the socket takes it at once; it reports false when the socket
+// is full. It waits for nothing, so the reader may call it, and it ignores write deadlines.
+func (c *Conn) tryWrite(pkt, oob []byte) (bool, error) {
+	var serr error
+	err := c.raw.Control(func(fd uintptr) {
+		serr = unix.Sendmsg(int(fd), pkt, oob, nil, unix.MSG_DONTWAIT|unix.MSG_NOSIGNAL)
+	})
+	if err != nil {
+		return false, err
+	}
+	switch serr {
+	case nil:
+		return true, nil
+	case unix.EAGAIN, unix.EINTR:
+		return false, nil
+	}
+	return false, serr
 }
 
 // Recv returns the next message. Release it once its Body is no longer needed.
@@ -793,8 +905,10 @@ func (c *Conn) decodeEntry(e entry) (Received, error) {
 
 // Release hands a received message's pool slice back to the bus; its Body must not be used
 // afterwards. Releases are batched: they ride along with the next message sent, or go out on
-// their own once freeBatch of them wait or freeDelay has passed. Releasing twice is a bug the
-// bus answers by disconnecting.
+// their own once freeBatch of them wait or freeDelay has passed. Release never waits for the
+// socket, so the reader may call it while the bus waits for the reader: what the socket does
+// not take at once is left to another goroutine. Releasing twice is a bug the bus answers by
+// disconnecting.
 func (c *Conn) Release(r *Received) {
 	if r.Msg == nil {
 		return
@@ -807,7 +921,12 @@ func (c *Conn) Release(r *Received) {
 	if c.freeBytes >= len(c.poolMem)/16 {
 		n = freeBatch // enough memory waits to be worth a packet of its own
 	}
-	if n == 1 {
+	switch {
+	case c.fflush:
+		// A flush is under way and takes these along.
+	case n >= freeBatch:
+		c.tryFlushFrees()
+	case n == 1:
 		if c.ftimer == nil {
 			c.ftimer = time.AfterFunc(freeDelay, c.flushFrees)
 		} else {
@@ -815,14 +934,40 @@ func (c *Conn) Release(r *Received) {
 		}
 	}
 	c.fmu.Unlock()
-	if n >= freeBatch {
-		c.flushFrees()
-	}
 	c.unref()
 }
 
+// tryFlushFrees sends the pending releases as far as the socket takes them at once, and starts
+// flushFrees for the rest. c.fmu is held.
+func (c *Conn) tryFlushFrees() {
+	if c.err() != nil {
+		c.frees, c.freeBytes = c.frees[:0], 0
+		return
+	}
+	for len(c.frees) > 0 {
+		k := min(len(c.frees), (maxPacket-8)/8)
+		c.fpkt = appendFree(c.fpkt[:0], c.frees[:k])
+		sent, err := c.tryWrite(c.fpkt, nil)
+		if err != nil {
+			c.frees, c.freeBytes = c.frees[:0], 0
+			c.fail("writing to the bus failed", err)
+			return
+		}
+		if !sent {
+			c.fflush = true
+			go c.flushFrees()
+			return
+		}
+		c.frees = append(c.frees[:0], c.frees[k:]...)
+	}
+	c.freeBytes = 0
+	if c.ftimer != nil {
+		c.ftimer.Stop()
+	}
+}
+
 // takeFrees returns the pending releases for a send packet to carry, at most sendFrees of
-// them. c.wmu is held.
+// them. wsem is held.
 func (c *Conn) takeFrees() []uint64 {
 	c.fmu.Lock()
 	defer c.fmu.Unlock()
@@ -839,6 +984,16 @@ func (c *Conn) takeFrees() []uint64 {
 		}
 	}
 	return c.sfrees
+}
+
+// untakeFrees puts back the releases of a send packet that was not sent. wsem is held.
+func (c *Conn) untakeFrees(frees []uint64) {
+	if len(frees) == 0 {
+		return
+	}
+	c.fmu.Lock()
+	c.frees = append(c.frees, frees...)
+	c.fmu.Unlock()
 }
 
 // acquire takes a reference on the pool mapping; it fails once the pool is unmapped.
@@ -861,28 +1016,40 @@ func (c *Conn) unref() {
 	}
 }
 
-// flushFrees sends the pending releases.
+// flushFrees sends the pending releases, waiting for room in the socket if it must. It runs on
+// a goroutine of its own (a timer's, or one tryFlushFrees started), never on the reader's, and
+// takes its turn with the senders so that it is the only writer waiting.
 func (c *Conn) flushFrees() {
 	c.fmu.Lock()
-	defer c.fmu.Unlock()
 	if c.ftimer != nil {
 		c.ftimer.Stop()
 	}
-	c.freeBytes = 0
 	if len(c.frees) == 0 || c.err() != nil {
-		c.frees = c.frees[:0]
+		c.frees, c.freeBytes, c.fflush = c.frees[:0], 0, false
+		c.fmu.Unlock()
 		return
 	}
-	for len(c.frees) > 0 {
+	c.fflush = true
+	c.fmu.Unlock()
+	c.lockSend(context.Background())
+	defer c.unlockSend()
+	var pkt []byte
+	for {
+		c.fmu.Lock()
+		if len(c.frees) == 0 || c.err() != nil {
+			c.frees, c.freeBytes, c.fflush = c.frees[:0], 0, false
+			c.fmu.Unlock()
+			return
+		}
 		k := min(len(c.frees), (maxPacket-8)/8)
-		c.fpkt = appendFree(c.fpkt[:0], c.frees[:k])
-		c.frees = c.frees[k:]
-		if _, _, err := c.sock.WriteMsgUnix(c.fpkt, nil, nil); err != nil {
-			c.fail("writing to the bus failed", err)
-			break
+		pkt = appendFree(pkt[:0], c.frees[:k])
+		c.frees = append(c.frees[:0], c.frees[k:]...)
+		c.freeBytes = 0
+		c.fmu.Unlock()
+		if err := c.write(context.Background(), pkt, nil); err != nil {
+			continue // the connection is broken: the next round clears up
 		}
 	}
-	c.frees = c.frees[:0]
 }
 
 // fail records the first error that broke the connection, closes the socket, wakes every
@@ -922,9 +1089,9 @@ func (c *Conn) Close() error {
 	if c.closed.Swap(true) {
 		return nil
 	}
-	c.wmu.Lock()
+	c.lockSend(context.Background())
 	c.releaseArea()
-	c.wmu.Unlock()
+	c.unlockSend()
 	c.unref()
 	return nil
 }
