@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -462,5 +463,56 @@ func TestNativeBusRefusesUnsealedPayloads(t *testing.T) {
 func closeAll(fds []int) {
 	for _, fd := range fds {
 		unix.Close(fd)
+	}
+}
+
+// A body that fails its check once copied is refused as invalid: the sender hears
+// InvalidArgs and why, in the error reply to its call and in the acknowledgement, and is then
+// disconnected; nothing blames a full queue.
+func TestNativeInvalidBodyIsReportedAsInvalid(t *testing.T) {
+	e := startBroker(t, broker.Options{})
+	recv := dialNative(t, e, native.Options{})
+	go drain(recv, func(*native.Received) {})
+	sender := dialNative(t, e, native.Options{InlineMax: -1}) // through the send area, checked after the copy
+	replies := make(chan *wire.Message, 1)
+	go func() {
+		for {
+			r, err := sender.Recv()
+			if err != nil {
+				return
+			}
+			if r.Msg.Type == wire.Error {
+				m := *r.Msg
+				m.Body = append([]byte(nil), m.Body...)
+				replies <- &m
+			}
+			sender.Release(&r)
+		}
+	}()
+	body, _ := wire.Marshal(wire.NativeOrder, "s", "hello")
+	body[len(body)-1] = 'x' // the string loses its terminating NUL
+	m := &wire.Message{Order: wire.NativeOrder, Type: wire.MethodCall, Destination: recv.UniqueName(),
+		Path: "/t", Interface: "org.kdbusgo.T", Member: "M", Signature: "s", Body: body}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	err := sender.SendAcked(ctx, m, nil)
+	var se *native.SendError
+	if !errors.As(err, &se) || se.Name != "org.freedesktop.DBus.Error.InvalidArgs" {
+		t.Fatalf("the acknowledgement of a call with an invalid body: %v", err)
+	}
+	select {
+	case r := <-replies:
+		if r.Type != wire.Error || r.ErrorName != "org.freedesktop.DBus.Error.InvalidArgs" || r.ReplySerial != m.Serial {
+			t.Fatalf("reply %s (error %s), want an InvalidArgs error reply to serial %d", r, r.ErrorName, m.Serial)
+		}
+		vals, err := wire.Unmarshal(r.Body, r.Order, r.Signature)
+		if err != nil || len(vals) != 1 {
+			t.Fatalf("error reply body: %v", err)
+		}
+		if text := vals[0].(string); !strings.Contains(text, "invalid message body") {
+			t.Fatalf("the error reply says %q, not that the body is invalid", text)
+		}
+	case <-ctx.Done():
+		t.Fatal("no error reply to the call")
 	}
 }

@@ -143,6 +143,12 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) {
 		if expectsReply {
 			b.settle(dest, replyKey{caller: p.id, serial: m.Serial})
 		}
+		if o.invalid != nil {
+			// The copy failed its check: that, not the receiver, is why; the sender is
+			// disconnected next.
+			b.failSend(p, m, errInvalidArgs, o.invalid.Error())
+			return
+		}
 		text := fmt.Sprintf("The message could not be queued for %s: its incoming queue is full", m.Destination)
 		switch {
 		case len(fds) > 0 && !dest.unixFDs:
