@@ -4,6 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"os"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,6 +17,7 @@ import (
 	"github.com/kdbus-go/kdbus/match"
 	"github.com/kdbus-go/kdbus/runtime"
 	"github.com/kdbus-go/kdbus/transport/address"
+	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -240,4 +244,259 @@ func subscriberSendingOneWay(t *testing.T, b *Bus) {
 	b.MustRun()
 	Report(t, "subscriber+oneway", b.Kind, Figures{Rate: Measure(t, b.Address, 500, 5*time.Second),
 		Note: fmt.Sprintf("slowest ListNames %v, %d past its 2 s deadline", slowest.Round(time.Millisecond), late)})
+}
+
+// nativeSocketPath returns the path of b's native socket.
+func nativeSocketPath(tb testing.TB, b *Bus) string {
+	tb.Helper()
+	list, err := address.Parse(b.Address)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	for _, e := range list {
+		if p, ok := e.Params["path"]; ok && e.Transport == "kdbus" {
+			return p
+		}
+	}
+	tb.Fatalf("%s has no kdbus:path= entry", b.Address)
+	return ""
+}
+
+// nativeRSS reads a process's resident memory without failing the test, for a sampler
+// goroutine.
+func nativeRSS(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// nativePeakRSS samples the bus's memory until stop is called, which returns the peak.
+func nativePeakRSS(b *Bus) (stop func() int64) {
+	var peak atomic.Int64
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		for {
+			peak.Store(max(peak.Load(), nativeRSS(b.Daemon.PID())))
+			select {
+			case <-done:
+				return
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}()
+	return func() int64 {
+		close(done)
+		<-finished
+		return peak.Load()
+	}
+}
+
+// A receiver that never reads and a flooder that sends it one-way messages as fast as it can:
+// the bus holds at most the receiver's pool (the flooder's share of it), the flooder hears
+// that the receiver is full, well-behaved clients keep being served, and the memory comes back
+// when the attackers leave. dbus-daemon, with classic clients, queues the flood in its own
+// memory up to max_outgoing_bytes.
+func TestNativeSlowReceiverFlood(t *testing.T) {
+	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative} {
+		t.Run(kind, func(t *testing.T) { slowReceiverFlood(t, Start(t, kind, dbustest.Config{})) })
+	}
+}
+
+func slowReceiverFlood(t *testing.T, b *Bus) {
+	const size = 4 << 10
+	n := Size(20000, 100000)
+	before := Measure(t, b.Address, 500, 5*time.Second)
+	base := b.RSS()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// The receiver connects and never reads again.
+	var receiver, flooder interface {
+		Send(*wire.Message, []int) error
+		UniqueName() string
+		Close() error
+	}
+	var flood *native.Conn
+	if b.Native {
+		r := nativeDial(t, b, native.Options{})
+		flood = nativeDial(t, b, native.Options{})
+		go nativeDrain(flood) // the flooder hears its failures
+		receiver, flooder = r, flood
+	} else {
+		r, err := classic.Dial(ctx, b.Address, classic.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := classic.Dial(ctx, b.Address, classic.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		go func() {
+			for {
+				if _, err := f.Recv(); err != nil {
+					return
+				}
+			}
+		}()
+		defer f.Close()
+		receiver, flooder = r, f
+	}
+	defer receiver.Close()
+	peak := nativePeakRSS(b)
+	var sent atomic.Int64
+	floodDone := make(chan error, 1)
+	go func() {
+		for range n {
+			if err := flooder.Send(nativeOneWay(receiver.UniqueName(), size), nil); err != nil {
+				floodDone <- err
+				return
+			}
+			sent.Add(1)
+		}
+		floodDone <- nil
+	}()
+	WaitFor(t, "the flood is under way", 30*time.Second, func() bool { return sent.Load() >= int64(n/4) })
+	during := Measure(t, b.Address, 500, 5*time.Second)
+	select {
+	case err := <-floodDone:
+		if err != nil {
+			t.Fatalf("flooding: %v", err)
+		}
+	case <-time.After(120 * time.Second):
+		t.Fatalf("the flooder sent %d of %d messages in two minutes: the bus stopped taking them", sent.Load(), n)
+	}
+	refused := ""
+	if flood != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		err := flood.Sync(ctx)
+		cancel()
+		var se *native.SendError
+		if !errors.As(err, &se) || se.Name != "org.freedesktop.DBus.Error.LimitsExceeded" {
+			t.Fatalf("the flooder was not told the receiver is full: %v", err)
+		}
+		undelivered := flood.Stats().Undelivered
+		if undelivered == 0 || undelivered >= uint64(n) {
+			t.Fatalf("%d of %d messages reported undelivered", undelivered, n)
+		}
+		refused = fmt.Sprintf("%d of %d refused (LimitsExceeded); ", undelivered, n)
+	}
+	b.MustRun()
+	top := peak()
+	// The pool is the receiver's; the bus keeps none of the flood on its heap.
+	if b.Native && top-base > 64<<20 {
+		t.Errorf("the bus grew by %.1f MB during the flood, more than the receiver's pool", float64(top-base)/1e6)
+	}
+	// The attackers leave: the receiver's pool and the flooder's send area go with them.
+	receiver.Close()
+	flooder.Close()
+	rec := WaitFor(t, "the bus's memory comes back once the attackers leave", 60*time.Second, func() bool {
+		return b.RSS() < base+(8<<20) || !b.Native
+	})
+	if !b.Native {
+		rec = 0 // dbus-daemon's heap keeps its peak: nothing to wait for
+	}
+	after := b.RSS()
+	Report(t, "slow-receiver-flood", b.Kind, Figures{RSS: top, Rate: during, Recover: rec,
+		Note: fmt.Sprintf("%scalls/s before %.0f; RSS %.1f MB before, %.1f MB after the attackers left", refused, before.CallsPerSec, float64(base)/1e6, float64(after)/1e6)})
+}
+
+// Every call pending when the bus dies returns at once with an error that says the bus went
+// away, and none blames the size of the message it was sending.
+func TestNativeBusDeathFailsPendingCalls(t *testing.T) {
+	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative} {
+		t.Run(kind, func(t *testing.T) { busDeath(t, Start(t, kind, dbustest.Config{})) })
+	}
+}
+
+func busDeath(t *testing.T, b *Bus) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	// A server that reads every call and answers none.
+	var got atomic.Int64
+	var dest string
+	if b.Native {
+		srv := nativeDial(t, b, native.Options{})
+		dest = srv.UniqueName()
+		go func() {
+			for {
+				r, err := srv.Recv()
+				if err != nil {
+					return
+				}
+				got.Add(1)
+				srv.Release(&r)
+			}
+		}()
+	} else {
+		srv, err := classic.Dial(ctx, b.Address, classic.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer srv.Close()
+		dest = srv.UniqueName()
+		go func() {
+			for {
+				if _, err := srv.Recv(); err != nil {
+					return
+				}
+				got.Add(1)
+			}
+		}()
+	}
+	sizes := []int{16, 4 << 10, 256 << 10, 6 << 20} // inline, send area, send area, memfd
+	type result struct {
+		size int
+		err  error
+		at   time.Time
+	}
+	results := make(chan result, len(sizes))
+	for _, size := range sizes {
+		c, err := runtime.Dial(ctx, b.Address)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		go func() {
+			body, _ := wire.Marshal(wire.NativeOrder, "ay", make([]byte, size))
+			m := &wire.Message{Order: wire.NativeOrder, Type: wire.MethodCall, Destination: dest, Path: "/hostile",
+				Interface: "org.kdbusgo.Hostile", Member: "Stuck", Signature: "ay", Body: body}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+			defer cancel()
+			_, _, err := c.Call(ctx, m, nil)
+			results <- result{size, err, time.Now()}
+		}()
+	}
+	WaitFor(t, "every call reaches the server", 30*time.Second, func() bool { return got.Load() >= int64(len(sizes)) })
+	killed := time.Now()
+	b.Kill()
+	var last time.Duration
+	for range sizes {
+		select {
+		case r := <-results:
+			last = max(last, r.at.Sub(killed))
+			if !errors.Is(r.err, runtime.ErrDisconnected) {
+				t.Errorf("a call of %d bytes pending when the bus died returned %v, want a disconnection", r.size, r.err)
+				continue
+			}
+			t.Logf("%d bytes: %v", r.size, r.err)
+			if b.Native && strings.Contains(r.err.Error(), "max_message_size") {
+				t.Errorf("the bus's death is blamed on the size of a %d-byte call: %v", r.size, r.err)
+			}
+			if b.Native && !strings.Contains(r.err.Error(), "the bus closed the connection") {
+				t.Errorf("a %d-byte call does not say the bus went away: %v", r.size, r.err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("a call pending when the bus died had not returned 30 s later")
+		}
+	}
+	Report(t, "bus-death-mid-call", b.Kind, Figures{Recover: last, Note: fmt.Sprintf("%d pending calls failed with a disconnection", len(sizes))})
 }

@@ -22,6 +22,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime"
@@ -810,7 +811,7 @@ func (c *Conn) readPacket() error {
 		return c.fail("reading from the bus failed", err)
 	}
 	if n == 0 {
-		return c.fail("the bus closed the connection", nil)
+		return c.fail("reading from the bus", io.EOF)
 	}
 	if flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 {
 		return c.fail("protocol error", errors.New("a control packet or its descriptors were truncated"))
@@ -1052,15 +1053,24 @@ func (c *Conn) flushFrees() {
 	}
 }
 
+// hangup reports whether err says the bus closed its end of the connection.
+func hangup(err error) bool {
+	return errors.Is(err, io.EOF) || errors.Is(err, unix.ECONNRESET) || errors.Is(err, unix.EPIPE)
+}
+
 // fail records the first error that broke the connection, closes the socket, wakes every
 // waiter, and returns the recorded error.
 func (c *Conn) fail(reason string, cause error) error {
 	var err error
-	if errors.Is(cause, ErrClosed) {
+	switch {
+	case errors.Is(cause, ErrClosed):
 		err = ErrClosed
-	} else if cause == nil {
+	case hangup(cause):
+		// Nothing this end sent can be blamed: the bus hung up on its own account.
+		err = fmt.Errorf("%w: the bus closed the connection: it exited, or it disconnected this client (%s: %w)", ErrDisconnected, reason, cause)
+	case cause == nil:
 		err = fmt.Errorf("%w: %s", ErrDisconnected, reason)
-	} else {
+	default:
 		err = fmt.Errorf("%w: %s: %w", ErrDisconnected, reason, cause)
 	}
 	c.broken.CompareAndSwap(nil, &err)
