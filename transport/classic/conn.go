@@ -475,7 +475,7 @@ func (c *Conn) readMessage(total int) ([]byte, error) {
 	}
 	buf := make([]byte, 0, first)
 	for {
-		n := min(total-len(buf), c.rend-c.rpos)
+		n := min(total-len(buf), c.rend-c.rpos, cap(buf)-len(buf))
 		buf = append(buf, c.rbuf[c.rpos:c.rpos+n]...)
 		c.rpos += n
 		c.offset += int64(n)
@@ -488,6 +488,7 @@ func (c *Conn) readMessage(total int) ([]byte, error) {
 				return nil, err
 			}
 			buf = append(make([]byte, 0, grown), buf...)
+			continue // take what the read buffer still holds first
 		}
 		// A large rest is read straight into the message; a small one into the read buffer,
 		// which then picks up the start of the next messages in the same system call.
