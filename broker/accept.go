@@ -265,7 +265,10 @@ func (b *Broker) serveConn(sock *net.UnixConn, tk *ticket) {
 		sock.Close()
 		return
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), b.limits.AuthTimeout)
+	// auth_timeout bounds the whole handshake, Hello included, as in dbus-daemon: a client
+	// that authenticates and then says nothing holds an incomplete connection no longer.
+	helloBy := time.Now().Add(b.limits.AuthTimeout)
+	ctx, cancel := context.WithDeadline(context.Background(), helloBy)
 	t, err := classic.Accept(ctx, sock, classic.AcceptOptions{GUID: b.guid, UID: cr.uid, UnixFDs: true, MaxMessageSize: b.limits.MaxMessageSize})
 	cancel()
 	if err != nil {
@@ -275,7 +278,6 @@ func (b *Broker) serveConn(sock *net.UnixConn, tk *ticket) {
 	// The pidfd is taken only now, so that a connection that never authenticates costs one
 	// descriptor, not two.
 	cr.pidfd = peerPidfd(sock)
-	b.adm.complete(tk)
 	p, err := b.addPeer(t, cr, t.UnixFDs())
 	if err != nil {
 		b.log.Warn("connection refused", "uid", cr.uid, "pid", cr.pid, "err", err)
@@ -283,7 +285,17 @@ func (b *Broker) serveConn(sock *net.UnixConn, tk *ticket) {
 		closeFD(cr.pidfd)
 		return
 	}
-	b.readLoop(p)
+	// The connection stays incomplete until its Hello; past auth_timeout without one, it is
+	// closed.
+	late := time.AfterFunc(time.Until(helloBy), func() {
+		b.log.Info("disconnecting peer: no Hello within auth_timeout", "peer", p.name(), "auth_timeout", b.limits.AuthTimeout)
+		p.t.Close()
+	})
+	b.readLoop(p, func() {
+		late.Stop()
+		b.adm.complete(tk)
+	})
+	late.Stop()
 }
 
 // serveNative runs the native handshake on one connection and routes its messages until it

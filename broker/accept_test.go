@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +14,7 @@ import (
 	"github.com/kdbus-go/kdbus/broker"
 	"github.com/kdbus-go/kdbus/runtime"
 	"github.com/kdbus-go/kdbus/transport/address"
+	"github.com/kdbus-go/kdbus/transport/sasl"
 	"golang.org/x/sys/unix"
 )
 
@@ -68,6 +70,26 @@ func TestIncompleteConnectionsWaitForRoom(t *testing.T) {
 	}
 	idle[0].Close()
 	acceptWait(t, "a client connects once a handshake ends", func() bool { return acceptDials(e.ClassicAddress, 5*time.Second) })
+}
+
+// A client that authenticates and then never says Hello still holds an incomplete
+// connection, and auth_timeout ends it, as in dbus-daemon: otherwise max_incomplete_connections
+// and auth_timeout would bound nothing for a client that stops one step later.
+func TestSilentAfterAuthenticationStaysIncomplete(t *testing.T) {
+	e := startBroker(t, broker.Options{Limits: broker.Limits{MaxIncompleteConnections: 1, AuthTimeout: 2 * time.Second}})
+	silent := rawConn(t, e.ClassicAddress)
+	if _, err := sasl.Client(silent, sasl.ClientConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	if acceptDials(e.ClassicAddress, 300*time.Millisecond) {
+		t.Fatal("a client got in while an authenticated connection that never said Hello was open")
+	}
+	// auth_timeout passes: the bus hangs up on the silent client, and the next one gets in.
+	silent.SetReadDeadline(time.Now().Add(time.Minute))
+	if n, err := silent.Read(make([]byte, 1)); err == nil || errors.Is(err, os.ErrDeadlineExceeded) {
+		t.Fatalf("the bus kept a connection that never said Hello: read %d bytes, %v", n, err)
+	}
+	acceptWait(t, "a client connects once the silent one is gone", func() bool { return acceptDials(e.ClassicAddress, 5*time.Second) })
 }
 
 // acceptLog records the messages a broker logs.

@@ -238,8 +238,9 @@ func (b *Broker) addPeer(t transport, cr creds, unixFDs bool) (*peer, error) {
 	return p, nil
 }
 
-// readLoop routes every message p sends; when p goes away it cleans up after it.
-func (b *Broker) readLoop(p *peer) {
+// readLoop routes every message p sends; when p goes away it cleans up after it. hello runs
+// once p's first message, its Hello, has arrived.
+func (b *Broker) readLoop(p *peer, hello func()) {
 	defer b.removePeer(p)
 	first := true
 	for {
@@ -269,6 +270,7 @@ func (b *Broker) readLoop(p *peer) {
 				p.routed(r.FDs)
 				return
 			}
+			hello()
 		}
 		b.route(p, r.Msg, r.FDs, &origin{stable: true, creds: native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}})
 		p.routed(r.FDs)
