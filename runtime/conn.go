@@ -86,8 +86,10 @@ type Conn struct {
 
 	creds    credCache
 	received atomic.Uint64
-	refused  atomic.Uint64 // no-reply calls refused for being over the limits
-	exports  atomic.Uint64 // paths handed out by Export
+	refused  atomic.Uint64 // calls refused for being over the limits that got no answer
+	// busyReplies counts the refusals being written (enqueue).
+	busyReplies atomic.Int32
+	exports     atomic.Uint64 // paths handed out by Export
 }
 
 type reply struct {
@@ -193,9 +195,10 @@ type ConnStats struct {
 	// Undelivered is the number of no-reply messages sent without WaitDelivery that the
 	// bus could not deliver (native transport only; Sync returns their errors).
 	Undelivered uint64
-	// Refused is the number of no-reply calls this connection did not run because its
-	// queue was full (WithMaxConcurrentCalls): their senders expected no answer, so this is
-	// the only place they are counted.
+	// Refused is the number of calls this connection did not run because its queue was full
+	// (WithMaxConcurrentCalls) and whose callers got no answer from it: no-reply calls, and
+	// calls refused while too many refusals were still being written (their callers hear
+	// NoReply from the bus when the call times out). This is the only place they are counted.
 	Refused uint64
 }
 

@@ -142,7 +142,21 @@ func (c *Conn) enqueue(in *incoming) {
 			c.refused.Add(1)
 			return
 		}
-		c.replyError(in.msg, Errorf(ResourceExhausted, "%s is busy: %d calls are running and %d waiting; try again later", c.UniqueName(), c.opts.maxConcurrent, c.opts.maxQueued))
+		// This is the connection's reader: it must not wait for the socket, which the bus
+		// stops draining while this connection's earlier messages sit unread at a slow
+		// receiver. So the refusal is written by a goroutine of its own, at most
+		// maxBusyReplies at a time; beyond that the caller hears NoReply from the bus when
+		// its call times out, and Stats counts the call as refused.
+		if c.busyReplies.Add(1) > maxBusyReplies {
+			c.busyReplies.Add(-1)
+			c.refused.Add(1)
+			return
+		}
+		err := Errorf(ResourceExhausted, "%s is busy: %d calls are running and %d waiting; try again later", c.UniqueName(), c.opts.maxConcurrent, c.opts.maxQueued)
+		go func() {
+			defer c.busyReplies.Add(-1)
+			c.replyError(in.msg, err)
+		}()
 		return
 	}
 	c.inflight++
@@ -161,6 +175,9 @@ func (c *Conn) enqueue(in *incoming) {
 	c.work <- in // never blocks: the channel holds maxConcurrent+maxQueued
 	c.mu.Unlock()
 }
+
+// maxBusyReplies bounds the refusals of calls over the limits that are being written at once.
+const maxBusyReplies = 64
 
 // worker runs queued calls. A worker counts as idle while it waits; enqueue un-counts one for
 // each call it queues, so idle is the number of waiting workers not yet spoken for.
