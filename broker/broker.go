@@ -272,7 +272,13 @@ func (b *Broker) readLoop(p *peer, hello func()) {
 			}
 			hello()
 		}
-		b.route(p, r.Msg, r.FDs, &origin{stable: true, creds: native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}})
+		if !b.holdForRoom(p, r.Msg) {
+			p.routed(r.FDs)
+			return
+		}
+		o := &origin{stable: true, creds: native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}}
+		b.route(p, r.Msg, r.FDs, o)
+		p.refusedForRoom(o)
 		p.routed(r.FDs)
 	}
 }

@@ -83,8 +83,14 @@ func (b *Broker) nativeReadLoop(p *peer) {
 		if !cr.Valid {
 			cr = native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}
 		}
+		if !b.holdForRoom(p, m) {
+			closeFDs(in.FDs)
+			bc.Done(&in, "", "")
+			return
+		}
 		o := &origin{stable: in.Stable, creds: cr, bloom: in.Bloom, timeout: in.Timeout}
 		b.route(p, m, in.FDs, o)
+		p.refusedForRoom(o)
 		closeFDs(in.FDs)
 		if o.invalid != nil {
 			b.log.Info("disconnecting peer", "peer", p.name(), "err", o.invalid)
@@ -152,13 +158,19 @@ func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
 	slot, err := p.nat.Reserve(from, len(hdr)+len(m.Body), len(fds))
 	if err != nil {
 		if o != nil {
-			o.quota = err.Error()
+			o.quota = err
+			var qe *native.QuotaError
+			if o.dest == p && errors.As(err, &qe) {
+				o.room = qe.Room
+			}
 		}
 		return false
 	}
 	pend, err := p.nat.Fill(slot, &rec, m, hdr, m.Body, check)
 	if err != nil {
-		if o != nil && check {
+		var qe *native.QuotaError
+		if o != nil && check && !errors.As(err, &qe) {
+			// A receiver going away says nothing about the sender's body.
 			o.invalid = err
 		}
 		return false

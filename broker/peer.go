@@ -2,6 +2,7 @@ package broker
 
 import (
 	"sync"
+	"time"
 
 	"github.com/kdbus-go/kdbus/broker/config"
 	"github.com/kdbus-go/kdbus/transport/classic"
@@ -64,6 +65,9 @@ type peer struct {
 	// done is closed when p's transport is closed, to wake a reader waiting for room.
 	done     chan struct{}
 	doneOnce sync.Once
+	// full maps the receivers that refused p's unicasts for want of room to a channel
+	// closed once each has room again (holdForRoom). It belongs to p's reader goroutine.
+	full map[*peer]<-chan struct{}
 
 	// The outgoing queue, guarded by qmu. writing says a goroutine is writing from it.
 	qmu     sync.Mutex
@@ -74,6 +78,10 @@ type peer struct {
 	writing bool
 	closing bool
 	writer  bool // the writer goroutine runs
+	// room is handed to senders whose messages the full queue refused, and closed once a
+	// message leaves the queue; roomWanted says it was handed out since it was made.
+	room       chan struct{}
+	roomWanted bool
 }
 
 // outgoing is a message waiting in a peer's queue.
@@ -103,6 +111,7 @@ func newPeer(b *Broker, t transport, id uint64, cr creds, unixFDs bool) *peer {
 	}
 	p.t = closeWatch{t, p}
 	p.qcond = sync.NewCond(&p.qmu)
+	p.room = make(chan struct{})
 	return p
 }
 
@@ -183,6 +192,10 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 	}
 	lim := &p.b.limits
 	if p.qbytes+size > lim.MaxOutgoingBytes || p.qfds+len(fds) > lim.MaxOutgoingUnixFDs {
+		if o := p.b.origin; o != nil && o.msg == m && o.dest == p {
+			p.roomWanted = true
+			o.room = p.room
+		}
 		return false
 	}
 	var dup []int
@@ -254,7 +267,17 @@ func (p *peer) sent(o outgoing) {
 	p.qmu.Lock()
 	p.qbytes -= o.size
 	p.qfds -= len(o.fds)
+	p.freed()
 	p.qmu.Unlock()
+}
+
+// freed wakes the senders the queue refused since it last had room. p.qmu is held.
+func (p *peer) freed() {
+	if p.roomWanted {
+		close(p.room)
+		p.room = make(chan struct{})
+		p.roomWanted = false
+	}
 }
 
 // fail drops the rest of a batch after the connection broke.
@@ -329,6 +352,7 @@ func (p *peer) drain() {
 		}
 	}
 	p.queue, p.qbytes, p.qfds = nil, 0, 0
+	p.freed()
 }
 
 // stopWriting lets the writer finish what is queued and then exit. p's reader has ended, so
@@ -365,4 +389,73 @@ func (p *peer) allNames() []string {
 		out = append(out, n)
 	}
 	return out
+}
+
+// maxRoomHold bounds how long holdForRoom keeps a sender's message for a receiver that has
+// not made room. A receiver that never reads would otherwise stop every sender that keeps
+// addressing it, and hold up their messages to everyone else; with the bound, such a sender
+// is refused once per maxRoomHold, which costs the bus nothing, and is only slowed.
+const maxRoomHold = 100 * time.Millisecond
+
+// holdForRoom keeps m, which p sent, back from a receiver that refused p's previous unicast
+// for want of room and has not made any since: refusing it at once would cost the bus a route
+// and an answer for nothing, and a sender that ignores its refusals could keep the bus busy
+// at the rate it sends. The reader holds m until the receiver makes room (it reads, or frees
+// a slice of its pool), goes away, or maxRoomHold passes, and then routes it, so m is refused
+// again only if there is still no room. p's later messages wait behind m, which keeps their
+// order; its socket fills meanwhile, and its own writes block, as the bus does to a sender
+// over max_incoming_bytes. It reports false when p's connection closed meanwhile.
+func (b *Broker) holdForRoom(p *peer, m *wire.Message) bool {
+	if len(p.full) == 0 || m.Destination == "" || m.Destination == busName {
+		return true
+	}
+	p.forgetRoomy()
+	if len(p.full) == 0 {
+		return true
+	}
+	b.mu.Lock()
+	dest := b.resolve(m.Destination)
+	b.unlock()
+	room, ok := p.full[dest]
+	if !ok {
+		return true
+	}
+	delete(p.full, dest)
+	t := time.NewTimer(maxRoomHold)
+	defer t.Stop()
+	select {
+	case <-room:
+	case <-dest.done:
+	case <-t.C:
+	case <-p.done:
+		return false
+	}
+	return true
+}
+
+// refusedForRoom remembers that the unicast o described was refused because its receiver had
+// no room, for holdForRoom. It belongs to p's reader goroutine.
+func (p *peer) refusedForRoom(o *origin) {
+	if o.room == nil || o.dest == nil {
+		return
+	}
+	if p.full == nil {
+		p.full = make(map[*peer]<-chan struct{})
+	}
+	p.forgetRoomy()
+	p.full[o.dest] = o.room
+}
+
+// forgetRoomy forgets the receivers that made room or went away since they refused p, so
+// that p's messages stop paying for the lookup and the map keeps no peer that is gone.
+func (p *peer) forgetRoomy() {
+	for q, room := range p.full {
+		select {
+		case <-room:
+			delete(p.full, q)
+		case <-q.done:
+			delete(p.full, q)
+		default:
+		}
+	}
 }

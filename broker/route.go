@@ -62,8 +62,13 @@ type origin struct {
 	timeout time.Duration
 	// hdr caches msg's header as native receivers get it.
 	hdr []byte
-	// quota says why a native receiver's pool refused the message.
-	quota string
+	// quota says why a native receiver's pool refused the message; it is formatted only
+	// for the sender that hears of it.
+	quota error
+	// dest is the destination of a unicast. room, when dest refused the message for want
+	// of room, is closed once dest has room again (see holdForRoom).
+	dest *peer
+	room <-chan struct{}
 	// failName and failText report a unicast that could not be delivered, for a sender
 	// that expects no reply; invalid is a body that failed its check.
 	failName, failText string
@@ -128,6 +133,7 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) {
 		}
 		return
 	}
+	o.dest = dest
 	if !b.canSend(p, dest, m, false) {
 		b.failSend(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on %s", p.unique, m.Interface, m.Member, m.Destination))
 		return
@@ -153,8 +159,8 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) {
 		switch {
 		case len(fds) > 0 && !dest.unixFDs:
 			text = fmt.Sprintf("The message carries file descriptors, which %s does not accept", m.Destination)
-		case o.quota != "":
-			text = fmt.Sprintf("The message could not be delivered to %s: %s", m.Destination, o.quota)
+		case o.quota != nil:
+			text = fmt.Sprintf("The message could not be delivered to %s: %v", m.Destination, o.quota)
 		}
 		b.failSend(p, m, errLimitsExceeded, text)
 	}

@@ -84,6 +84,10 @@ type BusConn struct {
 	byUID       map[uint32]*usage
 	unsolicited int
 	dropped     uint64
+	// room is handed to senders refused for want of room (QuotaError.Room) and closed at
+	// the next release; roomWanted says it was handed out since it was made.
+	room       chan struct{}
+	roomWanted bool
 
 	wmu  sync.Mutex
 	wbuf []byte
@@ -120,11 +124,47 @@ type From struct {
 
 // QuotaError reports a message that does not fit a receiver's pool.
 type QuotaError struct {
-	// Text says which limit it hit.
-	Text string
+	// Room is closed once the receiver frees part of its pool, or disconnects: a sender
+	// refused for want of room need not try again before.
+	Room <-chan struct{}
+
+	// The text is formatted only when asked for: a flooder may be refused at a high rate,
+	// and most refusals are counted, not read.
+	text       string // a fixed text, or "" for a sender's or user's quota below
+	limit      quotaLimit
+	foreign    bool // the quota of uid, not of the sender
+	uid        uint32
+	have, size int
+	max, pool  int
+	nfds       int
 }
 
-func (e *QuotaError) Error() string { return e.Text }
+// quotaLimit says which quota of a pool a message hit.
+type quotaLimit uint8
+
+const (
+	limitText quotaLimit = iota
+	limitMessages
+	limitFDs
+	limitBytes
+)
+
+func (e *QuotaError) Error() string {
+	who := "its sender"
+	if e.foreign {
+		who = fmt.Sprintf("uid %d", e.uid)
+	}
+	switch e.limit {
+	case limitMessages:
+		return fmt.Sprintf("the receiver has %d unread messages from %s, the limit", e.have, who)
+	case limitFDs:
+		return fmt.Sprintf("the receiver has %d unread descriptors from %s; %d more would pass the limit of %d", e.have, who, e.nfds, e.max)
+	case limitBytes:
+		return fmt.Sprintf("the receiver's pool quota for %s is full: it holds %d bytes, a message of %d more would pass its share of %d (a third of the free half of a %d-byte pool); the receiver is not keeping up, or the message should travel as a memfd",
+			who, e.have, e.size, e.max, e.pool)
+	}
+	return e.text
+}
 
 // Accept reads the client's hello from sock, checks and maps its send area, and creates its
 // receive pool. The connection is not usable until Welcome.
@@ -162,6 +202,7 @@ func Accept(ctx context.Context, sock *net.UnixConn, opts BusOptions) (*BusConn,
 		slices:   make(map[uint64]held),
 		bySender: make(map[uint64]*usage),
 		byUID:    make(map[uint32]*usage),
+		room:     make(chan struct{}),
 	}
 	c.acond = sync.NewCond(&c.amu)
 	if dl, ok := ctx.Deadline(); ok {
@@ -591,27 +632,28 @@ func (c *BusConn) Reserve(from From, msgLen, nfds int) (Slot, error) {
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
 	if c.closed.Load() {
-		return Slot{}, &QuotaError{Text: "the receiver is disconnecting"}
+		return Slot{}, &QuotaError{text: "the receiver is disconnecting", Room: c.room}
 	}
 	if !from.Owed {
 		shared := (c.pool.Size() - controlSize) / 2
-		if err := c.check(c.bySender[from.ID], size, nfds, shared, "its sender"); err != nil {
-			return Slot{}, err
+		if e := c.check(c.bySender[from.ID], size, nfds, shared); e != nil {
+			return Slot{}, c.refused(e)
 		}
 		if from.UID != c.owner {
-			if err := c.check(c.byUID[from.UID], size, nfds, shared, fmt.Sprintf("uid %d", from.UID)); err != nil {
-				return Slot{}, err
+			if e := c.check(c.byUID[from.UID], size, nfds, shared); e != nil {
+				e.foreign, e.uid = true, from.UID
+				return Slot{}, c.refused(e)
 			}
 		}
 	}
 	off, err := c.pool.Alloc(size)
 	if err != nil {
-		return Slot{}, &QuotaError{Text: fmt.Sprintf("a message of %d bytes does not fit the receiver's pool: %v", msgLen, err)}
+		return Slot{}, c.refused(&QuotaError{text: fmt.Sprintf("a message of %d bytes does not fit the receiver's pool: %v", msgLen, err)})
 	}
 	mem, err := c.pool.Slice(off)
 	if err != nil {
 		c.pool.Free(off)
-		return Slot{}, &QuotaError{Text: err.Error()}
+		return Slot{}, c.refused(&QuotaError{text: err.Error()})
 	}
 	h := held{sender: from.ID, uid: from.UID, size: size, nfds: nfds, charged: !from.Owed}
 	c.slices[uint64(off)] = h
@@ -620,24 +662,39 @@ func (c *BusConn) Reserve(from From, msgLen, nfds int) (Slot, error) {
 }
 
 // check applies the unsolicited-traffic quota to one account. c.qmu is held.
-func (c *BusConn) check(u *usage, size, nfds, shared int, who string) error {
+func (c *BusConn) check(u *usage, size, nfds, shared int) *QuotaError {
 	var have usage
 	if u != nil {
 		have = *u
 	}
 	if have.msgs >= c.opts.MaxQueued {
-		return &QuotaError{Text: fmt.Sprintf("the receiver has %d unread messages from %s, the limit", have.msgs, who)}
+		return &QuotaError{limit: limitMessages, have: have.msgs}
 	}
 	if have.fds+nfds > c.opts.MaxQueuedFDs {
-		return &QuotaError{Text: fmt.Sprintf("the receiver has %d unread descriptors from %s; %d more would pass the limit of %d", have.fds, who, nfds, c.opts.MaxQueuedFDs)}
+		return &QuotaError{limit: limitFDs, have: have.fds, nfds: nfds, max: c.opts.MaxQueuedFDs}
 	}
 	others := c.unsolicited - have.bytes
 	limit := (shared - others) / 3
 	if have.bytes+size > limit {
-		return &QuotaError{Text: fmt.Sprintf("the receiver's pool quota for %s is full: it holds %d bytes, a message of %d more would pass its share of %d (a third of the free half of a %d-byte pool); the receiver is not keeping up, or the message should travel as a memfd",
-			who, have.bytes, size, limit, c.pool.Size())}
+		return &QuotaError{limit: limitBytes, have: have.bytes, size: size, max: limit, pool: c.pool.Size()}
 	}
 	return nil
+}
+
+// refused hands e the channel closed at the pool's next release. c.qmu is held.
+func (c *BusConn) refused(e *QuotaError) *QuotaError {
+	c.roomWanted = true
+	e.Room = c.room
+	return e
+}
+
+// freed wakes the senders refused for want of room since the last release. c.qmu is held.
+func (c *BusConn) freed() {
+	if c.roomWanted && !c.closed.Load() { // once closed, Close has closed room for good
+		close(c.room)
+		c.room = make(chan struct{})
+		c.roomWanted = false
+	}
 }
 
 // charge adds (sign 1) or removes (sign -1) a slice from its accounts. c.qmu is held.
@@ -680,7 +737,7 @@ func (c *BusConn) Fill(s Slot, rec *Record, m *wire.Message, hdr, body []byte, c
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if c.closed.Load() {
-		return Pending{}, &QuotaError{Text: "the receiver is disconnecting"}
+		return Pending{}, &QuotaError{text: "the receiver is disconnecting"}
 	}
 	if len(hdr)+len(body) > len(s.mem)-recordSize {
 		c.Free(s)
@@ -713,6 +770,7 @@ func (c *BusConn) Free(s Slot) {
 		c.charge(h, -1)
 	}
 	c.pool.Free(s.off)
+	c.freed()
 }
 
 // Discard frees a filled slot that will not be announced.
@@ -731,6 +789,7 @@ func (c *BusConn) release(off uint64) error {
 	}
 	delete(c.slices, off)
 	c.charge(h, -1)
+	c.freed()
 	return nil
 }
 
@@ -836,6 +895,12 @@ func (c *BusConn) Close() error {
 		return nil
 	}
 	c.sock.Close()
+	// Senders waiting for room stop waiting, and those refused from now on do not start:
+	// the channel stays closed.
+	c.qmu.Lock()
+	close(c.room)
+	c.roomWanted = false
+	c.qmu.Unlock()
 	c.life.Lock()
 	defer c.life.Unlock()
 	c.pool.Close()

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -288,5 +289,63 @@ func TestPoolQuotas(t *testing.T) {
 	}
 	if n != DefaultMaxQueued {
 		t.Fatalf("one sender queued %d messages, want the limit %d", n, DefaultMaxQueued)
+	}
+}
+
+// A sender refused for want of room is told when to try again: the refusal's Room channel
+// stays open while the pool frees nothing, is closed by the next release, and is closed for
+// good once the connection closes.
+func TestQuotaErrorRoom(t *testing.T) {
+	_, bus := pair(t, Options{PoolSize: 1 << 20})
+	from := From{ID: 2, UID: uint32(os.Getuid())}
+	var slots []Slot
+	var qe *QuotaError
+	for {
+		s, err := bus.Reserve(from, 4000, 0)
+		if errors.As(err, &qe) {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		slots = append(slots, s)
+	}
+	isClosed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	if qe.Room == nil || isClosed(qe.Room) {
+		t.Fatal("a refusal's Room is closed (or missing) while the pool has freed nothing")
+	}
+	if !strings.Contains(qe.Error(), "pool quota for its sender is full") {
+		t.Errorf("refusal says %q", qe.Error())
+	}
+	_, err := bus.Reserve(from, 4000, 0)
+	var again *QuotaError
+	if !errors.As(err, &again) || again.Room != qe.Room {
+		t.Fatalf("a second refusal before any release got %v, want the same Room", err)
+	}
+	bus.Free(slots[0])
+	if !isClosed(qe.Room) {
+		t.Fatal("freeing a slice does not close the Room of the senders it refused")
+	}
+	if _, err := bus.Reserve(from, 4000, 0); err != nil {
+		t.Fatalf("the room a release made is not there: %v", err)
+	}
+	_, err = bus.Reserve(from, 4000, 0)
+	if !errors.As(err, &again) || isClosed(again.Room) {
+		t.Fatalf("a refusal after the release got %v, want a fresh open Room", err)
+	}
+	bus.Close()
+	if !isClosed(again.Room) {
+		t.Fatal("closing the connection does not close the Room of the senders it refused")
+	}
+	_, err = bus.Reserve(from, 4000, 0)
+	if !errors.As(err, &again) || !isClosed(again.Room) {
+		t.Fatalf("a refusal by a closed connection got %v, want a closed Room", err)
 	}
 }
