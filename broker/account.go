@@ -54,7 +54,8 @@ type accountant struct {
 	poolBytes, poolFDs int // the whole bus
 
 	mu        sync.Mutex
-	bytes     int // charged in all, as cost
+	bytes     int // charged in all to senders, as cost
+	owned     int // charged in all to receivers (addOwn), as cost
 	fds       int
 	users     map[uint32]*userUsage
 	sharing   int           // users holding a charge
@@ -140,6 +141,14 @@ func (c *account) hasRoom() bool {
 	return u.bytes == 0 || (u.bytes*a.sharing < a.poolBytes-a.bytes && u.fds*a.sharing < a.poolFDs-a.fds)
 }
 
+// full reports whether the connection is over its own limits: it may then go without what
+// it asked for but can be spared (broadcasts, observed copies).
+func (c *account) full() bool {
+	c.a.mu.Lock()
+	defer c.a.mu.Unlock()
+	return c.bytes >= c.a.connBytes || c.fds >= c.a.connFDs
+}
+
 // waitRoom blocks until the connection may read another message, or done is closed; it
 // reports whether there is room.
 func (c *account) waitRoom(done <-chan struct{}) bool {
@@ -211,6 +220,21 @@ func (c *account) force(bytes, fds int) {
 	c.a.mu.Unlock()
 }
 
+// addOwn moves the counters of what the connection asked for and has not read yet:
+// replies to its calls, broadcasts it subscribed to, copies it observes. They count
+// against the connection's own limit, so that a connection that does not read what it
+// asked for is not read from either, but not against its user's share of the pool: the
+// user's other connections (a service the same user runs, say) must not stall because one
+// of them does not read. What a connection asked for is bounded by its queue's
+// max_outgoing_bytes instead. a.mu is held.
+func (c *account) addOwn(cost, fds int) {
+	a := c.a
+	c.bytes += cost
+	c.fds += fds
+	a.owned += cost
+	a.peak = max(a.peak, a.bytes+a.owned)
+}
+
 // add moves the counters of the connection, its user and the bus. a.mu is held.
 func (c *account) add(cost, fds int) {
 	a, u := c.a, c.u
@@ -227,17 +251,17 @@ func (c *account) add(cost, fds int) {
 	case !holds && held:
 		a.sharing--
 	}
-	a.peak = max(a.peak, a.bytes)
+	a.peak = max(a.peak, a.bytes+a.owned)
 }
 
 // maybeReturnMemory gives freed memory back to the system once most of a large peak is
 // gone, so that the bus shrinks when a queue it held is dropped. a.mu is held.
 func (a *accountant) maybeReturnMemory() {
-	if a.returning || a.peak < returnAfter || a.bytes > a.peak/4 {
+	if a.returning || a.peak < returnAfter || a.bytes+a.owned > a.peak/4 {
 		return
 	}
 	a.returning = true
-	a.peak = a.bytes
+	a.peak = a.bytes + a.owned
 	delay := time.Until(a.lastFree.Add(returnEvery))
 	time.AfterFunc(max(delay, 0), func() {
 		debug.FreeOSMemory()
@@ -255,13 +279,23 @@ func (c *account) usage() (bytes, fds int) {
 	return c.bytes / memFactor, c.fds
 }
 
-// charge is what one message holds on its sender's account: its bytes and structures, and
-// the descriptors the bus holds for it. It is released when the last of its holders (the
-// routing of the message, and each receiver's queue) lets go.
+// charge is what one message holds on an account: its bytes and structures, and the
+// descriptors the bus holds for it. It is released when the last of its holders (the routing
+// of the message, and each receiver's queue) lets go. A charge is on its sender's account,
+// or with own set on the account of the receiver that asked for the message (addOwn).
 type charge struct {
 	acct       *account
+	own        bool
 	bytes, fds int // live bytes and descriptors
 	refs       atomic.Int32
+}
+
+// newOwnCharge starts the charge of a message its receiver asked for, on the receiver's
+// account, held by the receiver's queue.
+func newOwnCharge(acct *account) *charge {
+	ch := &charge{acct: acct, own: true}
+	ch.refs.Store(1)
+	return ch
 }
 
 // newCharge starts the charge of a message whose bytes and descriptors acct already
@@ -274,7 +308,14 @@ func newCharge(acct *account, bytes, fds int) *charge {
 
 // add charges more to the message, while a reference is held.
 func (ch *charge) add(bytes, fds int) {
-	ch.acct.force(bytes, fds)
+	if ch.own {
+		a := ch.acct.a
+		a.mu.Lock()
+		ch.acct.addOwn(bytes*memFactor, fds)
+		a.mu.Unlock()
+	} else {
+		ch.acct.force(bytes, fds)
+	}
 	ch.bytes += bytes
 	ch.fds += fds
 }
@@ -287,9 +328,23 @@ func (ch *charge) put() {
 	if ch == nil {
 		return
 	}
-	if ch.refs.Add(-1) == 0 {
-		ch.acct.Release(ch.bytes, ch.fds)
+	if ch.refs.Add(-1) != 0 {
+		return
 	}
+	if !ch.own {
+		ch.acct.Release(ch.bytes, ch.fds)
+		return
+	}
+	if ch.bytes == 0 && ch.fds == 0 {
+		return
+	}
+	a := ch.acct.a
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	ch.acct.addOwn(-ch.bytes*memFactor, -ch.fds)
+	close(a.wake)
+	a.wake = make(chan struct{})
+	a.maybeReturnMemory()
 }
 
 // msgCost is what a queued message holds: its body, its header's strings, and the structures

@@ -134,7 +134,7 @@ func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
 	check := false
 	var hdr []byte
 	if o != nil {
-		from = native.From{ID: o.from.id, UID: o.from.creds.uid, Owed: o.owed || o.from == p}
+		from = native.From{ID: o.from.id, UID: o.from.creds.uid, Owed: o.replyTo == p || o.from == p}
 		rec.Seqnum, rec.Sender = o.seq, o.from.id
 		rec.UID, rec.GID, rec.PID, rec.HasCreds = o.creds.UID, o.creds.GID, o.creds.PID, o.creds.Valid
 		check = !o.stable

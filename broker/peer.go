@@ -185,6 +185,9 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 		}
 	}
 	size := msgCost(m)
+	if p.spare(m) && p.acct.full() {
+		return false
+	}
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	if p.closing {
@@ -208,10 +211,15 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 		dup = append(dup, nfd)
 	}
 	cp := *m // receivers share the body, never the header struct
-	ch := p.b.chargeFor(m)
-	if ch != nil {
+	var ch *charge
+	if o := p.b.origin; o != nil && o.msg == m && o.dest == p && o.from != nil {
+		// An unsolicited unicast: its sender pays until p has it.
+		ch = p.b.chargeFor(m)
 		ch.hold()
 		ch.add(messageCost+outgoingCost, len(dup))
+	} else {
+		ch = newOwnCharge(p.acct)
+		ch.add(size, len(dup))
 	}
 	idle := len(p.queue) == 0 && !p.writing
 	p.queue = append(p.queue, outgoing{m: &cp, fds: dup, size: size, ch: ch})
@@ -223,6 +231,25 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 		p.b.dirty = append(p.b.dirty, p)
 	}
 	return true
+}
+
+// Who pays for a queued message. A message pushed at p unasked (a call, a one-way message,
+// a unicast signal) is charged to its sender until p has it, so that a flooder is slowed by
+// its own receivers (waitForRoom). Everything else p asked for, and pays for itself: replies
+// to its calls, broadcasts it subscribed to, copies of others' traffic it observes, and the
+// bus's own messages. Otherwise a caller that never read its replies, or a subscriber that
+// never read its signals, would stop the bus reading the service that sends them, and that
+// service would stop answering everyone.
+//
+// spare reports whether p may go without m when it is over its own limits: broadcasts and
+// observed copies may be dropped (and are counted as dropped); replies it is owed and the
+// bus's messages to it alone may not. Caller holds b.mu.
+func (p *peer) spare(m *wire.Message) bool {
+	o := p.b.origin
+	if o == nil || o.msg != m {
+		return m.Destination == "" // the bus's own broadcasts
+	}
+	return o.dest != p && o.replyTo != p
 }
 
 // kick writes the queue from the calling goroutine while the socket takes it without

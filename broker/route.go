@@ -56,8 +56,8 @@ type origin struct {
 	stable bool
 	// bloom is the filter the native sender computed for a signal; nil: compute it.
 	bloom []byte
-	// owed marks the delivery of a reply its receiver asked for.
-	owed bool
+	// replyTo is the receiver of a reply it asked for, while the reply is delivered.
+	replyTo *peer
 	// timeout is how long a native caller waits for its reply; 0: the bus's limit.
 	timeout time.Duration
 	// hdr caches msg's header as native receivers get it.
@@ -127,9 +127,9 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) {
 			return
 		}
 		if b.canSend(p, dest, m, true) {
-			o.owed = true
+			o.replyTo = dest
 			b.deliver(p, dest, m, fds, args, true)
-			o.owed = false
+			o.replyTo = nil
 		}
 		return
 	}

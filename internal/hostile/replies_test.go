@@ -1,0 +1,229 @@
+package hostile
+
+import (
+	"context"
+	"fmt"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/kdbus-go/kdbus/bench"
+	"github.com/kdbus-go/kdbus/bench/benchv1"
+	"github.com/kdbus-go/kdbus/internal/bustest"
+	"github.com/kdbus-go/kdbus/internal/dbustest"
+	"github.com/kdbus-go/kdbus/runtime"
+	"github.com/kdbus-go/kdbus/transport/classic"
+	"github.com/kdbus-go/kdbus/wire"
+)
+
+const repliesService = "org.kdbusgo.Hostile.Echo"
+
+// countingEcho echoes Ping and counts the calls it answered.
+type countingEcho struct {
+	bench.Server
+	answered atomic.Int64
+}
+
+func (s *countingEcho) Ping(_ context.Context, req *benchv1.PingRequest) (*benchv1.PingReply, error) {
+	s.answered.Add(1)
+	return &benchv1.PingReply{Payload: req.GetPayload()}, nil
+}
+
+// TestUnreadReplies calls a service again and again and never reads the replies. Replies are
+// what their receiver asked for, so their cost is the caller's: the bus may stop reading the
+// caller, but the service must go on answering everyone else. A bus that charged the replies
+// to the service that sent them, as dbus-daemon does, stops reading the service once the
+// caller holds max_incoming_bytes of them, and every other client's calls to it time out.
+func TestUnreadReplies(t *testing.T) {
+	const limit = 1 << 20
+	cfg := fmt.Sprintf(`  <limit name="max_incoming_bytes">%d</limit>
+  <limit name="max_outgoing_bytes">%d</limit>
+`, limit, 64*limit)
+	for _, kind := range []string{bustest.Kdbusd, bustest.KdbusdNative, bustest.DBusDaemon} {
+		t.Run(kind, func(t *testing.T) {
+			b := Start(t, kind, dbustest.Config{Extra: cfg})
+			ctx := context.Background()
+			srv, err := runtime.Dial(ctx, b.Address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			echo := &countingEcho{}
+			if err := benchv1.RegisterBenchServer(srv, echo); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := srv.RequestName(ctx, repliesService, runtime.NameDoNotQueue); err != nil || r != runtime.NamePrimaryOwner {
+				t.Fatalf("RequestName: %v %v", r, err)
+			}
+			well, err := runtime.Dial(ctx, b.Address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer well.Close()
+			stub := benchv1.NewBenchClient(well, runtime.WithDestination(repliesService))
+			ping := func(d time.Duration) error {
+				ctx, cancel := context.WithTimeout(ctx, d)
+				defer cancel()
+				_, err := stub.Ping(ctx, &benchv1.PingRequest{Payload: []byte("hello")})
+				return err
+			}
+			if err := ping(10 * time.Second); err != nil {
+				t.Fatal(err)
+			}
+
+			// The attacker asks for four times max_incoming_bytes of replies and reads none.
+			attacker, err := classic.Dial(ctx, b.ClassicAddress, classic.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer attacker.Close()
+			payload := make([]byte, 32<<10)
+			e := wire.NewEncoder(nil, wire.NativeOrder)
+			e.ByteArray(payload)
+			calls := 4 * limit / len(payload)
+			go func() {
+				for range calls {
+					m := &wire.Message{Type: wire.MethodCall, Destination: repliesService, Path: benchv1.Bench_ObjectPath,
+						Interface: benchv1.Bench_Interface, Member: "Ping", Signature: "ay", Body: e.Bytes()}
+					if attacker.Send(m, nil) != nil {
+						return
+					}
+				}
+			}()
+			// Wait until the bus holds at least half of max_incoming_bytes of unread replies for
+			// the attacker: past that point a bus that charges them to the service may stop
+			// reading it (kdbusd counts each live byte twice, for the garbage collector's
+			// headroom).
+			WaitFor(t, "the bus to hold the attacker's unread replies", time.Minute, func() bool {
+				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				return floodStat(ctx, well, attacker.UniqueName(), "OutgoingBytes") >= limit/2
+			})
+			b.MustRun()
+
+			// The service still answers a well-behaved client. The deadline only catches a
+			// hang on kdbusd; dbus-daemon is known to stop reading the service here, so its
+			// figure is taken with a short one.
+			deadline := time.Minute
+			if kind == bustest.DBusDaemon {
+				deadline = 2 * time.Second
+			}
+			start := time.Now()
+			err = ping(deadline)
+			took := time.Since(start)
+			note := fmt.Sprintf("%d replies of 32 KiB left unread, max_incoming_bytes 1 MiB; a call to the service then ", calls)
+			if err != nil {
+				note += "failed: " + firstLine(err.Error())
+			} else {
+				note += fmt.Sprintf("took %v", took.Round(10*time.Microsecond))
+			}
+			Report(t, "unread replies", kind, Figures{RSS: b.RSS(), Note: note})
+			if err != nil && kind != bustest.DBusDaemon {
+				t.Errorf("a caller that reads none of its replies stopped the service answering others: %v", err)
+			}
+		})
+	}
+}
+
+// TestUnreadSignals subscribes to a service's signals and never reads them. Broadcasts are
+// the subscriber's to keep up with: a bus may drop them for a subscriber that does not (it is
+// told how many it lost), but must not stop reading the service that emits them, which would
+// end its calls and its signals for everyone.
+func TestUnreadSignals(t *testing.T) {
+	const limit = 1 << 20
+	cfg := fmt.Sprintf(`  <limit name="max_incoming_bytes">%d</limit>
+  <limit name="max_outgoing_bytes">%d</limit>
+`, limit, 64*limit)
+	for _, kind := range []string{bustest.Kdbusd, bustest.KdbusdNative, bustest.DBusDaemon} {
+		t.Run(kind, func(t *testing.T) {
+			b := Start(t, kind, dbustest.Config{Extra: cfg})
+			ctx := context.Background()
+			srv, err := runtime.Dial(ctx, b.Address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer srv.Close()
+			echo := &countingEcho{}
+			if err := benchv1.RegisterBenchServer(srv, echo); err != nil {
+				t.Fatal(err)
+			}
+			if r, err := srv.RequestName(ctx, repliesService, runtime.NameDoNotQueue); err != nil || r != runtime.NamePrimaryOwner {
+				t.Fatalf("RequestName: %v %v", r, err)
+			}
+			emitter := benchv1.NewBenchEmitter(srv)
+
+			// The attacker subscribes to every signal and reads nothing.
+			attacker, err := classic.Dial(ctx, b.ClassicAddress, classic.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer attacker.Close()
+			rule, _ := wire.Marshal(wire.NativeOrder, "s", "type='signal'")
+			if err := attacker.Send(&wire.Message{Type: wire.MethodCall, Destination: "org.freedesktop.DBus", Path: "/org/freedesktop/DBus",
+				Interface: "org.freedesktop.DBus", Member: "AddMatch", Signature: "s", Body: rule}, nil); err != nil {
+				t.Fatal(err)
+			}
+			well, err := runtime.Dial(ctx, b.Address)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer well.Close()
+			// The rule is in place once a signal emitted after it reaches a second subscriber.
+			sub, err := benchv1.NewBenchClient(well).SubscribeTick(ctx, runtime.FromSender(repliesService), runtime.Buffer(16))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sub.Close()
+
+			// The service emits four times max_incoming_bytes of signals, each with a
+			// 32 KiB channel name, while the attacker reads none.
+			name := fmt.Sprintf("%032768d", 0)
+			n := 4 * limit / len(name)
+			emitted := make(chan error, 1)
+			go func() {
+				for i := range n {
+					if err := emitter.EmitTick(&benchv1.Tick{Channel: name, Seq: uint64(i)}); err != nil {
+						emitted <- err
+						return
+					}
+				}
+				emitted <- nil
+			}()
+			// kdbusd must let them all out; the bound only catches a hang. dbus-daemon is
+			// known to stop reading the emitter, so its figure is taken after a short wait.
+			wait := time.Minute
+			if kind == bustest.DBusDaemon {
+				wait = 3 * time.Second
+			}
+			var emitErr error
+			select {
+			case emitErr = <-emitted:
+			case <-time.After(wait):
+				emitErr = fmt.Errorf("the service's %d signals were still not all sent after %v", n, wait)
+			}
+			b.MustRun()
+			stub := benchv1.NewBenchClient(well, runtime.WithDestination(repliesService))
+			cctx, cancel := context.WithTimeout(ctx, wait)
+			_, callErr := stub.Ping(cctx, &benchv1.PingRequest{Payload: []byte("hello")})
+			cancel()
+			note := fmt.Sprintf("%d signals of 32 KiB to a subscriber that reads none, max_incoming_bytes 1 MiB: ", n)
+			switch {
+			case emitErr != nil:
+				note += "the service was blocked: " + firstLine(emitErr.Error())
+			case callErr != nil:
+				note += "calls to the service failed: " + firstLine(callErr.Error())
+			default:
+				note += "the service went on emitting and answering"
+			}
+			Report(t, "unread signals", kind, Figures{RSS: b.RSS(), Note: note})
+			if kind != bustest.DBusDaemon {
+				if emitErr != nil {
+					t.Errorf("a subscriber that reads nothing blocked the emitter: %v", emitErr)
+				}
+				if callErr != nil {
+					t.Errorf("a subscriber that reads nothing stopped the service answering: %v", callErr)
+				}
+			}
+		})
+	}
+}
