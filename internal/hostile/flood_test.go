@@ -96,7 +96,7 @@ func TestFloodIntoNonReader(t *testing.T) {
 				recovered = time.Since(start)
 			}
 			b.MustRun()
-			Report(t, "flood into non-reader", kind, Figures{RSS: peakRSS, Rate: during, Recover: recovered,
+			Report(t, "flood into non-reader (classic)", kind, Figures{RSS: peakRSS, Rate: during, Recover: recovered,
 				Note: fmt.Sprintf("max_incoming_bytes %d MiB; flooder throttled: %v, %d MiB written of %d, bus held %d MiB of it; base RSS %.1f MB, after %.1f MB; before: %v",
 					limit>>20, throttled, written.Load()>>20, total>>20, held>>20, float64(baseRSS)/1e6, float64(b.RSS())/1e6, before)})
 			if kind != bustest.Kdbusd {

@@ -150,7 +150,7 @@ func TestNativeCallsAndFailedSendsDoNotWedge(t *testing.T) {
 	if st := c.Stats(); st.Undelivered != uint64(n/2) {
 		t.Errorf("the bus reported %d failed one-way sends, want %d", st.Undelivered, n/2)
 	}
-	Report(t, "native-calls+failed-sends", b.Kind, Figures{Rate: Measure(t, b.Address, 200, 5*time.Second), Note: "Sync returned"})
+	Report(t, "calls mixed with failed sends", b.Kind, Figures{Rate: Measure(t, b.Address, 200, 5*time.Second), Note: "Sync returned"})
 }
 
 // A high-level connection subscribed to a busy signal, sending one-way messages: its reader
@@ -242,7 +242,7 @@ func subscriberSendingOneWay(t *testing.T, b *Bus) {
 	}
 	halt()
 	b.MustRun()
-	Report(t, "subscriber+oneway", b.Kind, Figures{Rate: Measure(t, b.Address, 500, 5*time.Second),
+	Report(t, "busy subscriber sending one-way", b.Kind, Figures{Rate: Measure(t, b.Address, 500, 5*time.Second),
 		Note: fmt.Sprintf("slowest ListNames %v, %d past its 2 s deadline", slowest.Round(time.Millisecond), late)})
 }
 
@@ -419,7 +419,7 @@ func slowReceiverFlood(t *testing.T, b *Bus) {
 		rec = 0 // dbus-daemon's heap keeps its peak: nothing to wait for
 	}
 	after := b.RSS()
-	Report(t, "slow-receiver-flood", b.Kind, Figures{RSS: top, Rate: during, Recover: rec,
+	Report(t, "flood into non-reader (native)", b.Kind, Figures{RSS: top, Rate: during, Recover: rec,
 		Note: fmt.Sprintf("%scalls/s before %.0f; RSS %.1f MB before, %.1f MB after the attackers left", refused, before.CallsPerSec, float64(base)/1e6, float64(after)/1e6)})
 }
 
@@ -512,5 +512,5 @@ func busDeath(t *testing.T, b *Bus) {
 			t.Fatal("a call pending when the bus died had not returned 30 s later")
 		}
 	}
-	Report(t, "bus-death-mid-call", b.Kind, Figures{Recover: last, Note: fmt.Sprintf("%d pending calls failed with a disconnection", len(sizes))})
+	Report(t, "bus death, 4 calls pending", b.Kind, Figures{Recover: last, Note: fmt.Sprintf("%d pending calls failed with a disconnection", len(sizes))})
 }

@@ -108,7 +108,7 @@ func refusedFlood(t *testing.T, b *Bus) {
 	elapsed, r1, s1 := time.Since(start), refused(), sent.Load()
 	halt()
 	b.MustRun()
-	Report(t, "refused-flood", b.Kind, Figures{Rate: during, Note: fmt.Sprintf("calls/s before %.0f; while measuring, %d sent and %d refused in %v",
+	Report(t, "refused flood", b.Kind, Figures{Rate: during, Note: fmt.Sprintf("calls/s before %.0f; while measuring, %d sent and %d refused in %v",
 		before.CallsPerSec, s1-s0, r1-r0, elapsed.Round(time.Millisecond))})
 	if b.Kind == bustest.DBusDaemon {
 		return
