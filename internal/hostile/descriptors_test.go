@@ -78,7 +78,7 @@ func descExhaust(t *testing.T, kind string) {
 	bus.MustRun()
 
 	// The client that was there before still gets answers.
-	rate := descRate(t, client, Size(200, 2000), 10*time.Second)
+	rate := MeasureOn(client, Size(200, 2000), 10*time.Second)
 	bus.MustRun()
 	if rate.Failed > 0 {
 		t.Errorf("%s: %d of the connected client's calls failed during the attack", kind, rate.Failed)
@@ -155,26 +155,6 @@ func descSetNofile(tb testing.TB, pid int, n uint64) {
 	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
 		tb.Fatalf("prlimit(RLIMIT_NOFILE=%d) on the bus: %v", n, err)
 	}
-}
-
-// descRate times n GetNameOwner calls on a client that is already connected (Measure dials a
-// new one, which a bus at its limit may rightly keep waiting).
-func descRate(tb testing.TB, c *runtime.Conn, n int, perCall time.Duration) Rate {
-	tb.Helper()
-	var r Rate
-	start := time.Now()
-	for range n {
-		t0 := time.Now()
-		ctx, cancel := context.WithTimeout(context.Background(), perCall)
-		_, err := c.GetNameOwner(ctx, "org.freedesktop.DBus")
-		cancel()
-		if err != nil {
-			r.Failed++
-		}
-		r.Max = max(r.Max, time.Since(t0))
-	}
-	r.CallsPerSec = float64(n) / time.Since(start).Seconds()
-	return r
 }
 
 func hexString(s string) string {

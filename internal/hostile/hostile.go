@@ -139,6 +139,19 @@ func (r Rate) String() string {
 	return s
 }
 
+// Dial connects a client to addr, closed when the test ends.
+func Dial(tb testing.TB, addr string) *runtime.Conn {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	c, err := runtime.Dial(ctx, addr)
+	if err != nil {
+		tb.Fatalf("connecting to %s: %v", addr, err)
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c
+}
+
 // Measure connects a well-behaved client to addr and times n sequential GetNameOwner calls to
 // the bus driver, each bounded by perCall. It is a measurement to report, not an assertion: the
 // caller decides what rate it needs.
@@ -151,6 +164,12 @@ func Measure(tb testing.TB, addr string, n int, perCall time.Duration) Rate {
 		tb.Fatalf("a well-behaved client cannot connect: %v", err)
 	}
 	defer c.Close()
+	return MeasureOn(c, n, perCall)
+}
+
+// MeasureOn is Measure on a client that is already connected, for a bus that may rightly keep
+// a new connection waiting.
+func MeasureOn(c *runtime.Conn, n int, perCall time.Duration) Rate {
 	var r Rate
 	start := time.Now()
 	for range n {

@@ -3,7 +3,6 @@ package hostile
 import (
 	"context"
 	"fmt"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,15 +17,25 @@ import (
 
 const repliesService = "org.kdbusgo.Hostile.Echo"
 
-// countingEcho echoes Ping and counts the calls it answered.
-type countingEcho struct {
-	bench.Server
-	answered atomic.Int64
-}
+// The attacks on services give each connection 1 MiB of incoming bytes, and room for more
+// in its queue.
+const repliesLimit = 1 << 20
 
-func (s *countingEcho) Ping(_ context.Context, req *benchv1.PingRequest) (*benchv1.PingReply, error) {
-	s.answered.Add(1)
-	return &benchv1.PingReply{Payload: req.GetPayload()}, nil
+var repliesConfig = fmt.Sprintf(`  <limit name="max_incoming_bytes">%d</limit>
+  <limit name="max_outgoing_bytes">%d</limit>
+`, repliesLimit, 64*repliesLimit)
+
+// repliesServe serves the Bench service, whose Ping echoes, as repliesService on b.
+func repliesServe(t *testing.T, b *Bus) *runtime.Conn {
+	t.Helper()
+	srv := Dial(t, b.Address)
+	if err := benchv1.RegisterBenchServer(srv, bench.NewServer()); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := srv.RequestName(context.Background(), repliesService, runtime.NameDoNotQueue); err != nil || r != runtime.NamePrimaryOwner {
+		t.Fatalf("RequestName: %v %v", r, err)
+	}
+	return srv
 }
 
 // TestUnreadReplies calls a service again and again and never reads the replies. Replies are
@@ -35,31 +44,12 @@ func (s *countingEcho) Ping(_ context.Context, req *benchv1.PingRequest) (*bench
 // to the service that sent them, as dbus-daemon does, stops reading the service once the
 // caller holds max_incoming_bytes of them, and every other client's calls to it time out.
 func TestUnreadReplies(t *testing.T) {
-	const limit = 1 << 20
-	cfg := fmt.Sprintf(`  <limit name="max_incoming_bytes">%d</limit>
-  <limit name="max_outgoing_bytes">%d</limit>
-`, limit, 64*limit)
 	for _, kind := range []string{bustest.Kdbusd, bustest.KdbusdNative, bustest.DBusDaemon} {
 		t.Run(kind, func(t *testing.T) {
-			b := Start(t, kind, dbustest.Config{Extra: cfg})
+			b := Start(t, kind, dbustest.Config{Extra: repliesConfig})
 			ctx := context.Background()
-			srv, err := runtime.Dial(ctx, b.Address)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-			echo := &countingEcho{}
-			if err := benchv1.RegisterBenchServer(srv, echo); err != nil {
-				t.Fatal(err)
-			}
-			if r, err := srv.RequestName(ctx, repliesService, runtime.NameDoNotQueue); err != nil || r != runtime.NamePrimaryOwner {
-				t.Fatalf("RequestName: %v %v", r, err)
-			}
-			well, err := runtime.Dial(ctx, b.Address)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer well.Close()
+			repliesServe(t, b)
+			well := Dial(t, b.Address)
 			stub := benchv1.NewBenchClient(well, runtime.WithDestination(repliesService))
 			ping := func(d time.Duration) error {
 				ctx, cancel := context.WithTimeout(ctx, d)
@@ -80,7 +70,7 @@ func TestUnreadReplies(t *testing.T) {
 			payload := make([]byte, 32<<10)
 			e := wire.NewEncoder(nil, wire.NativeOrder)
 			e.ByteArray(payload)
-			calls := 4 * limit / len(payload)
+			calls := 4 * repliesLimit / len(payload)
 			go func() {
 				for range calls {
 					m := &wire.Message{Type: wire.MethodCall, Destination: repliesService, Path: benchv1.Bench_ObjectPath,
@@ -97,7 +87,7 @@ func TestUnreadReplies(t *testing.T) {
 			WaitFor(t, "the bus to hold the attacker's unread replies", time.Minute, func() bool {
 				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 				defer cancel()
-				return floodStat(ctx, well, attacker.UniqueName(), "OutgoingBytes") >= limit/2
+				return floodStat(ctx, well, attacker.UniqueName(), "OutgoingBytes") >= repliesLimit/2
 			})
 			b.MustRun()
 
@@ -130,26 +120,11 @@ func TestUnreadReplies(t *testing.T) {
 // told how many it lost), but must not stop reading the service that emits them, which would
 // end its calls and its signals for everyone.
 func TestUnreadSignals(t *testing.T) {
-	const limit = 1 << 20
-	cfg := fmt.Sprintf(`  <limit name="max_incoming_bytes">%d</limit>
-  <limit name="max_outgoing_bytes">%d</limit>
-`, limit, 64*limit)
 	for _, kind := range []string{bustest.Kdbusd, bustest.KdbusdNative, bustest.DBusDaemon} {
 		t.Run(kind, func(t *testing.T) {
-			b := Start(t, kind, dbustest.Config{Extra: cfg})
+			b := Start(t, kind, dbustest.Config{Extra: repliesConfig})
 			ctx := context.Background()
-			srv, err := runtime.Dial(ctx, b.Address)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer srv.Close()
-			echo := &countingEcho{}
-			if err := benchv1.RegisterBenchServer(srv, echo); err != nil {
-				t.Fatal(err)
-			}
-			if r, err := srv.RequestName(ctx, repliesService, runtime.NameDoNotQueue); err != nil || r != runtime.NamePrimaryOwner {
-				t.Fatalf("RequestName: %v %v", r, err)
-			}
+			srv := repliesServe(t, b)
 			emitter := benchv1.NewBenchEmitter(srv)
 
 			// The attacker subscribes to every signal and reads nothing.
@@ -163,11 +138,7 @@ func TestUnreadSignals(t *testing.T) {
 				Interface: "org.freedesktop.DBus", Member: "AddMatch", Signature: "s", Body: rule}, nil); err != nil {
 				t.Fatal(err)
 			}
-			well, err := runtime.Dial(ctx, b.Address)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer well.Close()
+			well := Dial(t, b.Address)
 			// The rule is in place once a signal emitted after it reaches a second subscriber.
 			sub, err := benchv1.NewBenchClient(well).SubscribeTick(ctx, runtime.FromSender(repliesService), runtime.Buffer(16))
 			if err != nil {
@@ -178,7 +149,7 @@ func TestUnreadSignals(t *testing.T) {
 			// The service emits four times max_incoming_bytes of signals, each with a
 			// 32 KiB channel name, while the attacker reads none.
 			name := fmt.Sprintf("%032768d", 0)
-			n := 4 * limit / len(name)
+			n := 4 * repliesLimit / len(name)
 			emitted := make(chan error, 1)
 			go func() {
 				for i := range n {

@@ -82,13 +82,7 @@ func TestSoak(t *testing.T) {
 func soak(t *testing.T, kind string) {
 	bus := Start(t, kind, dbustest.Config{})
 	ctx := context.Background()
-	dial := func(addr string) *runtime.Conn {
-		c, err := runtime.Dial(ctx, addr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return c
-	}
+	dial := func(addr string) *runtime.Conn { return Dial(t, addr) }
 	// One service reached natively where the bus has a native socket, one classically.
 	addrs := []string{bus.Address, bus.ClassicAddress}
 	servers := make([]*soakServer, len(addrs))
