@@ -31,10 +31,11 @@ import (
 // Limits bound what one connection or user may hold, so that no client can starve the bus.
 // The names follow dbus-daemon's <limit> elements.
 type Limits struct {
-	// MaxIncomingBytes and MaxIncomingUnixFDs bound what one connection's messages hold in
-	// the bus until their receivers have them; over them, the bus stops reading the
-	// connection. A user's connections together share a pool of four connections' worth
-	// with the other users (account.go). Bytes count what they cost in memory.
+	// MaxIncomingBytes and MaxIncomingUnixFDs bound what one connection holds in the bus: the
+	// messages it sent until their receivers have them, and those it asked for (replies,
+	// broadcasts) until it reads them; over them, the bus stops reading the connection. What
+	// users send shares a pool of four connections' worth, fairly among them (account.go).
+	// Bytes count what they cost in memory.
 	MaxIncomingBytes           int
 	MaxIncomingUnixFDs         int
 	MaxOutgoingBytes           int
