@@ -44,6 +44,22 @@ func Size(short, full int) int {
 	return short
 }
 
+// SessionLimits are the limits of dbus's own session.conf, for the attacks that compare the
+// buses as a desktop session runs them (dbustest's configuration sets none, which leaves
+// dbus-daemon's compiled-in, system-bus defaults).
+const SessionLimits = `  <limit name="max_incoming_bytes">1000000000</limit>
+  <limit name="max_incoming_unix_fds">250000000</limit>
+  <limit name="max_outgoing_bytes">1000000000</limit>
+  <limit name="max_outgoing_unix_fds">250000000</limit>
+  <limit name="max_message_size">1000000000</limit>
+  <limit name="max_completed_connections">100000</limit>
+  <limit name="max_incomplete_connections">10000</limit>
+  <limit name="max_connections_per_user">100000</limit>
+  <limit name="max_names_per_connection">50000</limit>
+  <limit name="max_match_rules_per_connection">50000</limit>
+  <limit name="max_replies_per_connection">50000</limit>
+`
+
 // Bus is a bus daemon process under attack.
 type Bus struct {
 	*bustest.Bus

@@ -24,12 +24,7 @@ import (
 // or its promise costing nothing, and everyone else served.
 
 // intakeConfig is the configuration both buses run with: the session bus's limits.
-const intakeConfig = `  <limit name="max_incoming_bytes">1000000000</limit>
-  <limit name="max_incoming_unix_fds">250000000</limit>
-  <limit name="max_outgoing_bytes">1000000000</limit>
-  <limit name="max_outgoing_unix_fds">250000000</limit>
-  <limit name="max_message_size">1000000000</limit>
-`
+const intakeConfig = SessionLimits
 
 // intakeKinds are the buses the intake attacks compare.
 var intakeKinds = []string{bustest.Kdbusd, bustest.DBusDaemon}

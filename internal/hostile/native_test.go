@@ -308,7 +308,7 @@ func nativePeakRSS(b *Bus) (stop func() int64) {
 // memory up to max_outgoing_bytes.
 func TestNativeSlowReceiverFlood(t *testing.T) {
 	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative} {
-		t.Run(kind, func(t *testing.T) { slowReceiverFlood(t, Start(t, kind, dbustest.Config{})) })
+		t.Run(kind, func(t *testing.T) { slowReceiverFlood(t, Start(t, kind, dbustest.Config{Extra: SessionLimits})) })
 	}
 }
 
