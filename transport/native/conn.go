@@ -188,6 +188,7 @@ type Conn struct {
 
 	closed    atomic.Bool
 	broken    atomic.Pointer[error]
+	wbroken   atomic.Pointer[error] // the bus hung up, but what it sent before is still to be read
 	closeOnce sync.Once
 }
 
@@ -498,7 +499,7 @@ const errLocalDisconnect = "\x00disconnected"
 // send sends m with the flags and options in h, giving up when ctx ends before the bus takes
 // it.
 func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeader, waiter ...chan ack) (uint64, error) {
-	if err := c.err(); err != nil {
+	if err := c.writeErr(); err != nil {
 		return 0, err
 	}
 	if len(fds) > 0 && !c.fds {
@@ -522,7 +523,7 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeade
 	}
 	defer c.unlockSend()
 	if c.area == nil {
-		return 0, c.err() // closed meanwhile
+		return 0, c.writeErr() // closed meanwhile
 	}
 	c.cookie++
 	h.cookie = c.cookie
@@ -640,7 +641,7 @@ func (c *Conn) reserve(ctx context.Context, total int) (int, error) {
 				return c.head, nil
 			}
 		}
-		if err := c.err(); err != nil {
+		if err := c.writeErr(); err != nil {
 			return 0, err
 		}
 		if err := ctx.Err(); err != nil {
@@ -704,14 +705,14 @@ func (c *Conn) write(ctx context.Context, pkt []byte, fds []int) error {
 	}
 	sent, err := c.tryWrite(pkt, oob)
 	if err != nil {
-		return c.fail("writing to the bus failed", err)
+		return c.brokenWrite("writing to the bus failed", err)
 	}
 	if sent {
 		return nil
 	}
 	if ctx.Done() == nil {
 		if _, _, err := c.sock.WriteMsgUnix(pkt, oob, nil); err != nil {
-			return c.fail("writing to the bus failed", err)
+			return c.brokenWrite("writing to the bus failed", err)
 		}
 		return nil
 	}
@@ -745,7 +746,7 @@ func (c *Conn) write(ctx context.Context, pkt []byte, fds []int) error {
 		if expired && errors.Is(err, os.ErrDeadlineExceeded) {
 			return ctx.Err()
 		}
-		return c.fail("writing to the bus failed", err)
+		return c.brokenWrite("writing to the bus failed", err)
 	}
 	return nil
 }
@@ -797,6 +798,12 @@ func (c *Conn) readPacket() error {
 		return err
 	}
 	n, oobn, flags, _, err := c.sock.ReadMsgUnix(c.rbuf, c.oob)
+	if errors.Is(err, unix.ECONNRESET) {
+		// The bus closed the socket while bytes of ours were unread on its side. Linux
+		// reports that once, ahead of the packets the bus sent before it closed, which are
+		// still queued here: read those, up to the end of the stream, before giving up.
+		n, oobn, flags, _, err = c.sock.ReadMsgUnix(c.rbuf, c.oob)
+	}
 	if oobn > 0 {
 		fds, perr := parseRights(c.oob[:oobn])
 		c.fdq = append(c.fdq, fds...)
@@ -941,7 +948,7 @@ func (c *Conn) Release(r *Received) {
 // tryFlushFrees sends the pending releases as far as the socket takes them at once, and starts
 // flushFrees for the rest. c.fmu is held.
 func (c *Conn) tryFlushFrees() {
-	if c.err() != nil {
+	if c.writeErr() != nil {
 		c.frees, c.freeBytes = c.frees[:0], 0
 		return
 	}
@@ -951,7 +958,7 @@ func (c *Conn) tryFlushFrees() {
 		sent, err := c.tryWrite(c.fpkt, nil)
 		if err != nil {
 			c.frees, c.freeBytes = c.frees[:0], 0
-			c.fail("writing to the bus failed", err)
+			c.brokenWrite("writing to the bus failed", err)
 			return
 		}
 		if !sent {
@@ -1025,7 +1032,7 @@ func (c *Conn) flushFrees() {
 	if c.ftimer != nil {
 		c.ftimer.Stop()
 	}
-	if len(c.frees) == 0 || c.err() != nil {
+	if len(c.frees) == 0 || c.writeErr() != nil {
 		c.frees, c.freeBytes, c.fflush = c.frees[:0], 0, false
 		c.fmu.Unlock()
 		return
@@ -1037,7 +1044,7 @@ func (c *Conn) flushFrees() {
 	var pkt []byte
 	for {
 		c.fmu.Lock()
-		if len(c.frees) == 0 || c.err() != nil {
+		if len(c.frees) == 0 || c.writeErr() != nil {
 			c.frees, c.freeBytes, c.fflush = c.frees[:0], 0, false
 			c.fmu.Unlock()
 			return
@@ -1083,6 +1090,31 @@ func (c *Conn) fail(reason string, cause error) error {
 		ch <- ack{name: errLocalDisconnect}
 	}
 	return *c.broken.Load()
+}
+
+// brokenWrite handles a write that failed. When the bus hung up, the socket stays open for
+// reading: what the bus sent before it hung up (a reply, an error, the acknowledgement of the
+// very send that broke it) is still in the socket, and the reader delivers it before it meets
+// the end of the stream, which then breaks the connection for good (fail). Until then every
+// write fails with the returned error. Any other failure breaks the connection at once.
+func (c *Conn) brokenWrite(reason string, cause error) error {
+	if !hangup(cause) {
+		return c.fail(reason, cause)
+	}
+	err := fmt.Errorf("%w: the bus closed the connection: it exited, or it disconnected this client (%s: %w)", ErrDisconnected, reason, cause)
+	c.wbroken.CompareAndSwap(nil, &err)
+	return *c.wbroken.Load()
+}
+
+// writeErr returns the error that keeps the connection from being written to, if any.
+func (c *Conn) writeErr() error {
+	if err := c.err(); err != nil {
+		return err
+	}
+	if p := c.wbroken.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 func (c *Conn) err() error {
