@@ -9,6 +9,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(victimEnv); addr != "" {
 		runVictim(addr)
 	}
+	if addr := os.Getenv(busyEnv); addr != "" {
+		runBusy(addr)
+	}
 	code := m.Run()
 	PrintTable()
 	os.Exit(code)
