@@ -69,6 +69,7 @@ type accountant struct {
 type userUsage struct {
 	uid         uint32
 	bytes, fds  int
+	owned       int // cost of what its connections asked for and have not read (addOwn)
 	connections int
 }
 
@@ -115,7 +116,7 @@ func (c *account) close() {
 
 // forget drops a user that has no connection and holds nothing. a.mu is held.
 func (a *accountant) forget(u *userUsage) {
-	if u.connections == 0 && u.bytes == 0 && u.fds == 0 {
+	if u.connections == 0 && u.bytes == 0 && u.fds == 0 && u.owned == 0 {
 		delete(a.users, u.uid)
 	}
 }
@@ -141,12 +142,22 @@ func (c *account) hasRoom() bool {
 	return u.bytes == 0 || (u.bytes*a.sharing < a.poolBytes-a.bytes && u.fds*a.sharing < a.poolFDs-a.fds)
 }
 
-// full reports whether the connection is over its own limits: it may then go without what
-// it asked for but can be spared (broadcasts, observed copies).
+// full reports whether the connection is over its own limits, or its user holds the pool's
+// worth of what its connections asked for: it may then go without what it asked for but can
+// be spared (broadcasts, observed copies).
 func (c *account) full() bool {
 	c.a.mu.Lock()
 	defer c.a.mu.Unlock()
-	return c.bytes >= c.a.connBytes || c.fds >= c.a.connFDs
+	return c.bytes >= c.a.connBytes || c.fds >= c.a.connFDs || c.u.owned >= c.a.poolBytes
+}
+
+// userFull reports whether the connection's user holds the pool's worth of what its
+// connections asked for and have not read: further replies to them are dropped, so that a
+// user cannot grow the bus without bound by opening connections that call and never read.
+func (c *account) userFull() bool {
+	c.a.mu.Lock()
+	defer c.a.mu.Unlock()
+	return c.u.owned >= c.a.poolBytes
 }
 
 // waitRoom blocks until the connection may read another message, or done is closed; it
@@ -223,14 +234,15 @@ func (c *account) force(bytes, fds int) {
 // addOwn moves the counters of what the connection asked for and has not read yet:
 // replies to its calls, broadcasts it subscribed to, copies it observes. They count
 // against the connection's own limit, so that a connection that does not read what it
-// asked for is not read from either, but not against its user's share of the pool: the
-// user's other connections (a service the same user runs, say) must not stall because one
-// of them does not read. What a connection asked for is bounded by its queue's
-// max_outgoing_bytes instead. a.mu is held.
+// asked for is not read from either, but not against its user's share of what users send:
+// the user's other connections (a service the same user runs, say) must not stall because
+// one of them does not read. A user's connections may together hold the pool's worth of it;
+// past that, what they asked for is dropped (full, userFull). a.mu is held.
 func (c *account) addOwn(cost, fds int) {
 	a := c.a
 	c.bytes += cost
 	c.fds += fds
+	c.u.owned += cost
 	a.owned += cost
 	a.peak = max(a.peak, a.bytes+a.owned)
 }
@@ -342,6 +354,7 @@ func (ch *charge) put() {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	ch.acct.addOwn(-ch.bytes*memFactor, -ch.fds)
+	a.forget(ch.acct.u)
 	close(a.wake)
 	a.wake = make(chan struct{})
 	a.maybeReturnMemory()

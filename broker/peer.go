@@ -185,7 +185,7 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 		}
 	}
 	size := msgCost(m)
-	if p.spare(m) && p.acct.full() {
+	if p.spare(m) && p.acct.full() || p.owed(m) && p.acct.userFull() {
 		return false
 	}
 	p.qmu.Lock()
@@ -242,14 +242,21 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 // service would stop answering everyone.
 //
 // spare reports whether p may go without m when it is over its own limits: broadcasts and
-// observed copies may be dropped (and are counted as dropped); replies it is owed and the
-// bus's messages to it alone may not. Caller holds b.mu.
+// observed copies may be dropped (and are counted as dropped). Replies it is owed are dropped
+// only when its user's connections hold the pool's worth of what they asked for (owed,
+// userFull); the bus's messages to it alone never are. Caller holds b.mu.
 func (p *peer) spare(m *wire.Message) bool {
 	o := p.b.origin
 	if o == nil || o.msg != m {
 		return m.Destination == "" // the bus's own broadcasts
 	}
 	return o.dest != p && o.replyTo != p
+}
+
+// owed reports whether m is a reply p asked for. Caller holds b.mu.
+func (p *peer) owed(m *wire.Message) bool {
+	o := p.b.origin
+	return o != nil && o.msg == m && o.replyTo == p
 }
 
 // kick writes the queue from the calling goroutine while the socket takes it without

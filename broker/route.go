@@ -128,7 +128,9 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) {
 		}
 		if b.canSend(p, dest, m, true) {
 			o.replyTo = dest
-			b.deliver(p, dest, m, fds, args, true)
+			if !b.deliver(p, dest, m, fds, args, true) {
+				b.stats.droppedReplies++
+			}
 			o.replyTo = nil
 		}
 		return

@@ -14,6 +14,7 @@ type stats struct {
 	messages          uint64 // routed since start
 	unexpectedReplies uint64
 	droppedBroadcasts uint64
+	droppedReplies    uint64 // replies that could not be queued for their caller
 	// bodyCopies counts the native bodies the bus copied privately before routing them,
 	// because the bus, a classic receiver or an observer reads them: the native unicasts
 	// that did not go in a single copy from sender to receiver. Updated without b.mu.
@@ -36,6 +37,7 @@ func (b *Broker) getStats(*peer, *wire.Message, []any) ([]any, error) {
 		"RoutedMessages":           u(b.stats.messages),
 		"UnexpectedReplies":        u(b.stats.unexpectedReplies),
 		"DroppedBroadcasts":        u(b.stats.droppedBroadcasts),
+		"DroppedReplies":           u(b.stats.droppedReplies),
 		"MatchRulesVisited":        u(b.match.visited),
 		"NativeBodiesCopied":       u(b.stats.bodyCopies.Load()),
 		"ConnectionsWithMonitors":  u(uint64(len(b.monitors))),

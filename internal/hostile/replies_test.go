@@ -198,3 +198,84 @@ func TestUnreadSignals(t *testing.T) {
 		})
 	}
 }
+
+// TestUnreadRepliesManyConnections spreads the unread replies over many connections of one
+// user, each of which stays under its own limit. What a user's connections asked for and did
+// not read is bounded all together (the pool's worth, four times max_incoming_bytes in cost,
+// that is twice it in bytes); past that the bus drops further replies to them instead of
+// holding them.
+func TestUnreadRepliesManyConnections(t *testing.T) {
+	const conns = 16
+	for _, kind := range []string{bustest.Kdbusd, bustest.DBusDaemon} {
+		t.Run(kind, func(t *testing.T) {
+			b := Start(t, kind, dbustest.Config{Extra: repliesConfig})
+			ctx := context.Background()
+			repliesServe(t, b)
+			observer := Dial(t, b.ClassicAddress)
+			payload := make([]byte, 32<<10)
+			e := wire.NewEncoder(nil, wire.NativeOrder)
+			e.ByteArray(payload)
+			calls := 4 * repliesLimit / len(payload)
+			var attackers []string
+			for range conns {
+				a, err := classic.Dial(ctx, b.ClassicAddress, classic.Options{})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer a.Close()
+				attackers = append(attackers, a.UniqueName())
+				go func() {
+					for range calls {
+						m := &wire.Message{Type: wire.MethodCall, Destination: repliesService, Path: benchv1.Bench_ObjectPath,
+							Interface: benchv1.Bench_Interface, Member: "Ping", Signature: "ay", Body: e.Bytes()}
+						if a.Send(m, nil) != nil {
+							return
+						}
+					}
+				}()
+			}
+			held := func() int64 {
+				ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+				defer cancel()
+				var sum int64
+				for _, name := range attackers {
+					sum += max(floodStat(ctx, observer, name, "OutgoingBytes"), 0)
+				}
+				return sum
+			}
+			// What the bus may hold for the attackers' user: twice max_incoming_bytes, and the
+			// reply that crossed the line on each of the two routes (service, bus) at once.
+			bound := int64(2*repliesLimit + 4*len(payload))
+			var most int64
+			note := ""
+			if kind == bustest.DBusDaemon {
+				// dbus-daemon charges the replies to the service, and stops reading it once
+				// they pass its max_incoming_bytes: the bound holds, and the service stops.
+				WaitFor(t, "dbus-daemon to hold the attackers' replies", time.Minute, func() bool { return held() >= int64(repliesLimit/2) })
+				for range 20 {
+					most = max(most, held())
+				}
+				note = "bounded by stopping the service"
+			} else {
+				dropped := func() int64 {
+					v, _ := busStats(t, observer)["DroppedReplies"].(uint32)
+					return int64(v)
+				}
+				WaitFor(t, "the bus to drop replies past the user's bound", time.Minute, func() bool {
+					most = max(most, held())
+					return dropped() > 0
+				})
+				for range 20 {
+					most = max(most, held())
+				}
+				if most > bound {
+					t.Errorf("the bus held %d bytes of replies %d connections of one user never read; the bound is %d", most, conns, bound)
+				}
+				note = fmt.Sprintf("bound %d KiB, %d replies dropped", bound>>10, dropped())
+			}
+			b.MustRun()
+			Report(t, "unread replies, 16 connections", kind, Figures{RSS: b.RSS(),
+				Note: fmt.Sprintf("%d connections of one user × %d replies of 32 KiB, max_incoming_bytes 1 MiB: the bus held %d KiB of them; %s", conns, calls, most>>10, note)})
+		})
+	}
+}
