@@ -305,7 +305,9 @@ func FuzzBusConn(f *testing.F) {
 			t.Fatal("the bus side is still open")
 		}
 		unix.Munmap(fc.area)
-		if n := openFDs(t); n != fdsBefore {
+		// More descriptors than before is a leak; fewer can be an earlier test's connection
+		// finishing its close meanwhile.
+		if n := openFDs(t); n > fdsBefore {
 			t.Fatalf("%d descriptors open after the connection ended, %d before", n, fdsBefore)
 		}
 	})
