@@ -1,7 +1,7 @@
 // Package table turns the output of the benchmarks in package bench into a side-by-side
 // table: one row per case, one column per target, the ratios against the baselines, and the
-// target DESIGN.md sets for the case with whether this run met it. It also draws the table as
-// a bar chart in SVG.
+// performance target of the case (bench/README.md) with whether this run met it. It also
+// draws the table as a bar chart in SVG.
 package table
 
 import (

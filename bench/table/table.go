@@ -28,7 +28,7 @@ type Row struct {
 	Unit string
 	// Higher says a higher value is better (a rate); otherwise lower is better (a cost).
 	Higher bool
-	// Target is the DESIGN.md target for the case, or "".
+	// Target is the case's performance target (bench/README.md), or "".
 	Target string
 	// check judges the run against Target.
 	check func(v values) Verdict
@@ -285,7 +285,7 @@ func (t *Table) Markdown(w io.Writer, cpu string) error {
 	for _, base := range t.Baselines {
 		head = append(head, "native ÷ "+base)
 	}
-	head = append(head, "target (DESIGN.md)", "this run")
+	head = append(head, "target", "this run")
 	writeRow(&b, head)
 	sep := make([]string, len(head))
 	for i := range sep {

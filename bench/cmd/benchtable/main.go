@@ -1,7 +1,7 @@
 // Command benchtable runs the benchmarks of package bench and prints them side by side: a
 // Markdown table with one row per case and one column per target, ratios against the raw
-// AF_UNIX and memcpy baselines, and the DESIGN.md target of each case with whether this run
-// met it. With -svg it also draws the table as a bar chart.
+// AF_UNIX and memcpy baselines, and the target of each case (bench/README.md, "Performance
+// targets") with whether this run met it. With -svg it also draws the table as a bar chart.
 //
 // Usage, from anywhere in the repository:
 //
