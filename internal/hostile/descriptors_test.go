@@ -2,11 +2,11 @@ package hostile
 
 import (
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"os"
 	"strconv"
-	"strings"
 	"testing"
 	"time"
 
@@ -69,7 +69,7 @@ func descExhaust(t *testing.T, kind string) {
 			if i >= bare && tg.typ == unix.SOCK_STREAM {
 				// "AUTH EXTERNAL <uid in hex>" and no BEGIN: the bus must keep it
 				// waiting for the rest, as a slow client would.
-				uid := hexString(strconv.Itoa(os.Getuid()))
+				uid := hex.EncodeToString([]byte(strconv.Itoa(os.Getuid())))
 				unix.Write(fd, []byte("\x00AUTH EXTERNAL "+uid+"\r\n"))
 			}
 		}
@@ -155,12 +155,4 @@ func descSetNofile(tb testing.TB, pid int, n uint64) {
 	if err := unix.Prlimit(pid, unix.RLIMIT_NOFILE, &lim, nil); err != nil {
 		tb.Fatalf("prlimit(RLIMIT_NOFILE=%d) on the bus: %v", n, err)
 	}
-}
-
-func hexString(s string) string {
-	var b strings.Builder
-	for i := range len(s) {
-		fmt.Fprintf(&b, "%02x", s[i])
-	}
-	return b.String()
 }

@@ -40,11 +40,7 @@ func TestFloodIntoNonReader(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer receiver.Close()
-			observer, err := runtime.Dial(ctx, b.ClassicAddress)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer observer.Close()
+			observer := Dial(t, b.ClassicAddress)
 
 			// The flooder sends eight times the limit in one-way calls of 64 KiB.
 			total := 8 * limit

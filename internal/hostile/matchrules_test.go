@@ -70,18 +70,6 @@ func matchRulesStat(tb testing.TB, c *runtime.Conn, name string) uint32 {
 	return 0
 }
 
-func matchRulesDial(tb testing.TB, addr string) *runtime.Conn {
-	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	c, err := runtime.Dial(ctx, addr)
-	if err != nil {
-		tb.Fatalf("connecting: %v", err)
-	}
-	tb.Cleanup(func() { c.Close() })
-	return c
-}
-
 // matchRulesBest measures a well-behaved client a few times and keeps the best run, so that
 // another process taking the CPU for a moment does not pass for the attack's effect.
 func matchRulesBest(tb testing.TB, addr string) Rate {
@@ -146,7 +134,7 @@ func TestMatchRuleBloat(t *testing.T) {
 			var stats *runtime.Conn
 			var visitedBefore uint32
 			if kind != bustest.DBusDaemon {
-				stats = matchRulesDial(t, bus.ClassicAddress)
+				stats = Dial(t, bus.ClassicAddress)
 				visitedBefore = matchRulesStat(t, stats, "MatchRulesVisited")
 			}
 			after := matchRulesBest(t, bus.Address)
@@ -180,7 +168,7 @@ func TestMatchRulesPerUser(t *testing.T) {
 			bus := Start(t, kind, dbustest.Config{Extra: extra})
 			accepted, refusal := 0, ""
 			for i := range conns {
-				c := matchRulesDial(t, bus.Address)
+				c := Dial(t, bus.Address)
 				for j := range perConn {
 					name, _ := matchRulesCall(t, c, "org.freedesktop.DBus", "AddMatch", "s", fmt.Sprintf("type='signal',member='M%d_%d'", i, j))
 					if name == "" {
@@ -199,7 +187,7 @@ func TestMatchRulesPerUser(t *testing.T) {
 				t.Errorf("one user got %d rules accepted (refusal %q), want the limit %d and LimitsExceeded", accepted, refusal, limit)
 			}
 			// The limit is the user's: a new connection of the same user is refused too.
-			c := matchRulesDial(t, bus.Address)
+			c := Dial(t, bus.Address)
 			if name, _ := matchRulesCall(t, c, "org.freedesktop.DBus", "AddMatch", "s", "type='signal',member='More'"); name == "" {
 				t.Error("a rule over the per-user limit was accepted on a new connection")
 			}
@@ -298,7 +286,7 @@ func TestEavesdropping(t *testing.T) {
 				}
 			}
 			wait("AddMatch:")
-			a, b := matchRulesDial(t, bus.Address), matchRulesDial(t, bus.Address)
+			a, b := Dial(t, bus.Address), Dial(t, bus.Address)
 			if err := a.Send(&wire.Message{Type: wire.MethodCall, Flags: wire.FlagNoReplyExpected, Destination: b.UniqueName(),
 				Path: "/s", Interface: "org.example.Secret", Member: "Whisper"}, nil); err != nil {
 				t.Fatal(err)

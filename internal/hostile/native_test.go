@@ -166,16 +166,7 @@ func TestNativeSubscriberSendingOneWayDoesNotWedge(t *testing.T) {
 func subscriberSendingOneWay(t *testing.T, b *Bus) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	emitter, err := runtime.Dial(ctx, b.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer emitter.Close()
-	c, err := runtime.Dial(ctx, b.Address)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	emitter, c := Dial(t, b.Address), Dial(t, b.Address)
 	rule, _ := match.Parse("type='signal',interface='org.kdbusgo.Hostile',member='Busy'")
 	sub, err := c.Subscribe(ctx, rule, 16)
 	if err != nil {
