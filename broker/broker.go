@@ -84,6 +84,8 @@ type Options struct {
 	// Policy decides who may connect, own names, send and receive, as dbus-daemon's <policy>
 	// elements do; nil allows everything.
 	Policy *config.Policy
+	// NoLanes says the bus grants no lanes: native peers' unicasts all go through it.
+	NoLanes bool
 }
 
 // Broker is a running bus.

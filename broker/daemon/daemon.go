@@ -87,6 +87,8 @@ type Options struct {
 	NoPIDFile       bool
 	Syslog          bool
 	Version         bool
+	// NoLanes turns lanes off (--no-lanes).
+	NoLanes bool
 }
 
 // ParseArgs parses dbus-daemon's command line.
@@ -108,6 +110,7 @@ func ParseArgs(args []string, stderr io.Writer) (*Options, error) {
 	fs.Bool("syslog-only", false, "accepted for compatibility")
 	fs.Bool("systemd-activation", false, "accepted for compatibility; socket activation is detected from LISTEN_FDS")
 	fs.BoolVar(&o.Version, "version", false, "print the version and exit")
+	fs.BoolVar(&o.NoLanes, "no-lanes", false, "grant native peers no lanes: route every message through the bus")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -219,7 +222,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	// once the daemon has become that user. Its descriptor budget follows RLIMIT_NOFILE, whose
 	// soft limit Go raises at start to one below the hard limit (package syscall's init; the
 	// one left lets it tell its own change from a later prlimit), as dbus-daemon raises its own.
-	b := broker.New(broker.Options{Limits: limitsOf(cfg.Limits), Logger: log, Policy: cfg.Policy})
+	b := broker.New(broker.Options{Limits: limitsOf(cfg.Limits), Logger: log, Policy: cfg.Policy, NoLanes: o.NoLanes})
 	addrs := make([]string, len(listeners))
 	for i, l := range listeners {
 		addrs[i] = l.connect.String()

@@ -80,6 +80,9 @@ type Options struct {
 	InlineMax int
 	// NoUnixFDs says the connection does not accept file descriptors.
 	NoUnixFDs bool
+	// NoLanes says the connection never asks for a lane nor uses one a peer opens: every
+	// message goes through the bus.
+	NoLanes bool
 }
 
 // SendError reports a message the bus could not deliver: its destination did not exist, would

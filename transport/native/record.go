@@ -39,6 +39,10 @@ type Record struct {
 	UID, GID, PID uint32
 	// HasCreds says UID, GID and PID are set.
 	HasCreds bool
+	// Lane says the message came straight from its sender over a lane rather than through
+	// the bus: Seqnum is 0 then, Sender is the lane's peer as the bus named it when it set up
+	// the lane, and the credentials are those the kernel attached to the lane packet.
+	Lane bool
 }
 
 func putRecord(b []byte, r *Record, length int) {
