@@ -2,12 +2,10 @@ package runtime
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/kdbus-go/kdbus/transport/classic"
-	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -20,9 +18,9 @@ type Caller struct {
 	Interface string
 	Member    string
 
-	conn   *Conn
-	record native.Record // what the native transport's bus attached to the call
-	src    *inbound      // the call as received, released once decoded
+	conn  *Conn
+	stamp stamp    // what the bus attached to the call
+	src   *inbound // the call as received, released once decoded
 }
 
 // Credentials are what the bus (or, peer to peer, the kernel) vouches for about a caller.
@@ -48,19 +46,20 @@ func CallerFrom(ctx context.Context) *Caller {
 }
 
 // Credentials returns the caller's uid and pid (and more where the bus tells). On the native
-// transport the bus attached them to the call itself, as the kernel reported them when the
-// call was sent; elsewhere the bus is asked once per caller: unique names are never reused, so
+// transport they came with the call itself, as the kernel reported them when the call was
+// sent, to the bus or over a lane; elsewhere the bus is asked once per caller: unique names are never reused, so
 // the answer is cached.
 func (c *Caller) Credentials(ctx context.Context) (Credentials, error) {
-	if r := c.record; r.HasCreds {
-		return Credentials{UID: r.UID, PID: r.PID, GIDs: []uint32{r.GID}}, nil
+	if cr, ok := c.stamp.credentials(); ok {
+		return cr, nil
 	}
 	return c.conn.credentials(ctx, c.Sender)
 }
 
-// Seqnum returns the bus-wide sequence number of the call on the native transport, 0
-// elsewhere.
-func (c *Caller) Seqnum() uint64 { return c.record.Seqnum }
+// Seqnum returns the bus-wide sequence number of the call on the native transport; 0
+// elsewhere, and for a call that came straight from its sender over a lane, which the bus
+// does not number.
+func (c *Caller) Seqnum() uint64 { return c.stamp.seqnum }
 
 // credCache remembers credentials by unique name. It is bounded: past its size it starts over.
 type credCache struct {
@@ -72,15 +71,7 @@ const credCacheSize = 4096
 
 func (c *Conn) credentials(ctx context.Context, sender string) (Credentials, error) {
 	if sender == "" {
-		t, ok := c.t.(classicTransport)
-		if !ok {
-			return Credentials{}, errors.New("runtime: a call without a sender on a bus connection")
-		}
-		uc, err := t.PeerCredentials()
-		if err != nil {
-			return Credentials{}, err
-		}
-		return Credentials{UID: uc.Uid, PID: uint32(uc.Pid), GIDs: []uint32{uc.Gid}}, nil
+		return c.t.PeerCredentials()
 	}
 	c.creds.mu.Lock()
 	cr, ok := c.creds.m[sender]

@@ -13,7 +13,6 @@ import (
 
 	"github.com/kdbus-go/kdbus/transport/address"
 	"github.com/kdbus-go/kdbus/transport/classic"
-	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 	"golang.org/x/sys/unix"
 )
@@ -28,6 +27,7 @@ type connOptions struct {
 	maxQueued         int
 	peer              bool
 	poolSize          int
+	noLanes           bool
 }
 
 // WithUnaryClientInterceptor runs ic around every call this connection makes through
@@ -53,6 +53,10 @@ func WithMaxConcurrentCalls(running, queued int) Option {
 // messages the receiver has not asked for, so larger pools take larger unsolicited messages;
 // pages cost memory only once used. Classic connections ignore it.
 func WithPoolSize(size int) Option { return func(o *connOptions) { o.poolSize = size } }
+
+// WithLanes lets a native connection open direct lanes to the peers it talks to (default on);
+// off, every message goes through the bus. Classic connections ignore it.
+func WithLanes(on bool) Option { return func(o *connOptions) { o.noLanes = !on } }
 
 // PeerToPeer makes Dial skip Hello: the other end is a peer, not a bus.
 func PeerToPeer() Option { return func(o *connOptions) { o.peer = true } }
@@ -169,18 +173,10 @@ func (c *Conn) UniqueName() string { return c.t.UniqueName() }
 
 // Transport returns the underlying classic transport connection, or nil when the connection
 // uses the native transport.
-func (c *Conn) Transport() *classic.Conn {
-	if t, ok := c.t.(classicTransport); ok {
-		return t.Conn
-	}
-	return nil
-}
+func (c *Conn) Transport() *classic.Conn { return c.t.Classic() }
 
 // Native reports whether the connection uses the native transport.
-func (c *Conn) Native() bool {
-	_, ok := c.t.(nativeTransport)
-	return ok
-}
+func (c *Conn) Native() bool { return c.t.Native() }
 
 // ConnStats counts a connection's traffic.
 type ConnStats struct {
@@ -204,11 +200,8 @@ type ConnStats struct {
 
 // Stats returns the connection's counters.
 func (c *Conn) Stats() ConnStats {
-	s := ConnStats{Received: c.received.Load(), Refused: c.refused.Load()}
-	if t, ok := c.t.(nativeTransport); ok {
-		ns := t.Stats()
-		s.Wakeups, s.Dropped, s.Undelivered = ns.Wakeups, ns.Dropped, ns.Undelivered
-	}
+	s := c.t.Stats()
+	s.Received, s.Refused = c.received.Load(), c.refused.Load()
 	return s
 }
 
@@ -310,15 +303,9 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int, payloads ui
 	}
 	c.pending[m.Serial] = ch
 	c.mu.Unlock()
-	var err error
-	if nt, ok := c.t.(nativeTransport); ok {
-		// The native bus learns the deadline too, and forgets the call when it passes.
-		dl, _ := ctx.Deadline()
-		err = nativeErr(nt.SendCall(ctx, m, fds, native.SendOptions{Deadline: dl, Payloads: payloads}))
-	} else {
-		err = c.t.Send(m, fds)
-	}
-	if err != nil {
+	// The bus learns the deadline too, where it can, and forgets the call when it passes.
+	dl, _ := ctx.Deadline()
+	if err := c.t.Send(ctx, m, fds, sendOptions{deadline: dl, payloads: payloads}); err != nil {
 		if c.forget(m.Serial) {
 			replyChans.Put(ch)
 		}
@@ -385,14 +372,11 @@ type callError struct {
 func (e *callError) Error() string   { return e.err.Error() }
 func (e *callError) Unwrap() []error { return []error{e.err, e.ctx} }
 
-// send writes m without waiting for a reply; on the native transport it waits for the bus to
-// take it only as long as ctx lasts.
+// send writes m without waiting for a reply; where the transport can, it waits for the bus to
+// take it only as long as ctx lasts, and with wait until the bus has routed it.
 func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, payloads uint64, wait bool) error {
 	m.Flags |= wire.FlagNoReplyExpected
-	if nt, ok := c.t.(nativeTransport); ok {
-		return nt.sendOneWay(ctx, m, fds, payloads, wait)
-	}
-	return c.t.Send(m, fds)
+	return c.t.Send(ctx, m, fds, sendOptions{payloads: payloads, wait: wait})
 }
 
 // Sync waits until the bus has routed every message this connection sent before it, and
@@ -400,26 +384,10 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, payloads ui
 // Sync (an *Error each, joined). On a classic connection it makes a round trip to the bus and
 // returns nil: classic D-Bus does not report such failures.
 func (c *Conn) Sync(ctx context.Context) error {
-	if nt, ok := c.t.(nativeTransport); ok {
-		err := nt.Sync(ctx)
-		if j, ok := err.(interface{ Unwrap() []error }); ok {
-			var errs []error
-			for _, e := range j.Unwrap() {
-				var se *native.SendError
-				if errors.As(e, &se) {
-					e = sendError(se)
-				}
-				errs = append(errs, e)
-			}
-			return errors.Join(errs...)
-		}
-		var se *native.SendError
-		if errors.As(err, &se) {
-			return sendError(se)
-		}
-		return nativeErr(err)
+	err := c.t.Sync(ctx)
+	if errors.Is(err, errors.ErrUnsupported) {
+		_, err = c.busCall(ctx, "GetId", "", "s")
 	}
-	_, err := c.busCall(ctx, "GetId", "", "s")
 	return err
 }
 
@@ -435,7 +403,9 @@ func (c *Conn) Call(ctx context.Context, m *wire.Message, fds []int) (*wire.Mess
 }
 
 // Send writes a raw message without waiting for anything.
-func (c *Conn) Send(m *wire.Message, fds []int) error { return c.t.Send(m, fds) }
+func (c *Conn) Send(m *wire.Message, fds []int) error {
+	return c.t.Send(context.Background(), m, fds, sendOptions{})
+}
 
 // CallOption adjusts one call.
 type CallOption func(*callOptions)

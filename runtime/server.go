@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/kdbus-go/kdbus/introspect"
-	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -276,12 +275,8 @@ func (c *Conn) dispatch(in *incoming) {
 		Order: wire.NativeOrder, Type: wire.MethodReturn, ReplySerial: m.Serial,
 		Destination: m.Sender, Signature: sig, Body: e.Bytes(),
 	}
-	if nt, ok := c.t.(nativeTransport); ok && e.PayloadMask() != 0 {
-		// The native bus checks the reply's payloads as it checks a call's.
-		nt.SendCall(context.Background(), rm, e.FDs(), native.SendOptions{Payloads: e.PayloadMask()})
-		return
-	}
-	c.t.Send(rm, e.FDs())
+	// A bus that checks a call's payloads checks the reply's too.
+	c.t.Send(context.Background(), rm, e.FDs(), sendOptions{payloads: e.PayloadMask()})
 }
 
 func (c *Conn) replyError(m *wire.Message, err error) {
@@ -290,10 +285,10 @@ func (c *Conn) replyError(m *wire.Message, err error) {
 	}
 	e := toError(err)
 	body, _ := wire.Marshal(wire.NativeOrder, "s", e.Message)
-	c.t.Send(&wire.Message{
+	c.t.Send(context.Background(), &wire.Message{
 		Order: wire.NativeOrder, Type: wire.Error, ReplySerial: m.Serial, Destination: m.Sender,
 		ErrorName: e.Name, Signature: "s", Body: body,
-	}, nil)
+	}, nil, sendOptions{})
 }
 
 // handle finds the handler for m and runs it, writing the reply body into e.
@@ -350,7 +345,7 @@ func (c *Conn) handle(m *wire.Message, fds []int, src *inbound, e *wire.Encoder)
 	if m.Signature != md.In {
 		return "", Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", svc.desc.Interface, m.Member, md.In, m.Signature)
 	}
-	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member, record: src.Record, src: src})
+	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member, stamp: src.stamp, src: src})
 	var d wire.Decoder
 	d.Reset(m.Body, m.Order)
 	d.SetFDs(fds)
@@ -447,7 +442,7 @@ func (c *Conn) handleProperties(m *wire.Message, src *inbound, e *wire.Encoder) 
 		if props == nil {
 			return "", unknownProperty(iface, name)
 		}
-		ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: iface, Member: m.Member, record: src.Record})
+		ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: iface, Member: m.Member, stamp: src.stamp})
 		return "", props.set(ctx, name, &d)
 	}
 	return "", unknownMethod(m)

@@ -5,50 +5,111 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/kdbus-go/kdbus/transport/address"
 	"github.com/kdbus-go/kdbus/transport/classic"
-	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 	"golang.org/x/sys/unix"
 )
 
-// transport is what a Conn needs from the connection under it: the classic stream transport
-// or the native pool transport.
+// transport is everything a Conn needs from the connection under it. Each transport
+// implements it in a file of its own (transport_classic.go, transport_native.go), so that the
+// rest of the runtime never asks which one it has: what a transport cannot do, it says through
+// its answers (a zero stamp, ErrUnsupported from Sync, zero counters).
 type transport interface {
-	Send(m *wire.Message, fds []int) error
+	// Send writes m. A transport that can wait for the bus to take a message waits only as long
+	// as ctx lasts; one that cannot ignores ctx, and opts where it has no way to honour them.
+	Send(ctx context.Context, m *wire.Message, fds []int, opts sendOptions) error
+	// Recv returns the next message. Only the connection's reader calls it.
 	Recv() (inbound, error)
+	// Sync waits until the bus has routed every message sent before it and returns the
+	// delivery failures collected since the last Sync. A transport that has no such exchange
+	// returns errors.ErrUnsupported, and the Conn makes a round trip to the bus instead.
+	Sync(ctx context.Context) error
+	// Stats fills in the counters the transport keeps: Wakeups, Dropped and Undelivered.
+	Stats() ConnStats
+	// PeerCredentials returns the credentials of the process at the other end of the socket,
+	// for calls that carry no sender: those from a peer on a peer-to-peer connection.
+	PeerCredentials() (Credentials, error)
+	// NextSerial returns a serial for a message about to be sent.
 	NextSerial() uint32
+	// UniqueName returns the name the bus gave the connection.
 	UniqueName() string
+	// Classic returns the classic connection underneath, or nil.
+	Classic() *classic.Conn
+	// Native reports whether this is kdbusd's native transport.
+	Native() bool
+	// Close closes the connection; Recv then fails.
 	Close() error
 }
 
-// inbound is a received message. A message from the native transport lives in the receive
-// pool until released: decode it, then release it; anything that keeps the body longer
-// detaches it first.
+// sendOptions say how a message is to be sent, for the transports that can do more than write
+// it.
+type sendOptions struct {
+	// deadline is when the caller of a method call stops waiting for the reply, for the bus to
+	// forget the call then; zero for no deadline.
+	deadline time.Time
+	// payloads marks which of the descriptors are sealed memfd payloads
+	// (wire.Encoder.PayloadMask), for the bus to check.
+	payloads uint64
+	// wait, for a no-reply message, returns once the bus has routed it, with the failure to
+	// deliver it if any; otherwise such a failure is collected for Sync.
+	wait bool
+}
+
+// inbound is a received message. Its body may be on loan from the transport (the native
+// transport's receive pool) until released: decode it, then release it; anything that keeps
+// the body longer detaches it first. Copies of an inbound share the loan: exactly one of them
+// releases it.
 type inbound struct {
 	Msg *wire.Message
 	FDs []int
-	// Record is the bus's account of a native message (sequence number, sender's
-	// credentials); zero for classic ones.
-	Record native.Record
-
-	nat    *native.Conn
-	nr     native.Received
-	pooled bool
+	// stamp is what the bus itself vouches for about the message.
+	stamp stamp
+	// loan is the transport's claim on the body's memory; nil when the body is the message's
+	// own.
+	loan loan
 }
 
-// release hands the message's pool slice back; its body must not be used afterwards.
+// stamp is what a bus attaches to a message itself, so that no client can forge it: zero from
+// a bus that attaches nothing.
+type stamp struct {
+	// seqnum is the bus-wide sequence number of the message; 0 when the bus did not number it.
+	seqnum uint64
+	// uid, gid and pid are the sender's credentials as the kernel reported them; valid when
+	// hasCreds.
+	uid, gid, pid uint32
+	hasCreds      bool
+}
+
+// credentials returns the sender's credentials from the stamp, if it carries them.
+func (s stamp) credentials() (Credentials, bool) {
+	if !s.hasCreds {
+		return Credentials{}, false
+	}
+	return Credentials{UID: s.uid, PID: s.pid, GIDs: []uint32{s.gid}}, true
+}
+
+// loan is memory a transport lent a received message's body from.
+type loan interface {
+	// giveBack returns the memory to the transport; the body must not be used afterwards.
+	giveBack()
+}
+
+// release hands the message's body back to the transport; its body must not be used
+// afterwards.
 func (in *inbound) release() {
-	if in.pooled {
-		in.pooled = false
-		in.nat.Release(&in.nr)
+	if in.loan != nil {
+		l := in.loan
+		in.loan = nil
+		l.giveBack()
 	}
 }
 
-// detach gives the message a body of its own and releases the pool slice.
+// detach gives the message a body of its own and releases the loan.
 func (in *inbound) detach() {
-	if in.pooled {
+	if in.loan != nil {
 		in.Msg.Body = bytes.Clone(in.Msg.Body)
 		in.release()
 	}
@@ -59,49 +120,6 @@ func (in *inbound) closeFDs() {
 		unix.Close(fd)
 	}
 	in.FDs = nil
-}
-
-type classicTransport struct{ *classic.Conn }
-
-func (t classicTransport) Recv() (inbound, error) {
-	r, err := t.Conn.Recv()
-	return inbound{Msg: r.Msg, FDs: r.FDs}, err
-}
-
-type nativeTransport struct{ *native.Conn }
-
-func (t nativeTransport) Recv() (inbound, error) {
-	r, err := t.Conn.Recv()
-	if err != nil {
-		return inbound{}, nativeErr(err)
-	}
-	return inbound{Msg: r.Msg, FDs: r.FDs, Record: r.Record, nat: t.Conn, nr: r, pooled: true}, nil
-}
-
-// Send sends a message.
-func (t nativeTransport) Send(m *wire.Message, fds []int) error {
-	return nativeErr(t.Conn.Send(m, fds))
-}
-
-// sendOneWay sends a one-way call, waiting for the bus to take it as long as ctx lasts. With
-// wait it returns once the bus has routed it, with the failure to deliver it if any;
-// otherwise a failure is collected for Sync.
-func (t nativeTransport) sendOneWay(ctx context.Context, m *wire.Message, fds []int, payloads uint64, wait bool) error {
-	opts := native.SendOptions{Payloads: payloads}
-	if !wait {
-		return nativeErr(t.Conn.SendCall(ctx, m, fds, opts))
-	}
-	err := t.Conn.SendAcked(ctx, m, fds, opts)
-	var se *native.SendError
-	if errors.As(err, &se) {
-		return sendError(se)
-	}
-	return nativeErr(err)
-}
-
-// sendError maps the bus's refusal of a one-way message to an *Error.
-func sendError(se *native.SendError) error {
-	return errorFromNameAndMessage(se.Name, se.Text)
 }
 
 // dialAddress connects to the first entry of an address list that answers: kdbus: entries over the
@@ -116,24 +134,21 @@ func dialAddress(ctx context.Context, addr string, o connOptions) (transport, er
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
+		var t transport
 		if e.Transport == "kdbus" {
 			if o.peer {
 				errs = append(errs, fmt.Errorf("%s: the native transport needs a bus, not a peer", e))
 				continue
 			}
-			c, err := native.Dial(ctx, e, native.Options{PoolSize: o.poolSize})
-			if err != nil {
-				errs = append(errs, err)
-				continue
-			}
-			return nativeTransport{c}, nil
+			t, err = dialNative(ctx, e, o)
+		} else {
+			t, err = dialClassic(ctx, e, o)
 		}
-		c, err := classic.Dial(ctx, e.String(), classic.Options{NoHello: o.peer})
 		if err != nil {
 			errs = append(errs, err)
 			continue
 		}
-		return classicTransport{c}, nil
+		return t, nil
 	}
 	if len(errs) == 0 {
 		return nil, fmt.Errorf("runtime: address %q has no entries", addr)
@@ -143,18 +158,4 @@ func dialAddress(ctx context.Context, addr string, o connOptions) (transport, er
 
 func errorFromNameAndMessage(name, text string) *Error {
 	return &Error{Name: name, Code: CodeForErrorName(name), Message: text}
-}
-
-// nativeErr makes the native transport's connection errors match ErrClosed and
-// ErrDisconnected.
-func nativeErr(err error) error {
-	switch {
-	case err == nil:
-		return nil
-	case errors.Is(err, native.ErrClosed):
-		return ErrClosed
-	case errors.Is(err, native.ErrDisconnected):
-		return fmt.Errorf("%w: %w", ErrDisconnected, err)
-	}
-	return err
 }
