@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -27,12 +28,15 @@ const (
 	// the kdbus: entry first, so the runtime connects natively, and ClassicAddress has the
 	// classic entry alone.
 	KdbusdNative = "kdbusd-native"
+	// KdbusdNativeRouted is KdbusdNative with lanes off (kdbusd --no-lanes): native peers'
+	// unicasts all go through the bus instead of straight between them.
+	KdbusdNativeRouted = "kdbusd-native-routed"
 	// Embedded is our bus inside the test process (broker.Start).
 	Embedded = "embedded"
 )
 
 // Kinds lists the kinds of bus suites run on, in order.
-var Kinds = []string{DBusDaemon, Kdbusd, KdbusdNative}
+var Kinds = []string{DBusDaemon, Kdbusd, KdbusdNative, KdbusdNativeRouted}
 
 // Bus is a running bus of some kind.
 type Bus struct {
@@ -57,12 +61,15 @@ func Start(tb testing.TB, kind string, cfg dbustest.Config) *Bus {
 	case DBusDaemon:
 		d := dbustest.Start(tb, cfg)
 		return &Bus{Kind: kind, Address: d.Address, ClassicAddress: d.Address, Daemon: d, kill: d.Kill}
-	case Kdbusd, KdbusdNative:
+	case Kdbusd, KdbusdNative, KdbusdNativeRouted:
 		bin, err := kdbusdBinary()
 		if err != nil {
 			tb.Fatal(err)
 		}
-		cfg.Native = kind == KdbusdNative
+		cfg.Native = kind != Kdbusd
+		if kind == KdbusdNativeRouted {
+			cfg.Args = append(slices.Clip(cfg.Args), "--no-lanes")
+		}
 		d, err := dbustest.LaunchBinary(bin, tb.TempDir(), cfg)
 		if err != nil {
 			tb.Fatal(err)

@@ -27,6 +27,9 @@ type Config struct {
 	Extra string
 	// Native adds a kdbus: socket for the native transport, listed first (kdbusd only).
 	Native bool
+	// Args are further command-line arguments for the daemon, after dbus-daemon's own (for
+	// kdbusd's flags, such as --no-lanes).
+	Args []string
 }
 
 // Daemon is a running dbus-daemon.
@@ -85,7 +88,8 @@ func LaunchBinary(bin, dir string, cfg Config) (*Daemon, error) {
 	if err := os.WriteFile(conf, []byte(configXML(dir, cfg)), 0o600); err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(bin, "--config-file="+conf, "--nofork", "--nopidfile", "--print-address=1")
+	args := append([]string{"--config-file=" + conf, "--nofork", "--nopidfile", "--print-address=1"}, cfg.Args...)
+	cmd := exec.Command(bin, args...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		return nil, err
