@@ -10,7 +10,7 @@ import (
 
 // The table's columns are the benchmarks' targets.
 func TestTargetsAreColumns(t *testing.T) {
-	targets := []string{bench.Native, bench.KdbusdClassic, bench.DBusDaemon, bench.Godbus, bench.GRPC, bench.UnixSocket, bench.Memcpy}
+	targets := []string{bench.Native, bench.NativeRouted, bench.KdbusdClassic, bench.DBusDaemon, bench.Godbus, bench.GRPC, bench.UnixSocket, bench.Memcpy}
 	if !slices.Equal(targets, table.Columns) {
 		t.Fatalf("targets %q, table columns %q", targets, table.Columns)
 	}

@@ -22,10 +22,16 @@ const (
 )
 
 // colors are the bars' fills, one per entry of Columns.
-var colors = []string{"#1f77b4", "#6baed6", "#ff7f0e", "#d62728", "#9467bd", "#2ca02c", "#7f7f7f"}
+var colors = []string{"#1f77b4", "#9ecae1", "#6a51a3", "#ff7f0e", "#d62728", "#2ca02c", "#7f7f7f", "#bdbdbd"}
 
-// SVG draws the table as a bar chart: a group of horizontal bars per row, one bar per target
-// with a result, scaled to the longest bar in the group and labelled with its value.
+// ChartColumns are the targets the chart draws: kdbus-go with and without lanes beside
+// dbus-daemon, grpc-go and the raw socket. The other columns stay in the table, which the
+// chart's rows refer to.
+var ChartColumns = []string{"native", "native-routed", "dbus-daemon", "grpc-go", "unix-socket"}
+
+// SVG draws the table as a bar chart: a group of horizontal bars per row, one bar per chart
+// column (ChartColumns) with a result, scaled to the longest bar in the group and labelled
+// with its value. Rows with no such result are left out.
 func (t *Table) SVG(w io.Writer, cpu string) error {
 	var body strings.Builder
 	y := margin + titleHeight
@@ -36,8 +42,8 @@ func (t *Table) SVG(w io.Writer, cpu string) error {
 	fmt.Fprintf(&body, "<text x=\"%d\" y=\"%d\" font-size=\"16\" font-weight=\"bold\">%s</text>\n", margin, y-6, esc(title))
 	for _, r := range t.Rows {
 		top := math.Inf(-1)
-		for _, v := range r.Values {
-			if !math.IsNaN(v) {
+		for i, v := range r.Values {
+			if charted(t.Columns[i]) && !math.IsNaN(v) {
 				top = max(top, v)
 			}
 		}
@@ -59,7 +65,7 @@ func (t *Table) SVG(w io.Writer, cpu string) error {
 		y += barGap + 2
 		for i, c := range t.Columns {
 			v := r.Values[i]
-			if math.IsNaN(v) {
+			if !charted(c) || math.IsNaN(v) {
 				continue
 			}
 			n := 1.0
@@ -77,6 +83,8 @@ func (t *Table) SVG(w io.Writer, cpu string) error {
 		chartWidth, y, chartWidth, y, body.String())
 	return err
 }
+
+func charted(target string) bool { return slices.Contains(ChartColumns, target) }
 
 // verdictColor colours a target's line by whether it was met.
 func verdictColor(s Status) string {

@@ -1,11 +1,13 @@
 // Command benchtable runs the benchmarks of package bench and prints them side by side: a
 // Markdown table with one row per case and one column per target, ratios against the raw
 // AF_UNIX and memcpy baselines, and the target of each case (bench/README.md, "Performance
-// targets") with whether this run met it. With -svg it also draws the table as a bar chart.
+// targets") with whether this run met it. With -svg it also draws the table as a bar chart;
+// with -doc it writes the report checked in as docs/bench.md: the command, the machine, the
+// table and the chart.
 //
 // Usage, from anywhere in the repository:
 //
-//	go run ./bench/cmd/benchtable [-bench regexp] [-count n] [-benchtime d] [-grpc] [-svg file] [-o file]
+//	go run ./bench/cmd/benchtable [-bench regexp] [-count n] [-benchtime d] [-grpc] [-svg file] [-o file] [-doc file]
 //	go run ./bench/cmd/benchtable -in bench-output.txt   # tabulate saved go test -bench output
 package main
 
@@ -16,6 +18,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
 
 	"github.com/kdbus-go/kdbus/bench/table"
 )
@@ -31,6 +36,7 @@ func main() {
 		out       = flag.String("o", "", "write the Markdown table to this file instead of standard output")
 		in        = flag.String("in", "", "tabulate this file of saved go test -bench output instead of running the benchmarks (\"-\": standard input)")
 		quiet     = flag.Bool("q", false, "do not copy go test's output to standard error while it runs")
+		doc       = flag.String("doc", "", "also write the report (command, machine, table, chart) to this Markdown file, and the chart beside it unless -svg names one")
 	)
 	flag.Parse()
 	if flag.NArg() > 0 {
@@ -48,6 +54,9 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchtable:", runErr)
 		os.Exit(1)
 	}
+	if *doc != "" && *svg == "" {
+		*svg = strings.TrimSuffix(*doc, filepath.Ext(*doc)) + ".svg"
+	}
 	t := table.Build(res)
 	if err := write(*out, os.Stdout, func(w io.Writer) error { return t.Markdown(w, res.CPU) }); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
@@ -55,6 +64,12 @@ func main() {
 	}
 	if *svg != "" {
 		if err := write(*svg, nil, func(w io.Writer) error { return t.SVG(w, res.CPU) }); err != nil {
+			fmt.Fprintln(os.Stderr, "benchtable:", err)
+			os.Exit(1)
+		}
+	}
+	if *doc != "" {
+		if err := writeReport(ctx, t, *doc, *svg); err != nil {
 			fmt.Fprintln(os.Stderr, "benchtable:", err)
 			os.Exit(1)
 		}
@@ -90,6 +105,43 @@ func results(ctx context.Context, in string, cfg table.Config, quiet bool) (*tab
 		cfg.Output = os.Stderr
 	}
 	return table.Run(ctx, cfg)
+}
+
+// writeReport writes the report of t to the file doc, linking the chart in the file svg and
+// bench/README.md relative to it.
+func writeReport(ctx context.Context, t *table.Table, doc, svg string) error {
+	wd, err := os.Getwd()
+	if err != nil {
+		return err
+	}
+	root, err := table.ModuleRoot(wd)
+	if err != nil {
+		return err
+	}
+	dir, err := filepath.Abs(filepath.Dir(doc))
+	if err != nil {
+		return err
+	}
+	readme, err := filepath.Rel(dir, filepath.Join(root, "bench", "README.md"))
+	if err != nil {
+		return err
+	}
+	svgAbs, err := filepath.Abs(svg)
+	if err != nil {
+		return err
+	}
+	chart, err := filepath.Rel(dir, svgAbs)
+	if err != nil {
+		return err
+	}
+	r := table.Report{
+		Command: table.Command(os.Args[1:]),
+		Date:    time.Now(),
+		Machine: table.ReadMachine(ctx),
+		Readme:  filepath.ToSlash(readme),
+		Chart:   filepath.ToSlash(chart),
+	}
+	return write(doc, nil, func(w io.Writer) error { return t.WriteReport(w, r) })
 }
 
 // write writes through f to the file name, or to def when name is "".
