@@ -329,6 +329,7 @@ func (b *Broker) serveNative(sock *net.UnixConn, tk *ticket) {
 	b.mu.Lock()
 	p.unique = fmt.Sprintf(":1.%d", p.id)
 	b.peers[p.unique] = p
+	bc.SetBusState(b.lanes.nameGen, b.watched())
 	err = bc.Welcome(p.id, p.unique)
 	if err == nil {
 		b.afterHello(p)

@@ -121,6 +121,10 @@ type Broker struct {
 	adm admission
 	// acct charges what senders hold in the bus (account.go); made with the first peer.
 	acct *accountant
+	// lanes are the lanes the bus opened between native peers (lane.go); noLanes says it
+	// opens none.
+	lanes   laneTable
+	noLanes bool
 
 	lmu       sync.Mutex
 	listeners []net.Listener
@@ -135,6 +139,7 @@ func New(opts Options) *Broker {
 	b := &Broker{
 		guid:     hex.EncodeToString(id[:]),
 		limits:   fillLimits(opts.Limits),
+		noLanes:  opts.NoLanes,
 		log:      opts.Logger,
 		policy:   opts.Policy,
 		peers:    make(map[string]*peer),
@@ -338,6 +343,7 @@ func (b *Broker) removePeer(p *peer) {
 	}
 	delete(b.monitors, p)
 	b.dropMatches(p)
+	b.dropLanes(p)
 	changes := b.reg.releaseAll(p)
 	if p.unique != "" {
 		delete(b.peers, p.unique)
@@ -366,6 +372,7 @@ func (b *Broker) unlock() {
 	for _, p := range dirty {
 		p.dirty = false
 	}
+	b.publishLaneState()
 	b.mu.Unlock()
 	for _, p := range dirty {
 		p.kick()

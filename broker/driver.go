@@ -227,6 +227,7 @@ func (b *Broker) broadcastDriverSignal(member string, sig wire.Signature, values
 
 // announceOwnerChange tells the old and new owners and every interested connection.
 func (b *Broker) announceOwnerChange(ch ownerChange) {
+	b.nameMoved()
 	old, new := "", ""
 	if ch.old != nil {
 		old = ch.old.unique

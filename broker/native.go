@@ -49,6 +49,13 @@ func (b *Broker) nativeReadLoop(p *peer) {
 			}
 			return
 		}
+		if in.Lane != nil {
+			b.grantLane(p, in.Lane)
+			if err := bc.Done(&in, "", ""); err != nil {
+				return
+			}
+			continue
+		}
 		m := in.Msg
 		// A body its sender can still change is copied privately before anything but a
 		// native receiver's pool sees it: here for broadcasts and calls to the bus; a
@@ -88,7 +95,7 @@ func (b *Broker) nativeReadLoop(p *peer) {
 			bc.Done(&in, "", "")
 			return
 		}
-		o := &origin{stable: in.Stable, creds: cr, bloom: in.Bloom, timeout: in.Timeout}
+		o := &origin{stable: in.Stable, creds: cr, bloom: in.Bloom, timeout: in.Timeout, sendSeq: in.Seq, laneReply: in.LaneReply}
 		b.route(p, m, in.FDs, o)
 		p.refusedForRoom(o)
 		closeFDs(in.FDs)
@@ -135,7 +142,7 @@ func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
 	var hdr []byte
 	if o != nil {
 		from = native.From{ID: o.from.id, UID: o.from.creds.uid, Owed: o.replyTo == p || o.from == p}
-		rec.Seqnum, rec.Sender = o.seq, o.from.id
+		rec.Seqnum, rec.Sender, rec.SendSeq = o.seq, o.from.id, o.sendSeq
 		rec.UID, rec.GID, rec.PID, rec.HasCreds = o.creds.UID, o.creds.GID, o.creds.PID, o.creds.Valid
 		check = !o.stable
 		if o.hdr == nil {
@@ -194,6 +201,7 @@ func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
 	}
 	idle := len(p.queue) == 0 && !p.writing
 	p.queue = append(p.queue, outgoing{pend: pend, fds: dup})
+	p.nat.Queued()
 	if idle && !p.dirty {
 		p.dirty = true
 		b.dirty = append(b.dirty, p)

@@ -60,6 +60,10 @@ type origin struct {
 	replyTo *peer
 	// timeout is how long a native caller waits for its reply; 0: the bus's limit.
 	timeout time.Duration
+	// sendSeq is the native sender's count of its sends, for the record; laneReply marks a
+	// reply to a call that came over a lane (lane.go).
+	sendSeq   uint64
+	laneReply bool
 	// hdr caches msg's header as native receivers get it.
 	hdr []byte
 	// quota says why a native receiver's pool refused the message; it is formatted only
@@ -122,7 +126,7 @@ func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) {
 	args := match.ArgsOf(m)
 	if m.Type == wire.MethodReturn || m.Type == wire.Error {
 		// A reply goes through only if the bus forwarded the call it answers.
-		if _, ok := b.settle(p, replyKey{caller: dest.id, serial: m.ReplySerial}); !ok {
+		if _, ok := b.settle(p, replyKey{caller: dest.id, serial: m.ReplySerial}); !ok && !(o.laneReply && b.laneBetween(p, dest)) {
 			b.stats.unexpectedReplies++
 			return
 		}

@@ -15,6 +15,7 @@ type stats struct {
 	unexpectedReplies uint64
 	droppedBroadcasts uint64
 	droppedReplies    uint64 // replies that could not be queued for their caller
+	lanes             uint64 // lanes opened since start
 	// bodyCopies counts the native bodies the bus copied privately before routing them,
 	// because the bus, a classic receiver or an observer reads them: the native unicasts
 	// that did not go in a single copy from sender to receiver. Updated without b.mu.
@@ -40,6 +41,7 @@ func (b *Broker) getStats(*peer, *wire.Message, []any) ([]any, error) {
 		"DroppedReplies":           u(b.stats.droppedReplies),
 		"MatchRulesVisited":        u(b.match.visited),
 		"NativeBodiesCopied":       u(b.stats.bodyCopies.Load()),
+		"LanesOpened":              u(b.stats.lanes),
 		"ConnectionsWithMonitors":  u(uint64(len(b.monitors))),
 		"PeakConnectionsPerUser":   u(uint64(maxValue(b.perUID))),
 		"ListenerCount":            u(uint64(b.listenerCount())),

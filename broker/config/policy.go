@@ -474,6 +474,24 @@ func (sp *SubjectPolicy) CheckOwn(name string) Verdict {
 	return Verdict{}
 }
 
+// AllowsEverything reports whether the connection may send every message to every
+// destination (send) and receive every message from every sender (receive), whatever the
+// message holds: the last rule of each kind allows with no condition, and the last matching
+// rule decides. A bus may then let two such connections talk without looking at their
+// messages.
+func (sp *SubjectPolicy) AllowsEverything() (send, receive bool) {
+	return sp.send.endsAllowingAll(), sp.recv.endsAllowingAll()
+}
+
+func (ix *ruleIndex) endsAllowingAll() bool {
+	if len(ix.rules) == 0 {
+		return false
+	}
+	r := ix.rules[len(ix.rules)-1]
+	return r.allow && r.has == 0 && !r.prefix && r.mtype == 0 && r.broadcast == triAny &&
+		r.minFDs == 0 && r.maxFDs == maxRuleFDs
+}
+
 // CanSend reports whether the connection may send m to a connection owning destNames.
 //
 // destNames are the names of the connection the message is being delivered to: its unique

@@ -72,7 +72,7 @@ type BusConn struct {
 	amu      sync.Mutex
 	acond    *sync.Cond
 	abuf     []byte // the ack being written without queueing
-	acks     [][]byte
+	acks     []queuedAck
 	ackBytes int
 	flushing bool  // flushAcks runs
 	ackErr   error // the write that broke the connection
@@ -331,8 +331,28 @@ type Incoming struct {
 	// Cookie and WantAck identify the send for Done.
 	Cookie  uint64
 	WantAck bool
+	// Seq is the sender's count of its sends, for the record.
+	Seq uint64
+	// LaneReply marks a reply to a call that came over a lane, sent through the bus while
+	// a monitor watches.
+	LaneReply bool
+	// Lane, when set, is a request for a lane rather than a message: Msg is nil. Answer it
+	// with OpenLane or RefuseLane.
+	Lane *LaneRequest
 
 	unmap []byte
+}
+
+// LaneRequest asks for a lane to the owner of Name.
+type LaneRequest struct {
+	Cookie uint64
+	Name   string
+}
+
+// queuedAck is a packet to the client that its socket did not take at once.
+type queuedAck struct {
+	pkt []byte
+	fd  int // a descriptor the packet carries, or -1
 }
 
 // Creds are a sender's credentials.
@@ -415,6 +435,13 @@ func (c *BusConn) Recv() (Incoming, error) {
 					return Incoming{}, err
 				}
 			}
+		case opLane:
+			closeFDs(fds)
+			cookie, name, err := parseLaneRequest(pkt)
+			if err != nil {
+				return Incoming{}, err
+			}
+			return Incoming{Lane: &LaneRequest{Cookie: cookie, Name: name}, Creds: cr}, nil
 		case opSync:
 			closeFDs(fds)
 			cookie, err := parseSync(pkt)
@@ -446,6 +473,7 @@ func (c *BusConn) parseSend(pkt []byte, fds []int, cr Creds) (Incoming, error) {
 		}
 	}
 	in := Incoming{FDs: fds, Bloom: filter, Creds: cr, Cookie: h.cookie, WantAck: h.flags&sendWantAck != 0, Stable: true,
+		Seq: h.seq, LaneReply: h.flags&sendLaneReply != 0,
 		Timeout: time.Duration(min(h.timeout, uint64(1<<62)))}
 	fail := func(err error) (Incoming, error) {
 		closeFDs(in.FDs)
@@ -546,7 +574,7 @@ func (c *BusConn) Done(in *Incoming, errName, errText string) error {
 }
 
 func (c *BusConn) consume(cookie uint64) {
-	atomic.StoreUint64((*uint64)(unsafe.Pointer(&c.ctrl[0])), cookie)
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&c.ctrl[ctrlConsumed])), cookie)
 }
 
 // maxQueuedAckBytes bounds the acks queued for a client that does not read them: past it, the
@@ -563,25 +591,9 @@ const maxQueuedAckBytes = 64 << 10
 func (c *BusConn) sendAck(a ack) error {
 	c.amu.Lock()
 	defer c.amu.Unlock()
-	if c.ackErr != nil {
-		return c.ackErr
-	}
-	if len(c.acks) == 0 {
-		c.abuf = a.append(c.abuf[:0])
-		sent, err := c.write(c.abuf, nil, false)
-		if err != nil {
-			return err
-		}
-		if sent {
-			return nil
-		}
-	}
-	pkt := a.append(nil)
-	c.acks = append(c.acks, pkt)
-	c.ackBytes += len(pkt)
-	if !c.flushing {
-		c.flushing = true
-		go c.flushAcks()
+	c.abuf = a.append(c.abuf[:0])
+	if err := c.queuePacket(c.abuf, -1); err != nil {
+		return err
 	}
 	for c.ackBytes > maxQueuedAckBytes && c.ackErr == nil {
 		c.acond.Wait()
@@ -589,30 +601,118 @@ func (c *BusConn) sendAck(a ack) error {
 	return c.ackErr
 }
 
-// flushAcks writes the queued acks, waiting for the client to make room: it is the only
-// goroutine that waits on the client's socket for acks, and it ends when the queue is empty or
-// the connection breaks (closing the socket ends its write).
+// queuePacket writes pkt (with fd, if not -1) at once if the socket takes it and nothing is
+// queued before it, and queues a copy otherwise. fd stays the caller's. c.amu is held.
+func (c *BusConn) queuePacket(pkt []byte, fd int) error {
+	if c.ackErr != nil {
+		return c.ackErr
+	}
+	var oob []byte
+	if fd >= 0 {
+		oob = unix.UnixRights(fd)
+	}
+	if len(c.acks) == 0 {
+		sent, err := c.write(pkt, oob, false)
+		if err != nil {
+			return err
+		}
+		if sent {
+			return nil
+		}
+	}
+	q := queuedAck{pkt: append([]byte(nil), pkt...), fd: -1}
+	if fd >= 0 {
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			return fmt.Errorf("native: keeping a descriptor for the client: %w", err)
+		}
+		q.fd = dup
+	}
+	c.acks = append(c.acks, q)
+	c.ackBytes += len(q.pkt)
+	if !c.flushing {
+		c.flushing = true
+		go c.flushAcks()
+	}
+	return nil
+}
+
+// flushAcks writes the queued packets, waiting for the client to make room: it is the only
+// goroutine that waits on the client's socket for them, and it ends when the queue is empty
+// or the connection breaks (closing the socket ends its write).
 func (c *BusConn) flushAcks() {
 	c.amu.Lock()
 	defer c.amu.Unlock()
 	for len(c.acks) > 0 && c.ackErr == nil {
-		pkt := c.acks[0]
+		q := c.acks[0]
 		c.amu.Unlock()
-		_, _, err := c.sock.WriteMsgUnix(pkt, nil, nil)
+		var oob []byte
+		if q.fd >= 0 {
+			oob = unix.UnixRights(q.fd)
+		}
+		_, _, err := c.sock.WriteMsgUnix(q.pkt, oob, nil)
+		if q.fd >= 0 {
+			unix.Close(q.fd)
+		}
 		c.amu.Lock()
+		c.acks[0] = queuedAck{}
+		c.acks = c.acks[1:]
+		c.ackBytes -= len(q.pkt)
 		if err != nil {
 			c.ackErr = fmt.Errorf("native: writing an ack: %w", err)
-			c.acks, c.ackBytes = nil, 0
 			break
 		}
-		c.acks[0] = nil
-		c.acks = c.acks[1:]
-		c.ackBytes -= len(pkt)
 		c.acond.Broadcast()
 	}
-	c.acks = nil
+	for _, q := range c.acks {
+		if q.fd >= 0 {
+			unix.Close(q.fd)
+		}
+	}
+	c.acks, c.ackBytes = nil, 0
 	c.flushing = false
 	c.acond.Broadcast()
+}
+
+// TakesLanes reports whether the client accepts lanes.
+func (c *BusConn) TakesLanes() bool { return c.hello.flags&helloNoLanes == 0 }
+
+// OpenLane gives the client its end of a lane to the connection peer (unique name unique):
+// cookie and name are those of the client's request, 0 and "" for the end that did not ask;
+// fd is the client's end of the lane, or -1 when the two already share one and the client
+// only learns who owns name. It never waits for the client: a client whose queue of packets
+// from the bus is full gets no lane (an error).
+func (c *BusConn) OpenLane(cookie, peer, nameGen uint64, unique, name string, fd int) error {
+	o := laneOpen{cookie: cookie, peer: peer, nameGen: nameGen, unique: unique, name: name}
+	c.amu.Lock()
+	defer c.amu.Unlock()
+	if c.ackBytes > maxQueuedAckBytes {
+		return errors.New("native: the client does not read what the bus sends it")
+	}
+	return c.queuePacket(o.append(nil), fd)
+}
+
+// RefuseLane answers a lane request with a D-Bus error name and text; like OpenLane it
+// never waits.
+func (c *BusConn) RefuseLane(cookie uint64, name, text string) error {
+	a := ack{cookie: cookie, name: name, text: text}
+	c.amu.Lock()
+	defer c.amu.Unlock()
+	return c.queuePacket(a.append(nil), -1)
+}
+
+// Queued counts a message committed to be announced to the client: a client orders what
+// arrives over lanes after what the bus queued for it before (see lane.go). Call it once a
+// filled slot is sure to be announced.
+func (c *BusConn) Queued() {
+	atomic.AddUint64((*uint64)(unsafe.Pointer(&c.ctrl[ctrlQueued])), 1)
+}
+
+// SetBusState publishes the bus-wide state lanes depend on into the client's pool: the name
+// generation and whether anything observes unicasts.
+func (c *BusConn) SetBusState(nameGen, watched uint64) {
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&c.ctrl[ctrlNameGen])), nameGen)
+	atomic.StoreUint64((*uint64)(unsafe.Pointer(&c.ctrl[ctrlWatched])), watched)
 }
 
 // Slot is room in a pool for one message, taken by Reserve and filled by Fill.

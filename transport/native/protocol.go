@@ -14,11 +14,12 @@ import (
 //
 //	hello  version u32, flags u64, poolSize u64, sendSize u64            fds: [send area]
 //	send   flags u32, cookie u64, offset u64, length u64, timeout u64, payloads u64,
-//	       bloomLen u32, nfree u32,
+//	       seq u64, bloomLen u32, nfree u32,
 //	       bloom [bloomLen], frees [nfree]u64, then for sendInline the message bytes
 //	                                                                      fds: the message's
 //	free   count u32, offsets [count]u64
 //	sync   cookie u64
+//	lane   cookie u64, name (u16 length + bytes)
 //
 // Bus to client:
 //
@@ -27,26 +28,37 @@ import (
 //	recv    count u32, dropped u64, entries [count]{offset u64, length u32, nfds u32}
 //	                                                                      fds: all entries', in order
 //	ack     cookie u64, name (u16 length + bytes), text (u16 length + bytes)
+//	laneopen cookie u64, peer u64, nameGen u64, peer's unique name, name  fds: [lane] or none
+//
+// A send's seq is the sender's own count of everything it sends, over the bus and over lanes;
+// the bus copies it into the record, and a receiver orders one sender's messages by it (see
+// lane.go). lane asks for a lane to the owner of a name; the bus answers with laneopen
+// (carrying the lane's socket, or none when the two already share one) or with an ack naming
+// the error. The peer gets its end in a laneopen with cookie 0 and no name.
 //
 // An ack with an empty name reports success; otherwise name is a D-Bus error name and text says
 // what went wrong. A send carries the client's pending releases (frees) along, so that in a
 // conversation releases cost no packets of their own.
 const (
-	opHello   uint32 = 1
-	opSend    uint32 = 2
-	opFree    uint32 = 3
-	opSync    uint32 = 4
-	opWelcome uint32 = 101
-	opRecv    uint32 = 102
-	opAck     uint32 = 103
+	opHello    uint32 = 1
+	opSend     uint32 = 2
+	opFree     uint32 = 3
+	opSync     uint32 = 4
+	opLane     uint32 = 5
+	opWelcome  uint32 = 101
+	opRecv     uint32 = 102
+	opAck      uint32 = 103
+	opLaneOpen uint32 = 104
 )
 
 // Version is the control protocol's version, exchanged in hello and welcome.
-const Version = 1
+const Version = 2
 
 // Flags of hello.
 const (
 	helloAcceptFDs uint64 = 1 << 0
+	// helloNoLanes says the client takes no lanes: the bus opens none to it.
+	helloNoLanes uint64 = 1 << 1
 )
 
 // Flags of send.
@@ -58,11 +70,15 @@ const (
 	// sendInFD says the message is the whole of the packet's last descriptor, a sealed memfd,
 	// rather than a range of the send area; for messages larger than the send area.
 	sendInFD uint32 = 1 << 2
+	// sendLaneReply marks a reply to a call that came over a lane, sent through the bus
+	// while a monitor watches: the bus has no record of the call, and lets the reply through
+	// because the two share a lane.
+	sendLaneReply uint32 = 1 << 3
 )
 
 const (
 	helloSize   = 4 + 4 + 8 + 8 + 8
-	sendFixed   = 4 + 4 + 8 + 8 + 8 + 8 + 8 + 4 + 4
+	sendFixed   = 4 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 4 + 4
 	welcomeSize = 4 + 4 + 8 + 8 + 4 + 4 + 32
 	recvFixed   = 4 + 4 + 8
 	recvEntry   = 8 + 4 + 4
@@ -158,6 +174,8 @@ type sendHeader struct {
 	timeout uint64
 	// payloads marks the descriptors that are sealed memfd payloads (bit i: descriptor i).
 	payloads uint64
+	// seq is the sender's count of its sends, bus and lanes alike.
+	seq uint64
 }
 
 func appendSend(b []byte, h sendHeader, bloom []byte, frees []uint64) []byte {
@@ -168,6 +186,7 @@ func appendSend(b []byte, h sendHeader, bloom []byte, frees []uint64) []byte {
 	b = ne.AppendUint64(b, h.length)
 	b = ne.AppendUint64(b, h.timeout)
 	b = ne.AppendUint64(b, h.payloads)
+	b = ne.AppendUint64(b, h.seq)
 	b = ne.AppendUint32(b, uint32(len(bloom)))
 	b = ne.AppendUint32(b, uint32(len(frees)))
 	b = append(b, bloom...)
@@ -183,9 +202,9 @@ func parseSend(b []byte, frees []uint64) (h sendHeader, bloom []byte, fs []uint6
 	if len(b) < sendFixed || ne.Uint32(b) != opSend {
 		return h, nil, frees, nil, malformed("send of %d bytes, want at least %d", len(b), sendFixed)
 	}
-	h = sendHeader{flags: ne.Uint32(b[4:]), cookie: ne.Uint64(b[8:]), offset: ne.Uint64(b[16:]), length: ne.Uint64(b[24:]), timeout: ne.Uint64(b[32:]), payloads: ne.Uint64(b[40:])}
-	n := int(ne.Uint32(b[48:]))
-	nf := int(ne.Uint32(b[52:]))
+	h = sendHeader{flags: ne.Uint32(b[4:]), cookie: ne.Uint64(b[8:]), offset: ne.Uint64(b[16:]), length: ne.Uint64(b[24:]), timeout: ne.Uint64(b[32:]), payloads: ne.Uint64(b[40:]), seq: ne.Uint64(b[48:])}
+	n := int(ne.Uint32(b[56:]))
+	nf := int(ne.Uint32(b[60:]))
 	rest := b[sendFixed:]
 	if n > len(rest) {
 		return h, nil, frees, nil, malformed("send's bloom filter of %d bytes overruns the %d-byte packet", n, len(b))
@@ -334,6 +353,62 @@ func parseString(b []byte, what string) (string, []byte, error) {
 		return "", nil, malformed("%s of %d bytes overruns the packet", what, n)
 	}
 	return string(b[2 : 2+n]), b[2+n:], nil
+}
+
+func appendLaneRequest(b []byte, cookie uint64, name string) []byte {
+	b = ne.AppendUint32(b, opLane)
+	b = ne.AppendUint32(b, 0)
+	b = ne.AppendUint64(b, cookie)
+	return appendString(b, name)
+}
+
+func parseLaneRequest(b []byte) (cookie uint64, name string, err error) {
+	if len(b) < 16 || ne.Uint32(b) != opLane {
+		return 0, "", malformed("lane request of %d bytes", len(b))
+	}
+	name, rest, err := parseString(b[16:], "lane destination")
+	if err == nil && len(rest) != 0 {
+		err = malformed("%d bytes after a lane request", len(rest))
+	}
+	return ne.Uint64(b[8:]), name, err
+}
+
+// laneOpen gives a client its end of a lane.
+type laneOpen struct {
+	cookie  uint64 // the request it answers; 0 for the peer that did not ask
+	peer    uint64 // the other end's connection id
+	nameGen uint64 // the bus's name generation when it resolved name
+	unique  string // the other end's unique name
+	name    string // the name the request gave; "" for the peer that did not ask
+}
+
+func (o *laneOpen) append(b []byte) []byte {
+	b = ne.AppendUint32(b, opLaneOpen)
+	b = ne.AppendUint32(b, 0)
+	b = ne.AppendUint64(b, o.cookie)
+	b = ne.AppendUint64(b, o.peer)
+	b = ne.AppendUint64(b, o.nameGen)
+	b = appendString(b, o.unique)
+	return appendString(b, o.name)
+}
+
+func parseLaneOpen(b []byte) (laneOpen, error) {
+	if len(b) < 32 || ne.Uint32(b) != opLaneOpen {
+		return laneOpen{}, malformed("laneopen of %d bytes", len(b))
+	}
+	o := laneOpen{cookie: ne.Uint64(b[8:]), peer: ne.Uint64(b[16:]), nameGen: ne.Uint64(b[24:])}
+	rest := b[32:]
+	var err error
+	if o.unique, rest, err = parseString(rest, "lane peer"); err != nil {
+		return laneOpen{}, err
+	}
+	if o.name, rest, err = parseString(rest, "lane name"); err != nil {
+		return laneOpen{}, err
+	}
+	if len(rest) != 0 {
+		return laneOpen{}, malformed("%d bytes after a laneopen", len(rest))
+	}
+	return o, nil
 }
 
 func opOf(b []byte) uint32 {

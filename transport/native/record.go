@@ -13,16 +13,28 @@ package native
 //	36 length     u32  length of the D-Bus message that follows
 //	40 flags      u32  recordCreds: uid, gid and pid are valid
 //	44 reserved   u32
+//	48 sendSeq    u64  the sender's count of its sends when it sent this one (see lane.go)
 const (
-	recordSize  = 48
+	recordSize  = 56
 	recordCreds = 1 << 0
 )
 
-// The first bytes of every pool belong to the bus's notes to the client.
+// The first bytes of every pool belong to the bus's notes to the client, each written
+// atomically by the bus and read atomically by the client.
 //
-//	0 consumed  u64  the cookie of the last send the bus has finished with: the client may
-//	                 reuse the part of its send area that sends up to it occupied
-const controlSize = 64
+//	0  consumed  u64  the cookie of the last send the bus has finished with: the client may
+//	                  reuse the part of its send area that sends up to it occupied
+//	8  queued    u64  how many messages the bus has committed to announcing to the client
+//	16 nameGen   u64  bumped whenever a well-known name changes owner, before anyone hears
+//	24 watched   u64  non-zero while a monitor or an eavesdropping rule could observe
+//	                  unicasts: lanes carry nothing then
+const (
+	controlSize  = 64
+	ctrlConsumed = 0
+	ctrlQueued   = 8
+	ctrlNameGen  = 16
+	ctrlWatched  = 24
+)
 
 // Record is the bus's account of one received message.
 type Record struct {
@@ -39,6 +51,9 @@ type Record struct {
 	UID, GID, PID uint32
 	// HasCreds says UID, GID and PID are set.
 	HasCreds bool
+	// SendSeq is the sender's own count of its sends when it sent the message: it orders
+	// one sender's messages across the bus and lanes, and means nothing across senders.
+	SendSeq uint64
 	// Lane says the message came straight from its sender over a lane rather than through
 	// the bus: Seqnum is 0 then, Sender is the lane's peer as the bus named it when it set up
 	// the lane, and the credentials are those the kernel attached to the lane packet.
@@ -59,13 +74,14 @@ func putRecord(b []byte, r *Record, length int) {
 	}
 	ne.PutUint32(b[40:], flags)
 	ne.PutUint32(b[44:], 0)
+	ne.PutUint64(b[48:], r.SendSeq)
 }
 
 func parseRecord(b []byte) (Record, int) {
 	r := Record{
 		Seqnum: ne.Uint64(b[0:]), Sender: ne.Uint64(b[8:]), Timestamp: ne.Uint64(b[16:]),
 		UID: ne.Uint32(b[24:]), GID: ne.Uint32(b[28:]), PID: ne.Uint32(b[32:]),
-		HasCreds: ne.Uint32(b[40:])&recordCreds != 0,
+		HasCreds: ne.Uint32(b[40:])&recordCreds != 0, SendSeq: ne.Uint64(b[48:]),
 	}
 	return r, int(ne.Uint32(b[36:]))
 }
