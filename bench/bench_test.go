@@ -110,7 +110,7 @@ const payloadSize = 64 << 20
 // is left out: it decodes a byte array one element at a time, about 17 s for this payload.
 func BenchmarkInline(b *testing.B) {
 	b.Run(sizeName(payloadSize), func(b *testing.B) {
-		for _, target := range []string{bench.Native, bench.KdbusdClassic, bench.DBusDaemon} {
+		for _, target := range []string{bench.Native, bench.NativeRouted, bench.KdbusdClassic, bench.DBusDaemon} {
 			b.Run(target, func(b *testing.B) { benchmarkInline(b, target, payloadSize) })
 		}
 		b.Run(bench.UnixSocket, func(b *testing.B) { benchmarkRawSink(b, payloadSize) })
@@ -146,7 +146,7 @@ func benchmarkInline(b *testing.B, target string, size int) {
 // its size beyond the cost of mapping it. Classic buses pass the descriptor too.
 func BenchmarkMemfd(b *testing.B) {
 	b.Run(sizeName(payloadSize), func(b *testing.B) {
-		for _, target := range []string{bench.Native, bench.KdbusdClassic, bench.DBusDaemon} {
+		for _, target := range []string{bench.Native, bench.NativeRouted, bench.KdbusdClassic, bench.DBusDaemon} {
 			b.Run(target, func(b *testing.B) { benchmarkMemfd(b, target, payloadSize) })
 		}
 		b.Run(bench.Memcpy, func(b *testing.B) { benchmarkMemcpy(b, payloadSize) })

@@ -29,17 +29,23 @@ const busLimits = `  <limit name="max_message_size">134217728</limit>
 `
 
 // busTargets are the targets that run through a bus.
-var busTargets = []string{bench.Native, bench.KdbusdClassic, bench.DBusDaemon, bench.Godbus}
+var busTargets = []string{bench.Native, bench.NativeRouted, bench.KdbusdClassic, bench.DBusDaemon, bench.Godbus}
 
 // bus is a running bus process and the address a target dials on it.
 type bus struct {
 	target string
-	// addr leads to the target's transport: the kdbus: entry alone for Native, the unix:
-	// entry for the others.
+	// addr leads to the target's transport: the kdbus: entry alone for Native and
+	// NativeRouted, the unix: entry for the others.
 	addr string
+	// opts are the runtime's options for every connection of the target: lanes off for
+	// NativeRouted.
+	opts []runtime.Option
 	// pid is the bus process, for its CPU time and memory.
 	pid int
 }
+
+// native says the target's connections use the native transport.
+func native(target string) bool { return target == bench.Native || target == bench.NativeRouted }
 
 // startBus starts the bus process for target, stopped when the benchmark ends.
 func startBus(tb testing.TB, target string) *bus {
@@ -47,11 +53,16 @@ func startBus(tb testing.TB, target string) *bus {
 	cfg := dbustest.Config{Extra: busLimits}
 	var b *bus
 	switch target {
-	case bench.Native, bench.KdbusdClassic:
+	case bench.Native, bench.NativeRouted, bench.KdbusdClassic:
 		kb := bustest.Start(tb, bustest.KdbusdNative, cfg)
 		b = &bus{target: target, addr: kb.ClassicAddress}
-		if target == bench.Native {
+		if native(target) {
 			b.addr = nativeEntry(tb, kb.Address)
+		}
+		if target == bench.NativeRouted {
+			// The same bus as Native's: only the clients decline lanes, so the column
+			// differs from Native's by the lanes alone.
+			b.opts = []runtime.Option{runtime.WithLanes(false)}
 		}
 		pid, err := bench.BusPID(kb.ClassicAddress)
 		if err != nil {
@@ -100,14 +111,24 @@ func (b *bus) dial(tb testing.TB) *runtime.Conn {
 
 // connect is dial for any goroutine: it returns the error instead of failing tb.
 func (b *bus) connect(tb testing.TB) (*runtime.Conn, error) {
+	c, err := b.open()
+	if err != nil {
+		return nil, err
+	}
+	tb.Cleanup(func() { c.Close() })
+	return c, nil
+}
+
+// open connects to the bus with the target's options; the caller closes the connection.
+func (b *bus) open() (*runtime.Conn, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	c, err := runtime.Dial(ctx, b.addr)
+	c, err := runtime.Dial(ctx, b.addr, b.opts...)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", b.target, err)
 	}
-	tb.Cleanup(func() { c.Close() })
-	if c.Native() != (b.target == bench.Native) {
+	if c.Native() != native(b.target) {
+		c.Close()
 		return nil, fmt.Errorf("%s: the connection at %s is native=%v", b.target, b.addr, c.Native())
 	}
 	return c, nil
