@@ -158,7 +158,7 @@ func TestNativeCallsAndFailedSendsDoNotWedge(t *testing.T) {
 // socket. A call with a deadline must still return by its deadline. dbus-daemon, with classic
 // clients, runs the same scenario for comparison.
 func TestNativeSubscriberSendingOneWayDoesNotWedge(t *testing.T) {
-	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative} {
+	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative, bustest.KdbusdNativeRouted} {
 		t.Run(kind, func(t *testing.T) { subscriberSendingOneWay(t, Start(t, kind, dbustest.Config{})) })
 	}
 }
@@ -298,7 +298,7 @@ func nativePeakRSS(b *Bus) (stop func() int64) {
 // when the attackers leave. dbus-daemon, with classic clients, queues the flood in its own
 // memory up to max_outgoing_bytes.
 func TestNativeSlowReceiverFlood(t *testing.T) {
-	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative} {
+	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative, bustest.KdbusdNativeRouted} {
 		t.Run(kind, func(t *testing.T) { slowReceiverFlood(t, Start(t, kind, dbustest.Config{Extra: SessionLimits})) })
 	}
 }
@@ -417,7 +417,7 @@ func slowReceiverFlood(t *testing.T, b *Bus) {
 // Every call pending when the bus dies returns at once with an error that says the bus went
 // away, and none blames the size of the message it was sending.
 func TestNativeBusDeathFailsPendingCalls(t *testing.T) {
-	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative} {
+	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative, bustest.KdbusdNativeRouted} {
 		t.Run(kind, func(t *testing.T) { busDeath(t, Start(t, kind, dbustest.Config{})) })
 	}
 }

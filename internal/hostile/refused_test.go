@@ -27,7 +27,7 @@ const refusedConfig = `  <limit name="max_outgoing_bytes">1048576</limit>
 // bus lets it. Once the receiver is full, every message is refused; the refusals must not cost
 // the bus so much that a well-behaved client loses more than half its calls per second.
 func TestRefusedFlood(t *testing.T) {
-	for _, kind := range []string{bustest.DBusDaemon, bustest.Kdbusd, bustest.KdbusdNative} {
+	for _, kind := range []string{bustest.DBusDaemon, bustest.Kdbusd, bustest.KdbusdNative, bustest.KdbusdNativeRouted} {
 		t.Run(kind, func(t *testing.T) {
 			if kind == bustest.DBusDaemon {
 				dbustest.RequireTool(t, "dbus-daemon")

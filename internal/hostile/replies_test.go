@@ -44,7 +44,7 @@ func repliesServe(t *testing.T, b *Bus) *runtime.Conn {
 // to the service that sent them, as dbus-daemon does, stops reading the service once the
 // caller holds max_incoming_bytes of them, and every other client's calls to it time out.
 func TestUnreadReplies(t *testing.T) {
-	for _, kind := range []string{bustest.Kdbusd, bustest.KdbusdNative, bustest.DBusDaemon} {
+	for _, kind := range []string{bustest.Kdbusd, bustest.KdbusdNative, bustest.KdbusdNativeRouted, bustest.DBusDaemon} {
 		t.Run(kind, func(t *testing.T) {
 			b := Start(t, kind, dbustest.Config{Extra: repliesConfig})
 			ctx := context.Background()
@@ -120,7 +120,7 @@ func TestUnreadReplies(t *testing.T) {
 // told how many it lost), but must not stop reading the service that emits them, which would
 // end its calls and its signals for everyone.
 func TestUnreadSignals(t *testing.T) {
-	for _, kind := range []string{bustest.Kdbusd, bustest.KdbusdNative, bustest.DBusDaemon} {
+	for _, kind := range []string{bustest.Kdbusd, bustest.KdbusdNative, bustest.KdbusdNativeRouted, bustest.DBusDaemon} {
 		t.Run(kind, func(t *testing.T) {
 			b := Start(t, kind, dbustest.Config{Extra: repliesConfig})
 			ctx := context.Background()

@@ -74,7 +74,7 @@ func busStats(tb testing.TB, c *runtime.Conn) map[string]any {
 // and that the bus went back to the descriptors, goroutines and (roughly) the memory it had
 // before: a leak per message or per connection shows up here.
 func TestSoak(t *testing.T) {
-	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative} {
+	for _, kind := range []string{bustest.DBusDaemon, bustest.KdbusdNative, bustest.KdbusdNativeRouted} {
 		t.Run(kind, func(t *testing.T) { soak(t, kind) })
 	}
 }
