@@ -105,7 +105,11 @@ func costRatio(res *Results, r Row, base string) string {
 // Markdown writes the table in Markdown: a header line, the table, its notes.
 func (t *Table) Markdown(w io.Writer, cpu string) error {
 	var b strings.Builder
-	fmt.Fprintf(&b, "Medians of up to %d runs", t.Runs)
+	if t.Runs > 1 {
+		fmt.Fprintf(&b, "Medians of up to %d runs", t.Runs)
+	} else {
+		b.WriteString("One run of each benchmark")
+	}
 	if cpu != "" {
 		fmt.Fprintf(&b, " on %s", cpu)
 	}

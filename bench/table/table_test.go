@@ -344,3 +344,13 @@ func TestModuleRoot(t *testing.T) {
 		t.Error("ModuleRoot found a module outside the repository")
 	}
 }
+
+func TestMarkdownOneRun(t *testing.T) {
+	var b strings.Builder
+	if err := Build(resultsOf(onTarget())).Markdown(&b, ""); err != nil {
+		t.Fatal(err)
+	}
+	if out := b.String(); !strings.HasPrefix(out, "One run of each benchmark.") {
+		t.Errorf("the header of a table of one run: %q", out[:min(len(out), 80)])
+	}
+}
