@@ -89,6 +89,7 @@ func benchmarkOneWay(b *testing.B, target string) {
 		}
 		sent++
 	}
+	s.undelivered(b, sent)
 	timeout := time.After(time.Minute)
 	for handled.Load() < sent {
 		select {

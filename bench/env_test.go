@@ -163,8 +163,9 @@ type service struct {
 	// server counts the one-way messages it handles.
 	server *bench.Server
 	client client
-	// stubs is the generated client; nil on the Godbus target.
+	// stubs is the generated client and conn its connection; nil on the Godbus target.
 	stubs benchv1.BenchClient
+	conn  *runtime.Conn
 }
 
 // serve starts the bus for target, serves the Bench service on it and connects a client: the
@@ -185,9 +186,30 @@ func serve(tb testing.TB, target string) *service {
 	if r, err := srv.RequestName(ctx, benchv1.Bench_BusName, runtime.NameDoNotQueue); err != nil || r != runtime.NamePrimaryOwner {
 		tb.Fatalf("RequestName: %v %v", r, err)
 	}
-	s.stubs = benchv1.NewBenchClient(b.dial(tb))
+	s.conn = b.dial(tb)
+	s.stubs = benchv1.NewBenchClient(s.conn)
 	s.client = stubClient{s.stubs}
 	return s
+}
+
+// undelivered fails the benchmark when the bus reported no-reply messages it could not
+// deliver, with how many and the first reason: they will never reach the server, and a rate
+// that counted them would measure nothing.
+func (s *service) undelivered(tb testing.TB, sent int64) {
+	tb.Helper()
+	if s.conn == nil {
+		return // godbus: classic D-Bus does not report them
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := s.conn.Sync(ctx)
+	if err == nil {
+		return
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok && len(j.Unwrap()) > 0 {
+		err = j.Unwrap()[0]
+	}
+	tb.Fatalf("the bus did not deliver %d of %d one-way messages; the first: %v", s.conn.Stats().Undelivered, sent, err)
 }
 
 // stubClient calls through the generated client.
