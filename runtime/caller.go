@@ -47,8 +47,8 @@ func CallerFrom(ctx context.Context) *Caller {
 
 // Credentials returns the caller's uid and pid (and more where the bus tells). On the native
 // transport they came with the call itself, as the kernel reported them when the call was
-// sent, to the bus or over a lane; elsewhere the bus is asked once per caller: unique names are never reused, so
-// the answer is cached.
+// sent (to the bus, or over a lane); elsewhere the bus is asked once per caller: unique names
+// are never reused, so the answer is cached.
 func (c *Caller) Credentials(ctx context.Context) (Credentials, error) {
 	if cr, ok := c.stamp.credentials(); ok {
 		return cr, nil
