@@ -441,7 +441,7 @@ func (c *BusConn) Recv() (Incoming, error) {
 			if err != nil {
 				return Incoming{}, err
 			}
-			return Incoming{Lane: &LaneRequest{Cookie: cookie, Name: name}, Creds: cr}, nil
+			return Incoming{Lane: &LaneRequest{Cookie: cookie, Name: name}, Cookie: cookie, Creds: cr}, nil
 		case opSync:
 			closeFDs(fds)
 			cookie, err := parseSync(pkt)

@@ -113,6 +113,11 @@ type Received struct {
 
 	offset uint64
 	size   int
+	// A message from a lane is in memory of its own: unmap is the sealed memfd its body is
+	// mapped from, if any; busSends is the lane packet's (lane.go).
+	lane     bool
+	unmap    []byte
+	busSends uint64
 }
 
 // Stats counts a connection's traffic.
@@ -189,10 +194,37 @@ type Conn struct {
 
 	wakeups, received, dropped, undelivered atomic.Uint64
 
+	// Lanes (lane.go). The maps are written by the reader alone, under lmu; senders read
+	// them under lmu, the reader without.
+	lanesOn  bool
+	ringSize int
+	sendSeq  atomic.Uint64 // every message sent, bus and lanes
+	busSends atomic.Uint64 // the cookie of the last message sent through the bus
+	lmu      sync.RWMutex
+	lanes    map[uint64]*lane    // by the peer's id
+	byUnique map[string]*lane    // by the peer's unique name
+	byFD     map[int]*lane       // by the lane socket's descriptor
+	names    map[string]nameLane // well-known names the bus resolved for a lane
+	asked    map[string]uint64   // destinations a lane was asked for, with the name generation then
+	laneReqs map[uint64]string   // lane requests in flight, by cookie
+	// The reader's epoll set (bus socket and lanes), made with the first lane, and how many
+	// messages it has taken from the bus.
+	ep       atomic.Pointer[os.File]
+	epRaw    syscall.RawConn
+	events   []unix.EpollEvent
+	busFD    int
+	consumed uint64
+
 	closed    atomic.Bool
 	broken    atomic.Pointer[error]
 	wbroken   atomic.Pointer[error] // the bus hung up, but what it sent before is still to be read
 	closeOnce sync.Once
+}
+
+// nameLane is a well-known name's lane, valid while the bus's name generation is gen.
+type nameLane struct {
+	ln  *lane
+	gen uint64
 }
 
 // span is the part of the send area a send occupies until the bus has finished with it.
@@ -259,6 +291,9 @@ func handshake(ctx context.Context, sock *net.UnixConn, opts Options) (*Conn, er
 		return nil, err
 	}
 	c := &Conn{
+		lanesOn: !opts.NoLanes, ringSize: DefaultLaneRing,
+		lanes: map[uint64]*lane{}, byUnique: map[string]*lane{}, byFD: map[int]*lane{},
+		names: map[string]nameLane{}, asked: map[string]uint64{}, laneReqs: map[uint64]string{},
 		sock: sock, raw: raw, fds: !opts.NoUnixFDs, inline: opts.InlineMax,
 		area: area, areaFD: areaFD, wsem: make(chan struct{}, 1),
 		waiters: make(map[uint64]chan ack),
@@ -268,6 +303,9 @@ func handshake(ctx context.Context, sock *net.UnixConn, opts Options) (*Conn, er
 	h := hello{version: Version, poolSize: uint64(opts.PoolSize), sendSize: uint64(len(area))}
 	if c.fds {
 		h.flags |= helloAcceptFDs
+	}
+	if !c.lanesOn {
+		h.flags |= helloNoLanes
 	}
 	if _, _, err := sock.WriteMsgUnix(h.append(nil), unix.UnixRights(areaFD), nil); err != nil {
 		c.releaseArea()
@@ -516,6 +554,19 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeade
 	}
 	m.UnixFDs = uint32(len(fds))
 	m.Sender = ""
+	if ln := c.laneFor(m, &h); ln != nil {
+		sent, err := ln.send(ctx, m, fds, h.payloads)
+		if sent {
+			if err == nil && len(waiter) > 0 {
+				waiter[0] <- ack{} // on a lane, a message is delivered once written
+			}
+			return 0, err
+		}
+		if m.Type == wire.MethodReturn || m.Type == wire.Error {
+			h.flags |= sendLaneReply // the lane broke: the bus lets the reply through
+		}
+	}
+	askLane := c.wantLane(m)
 	var filter []byte
 	if m.Type == wire.Signal && c.bloom.Size > 0 {
 		f := bloom.ForMessage(c.bloom, m)
@@ -530,6 +581,7 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeade
 	}
 	c.cookie++
 	h.cookie = c.cookie
+	h.seq = c.sendSeq.Add(1)
 	if len(waiter) > 0 {
 		c.amu.Lock()
 		c.waiters[h.cookie] = waiter[0]
@@ -595,6 +647,10 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeade
 			return fail(err)
 		}
 	}
+	c.busSends.Store(h.cookie)
+	if askLane {
+		c.requestLane(ctx, m.Destination)
+	}
 	return h.cookie, nil
 }
 
@@ -620,7 +676,7 @@ func (c *Conn) unlockSend() { <-c.wsem }
 func (c *Conn) reserve(ctx context.Context, total int) (int, error) {
 	n := (total + 7) &^ 7
 	for attempt := 0; ; attempt++ {
-		consumed := atomic.LoadUint64((*uint64)(unsafe.Pointer(&c.poolMem[0])))
+		consumed := atomic.LoadUint64((*uint64)(unsafe.Pointer(&c.poolMem[ctrlConsumed])))
 		i := 0
 		for i < len(c.spans) && c.spans[i].cookie <= consumed {
 			i++
@@ -776,6 +832,7 @@ func (c *Conn) tryWrite(pkt, oob []byte) (bool, error) {
 // Recv returns the next message. Release it once its Body is no longer needed.
 func (c *Conn) Recv() (Received, error) {
 	if c.closed.Load() {
+		c.dropLanes()
 		for i := range c.queue {
 			closeFDs(c.queue[i].FDs)
 			c.Release(&c.queue[i])
@@ -786,7 +843,13 @@ func (c *Conn) Recv() (Received, error) {
 		return Received{}, ErrClosed
 	}
 	for len(c.queue) == 0 {
-		if err := c.readPacket(); err != nil {
+		var err error
+		if c.ep.Load() == nil {
+			err = c.readPacket(true)
+		} else {
+			err = c.poll()
+		}
+		if err != nil {
 			return Received{}, err
 		}
 	}
@@ -796,11 +859,31 @@ func (c *Conn) Recv() (Received, error) {
 	return r, nil
 }
 
-func (c *Conn) readPacket() error {
+// readPacket reads one packet from the bus; without block, only if one is there.
+func (c *Conn) readPacket(block bool) error {
 	if err := c.err(); err != nil {
 		return err
 	}
-	n, oobn, flags, _, err := c.sock.ReadMsgUnix(c.rbuf, c.oob)
+	var n, oobn, flags int
+	var err error
+	if block {
+		n, oobn, flags, _, err = c.sock.ReadMsgUnix(c.rbuf, c.oob)
+	} else {
+		var rerr error
+		err = c.raw.Read(func(fd uintptr) bool {
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), c.rbuf, c.oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+			return true
+		})
+		if err == nil {
+			err = rerr
+		}
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return nil
+		}
+		if err != nil {
+			err = &net.OpError{Op: "read", Net: "unixpacket", Err: os.NewSyscallError("recvmsg", err)}
+		}
+	}
 	if errors.Is(err, unix.ECONNRESET) {
 		// The bus closed the socket while bytes of ours were unread on its side. Linux
 		// reports that once, ahead of the packets the bus sent before it closed, which are
@@ -843,18 +926,38 @@ func (c *Conn) readPacket() error {
 			if err != nil {
 				return c.fail("protocol error", err)
 			}
+			c.consumed++
 			if i == 0 {
 				r.Dropped = dropped
+			}
+			if len(c.lanes) > 0 {
+				c.beforeBusMessage(&r)
 			}
 			c.queue = append(c.queue, r)
 		}
 		if len(c.fdq) > 0 {
 			return c.fail("protocol error", fmt.Errorf("%d descriptors arrived that no message claims", len(c.fdq)))
 		}
+	case opLaneOpen:
+		o, err := parseLaneOpen(pkt)
+		if err != nil || len(c.fdq) > 1 {
+			return c.fail("protocol error", errors.Join(err, fmt.Errorf("a laneopen with %d descriptors", len(c.fdq))))
+		}
+		fd := -1
+		if len(c.fdq) == 1 {
+			fd = c.fdq[0]
+		}
+		c.fdq = c.fdq[:0]
+		c.laneOpened(o, fd)
 	case opAck:
 		a, err := parseAck(pkt)
 		if err != nil {
 			return c.fail("protocol error", err)
+		}
+		if c.laneAnswered(a.cookie) {
+			closeFDs(c.fdq)
+			c.fdq = c.fdq[:0]
+			break
 		}
 		c.amu.Lock()
 		ch, ok := c.waiters[a.cookie]
@@ -925,6 +1028,13 @@ func (c *Conn) Release(r *Received) {
 		return
 	}
 	r.Msg = nil
+	if r.lane {
+		if r.unmap != nil {
+			unix.Munmap(r.unmap)
+			r.unmap = nil
+		}
+		return
+	}
 	c.fmu.Lock()
 	c.frees = append(c.frees, r.offset)
 	c.freeBytes += r.size
@@ -1131,6 +1241,10 @@ func (c *Conn) err() error {
 // released.
 func (c *Conn) Close() error {
 	c.fail("", ErrClosed)
+	c.breakLanes()
+	if ep := c.ep.Load(); ep != nil {
+		ep.Close() // wakes the reader, which releases the lanes
+	}
 	if c.closed.Swap(true) {
 		return nil
 	}
