@@ -214,6 +214,7 @@ type Conn struct {
 	events   []unix.EpollEvent
 	busFD    int
 	consumed uint64
+	stashed  []*lane // lanes holding a message back for the bus (lanes.go)
 
 	closed    atomic.Bool
 	broken    atomic.Pointer[error]

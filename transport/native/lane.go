@@ -362,7 +362,7 @@ func (ln *lane) send(ctx context.Context, m *wire.Message, fds []int, payloads u
 		ln.fail()
 		return false, nil
 	}
-	if lm.flags&laneInFD == 0 {
+	if lm.flags&laneInFD == 0 && lm.bodyLen > 0 {
 		ln.head = lm.off + lm.bodyLen
 	}
 	return true, nil

@@ -183,8 +183,23 @@ func (c *Conn) watch(fd int) error {
 	return os.NewSyscallError("epoll_ctl", err)
 }
 
-// poll waits until the bus or a lane has something and reads it.
+// poll waits until the bus or a lane has something and reads it. Messages a lane held back
+// for the bus come first: their lane may have nothing more to wake the reader with.
 func (c *Conn) poll() error {
+	if len(c.stashed) > 0 {
+		stashed := c.stashed
+		c.stashed = nil
+		for _, ln := range stashed {
+			if ln.stash != nil && c.lanes[ln.peer] == ln {
+				if err := c.serviceLane(ln); err != nil {
+					return err
+				}
+			}
+		}
+		if len(c.queue) > 0 {
+			return nil
+		}
+	}
 	var n int
 	err := c.epRaw.Read(func(epfd uintptr) bool {
 		var werr error
@@ -288,6 +303,8 @@ func (c *Conn) beforeBusMessage(r *Received) {
 			return
 		}
 		ln.stash = next
+		// Its socket may have nothing more to say: the reader must come back for it.
+		c.stashed = append(c.stashed, ln)
 	}
 }
 
