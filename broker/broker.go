@@ -106,9 +106,8 @@ type Broker struct {
 	stats    stats
 	dirty    []*peer // peers whose queues got messages while b.mu was held
 
-	// seq numbers routed messages bus-wide; origin is the message being routed (route.go).
-	seq    uint64
-	origin *origin
+	// seq numbers routed messages bus-wide.
+	seq uint64
 	// match holds every connection's match rules, indexed for routing (matchindex.go).
 	match matchRegistry
 	// bloom are the parameters of the bloom filters of native connections.
@@ -285,8 +284,7 @@ func (b *Broker) readLoop(p *peer, hello func()) {
 			return
 		}
 		o := &origin{stable: true, creds: native.Creds{UID: p.creds.uid, GID: p.creds.gid, PID: p.creds.pid, Valid: true}}
-		b.route(p, r.Msg, r.FDs, o)
-		p.refusedForRoom(o)
+		p.refusedForRoom(b.route(p, r.Msg, r.FDs, o))
 		p.routed(r.FDs)
 	}
 }

@@ -222,7 +222,7 @@ func (b *Broker) broadcastDriverSignal(member string, sig wire.Signature, values
 		Order: wire.NativeOrder, Type: wire.Signal, Serial: b.nextSerial(), Sender: busName,
 		Path: busPath, Interface: ifaceBus, Member: member, Signature: sig, Body: body,
 	}
-	b.fanOut(nil, sm, nil, match.ArgsOf(sm))
+	b.fanOut(nil, nil, sm, nil, match.ArgsOf(sm))
 }
 
 // announceOwnerChange tells the old and new owners and every interested connection.

@@ -96,45 +96,43 @@ func (b *Broker) nativeReadLoop(p *peer) {
 			return
 		}
 		o := &origin{stable: in.Stable, creds: cr, bloom: in.Bloom, timeout: in.Timeout, sendSeq: in.Seq, laneReply: in.LaneReply}
-		b.route(p, m, in.FDs, o)
-		p.refusedForRoom(o)
+		res := b.route(p, m, in.FDs, o)
+		p.refusedForRoom(res)
 		closeFDs(in.FDs)
-		if o.invalid != nil {
-			b.log.Info("disconnecting peer", "peer", p.name(), "err", o.invalid)
-			bc.Done(&in, errInvalidArgs, o.invalid.Error())
+		if res.invalid != nil {
+			b.log.Info("disconnecting peer", "peer", p.name(), "err", res.invalid)
+			bc.Done(&in, errInvalidArgs, res.invalid.Error())
 			return
 		}
-		if err := bc.Done(&in, o.failName, o.failText); err != nil {
+		if err := bc.Done(&in, res.failName, res.failText); err != nil {
 			return
 		}
 	}
 }
 
 // stabilize replaces the body of the message being routed with a private, checked copy, for
-// a receiver that is not a native pool. Caller holds b.mu.
+// a receiver that is not a native pool; a body that fails the check makes the message bad.
+// Caller holds b.mu.
 func (b *Broker) stabilize(o *origin) {
 	body := append([]byte(nil), o.msg.Body...)
 	b.stats.bodyCopies.Add(1)
 	if err := wire.ValidateBody(body, o.msg.Order, o.msg.Signature, int(o.msg.UnixFDs)); err != nil {
-		o.invalid = fmt.Errorf("invalid message body: %w", err)
+		o.bad = fmt.Errorf("invalid message body: %w", err)
 		body = nil
 	}
 	o.msg.Body = body
 	o.stable = true
 }
 
-// enqueueNative copies m into p's pool and queues its announcement. Caller holds b.mu.
-func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
+// enqueueNative copies m into p's pool and queues its announcement; o describes m when it is
+// being routed, nil for the bus's own messages. Caller holds b.mu.
+func (p *peer) enqueueNative(m *wire.Message, fds []int, o *origin) delivery {
 	b := p.b
 	if len(fds) > 0 && !p.unixFDs {
-		return false
+		return delivery{result: refusedFDs}
 	}
-	o := b.origin
-	if o != nil && o.msg != m {
-		o = nil // the bus's own message, sent while routing another
-	}
-	if o != nil && o.invalid != nil {
-		return false
+	if o != nil && o.bad != nil {
+		return delivery{result: refusedInvalid, err: o.bad}
 	}
 	rec := native.Record{Timestamp: monotonicNow()}
 	from := native.From{Owed: true}
@@ -148,7 +146,7 @@ func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
 		if o.hdr == nil {
 			h, err := m.AppendHeader(nil, len(m.Body))
 			if err != nil {
-				return false
+				return delivery{result: refusedInvalid, err: err}
 			}
 			o.hdr = h
 		}
@@ -158,55 +156,48 @@ func (p *peer) enqueueNative(m *wire.Message, fds []int) bool {
 		rec.Seqnum = b.seq
 		h, err := m.AppendHeader(b.hbuf[:0], len(m.Body))
 		if err != nil {
-			return false
+			return delivery{result: refusedInvalid, err: err}
 		}
 		b.hbuf, hdr = h, h
 	}
 	slot, err := p.nat.Reserve(from, len(hdr)+len(m.Body), len(fds))
 	if err != nil {
-		if o != nil {
-			o.quota = err
-			var qe *native.QuotaError
-			if o.dest == p && errors.As(err, &qe) {
-				o.room = qe.Room
-			}
+		d := delivery{result: refusedNoRoom, err: err}
+		var qe *native.QuotaError
+		if o != nil && o.dest == p && errors.As(err, &qe) {
+			d.room = qe.Room
 		}
-		return false
+		return d
 	}
 	pend, err := p.nat.Fill(slot, &rec, m, hdr, m.Body, check)
 	if err != nil {
 		var qe *native.QuotaError
-		if o != nil && check && !errors.As(err, &qe) {
-			// A receiver going away says nothing about the sender's body.
-			o.invalid = err
+		if check && !errors.As(err, &qe) {
+			o.bad = err
+			return delivery{result: refusedInvalid, err: err}
 		}
-		return false
+		// A receiver going away says nothing about the sender's body.
+		return delivery{result: refusedClosing}
 	}
-	var dup []int
-	for _, fd := range fds {
-		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			closeFDs(dup)
-			p.nat.Discard(pend)
-			return false
-		}
-		dup = append(dup, nfd)
+	dup, ok := dupFDs(fds)
+	if !ok {
+		p.nat.Discard(pend)
+		return delivery{result: refusedFDs}
 	}
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	if p.closing {
 		closeFDs(dup)
 		p.nat.Discard(pend)
-		return false
+		return delivery{result: refusedClosing}
 	}
 	idle := len(p.queue) == 0 && !p.writing
 	p.queue = append(p.queue, outgoing{pend: pend, fds: dup})
 	p.nat.Queued()
-	if idle && !p.dirty {
-		p.dirty = true
-		b.dirty = append(b.dirty, p)
+	if idle {
+		p.markDirty()
 	}
-	return true
+	return delivery{result: delivered}
 }
 
 // kickNative announces the queued slots from the calling goroutine as far as the socket takes
@@ -298,9 +289,8 @@ func (p *peer) dropBroadcast() {
 	p.qmu.Lock()
 	idle := len(p.queue) == 0 && !p.writing
 	p.qmu.Unlock()
-	if idle && !p.dirty {
-		p.dirty = true
-		p.b.dirty = append(p.b.dirty, p)
+	if idle {
+		p.markDirty()
 	}
 }
 
@@ -333,7 +323,7 @@ func (b *Broker) nativeRuleMatches(e *matchEntry, from *peer, m *wire.Message, f
 // filterOf returns the bloom filter of broadcast m: the one its native sender computed, or one
 // computed here.
 func (b *Broker) filterOf(m *wire.Message, o *origin) bloom.Filter {
-	if o != nil && o.msg == m && len(o.bloom) == b.bloom.Size {
+	if o != nil && len(o.bloom) == b.bloom.Size {
 		if f, err := bloom.FromBytes(b.bloom, o.bloom); err == nil {
 			return f
 		}
@@ -341,15 +331,15 @@ func (b *Broker) filterOf(m *wire.Message, o *origin) bloom.Filter {
 	return bloom.ForMessage(b.bloom, m)
 }
 
-// ruleWantsBroadcast reports whether rule e selects broadcast m, by bloom mask for a native
-// peer's rule and by the exact rule for a classic one. filter is computed on first use.
-// Caller holds b.mu.
-func (b *Broker) ruleWantsBroadcast(e *matchEntry, from *peer, m *wire.Message, args match.Args, filter *bloom.Filter) bool {
+// ruleWantsBroadcast reports whether rule e selects broadcast m, which o describes (nil: the
+// bus's own), by bloom mask for a native peer's rule and by the exact rule for a classic one.
+// filter is computed on first use. Caller holds b.mu.
+func (b *Broker) ruleWantsBroadcast(o *origin, e *matchEntry, from *peer, m *wire.Message, args match.Args, filter *bloom.Filter) bool {
 	if e.own.p.nat == nil {
 		return e.rule.MatchOwners(m, args, b.ownerOf)
 	}
 	if m.Type == wire.Signal && filter.Params().Size == 0 {
-		*filter = b.filterOf(m, b.origin)
+		*filter = b.filterOf(m, o)
 	}
 	return b.nativeRuleMatches(e, from, m, *filter)
 }

@@ -154,67 +154,66 @@ func (p *peer) routed(fds []int) {
 	p.routing = nil
 }
 
-// chargeFor returns the charge of message m for a receiver's queue to hold: that of the
-// message being routed, started here for a sender whose transport charges nothing on
-// reading; nil for a message of the bus's own. Caller holds b.mu.
-func (b *Broker) chargeFor(m *wire.Message) *charge {
-	o := b.origin
-	if o == nil || o.msg != m || o.from == nil {
-		return nil
-	}
+// charge returns the charge of the message o describes, for a receiver's queue to hold:
+// that of its sender's routing, started here for a sender whose transport charges nothing
+// on reading. It belongs to the routing of the message: the sender's reader, under b.mu.
+func (o *origin) charge() *charge {
 	from := o.from
 	if from.routing == nil {
 		from.routing = newCharge(from.acct, 0, 0)
-		from.routing.add(len(m.Body)+messageCost, 0)
+		from.routing.add(len(o.msg.Body)+messageCost, 0)
 	}
 	return from.routing
 }
 
-// enqueue queues m for the peer, duplicating fds so that every receiver owns its own. It
-// reports false when the peer's queue is over its limits or the peer is going away.
+// enqueue queues a message of the bus's own for the peer; it reports whether the peer took
+// it.
 func (p *peer) enqueue(m *wire.Message, fds []int) bool {
+	return p.queueMessage(m, fds, nil).result == delivered
+}
+
+// queueMessage queues m for the peer, duplicating fds so that every receiver owns its own;
+// o describes m when it is being routed, and is nil for the bus's own messages. Caller
+// holds b.mu.
+func (p *peer) queueMessage(m *wire.Message, fds []int, o *origin) delivery {
 	if p.nat != nil {
-		return p.enqueueNative(m, fds)
+		return p.enqueueNative(m, fds, o)
 	}
-	if o := p.b.origin; o != nil && o.msg == m {
+	if o != nil {
 		if !o.stable {
 			p.b.stabilize(o)
 		}
-		if o.invalid != nil {
-			return false
+		if o.bad != nil {
+			return delivery{result: refusedInvalid, err: o.bad}
 		}
 	}
 	size := msgCost(m)
-	if p.spare(m) && p.acct.full() || p.owed(m) && p.acct.userFull() {
-		return false
+	if p.spare(m, o) && p.acct.full() || p.owed(o) && p.acct.userFull() {
+		return delivery{result: refusedNoRoom}
 	}
+	unsolicited := o != nil && o.dest == p
 	p.qmu.Lock()
 	defer p.qmu.Unlock()
 	if p.closing {
-		return false
+		return delivery{result: refusedClosing}
 	}
 	lim := &p.b.limits
 	if p.qbytes+size > lim.MaxOutgoingBytes || p.qfds+len(fds) > lim.MaxOutgoingUnixFDs {
-		if o := p.b.origin; o != nil && o.msg == m && o.dest == p {
+		if unsolicited {
 			p.roomWanted = true
-			o.room = p.room
+			return delivery{result: refusedNoRoom, room: p.room}
 		}
-		return false
+		return delivery{result: refusedNoRoom}
 	}
-	var dup []int
-	for _, fd := range fds {
-		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		if err != nil {
-			closeFDs(dup)
-			return false
-		}
-		dup = append(dup, nfd)
+	dup, ok := dupFDs(fds)
+	if !ok {
+		return delivery{result: refusedFDs}
 	}
 	cp := *m // receivers share the body, never the header struct
 	var ch *charge
-	if o := p.b.origin; o != nil && o.msg == m && o.dest == p && o.from != nil {
+	if unsolicited {
 		// An unsolicited unicast: its sender pays until p has it.
-		ch = p.b.chargeFor(m)
+		ch = o.charge()
 		ch.hold()
 		ch.add(messageCost+outgoingCost, len(dup))
 	} else {
@@ -225,12 +224,37 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 	p.queue = append(p.queue, outgoing{m: &cp, fds: dup, size: size, ch: ch})
 	p.qbytes += size
 	p.qfds += len(dup)
-	if idle && !p.dirty {
-		// Whoever releases the broker's lock next writes it (Broker.unlock).
+	if idle {
+		p.markDirty()
+	}
+	return delivery{result: delivered}
+}
+
+// markDirty puts p on the list of queues that whoever releases the broker's lock next
+// writes (Broker.unlock). Caller holds b.mu.
+func (p *peer) markDirty() {
+	if !p.dirty {
 		p.dirty = true
 		p.b.dirty = append(p.b.dirty, p)
 	}
-	return true
+}
+
+// dupFDs duplicates fds for one receiver; it reports false, having closed what it made,
+// when the process cannot.
+func dupFDs(fds []int) ([]int, bool) {
+	if len(fds) == 0 {
+		return nil, true
+	}
+	dup := make([]int, 0, len(fds))
+	for _, fd := range fds {
+		nfd, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			closeFDs(dup)
+			return nil, false
+		}
+		dup = append(dup, nfd)
+	}
+	return dup, true
 }
 
 // Who pays for a queued message. A message pushed at p unasked (a call, a one-way message,
@@ -241,22 +265,20 @@ func (p *peer) enqueue(m *wire.Message, fds []int) bool {
 // never read its signals, would stop the bus reading the service that sends them, and that
 // service would stop answering everyone.
 //
-// spare reports whether p may go without m when it is over its own limits: broadcasts and
-// observed copies may be dropped (and are counted as dropped). Replies it is owed are dropped
-// only when its user's connections hold the pool's worth of what they asked for (owed,
-// userFull); the bus's messages to it alone never are. Caller holds b.mu.
-func (p *peer) spare(m *wire.Message) bool {
-	o := p.b.origin
-	if o == nil || o.msg != m {
+// spare reports whether p may go without m, which o describes (nil: the bus's own), when it
+// is over its own limits: broadcasts and observed copies may be dropped (and are counted as
+// dropped). Replies it is owed are dropped only when its user's connections hold the pool's
+// worth of what they asked for (owed, userFull); the bus's messages to it alone never are.
+func (p *peer) spare(m *wire.Message, o *origin) bool {
+	if o == nil {
 		return m.Destination == "" // the bus's own broadcasts
 	}
 	return o.dest != p && o.replyTo != p
 }
 
-// owed reports whether m is a reply p asked for. Caller holds b.mu.
-func (p *peer) owed(m *wire.Message) bool {
-	o := p.b.origin
-	return o != nil && o.msg == m && o.replyTo == p
+// owed reports whether the message o describes is a reply p asked for.
+func (p *peer) owed(o *origin) bool {
+	return o != nil && o.replyTo == p
 }
 
 // kick writes the queue from the calling goroutine while the socket takes it without
@@ -467,17 +489,17 @@ func (b *Broker) holdForRoom(p *peer, m *wire.Message) bool {
 	return true
 }
 
-// refusedForRoom remembers that the unicast o described was refused because its receiver had
-// no room, for holdForRoom. It belongs to p's reader goroutine.
-func (p *peer) refusedForRoom(o *origin) {
-	if o.room == nil || o.dest == nil {
+// refusedForRoom remembers that p's unicast was refused because its receiver had no room,
+// as res says, for holdForRoom. It belongs to p's reader goroutine.
+func (p *peer) refusedForRoom(res sendResult) {
+	if res.room == nil || res.full == nil {
 		return
 	}
 	if p.full == nil {
 		p.full = make(map[*peer]<-chan struct{})
 	}
 	p.forgetRoomy()
-	p.full[o.dest] = o.room
+	p.full[res.full] = res.room
 }
 
 // forgetRoomy forgets the receivers that made room or went away since they refused p, so

@@ -3,11 +3,9 @@ package broker
 import (
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/kdbus-go/kdbus/bloom"
 	"github.com/kdbus-go/kdbus/match"
-	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -16,19 +14,6 @@ const (
 	busName = "org.freedesktop.DBus"
 	busPath = "/org/freedesktop/DBus"
 )
-
-// replyKey identifies a call awaiting its reply: the caller and the call's serial.
-type replyKey struct {
-	caller uint64
-	serial uint32
-}
-
-// pendingReply is a call the bus forwarded and whose reply it expects.
-type pendingReply struct {
-	caller *peer
-	serial uint32
-	timer  *time.Timer
-}
 
 // matchEntry is one AddMatch rule of a peer, or one rule of a monitor.
 type matchEntry struct {
@@ -42,185 +27,168 @@ type matchEntry struct {
 	slot int
 }
 
-// origin describes the message being routed, for the deliveries it causes: native receivers
-// need its sequence number, its sender's credentials and whether its body can still change.
-// The broker's origin field points at it while b.mu is held during routing.
-type origin struct {
-	from  *peer
-	msg   *wire.Message
-	seq   uint64
-	creds native.Creds
-	// stable says msg.Body is memory the sender can no longer change. A native sender's
-	// body in its send area is not: it is checked after each copy instead, and copied
-	// privately before anything else reads it (stabilize).
-	stable bool
-	// bloom is the filter the native sender computed for a signal; nil: compute it.
-	bloom []byte
-	// replyTo is the receiver of a reply it asked for, while the reply is delivered.
-	replyTo *peer
-	// timeout is how long a native caller waits for its reply; 0: the bus's limit.
-	timeout time.Duration
-	// sendSeq is the native sender's count of its sends, for the record; laneReply marks a
-	// reply to a call that came over a lane (lane.go).
-	sendSeq   uint64
-	laneReply bool
-	// hdr caches msg's header as native receivers get it.
-	hdr []byte
-	// quota says why a native receiver's pool refused the message; it is formatted only
-	// for the sender that hears of it.
-	quota error
-	// dest is the destination of a unicast. room, when dest refused the message for want
-	// of room, is closed once dest has room again (see holdForRoom).
-	dest *peer
-	room <-chan struct{}
-	// failName and failText report a unicast that could not be delivered, for a sender
-	// that expects no reply; invalid is a body that failed its check.
-	failName, failText string
-	invalid            error
-}
-
-// route delivers one message from p. The bus stamps the sender; the driver answers messages
-// addressed to the bus; everything else goes to its destination, or for a broadcast to every
-// connection whose match rules select it, in both cases also to eavesdroppers and monitors.
-func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) {
+// route delivers one message from p and says what p must hear of it. The bus stamps the
+// sender; the driver answers messages addressed to the bus; everything else goes to its
+// destination, or for a broadcast to every connection whose match rules select it, in both
+// cases also to eavesdroppers and monitors.
+func (b *Broker) route(p *peer, m *wire.Message, fds []int, o *origin) sendResult {
 	m.Sender = p.unique
 	o.from, o.msg = p, m
 	if m.Destination == busName {
 		b.mu.Lock()
-		b.stats.messages++
 		b.beginRoute(o)
 		allowed := p.unique == "" || b.canSend(p, nil, m, false)
-		b.copyToObservers(p, m, nil, match.Args{})
+		b.copyToObservers(o, nil, match.Args{})
 		if !allowed {
 			b.replyError(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on the bus", p.unique, m.Interface, m.Member))
 		}
-		b.origin = nil
 		b.unlock()
 		if allowed {
 			b.driverCall(p, m)
 		}
-		return
+		return sendResult{}
 	}
 	b.mu.Lock()
-	defer b.unlock()
-	b.stats.messages++
+	res := b.routeLocked(o, fds)
+	b.unlock()
+	return res
+}
+
+// routeLocked routes a message not addressed to the bus. Caller holds b.mu.
+func (b *Broker) routeLocked(o *origin, fds []int) sendResult {
+	p, m := o.from, o.msg
 	b.beginRoute(o)
-	defer func() { b.origin = nil }()
 	if p.unique == "" {
-		return // only Hello may come before Hello
+		return sendResult{} // only Hello may come before Hello
 	}
 	if m.Destination == "" {
-		b.broadcast(p, m, fds)
-		return
+		b.fanOut(o, p, m, fds, match.ArgsOf(m))
+		return sendResult{}
 	}
 	dest := b.resolve(m.Destination)
-	expectsReply := m.Type == wire.MethodCall && m.Flags&wire.FlagNoReplyExpected == 0
 	if dest == nil {
 		name := errServiceUnknown
 		if strings.HasPrefix(m.Destination, ":") {
 			name = errNameHasNoOwner
 		}
-		b.failSend(p, m, name, fmt.Sprintf("The name %s is not owned by any connection", m.Destination))
-		return
+		return b.failSend(p, m, name, fmt.Sprintf("The name %s is not owned by any connection", m.Destination))
 	}
-	args := match.ArgsOf(m)
 	if m.Type == wire.MethodReturn || m.Type == wire.Error {
-		// A reply goes through only if the bus forwarded the call it answers.
-		if _, ok := b.settle(p, replyKey{caller: dest.id, serial: m.ReplySerial}); !ok && !(o.laneReply && b.laneBetween(p, dest)) {
-			b.stats.unexpectedReplies++
-			return
-		}
-		if b.canSend(p, dest, m, true) {
-			o.replyTo = dest
-			if !b.deliver(p, dest, m, fds, args, true) {
-				b.stats.droppedReplies++
-			}
-			o.replyTo = nil
-		}
-		return
+		b.routeReply(o, dest, fds)
+		return sendResult{}
 	}
 	o.dest = dest
 	if !b.canSend(p, dest, m, false) {
-		b.failSend(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on %s", p.unique, m.Interface, m.Member, m.Destination))
-		return
+		return b.failSend(p, m, errAccessDenied, fmt.Sprintf("Rejected send message: the bus policy does not allow %s to call %s.%s on %s", p.unique, m.Interface, m.Member, m.Destination))
 	}
+	expectsReply := m.Type == wire.MethodCall && m.Flags&wire.FlagNoReplyExpected == 0
 	if expectsReply {
 		if len(p.outstanding) >= b.limits.MaxRepliesPerConnection {
 			b.replyError(p, m, errLimitsExceeded, fmt.Sprintf("%s has %d calls awaiting replies, the limit", p.unique, len(p.outstanding)))
-			return
+			return sendResult{}
 		}
 		b.expect(p, dest, m.Serial, o.timeout)
 	}
-	if !b.deliver(p, dest, m, fds, args, false) {
-		if expectsReply {
-			b.settle(dest, replyKey{caller: p.id, serial: m.Serial})
-		}
-		if o.invalid != nil {
-			// The copy failed its check: that, not the receiver, is why; the sender is
-			// disconnected next.
-			b.failSend(p, m, errInvalidArgs, o.invalid.Error())
-			return
-		}
-		text := fmt.Sprintf("The message could not be queued for %s: its incoming queue is full", m.Destination)
-		switch {
-		case len(fds) > 0 && !dest.unixFDs:
-			text = fmt.Sprintf("The message carries file descriptors, which %s does not accept", m.Destination)
-		case o.quota != nil:
-			text = fmt.Sprintf("The message could not be delivered to %s: %v", m.Destination, o.quota)
-		}
-		b.failSend(p, m, errLimitsExceeded, text)
+	d := b.deliver(o, dest, fds, false)
+	if d.result == delivered {
+		return sendResult{}
 	}
+	if expectsReply {
+		b.settle(dest, replyKey{caller: p.id, serial: m.Serial})
+	}
+	return b.refused(o, dest, len(fds), d)
 }
 
-// beginRoute makes o the origin of the deliveries made until b.mu is released. Caller holds
-// b.mu.
-func (b *Broker) beginRoute(o *origin) {
-	b.seq++
-	o.seq = b.seq
-	b.origin = o
-}
-
-// failSend reports a unicast that could not be delivered: an error reply to a call that
-// expects one; otherwise, for a native sender, an error with the send's acknowledgement.
+// refused translates a unicast's refusal by its destination into what its sender hears.
 // Caller holds b.mu.
-func (b *Broker) failSend(p *peer, m *wire.Message, name, text string) {
-	if m.Type == wire.MethodCall && m.Flags&wire.FlagNoReplyExpected == 0 {
-		b.replyError(p, m, name, text)
+func (b *Broker) refused(o *origin, dest *peer, nfds int, d delivery) sendResult {
+	p, m := o.from, o.msg
+	var res sendResult
+	switch d.result {
+	case refusedInvalid:
+		// The message, not the receiver, is why; a body that failed its check once
+		// copied disconnects the sender next.
+		res = b.failSend(p, m, errInvalidArgs, fmt.Sprintf("The message could not be delivered to %s: %v", m.Destination, d.err))
+	case refusedPolicy:
+		res = b.failSend(p, m, errAccessDenied, fmt.Sprintf("Rejected receive message: the bus policy does not let %s receive %s.%s from %s", m.Destination, m.Interface, m.Member, p.unique))
+	case refusedFDs:
+		if nfds > 0 && !dest.unixFDs {
+			res = b.failSend(p, m, errLimitsExceeded, fmt.Sprintf("The message carries file descriptors, which %s does not accept", m.Destination))
+		} else {
+			res = b.failSend(p, m, errLimitsExceeded, fmt.Sprintf("The message could not be queued for %s: its descriptors could not be duplicated", m.Destination))
+		}
+	case refusedNoRoom:
+		if d.err != nil {
+			res = b.failSend(p, m, errLimitsExceeded, fmt.Sprintf("The message could not be delivered to %s: %v", m.Destination, d.err))
+		} else {
+			res = b.failSend(p, m, errLimitsExceeded, fmt.Sprintf("The message could not be queued for %s: its incoming queue is full", m.Destination))
+		}
+		if d.room != nil {
+			res.full, res.room = dest, d.room
+		}
+	default:
+		res = b.failSend(p, m, errLimitsExceeded, fmt.Sprintf("The message could not be queued for %s: it is going away", m.Destination))
+	}
+	if o.bad != nil {
+		res.invalid = o.bad
+	}
+	return res
+}
+
+// routeReply delivers a reply to dest, the caller. A reply goes through only if the bus
+// forwarded the call it answers, or the call came over a lane between the two. Caller holds
+// b.mu.
+func (b *Broker) routeReply(o *origin, dest *peer, fds []int) {
+	p, m := o.from, o.msg
+	if _, ok := b.settle(p, replyKey{caller: dest.id, serial: m.ReplySerial}); !ok && !(o.laneReply && b.laneBetween(p, dest)) {
+		b.stats.unexpectedReplies++
 		return
 	}
-	if o := b.origin; o != nil && o.msg == m {
-		o.failName, o.failText = name, text
+	if !b.canSend(p, dest, m, true) {
+		return
 	}
+	o.replyTo = dest
+	if b.deliver(o, dest, fds, true).result != delivered {
+		b.stats.droppedReplies++
+	}
+	o.replyTo = nil
 }
 
-// deliver queues m for dest and copies it to eavesdroppers and monitors. Caller holds b.mu.
-func (b *Broker) deliver(from, dest *peer, m *wire.Message, fds []int, args match.Args, requested bool) bool {
+// beginRoute numbers the message o describes. Caller holds b.mu.
+func (b *Broker) beginRoute(o *origin) {
+	b.stats.messages++
+	b.seq++
+	o.seq = b.seq
+}
+
+// deliver queues the unicast o describes for dest and copies it to eavesdroppers and
+// monitors. Caller holds b.mu.
+func (b *Broker) deliver(o *origin, dest *peer, fds []int, requested bool) delivery {
+	from, m := o.from, o.msg
 	if len(fds) > 0 && !dest.unixFDs {
-		return false
+		return delivery{result: refusedFDs}
 	}
 	if !b.canReceive(dest, from, m, requested, false) {
-		return false
+		return delivery{result: refusedPolicy}
 	}
-	if o := b.origin; o != nil && o.msg == m && !o.stable && b.observable(from, m) {
+	observed := b.observable(from, m)
+	if observed && !o.stable {
 		// Observers match rules against the body and get their own copy: both must see
 		// what dest gets, so the body is made private before dest's copy is taken. Only
 		// messages someone may observe lose the single copy into dest's pool.
 		b.stabilize(o)
 	}
-	ok := dest.enqueue(m, fds)
-	b.copyToObservers(from, m, dest, args)
-	return ok
-}
-
-// broadcast delivers a message without destination to every connection with a matching rule.
-func (b *Broker) broadcast(from *peer, m *wire.Message, fds []int) {
-	b.fanOut(from, m, fds, match.ArgsOf(m))
+	d := dest.queueMessage(m, fds, o)
+	if observed {
+		b.copyToObservers(o, dest, match.ArgsOf(m))
+	}
+	return d
 }
 
 // fanOut gives broadcast m from from (nil for the bus) to every connection one of whose rules
-// selects it, each once, and to the monitors. Only the rules the index files where m can
-// match are visited. Caller holds b.mu.
-func (b *Broker) fanOut(from *peer, m *wire.Message, fds []int, args match.Args) {
+// selects it, each once, and to the monitors; o describes m when it is being routed. Only the
+// rules the index files where m can match are visited. Caller holds b.mu.
+func (b *Broker) fanOut(o *origin, from *peer, m *wire.Message, fds []int, args match.Args) {
 	stamp := b.nextFanOut()
 	var filter bloom.Filter
 	give := func(e *matchEntry) bool {
@@ -228,14 +196,14 @@ func (b *Broker) fanOut(from *peer, m *wire.Message, fds []int, args match.Args)
 		if e.own.stamp == stamp || q.unique == "" || q.monitor != nil || q.gone {
 			return true
 		}
-		if !b.ruleWantsBroadcast(e, from, m, args, &filter) {
+		if !b.ruleWantsBroadcast(o, e, from, m, args, &filter) {
 			return true
 		}
 		e.own.stamp = stamp // q's other rules need not be asked
 		if (from != nil && !b.canSend(from, q, m, false)) || !b.canReceive(q, from, m, false, false) {
 			return true
 		}
-		if !q.enqueue(m, fds) {
+		if q.queueMessage(m, fds, o).result != delivered {
 			if from != nil {
 				b.stats.droppedBroadcasts++
 			}
@@ -247,12 +215,17 @@ func (b *Broker) fanOut(from *peer, m *wire.Message, fds []int, args match.Args)
 	}
 	b.candidates(&b.match.subs, from, m, give)
 	b.candidates(&b.match.eavesdrop, from, m, give)
-	b.copyToMonitors(from, m, args)
+	if o == nil {
+		b.copyToMonitors(from, m, args)
+		return
+	}
+	b.copyRoutedToMonitors(o, args)
 }
 
-// copyToObservers gives eavesdroppers (rules with eavesdrop='true') and monitors a copy of a
-// message addressed to someone else.
-func (b *Broker) copyToObservers(from *peer, m *wire.Message, dest *peer, args match.Args) {
+// copyToObservers gives eavesdroppers (rules with eavesdrop='true') and monitors a copy of
+// the message o describes, addressed to dest (nil for the bus). Caller holds b.mu.
+func (b *Broker) copyToObservers(o *origin, dest *peer, args match.Args) {
+	from, m := o.from, o.msg
 	stamp := b.nextFanOut()
 	b.candidates(&b.match.eavesdrop, from, m, func(e *matchEntry) bool {
 		q := e.own.p
@@ -262,12 +235,27 @@ func (b *Broker) copyToObservers(from *peer, m *wire.Message, dest *peer, args m
 		if e.rule.MatchOwners(m, args, b.ownerOf) {
 			e.own.stamp = stamp
 			if b.canReceive(q, from, m, false, true) {
-				q.enqueue(m, nil)
+				q.queueMessage(m, nil, o)
 			}
 		}
 		return true
 	})
-	b.copyToMonitors(from, m, args)
+	b.copyRoutedToMonitors(o, args)
+}
+
+// copyRoutedToMonitors gives every monitor one of whose rules selects the message o
+// describes a copy, which carries the message's sequence number and sender as the
+// original does; copyToMonitors does the same for the bus's own messages. Caller holds b.mu.
+func (b *Broker) copyRoutedToMonitors(o *origin, args match.Args) {
+	from, m := o.from, o.msg
+	stamp := b.nextFanOut()
+	b.candidates(&b.match.monitor, from, m, func(e *matchEntry) bool {
+		if e.own.stamp != stamp && e.rule.MatchOwners(m, args, b.ownerOf) {
+			e.own.stamp = stamp
+			e.own.p.queueMessage(m, nil, o)
+		}
+		return true
+	})
 }
 
 // ownerOf resolves a well-known name to its owner's unique name for match rules. Caller
@@ -288,52 +276,4 @@ func (b *Broker) resolve(name string) *peer {
 		return b.peers[name]
 	}
 	return b.reg.owner(name)
-}
-
-// expect records that callee owes caller a reply to the call with the given serial, and
-// starts its timeout: the bus's reply timeout, or the caller's own when shorter. Caller holds b.mu.
-func (b *Broker) expect(caller, callee *peer, serial uint32, timeout time.Duration) {
-	key := replyKey{caller: caller.id, serial: serial}
-	pr := &pendingReply{caller: caller, serial: serial}
-	if timeout <= 0 || timeout > b.limits.ReplyTimeout {
-		timeout = b.limits.ReplyTimeout
-	}
-	pr.timer = time.AfterFunc(timeout, func() { b.replyTimedOut(callee, key) })
-	callee.expected[key] = pr
-	caller.outstanding[key] = callee
-}
-
-// settle forgets a reply callee owed; it reports false when none was owed. Caller holds b.mu.
-func (b *Broker) settle(callee *peer, key replyKey) (*pendingReply, bool) {
-	pr, ok := callee.expected[key]
-	if !ok {
-		return nil, false
-	}
-	pr.timer.Stop()
-	delete(callee.expected, key)
-	delete(pr.caller.outstanding, key)
-	return pr, true
-}
-
-// failExpectedReplies answers every call awaiting p's reply with NoReply, because p went
-// away, and forgets the replies p itself was waiting for. Caller holds b.mu.
-func (b *Broker) failExpectedReplies(p *peer) {
-	for key := range p.expected {
-		pr, _ := b.settle(p, key)
-		if !pr.caller.gone {
-			b.sendDriverError(pr.caller, pr.serial, errNoReply, "Message recipient disconnected from message bus without replying")
-		}
-	}
-	for key, callee := range p.outstanding {
-		b.settle(callee, key)
-	}
-}
-
-// replyTimedOut answers a call that waited past the reply timeout.
-func (b *Broker) replyTimedOut(dest *peer, key replyKey) {
-	b.mu.Lock()
-	defer b.unlock()
-	if pr, ok := b.settle(dest, key); ok && !pr.caller.gone {
-		b.sendDriverError(pr.caller, pr.serial, errNoReply, "Did not receive a reply: the reply timeout expired")
-	}
 }
