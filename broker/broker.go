@@ -3,8 +3,10 @@
 // daemon; Start runs one inside the calling process.
 //
 // The broker is split into small units that each hold one job: names.go the name registry,
-// route.go the routing of one message, driver.go the bus driver's methods, monitor.go
-// monitoring, peer.go a connection's queue. One lock (Broker.mu) guards the shared state;
+// route.go the routing of one message, delivery.go what routing passes down and hands back,
+// reply.go the reply registry, account.go the accounting of what senders hold, limits.go the
+// limits, driver.go the bus driver's methods, monitor.go monitoring, peer.go a connection's
+// queue. One lock (Broker.mu) guards the shared state;
 // each peer has a reader goroutine that routes what it sends and a writer goroutine that
 // drains what it receives, so messages from one sender keep their order and a slow receiver
 // stalls nobody.
@@ -19,7 +21,6 @@ import (
 	"net"
 	"os"
 	"sync"
-	"time"
 
 	"github.com/kdbus-go/kdbus/bloom"
 	"github.com/kdbus-go/kdbus/broker/config"
@@ -27,53 +28,6 @@ import (
 	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
 )
-
-// Limits bound what one connection or user may hold, so that no client can starve the bus.
-// The names follow dbus-daemon's <limit> elements.
-type Limits struct {
-	// MaxIncomingBytes and MaxIncomingUnixFDs bound what one connection holds in the bus: the
-	// messages it sent until their receivers have them, and those it asked for (replies,
-	// broadcasts) until it reads them; over them, the bus stops reading the connection. What
-	// users send shares a pool of four connections' worth, fairly among them (account.go).
-	// Bytes count what they cost in memory.
-	MaxIncomingBytes           int
-	MaxIncomingUnixFDs         int
-	MaxOutgoingBytes           int
-	MaxOutgoingUnixFDs         int
-	MaxMessageSize             int
-	MaxMessageUnixFDs          int
-	MaxConnectionsPerUser      int
-	MaxCompletedConnections    int
-	MaxIncompleteConnections   int
-	MaxNamesPerConnection      int
-	MaxMatchRulesPerConnection int
-	MaxMatchRulesPerUser       int // all of one user's connections together, as dbus-broker counts them
-	MaxRepliesPerConnection    int
-	ReplyTimeout               time.Duration
-	AuthTimeout                time.Duration
-}
-
-// DefaultLimits are dbus-daemon's session bus limits, except for the bytes and descriptors
-// queued per connection: there the session bus's "essentially infinite" values would let one
-// client grow the bus by gigabytes, so they are dbus-daemon's own compiled-in defaults, and
-// room for four full messages of descriptors.
-var DefaultLimits = Limits{
-	MaxIncomingBytes:           127 << 20,
-	MaxIncomingUnixFDs:         4 * wire.MaxUnixFDs,
-	MaxOutgoingBytes:           127 << 20,
-	MaxOutgoingUnixFDs:         250000000,
-	MaxMessageSize:             wire.MaxMessageSize,
-	MaxMessageUnixFDs:          wire.MaxUnixFDs,
-	MaxConnectionsPerUser:      100000,
-	MaxCompletedConnections:    100000,
-	MaxIncompleteConnections:   10000,
-	MaxNamesPerConnection:      50000,
-	MaxMatchRulesPerConnection: 50000,
-	MaxMatchRulesPerUser:       100000,
-	MaxRepliesPerConnection:    50000,
-	ReplyTimeout:               5 * time.Minute,
-	AuthTimeout:                5 * time.Minute,
-}
 
 // Options configure a Broker.
 type Options struct {
@@ -137,7 +91,7 @@ func New(opts Options) *Broker {
 	rand.Read(id[:])
 	b := &Broker{
 		guid:     hex.EncodeToString(id[:]),
-		limits:   fillLimits(opts.Limits),
+		limits:   opts.Limits.withDefaults(),
 		noLanes:  opts.NoLanes,
 		log:      opts.Logger,
 		policy:   opts.Policy,
@@ -154,35 +108,6 @@ func New(opts Options) *Broker {
 		b.log = slog.New(slog.DiscardHandler)
 	}
 	return b
-}
-
-func fillLimits(l Limits) Limits {
-	d := DefaultLimits
-	set := func(v *int, def int) {
-		if *v <= 0 {
-			*v = def
-		}
-	}
-	set(&l.MaxIncomingBytes, d.MaxIncomingBytes)
-	set(&l.MaxIncomingUnixFDs, d.MaxIncomingUnixFDs)
-	set(&l.MaxOutgoingBytes, d.MaxOutgoingBytes)
-	set(&l.MaxOutgoingUnixFDs, d.MaxOutgoingUnixFDs)
-	set(&l.MaxMessageSize, d.MaxMessageSize)
-	set(&l.MaxMessageUnixFDs, d.MaxMessageUnixFDs)
-	set(&l.MaxConnectionsPerUser, d.MaxConnectionsPerUser)
-	set(&l.MaxCompletedConnections, d.MaxCompletedConnections)
-	set(&l.MaxIncompleteConnections, d.MaxIncompleteConnections)
-	set(&l.MaxNamesPerConnection, d.MaxNamesPerConnection)
-	set(&l.MaxMatchRulesPerConnection, d.MaxMatchRulesPerConnection)
-	set(&l.MaxMatchRulesPerUser, d.MaxMatchRulesPerUser)
-	set(&l.MaxRepliesPerConnection, d.MaxRepliesPerConnection)
-	if l.ReplyTimeout <= 0 {
-		l.ReplyTimeout = d.ReplyTimeout
-	}
-	if l.AuthTimeout <= 0 {
-		l.AuthTimeout = d.AuthTimeout
-	}
-	return l
 }
 
 // GUID returns the bus's GUID, which clients see in authentication and GetId.

@@ -126,46 +126,6 @@ func (w closeWatch) Close() error {
 	return w.transport.Close()
 }
 
-// waitForRoom waits until p may send another message: until the messages it sent earlier
-// have left enough of its quota (account.go). It reports false when p's connection closed
-// meanwhile. It also ends the charge of the message p's reader routed last.
-func (b *Broker) waitForRoom(p *peer) bool {
-	if p.routing != nil {
-		p.routing.put()
-		p.routing = nil
-	}
-	return p.acct.waitRoom(p.done)
-}
-
-// adopt takes over the charge of a message p's transport read: its bytes, and what its
-// decoded header and structure hold beyond them.
-func (p *peer) adopt(r classic.Received) *charge {
-	ch := newCharge(p.acct, r.Charged, 0)
-	ch.add(max(r.Charged-len(r.Msg.Body), 0)+messageCost, 0)
-	return ch
-}
-
-// routed closes the descriptors of a message p sent once it has been routed (receivers hold
-// their own duplicates), and releases what the routing held.
-func (p *peer) routed(fds []int) {
-	closeFDs(fds)
-	p.acct.Release(0, len(fds))
-	p.routing.put()
-	p.routing = nil
-}
-
-// charge returns the charge of the message o describes, for a receiver's queue to hold:
-// that of its sender's routing, started here for a sender whose transport charges nothing
-// on reading. It belongs to the routing of the message: the sender's reader, under b.mu.
-func (o *origin) charge() *charge {
-	from := o.from
-	if from.routing == nil {
-		from.routing = newCharge(from.acct, 0, 0)
-		from.routing.add(len(o.msg.Body)+messageCost, 0)
-	}
-	return from.routing
-}
-
 // enqueue queues a message of the bus's own for the peer; it reports whether the peer took
 // it.
 func (p *peer) enqueue(m *wire.Message, fds []int) bool {
