@@ -2,6 +2,7 @@ package broker_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"strings"
 	"sync"
@@ -9,11 +10,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/kdbus-go/kdbus/bench"
+	"github.com/kdbus-go/kdbus/bench/benchv1"
 	"github.com/kdbus-go/kdbus/broker"
 	"github.com/kdbus-go/kdbus/broker/config"
+	"github.com/kdbus-go/kdbus/runtime"
 	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
+	"google.golang.org/protobuf/types/known/emptypb"
 )
 
 // These tests check that lanes keep every guarantee the bus gives when it routes: order,
@@ -750,5 +755,145 @@ func TestLaneCalleeCloses(t *testing.T) {
 			callee.c.Close()
 			expectNoReply(t, pending)
 		})
+	}
+}
+
+// A sender that floods a lane whose receiver does not read waits for room in its ring
+// instead of queueing without end: its send gives up with its context once the ring is full,
+// and nothing it sent before is lost once the receiver reads again.
+func TestLaneFlowControl(t *testing.T) {
+	e := startBroker(t, broker.Options{})
+	gate := make(chan struct{})
+	var delivered, overLane atomic.Int64
+	recv := newLanePeer(t, e, native.Options{}, func(p *lanePeer, r *native.Received) {
+		if counter(r.Msg) < 1000 {
+			echo(p, r) // the calls that open the lane
+			return
+		}
+		<-gate // the receiver stops reading at the first message of the flood
+		delivered.Add(1)
+		if r.Record.Lane {
+			overLane.Add(1)
+		}
+	})
+	sender := newLanePeer(t, e, native.Options{}, nil)
+	untilLane(t, sender, recv.c.UniqueName())
+	const size = 64 << 10
+	accepted := 0
+	var err error
+	for accepted < 4*native.DefaultLaneRing/size {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		err = sender.c.SendCall(ctx, oneWay(recv.c.UniqueName(), 1000+accepted, size), nil, native.SendOptions{})
+		cancel()
+		if err != nil {
+			break
+		}
+		accepted++
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("after %d sends of %d bytes to a receiver that does not read: %v, want the context's deadline", accepted, size, err)
+	}
+	// The ring holds what the receiver has not copied out; the receiver has copied out at
+	// most one batch of the lane's messages (64) before its reader stopped.
+	if limit := native.DefaultLaneRing/size + 64; accepted > limit {
+		t.Errorf("%d sends of %d bytes were accepted, more than the ring of %d bytes holds", accepted, size, native.DefaultLaneRing)
+	}
+	t.Logf("%d sends of %d bytes accepted before the sender had to wait", accepted, size)
+	close(gate)
+	waitUntil(t, "the receiver read what was sent", func() bool { return delivered.Load() >= int64(accepted) })
+	// The lane still works after the sender gave up waiting.
+	ctx, cancel := context.WithTimeout(context.Background(), laneWait)
+	defer cancel()
+	if err := sender.c.SendCall(ctx, oneWay(recv.c.UniqueName(), 1000+accepted, size), nil, native.SendOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	accepted++
+	waitUntil(t, "the receiver read the last message", func() bool { return delivered.Load() >= int64(accepted) })
+	if err := sender.c.Sync(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if n := delivered.Load(); n != int64(accepted) {
+		t.Errorf("%d messages delivered, %d accepted", n, accepted)
+	}
+	if n := overLane.Load(); n != int64(accepted) {
+		t.Errorf("%d of %d messages came over the lane", n, accepted)
+	}
+}
+
+// laneBench is the benchmark service whose Ping, given a payload, holds the call until its
+// caller gives up; it counts what came over a lane (a call the bus did not number).
+type laneBench struct {
+	*bench.Server
+	laned atomic.Int64
+}
+
+func (s *laneBench) Ping(ctx context.Context, req *benchv1.PingRequest) (*benchv1.PingReply, error) {
+	if runtime.CallerFrom(ctx).Seqnum() == 0 {
+		s.laned.Add(1)
+	}
+	if len(req.GetPayload()) > 0 {
+		<-ctx.Done()
+		return nil, ctx.Err()
+	}
+	return &benchv1.PingReply{}, nil
+}
+
+func (s *laneBench) Notify(ctx context.Context, req *benchv1.NotifyRequest) (*emptypb.Empty, error) {
+	if runtime.CallerFrom(ctx).Seqnum() == 0 {
+		s.laned.Add(1)
+	}
+	return s.Server.Notify(ctx, req)
+}
+
+// Over a lane, a call's deadline still ends it, a no-reply call with WaitDelivery returns
+// once delivered, and Sync returns once every no-reply call sent before it is delivered.
+func TestLaneDeadlinesAndDelivery(t *testing.T) {
+	e := startBroker(t, broker.Options{})
+	srvConn := dial(t, e.Address)
+	srv := &laneBench{Server: bench.NewServer()}
+	if err := benchv1.RegisterBenchServer(srvConn, srv); err != nil {
+		t.Fatal(err)
+	}
+	conn := dial(t, e.Address)
+	if !conn.Native() {
+		t.Fatal("the client did not connect natively")
+	}
+	client := benchv1.NewBenchClient(conn, runtime.WithDestination(srvConn.UniqueName()))
+	waitUntil(t, "a call came over a lane", func() bool {
+		if _, err := client.Ping(ctxTimeout(t, laneWait), &benchv1.PingRequest{}); err != nil {
+			t.Fatal(err)
+		}
+		return srv.laned.Load() > 0
+	})
+
+	laned := srv.laned.Load()
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	_, err := client.Ping(ctx, &benchv1.PingRequest{Payload: []byte("hold")})
+	cancel()
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a call whose handler outlives its 200ms deadline: %v, want the deadline", err)
+	}
+	// The handler may start late on a loaded machine; it must start, over the lane.
+	waitUntil(t, "the held call came over the lane", func() bool { return srv.laned.Load() == laned+1 })
+
+	if _, err := client.Notify(ctxTimeout(t, laneWait), &benchv1.NotifyRequest{Payload: []byte("x")}, runtime.WaitDelivery()); err != nil {
+		t.Fatalf("a no-reply call with WaitDelivery: %v", err)
+	}
+	waitUntil(t, "the no-reply call arrived", func() bool { return srv.Notified.Load() == 1 })
+	const n = 2000
+	for range n {
+		if _, err := client.Notify(ctxTimeout(t, laneWait), &benchv1.NotifyRequest{Payload: make([]byte, 64)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := conn.Sync(ctxTimeout(t, laneWait)); err != nil {
+		t.Fatalf("Sync after %d no-reply calls: %v", n, err)
+	}
+	waitUntil(t, "every no-reply call arrived", func() bool { return srv.Notified.Load() >= n+1 })
+	if got := srv.Notified.Load(); got != n+1 {
+		t.Errorf("%d no-reply calls arrived, %d sent", got, n+1)
+	}
+	if got := srv.laned.Load() - laned - 1; got != n+1 {
+		t.Errorf("%d of %d no-reply calls came over the lane", got, n+1)
 	}
 }
