@@ -234,7 +234,8 @@ func TestLaneOrderAcrossPaths(t *testing.T) {
 	e := startBroker(t, broker.Options{})
 	log := newOrderLog(t)
 	var laneSignals atomic.Int64
-	recv := newLanePeer(t, e, native.Options{}, func(p *lanePeer, r *native.Received) {
+	// A pool large enough for the large messages that go through the bus before a lane opens.
+	recv := newLanePeer(t, e, native.Options{PoolSize: 64 << 20}, func(p *lanePeer, r *native.Received) {
 		if r.Msg.Type == wire.Signal && r.Record.Lane {
 			laneSignals.Add(1)
 		}
@@ -243,14 +244,19 @@ func TestLaneOrderAcrossPaths(t *testing.T) {
 	recv.busCall(t, "org.freedesktop.DBus", "AddMatch", "s", "type='signal',interface='org.kdbusgo.T'")
 	const senders, each, window = 4, 2000, 200
 	var wg sync.WaitGroup
-	for range senders {
-		s := newLanePeer(t, e, native.Options{}, nil)
+	for k := range senders {
+		// Bus messages inline, in the send area and in memfds of their own.
+		s := newLanePeer(t, e, native.Options{InlineMax: []int{-1, 0, 1 << 20, 100}[k]}, nil)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			for i := 1; i <= each; i++ {
 				m := broadcast(i)
-				if i%2 == 1 {
+				switch {
+				case i%500 == 1:
+					// Larger than half a lane's ring: over a lane, in a memfd of its own.
+					m = oneWay(recv.c.UniqueName(), i, native.DefaultLaneRing/2+1)
+				case i%2 == 1:
 					m = oneWay(recv.c.UniqueName(), i, 16*(i%8))
 				}
 				if err := s.c.Send(m, nil); err != nil {
