@@ -62,6 +62,8 @@ type Broker struct {
 
 	// seq numbers routed messages bus-wide.
 	seq uint64
+	// replies are the deadlines of the calls awaiting replies (reply.go).
+	replies replyDeadlines
 	// match holds every connection's match rules, indexed for routing (matchindex.go).
 	match matchRegistry
 	// bloom are the parameters of the bloom filters of native connections.
@@ -135,6 +137,9 @@ func (b *Broker) Close() error {
 	b.mu.Lock()
 	for p := range b.all {
 		p.t.Close()
+	}
+	if b.replies.timer != nil {
+		b.replies.timer.Stop()
 	}
 	b.unlock()
 	b.wg.Wait()

@@ -20,7 +20,7 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-func dialNative(t *testing.T, e *broker.Embedded, opts native.Options) *native.Conn {
+func dialNative(t testing.TB, e *broker.Embedded, opts native.Options) *native.Conn {
 	t.Helper()
 	list, err := address.Parse(e.NativeAddress)
 	if err != nil {
