@@ -54,16 +54,19 @@ type accountant struct {
 	connBytes, connFDs int // per connection: max_incoming_bytes, max_incoming_unix_fds (as cost)
 	poolBytes, poolFDs int // the whole bus
 
-	mu        sync.Mutex
-	bytes     int // charged in all to senders, as cost
-	owned     int // charged in all to receivers (addOwn), as cost
-	fds       int
-	users     map[uint32]*userUsage
-	sharing   int           // users holding a charge
-	wake      chan struct{} // closed, and replaced, whenever something is released
-	peak      int           // the most bytes charged since memory was last given back
-	returning bool
-	lastFree  time.Time
+	mu      sync.Mutex
+	bytes   int // charged in all to senders, as cost
+	owned   int // charged in all to receivers (addOwn), as cost
+	fds     int
+	users   map[uint32]*userUsage
+	sharing int // users holding a charge
+	// wake is closed, and replaced, when something is released after a waiter took it
+	// (wakeWanted): most releases find nobody waiting, and then cost no channel.
+	wake       chan struct{}
+	wakeWanted bool
+	peak       int // the most bytes charged since memory was last given back
+	returning  bool
+	lastFree   time.Time
 }
 
 // userUsage is what one user's connections hold.
@@ -113,6 +116,22 @@ func (c *account) close() {
 	defer a.mu.Unlock()
 	c.u.connections--
 	a.forget(c.u)
+}
+
+// waitChan returns the channel closed at the next release, for a caller about to wait for
+// one. a.mu is held.
+func (a *accountant) waitChan() <-chan struct{} {
+	a.wakeWanted = true
+	return a.wake
+}
+
+// wakeWaiters wakes those waiting for a release, if any. a.mu is held.
+func (a *accountant) wakeWaiters() {
+	if a.wakeWanted {
+		close(a.wake)
+		a.wake = make(chan struct{})
+		a.wakeWanted = false
+	}
 }
 
 // forget drops a user that has no connection and holds nothing. a.mu is held.
@@ -171,7 +190,7 @@ func (c *account) waitRoom(done <-chan struct{}) bool {
 			a.mu.Unlock()
 			return true
 		}
-		wake := a.wake
+		wake := a.waitChan()
 		a.mu.Unlock()
 		select {
 		case <-wake:
@@ -193,7 +212,7 @@ func (c *account) Reserve(done <-chan struct{}, n int) error {
 			a.mu.Unlock()
 			return nil
 		}
-		wake := a.wake
+		wake := a.waitChan()
 		a.mu.Unlock()
 		select {
 		case <-wake:
@@ -216,8 +235,7 @@ func (c *account) Release(bytes, fds int) {
 	defer a.mu.Unlock()
 	c.add(-bytes*memFactor, -fds)
 	a.forget(c.u)
-	close(a.wake)
-	a.wake = make(chan struct{})
+	a.wakeWaiters()
 	a.maybeReturnMemory()
 }
 
@@ -356,8 +374,7 @@ func (ch *charge) put() {
 	defer a.mu.Unlock()
 	ch.acct.addOwn(-ch.bytes*memFactor, -ch.fds)
 	a.forget(ch.acct.u)
-	close(a.wake)
-	a.wake = make(chan struct{})
+	a.wakeWaiters()
 	a.maybeReturnMemory()
 }
 
