@@ -33,7 +33,7 @@ const (
 	ninputInline    = 1 << 1
 	ninputInFD      = 1 << 2
 	ninputAreaSize  = 64 << 10
-	ninputVersion   = 1
+	ninputVersion   = 2
 	ninputAcceptFDs = 1
 )
 
@@ -64,6 +64,7 @@ func (h ninputSendHdr) append(b []byte) []byte {
 	b = ninputNE.AppendUint64(b, h.length)
 	b = ninputNE.AppendUint64(b, h.timeout)
 	b = ninputNE.AppendUint64(b, h.marks)
+	b = ninputNE.AppendUint64(b, 0) // seq: the sender's own count, unchecked
 	b = ninputNE.AppendUint32(b, uint32(len(h.bloom)))
 	b = ninputNE.AppendUint32(b, uint32(len(h.frees)))
 	b = append(b, h.bloom...)

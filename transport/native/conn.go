@@ -555,6 +555,12 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeade
 	}
 	m.UnixFDs = uint32(len(fds))
 	m.Sender = ""
+	// The pool's control words are read on the way: keep the pool mapped meanwhile, against
+	// a Close on another goroutine.
+	if !c.acquire() {
+		return 0, ErrClosed
+	}
+	defer c.unref()
 	if ln := c.laneFor(m, &h); ln != nil {
 		sent, err := ln.send(ctx, m, fds, h.payloads)
 		if sent {

@@ -81,9 +81,16 @@ const (
 	// maxLanePending bounds the calls one lane tracks in each direction, those awaiting a
 	// reply and those owed one; past it, calls go through the bus.
 	maxLanePending = 1 << 16
+	// laneHold is how long a sender waits for a receiver that makes no room in its ring
+	// before its messages go through the bus instead, as long as the bus holds a sender
+	// back for a receiver whose pool is full.
+	laneHold = 100 * time.Millisecond
 	// maxLaneHeader bounds a message header on a lane.
 	maxLaneHeader = 32 << 10
 )
+
+// errLaneFull says a lane's receiver makes no room: the message goes through the bus.
+var errLaneFull = errors.New("native: the lane's receiver makes no room")
 
 // laneMsg is a decoded msg packet.
 type laneMsg struct {
@@ -157,6 +164,10 @@ type lane struct {
 	mem    []byte // this end's ring memfd: notes, then the ring; peer maps it read-only
 	ring   []byte
 	head   uint64 // where the next body goes, counting from the ring's creation
+	// congested says the peer stopped copying out at congestedAt: until it moves on,
+	// bodies go through the bus.
+	congested   bool
+	congestedAt uint64
 	wbuf   []byte
 	hbuf   []byte
 	credit chan struct{} // the reader signals a credit packet
@@ -293,6 +304,12 @@ func (ln *lane) send(ctx context.Context, m *wire.Message, fds []int, payloads u
 	if ln.broken.Load() {
 		return false, nil
 	}
+	if ln.congested {
+		if ln.peerConsumed() == ln.congestedAt {
+			return false, nil
+		}
+		ln.congested = false
+	}
 	c := ln.c
 	// Whatever this connection sent through the bus before must be routed before the lane
 	// message goes: its receiver then finds it queued when it sees busSends.
@@ -319,6 +336,9 @@ func (ln *lane) send(ctx context.Context, m *wire.Message, fds []int, payloads u
 		lm.flags |= laneInFD
 	case len(m.Body) > 0:
 		off, err := ln.reserve(ctx, len(m.Body))
+		if err == errLaneFull {
+			return false, nil
+		}
 		if err != nil {
 			return true, err
 		}
@@ -359,7 +379,9 @@ func (ln *lane) send(ctx context.Context, m *wire.Message, fds []int, payloads u
 		if ctx.Err() != nil {
 			return true, ctx.Err()
 		}
-		ln.fail()
+		if err != errLaneFull {
+			ln.fail()
+		}
 		return false, nil
 	}
 	if lm.flags&laneInFD == 0 && lm.bodyLen > 0 {
@@ -373,6 +395,7 @@ func (ln *lane) send(ctx context.Context, m *wire.Message, fds []int, payloads u
 // wraps around the ring's end, it starts again at the beginning instead.
 func (ln *lane) reserve(ctx context.Context, n int) (uint64, error) {
 	size := uint64(len(ln.ring))
+	var held time.Time
 	for {
 		off := ln.head
 		if p := off % size; p+uint64(n) > size {
@@ -383,7 +406,16 @@ func (ln *lane) reserve(ctx context.Context, n int) (uint64, error) {
 			return off, nil
 		}
 		if ln.broken.Load() {
-			return 0, errors.New("native: the lane broke")
+			return 0, errLaneFull
+		}
+		// A receiver that copies nothing out for laneHold is not reading: the message goes
+		// through the bus, whose quotas refuse what its pool cannot take, and so do the next
+		// ones until the receiver makes progress.
+		if held.IsZero() {
+			held = time.Now()
+		} else if time.Since(held) >= laneHold {
+			ln.congested, ln.congestedAt = true, consumed
+			return 0, errLaneFull
 		}
 		// Ask the peer for a credit packet, look again (it may have made room meanwhile),
 		// then wait for the credit, a broken lane, or ctx.
@@ -391,7 +423,7 @@ func (ln *lane) reserve(ctx context.Context, n int) (uint64, error) {
 		if ln.peerConsumed() != consumed {
 			continue
 		}
-		t := time.NewTimer(10 * time.Millisecond)
+		t := time.NewTimer(5 * time.Millisecond)
 		select {
 		case <-ln.credit:
 		case <-t.C:
@@ -420,7 +452,8 @@ func (ln *lane) peerConsumed() uint64 {
 	return v
 }
 
-// write sends one lane packet, waiting for room as long as ctx lasts.
+// write sends one lane packet. When the socket is full it waits for room as long as ctx
+// lasts, but no longer than laneHold: then the receiver counts as congested (errLaneFull).
 func (ln *lane) write(ctx context.Context, pkt, oob []byte) error {
 	var serr error
 	err := ln.raw.Control(func(fd uintptr) {
@@ -432,11 +465,20 @@ func (ln *lane) write(ctx context.Context, pkt, oob []byte) error {
 	if serr != unix.EAGAIN {
 		return serr
 	}
-	if dl, ok := ctx.Deadline(); ok {
-		ln.sock.SetWriteDeadline(dl)
-		defer ln.sock.SetWriteDeadline(time.Time{})
+	hold := time.Now().Add(laneHold)
+	if dl, ok := ctx.Deadline(); ok && dl.Before(hold) {
+		hold = dl
 	}
+	ln.sock.SetWriteDeadline(hold)
+	defer ln.sock.SetWriteDeadline(time.Time{})
 	_, _, err = ln.sock.WriteMsgUnix(pkt, oob, nil)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		ln.congested, ln.congestedAt = true, ln.peerConsumed()
+		return errLaneFull
+	}
 	return err
 }
 

@@ -73,6 +73,12 @@ func (c *Conn) wantLane(m *wire.Message) bool {
 		return false
 	}
 	gen := c.ctrl(ctrlNameGen)
+	c.lmu.RLock()
+	g, ok := c.asked[d]
+	c.lmu.RUnlock()
+	if ok && (d[0] == ':' || g == gen) {
+		return false
+	}
 	c.lmu.Lock()
 	defer c.lmu.Unlock()
 	if g, ok := c.asked[d]; ok && (d[0] == ':' || g == gen) {
