@@ -160,17 +160,17 @@ type lane struct {
 	fd     int // the socket's descriptor, for the reader's epoll set
 
 	// Send side, guarded by holding sem.
-	sem    chan struct{}
-	mem    []byte // this end's ring memfd: notes, then the ring; peer maps it read-only
-	ring   []byte
-	head   uint64 // where the next body goes, counting from the ring's creation
+	sem  chan struct{}
+	mem  []byte // this end's ring memfd: notes, then the ring; peer maps it read-only
+	ring []byte
+	head uint64 // where the next body goes, counting from the ring's creation
 	// congested says the peer stopped copying out at congestedAt: until it moves on,
 	// bodies go through the bus.
 	congested   bool
 	congestedAt uint64
-	wbuf   []byte
-	hbuf   []byte
-	credit chan struct{} // the reader signals a credit packet
+	wbuf        []byte
+	hbuf        []byte
+	credit      chan struct{} // the reader signals a credit packet
 
 	// peerNotes are the notes of the peer's ring memfd, which the reader maps when the
 	// peer's hello arrives; senders read how far the peer has consumed from them.
