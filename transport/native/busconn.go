@@ -846,6 +846,7 @@ func (c *BusConn) Fill(s Slot, rec *Record, m *wire.Message, hdr, body []byte, c
 	copy(s.mem[recordSize:], hdr)
 	copied := s.mem[recordSize+len(hdr) : recordSize+len(hdr)+len(body)]
 	copy(copied, body)
+	countCopy()
 	if check {
 		if err := wire.ValidateBody(copied, m.Order, m.Signature, int(m.UnixFDs)); err != nil {
 			c.Free(s)

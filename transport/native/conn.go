@@ -618,6 +618,7 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeade
 		pkt := appendSend(c.wbuf[:0], h, filter, frees)
 		pkt = append(pkt, hdr...)
 		pkt = append(pkt, m.Body...)
+		countCopy()
 		c.wbuf = pkt[:0]
 		if err := c.write(ctx, pkt, fds); err != nil {
 			c.untakeFrees(frees)
@@ -631,6 +632,7 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeade
 		}
 		copy(c.area[off:], hdr)
 		copy(c.area[off+len(hdr):], m.Body)
+		countCopy()
 		h.offset = uint64(off)
 		c.wbuf = appendSend(c.wbuf[:0], h, filter, frees)
 		if err := c.write(ctx, c.wbuf, fds); err != nil {
@@ -734,6 +736,7 @@ func messageMemfd(hdr, body []byte) (int, error) {
 			unix.Close(fd)
 		}
 	}()
+	countCopy()
 	for off, b := 0, hdr; ; {
 		for len(b) > 0 {
 			n, err := unix.Pwrite(fd, b, int64(off))
