@@ -7,5 +7,3 @@ func CountCopies() func() uint64 {
 	start := copies.Load()
 	return func() uint64 { return copies.Load() - start }
 }
-
-
