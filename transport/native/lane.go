@@ -29,8 +29,10 @@ import (
 // shrinking and new writable mappings). A sender copies a message's body into its ring and
 // sends a packet with the header and the body's place in the ring; the receiver copies the
 // body out into memory of its own, and checks and decodes that copy, never bytes the sender
-// can still change. The ring bounds what a sender may have in flight: a sender whose ring is
-// full waits for its receiver. Bodies larger than half the ring travel as sealed memfds,
+// can still change. The ring bounds what a sender may have in flight: a sender whose ring (or
+// lane socket) is full waits for its receiver, and once the receiver has made no room for
+// laneHold its messages go through the bus, whose quotas then apply, until the receiver
+// makes progress. Bodies larger than half the ring travel as sealed memfds,
 // which are mapped, never copied. The kernel attaches the sender's credentials to every
 // packet (SCM_CREDENTIALS), so they cannot be forged.
 //
