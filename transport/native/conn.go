@@ -117,6 +117,7 @@ type Received struct {
 	// mapped from, if any; busSends is the lane packet's (lane.go).
 	lane     bool
 	unmap    []byte
+	buf      *[]byte // the pooled buffer the body was copied into
 	busSends uint64
 }
 
@@ -1043,6 +1044,8 @@ func (c *Conn) Release(r *Received) {
 			unix.Munmap(r.unmap)
 			r.unmap = nil
 		}
+		putBodyBuf(r.buf)
+		r.buf = nil
 		return
 	}
 	c.fmu.Lock()
