@@ -159,30 +159,6 @@ func loadFirst(paths []string) (*config.Config, error) {
 	return nil, fmt.Errorf("none of %s exists: install dbus's configuration files (Debian: dbus-daemon) or pass --config-file", strings.Join(paths, ", "))
 }
 
-// limitsOf turns the configuration's limits into the broker's.
-func limitsOf(l config.Limits) broker.Limits {
-	out := broker.Limits{
-		MaxIncomingBytes:           l.MaxIncomingBytes,
-		MaxIncomingUnixFDs:         l.MaxIncomingUnixFDs,
-		MaxOutgoingBytes:           l.MaxOutgoingBytes,
-		MaxOutgoingUnixFDs:         l.MaxOutgoingUnixFDs,
-		MaxMessageSize:             l.MaxMessageSize,
-		MaxMessageUnixFDs:          l.MaxMessageUnixFDs,
-		MaxConnectionsPerUser:      l.MaxConnectionsPerUser,
-		MaxCompletedConnections:    l.MaxCompletedConnections,
-		MaxIncompleteConnections:   l.MaxIncompleteConnections,
-		MaxNamesPerConnection:      l.MaxNamesPerConnection,
-		MaxMatchRulesPerConnection: l.MaxMatchRulesPerConnection,
-		MaxMatchRulesPerUser:       l.MaxMatchRulesPerUser,
-		MaxRepliesPerConnection:    l.MaxRepliesPerConnection,
-		AuthTimeout:                l.AuthTimeout,
-	}
-	if l.ReplyTimeout > 0 {
-		out.ReplyTimeout = l.ReplyTimeout
-	}
-	return out
-}
-
 // Main runs the daemon and returns its exit status.
 func Main(args []string, stdout, stderr io.Writer) int {
 	log := slog.New(slog.NewTextHandler(stderr, nil))
@@ -222,7 +198,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	// once the daemon has become that user. Its descriptor budget follows RLIMIT_NOFILE, whose
 	// soft limit Go raises at start to one below the hard limit (package syscall's init; the
 	// one left lets it tell its own change from a later prlimit), as dbus-daemon raises its own.
-	b := broker.New(broker.Options{Limits: limitsOf(cfg.Limits), Logger: log, Policy: cfg.Policy, NoLanes: o.NoLanes})
+	b := broker.New(broker.Options{Limits: broker.LimitsFromConfig(cfg.Limits), Logger: log, Policy: cfg.Policy, NoLanes: o.NoLanes})
 	addrs := make([]string, len(listeners))
 	for i, l := range listeners {
 		addrs[i] = l.connect.String()
