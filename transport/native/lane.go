@@ -500,17 +500,29 @@ func (ln *lane) close() {
 	ln.broken.Store(true)
 	ln.once.Do(func() {
 		ln.sock.Close()
-		// A sender may still be copying into the ring: take its turn before unmapping.
-		ln.sem <- struct{}{}
-		unix.Munmap(ln.mem)
-		if ln.peerMem != nil {
-			ln.peerNotes.Store(nil)
-			unix.Munmap(ln.peerMem)
-		}
 		if ln.stash != nil {
 			closeFDs(ln.stash.FDs)
 			ln.c.Release(ln.stash)
 			ln.stash = nil
+		}
+		// A sender may still be copying into the ring or reading the peer's notes: the
+		// memory goes once it has its turn. The reader does not wait for that: a sender
+		// can be waiting for the bus, and the bus for the reader.
+		unmap := func() {
+			unix.Munmap(ln.mem)
+			if ln.peerMem != nil {
+				ln.peerNotes.Store(nil)
+				unix.Munmap(ln.peerMem)
+			}
+		}
+		select {
+		case ln.sem <- struct{}{}:
+			unmap()
+		default:
+			go func() {
+				ln.sem <- struct{}{}
+				unmap()
+			}()
 		}
 	})
 }
