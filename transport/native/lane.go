@@ -611,7 +611,9 @@ func (ln *lane) decode(pkt []byte, fds []int, cr Creds) (*Received, error) {
 	}
 	r := &Received{lane: true}
 	m := new(wire.Message)
-	bodyLen, err := m.DecodeHeader(append([]byte(nil), lm.hdr...))
+	// The header aliases the packet buffer, which the next read reuses: decoding copies
+	// what the message keeps.
+	bodyLen, err := m.DecodeHeader(lm.hdr)
 	if err != nil {
 		return fail(fmt.Errorf("native: invalid message header on a lane: %w", err))
 	}
