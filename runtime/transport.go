@@ -81,6 +81,10 @@ type stamp struct {
 	// hasCreds.
 	uid, gid, pid uint32
 	hasCreds      bool
+	// deadline, for a method call, is when its caller stops waiting for the reply; the zero
+	// time for none. Unlike the rest of the stamp it is the caller's word, not the bus's:
+	// it is advisory, for the handler's context, which it can only cut short.
+	deadline time.Time
 }
 
 // credentials returns the sender's credentials from the stamp, if it carries them.
