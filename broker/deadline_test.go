@@ -115,6 +115,7 @@ func TestCallDeadlineReachesTheCallee(t *testing.T) {
 						t.Errorf("a call (no reply: %v) with a deadline %v away arrived with Record.Deadline %d, want within [%d, %d] (%+dns from the caller's)",
 							noReply, w, d, lo, hi, int64(d)-int64(atDeadline))
 					}
+					t.Logf("deadline %v away (no reply: %v): the callee's is %+dns from the caller's", w, noReply, int64(r.rec.Deadline)-int64(atDeadline))
 					if replies != nil {
 						select {
 						case rep := <-replies:
