@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -21,9 +22,14 @@ type Codec[T any] struct {
 
 // MethodInfo names a method for interceptors and errors.
 type MethodInfo struct {
-	Interface string
-	Member    string
-	NoReply   bool
+	// Interface and Member name the D-Bus method (or signal) called.
+	Interface, Member string
+	// NoReply is set for calls sent without waiting for a reply, and for signals.
+	NoReply bool
+	// ClientStreams and ServerStreams are true for the streaming sides of a stream method.
+	ClientStreams, ServerStreams bool
+	// Kind says what kind of call this is.
+	Kind CallKind
 }
 
 // FullName returns "interface.member".
@@ -39,18 +45,26 @@ type UnaryMethod[Req, Resp any] struct {
 	Out       Codec[Resp]
 	// NoReply sends calls with NO_REPLY_EXPECTED and returns without waiting.
 	NoReply bool
+
+	infoCache atomic.Pointer[MethodInfo]
 }
 
+// info returns the method's MethodInfo, made on first use and shared by all its calls.
 func (m *UnaryMethod[Req, Resp]) info() *MethodInfo {
-	return &MethodInfo{Interface: m.Interface, Member: m.Name, NoReply: m.NoReply}
+	if p := m.infoCache.Load(); p != nil {
+		return p
+	}
+	m.infoCache.CompareAndSwap(nil, &MethodInfo{Interface: m.Interface, Member: m.Name, NoReply: m.NoReply, Kind: KindMethod})
+	return m.infoCache.Load()
 }
 
-// Invoke calls the method on the object o and decodes the reply.
+// Invoke calls the method on the object o and decodes the reply. The call passes the
+// connection's client interceptors (KindMethod) with req and the response to decode into.
 func (m *UnaryMethod[Req, Resp]) Invoke(ctx context.Context, o *Object, req *Req, opts ...CallOption) (*Resp, error) {
 	resp := new(Resp)
 	var err error
-	if ic := o.conn.opts.clientInterceptor; ic != nil {
-		err = ic(ctx, m.info(), req, resp, func(ctx context.Context, _ *MethodInfo, req, resp any) error {
+	if o.conn.unaryClient != nil {
+		err = o.conn.invokeCall(ctx, m.info(), req, resp, func(ctx context.Context, _ *MethodInfo, req, resp any) error {
 			return invoke(ctx, o, m, req.(*Req), resp.(*Resp), opts)
 		})
 	} else {
