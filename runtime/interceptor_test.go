@@ -318,6 +318,8 @@ func TestChainsAreBuiltOnce(t *testing.T) {
 	ctx := context.Background()
 	req := &echoMsg{}
 
+	chainC := ChainUnaryClient(count, count, count)
+	chainS := ChainUnaryServer(countS, countS, countS)
 	pa, pb := newPipes(false)
 	with := newConn(pa, connOptions{unaryClient: []UnaryClientInterceptor{count, count, count}, unaryServer: []UnaryServerInterceptor{countS, countS, countS}})
 	without := newConn(pb, connOptions{})
@@ -325,36 +327,26 @@ func TestChainsAreBuiltOnce(t *testing.T) {
 	defer without.Close()
 
 	cases := []struct {
-		name string
-		max  float64
-		f    func()
+		name   string
+		passes int     // interceptors run per call
+		allocs float64 // at most
+		f      func()
 	}{
-		{"ChainUnaryClient", 1, func() { ChainUnaryClient(count, count, count)(ctx, info, req, nil, invoker) }},
-		{"ChainUnaryServer", 1, func() { ChainUnaryServer(countS, countS, countS)(ctx, req, info, handler) }},
-		{"a connection's client chain", 1, func() { with.invokeCall(ctx, info, req, nil, invoker) }},
-		{"a connection's server chain", 1, func() { with.serveCall(ctx, info, req, handler) }},
-		{"no client interceptor", 0, func() { without.invokeCall(ctx, info, req, nil, invoker) }},
-		{"no server interceptor", 0, func() { without.serveCall(ctx, info, req, handler) }},
+		{"ChainUnaryClient", 3, 1, func() { chainC(ctx, info, req, nil, invoker) }},
+		{"ChainUnaryServer", 3, 1, func() { chainS(ctx, req, info, handler) }},
+		{"a connection's client chain", 3, 1, func() { with.invokeCall(ctx, info, req, nil, invoker) }},
+		{"a connection's server chain", 3, 1, func() { with.serveCall(ctx, info, req, handler) }},
+		{"no client interceptor", 0, 0, func() { without.invokeCall(ctx, info, req, nil, invoker) }},
+		{"no server interceptor", 0, 0, func() { without.serveCall(ctx, info, req, handler) }},
 	}
 	for _, tc := range cases {
 		passes = 0
 		tc.f()
-		if want := map[float64]int{1: 3, 0: 0}[tc.max]; passes != want {
-			t.Errorf("%s: %d interceptors ran, want %d", tc.name, passes, want)
+		if passes != tc.passes {
+			t.Errorf("%s: %d interceptors ran, want %d", tc.name, passes, tc.passes)
 		}
-		// The chains are built outside the measured function where the connection builds
-		// them; ChainUnary* are measured as called, so build them first.
-		f := tc.f
-		switch tc.name {
-		case "ChainUnaryClient":
-			ic := ChainUnaryClient(count, count, count)
-			f = func() { ic(ctx, info, req, nil, invoker) }
-		case "ChainUnaryServer":
-			ic := ChainUnaryServer(countS, countS, countS)
-			f = func() { ic(ctx, req, info, handler) }
-		}
-		if n := testing.AllocsPerRun(100, f); n > tc.max {
-			t.Errorf("%s: %v allocations per call, want at most %v", tc.name, n, tc.max)
+		if n := testing.AllocsPerRun(100, tc.f); n > tc.allocs {
+			t.Errorf("%s: %v allocations per call, want at most %v", tc.name, n, tc.allocs)
 		}
 	}
 }

@@ -441,7 +441,7 @@ func (c *Conn) handleProperties(m *wire.Message, src *inbound, e *wire.Encoder) 
 	default:
 		return "", unknownMethod(m)
 	}
-	var ctx context.Context
+	ctx := c.ctx
 	if m.Member == "Set" || c.unaryServer != nil {
 		ctx = withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: iface, Member: m.Member, stamp: src.stamp})
 	}
