@@ -5,48 +5,6 @@ import (
 	"slices"
 )
 
-// CallKind says what passes through an interceptor.
-type CallKind uint8
-
-// The kinds of call that pass through interceptors.
-const (
-	KindMethod   CallKind = iota // a unary method of a generated service (or a raw call)
-	KindStream                   // a stream's opening (client) / its handler (server)
-	KindProperty                 // org.freedesktop.DBus.Properties Get/Set/GetAll
-	KindDriver                   // the runtime's own calls to the bus driver
-	KindSignal                   // a signal emitted (client chain) or delivered to a subscriber (server chain)
-)
-
-// String names the kind: "method", "stream", "property", "driver" or "signal".
-func (k CallKind) String() string {
-	switch k {
-	case KindMethod:
-		return "method"
-	case KindStream:
-		return "stream"
-	case KindProperty:
-		return "property"
-	case KindDriver:
-		return "driver"
-	case KindSignal:
-		return "signal"
-	}
-	return "CallKind(" + itoa(int(k)) + ")"
-}
-
-func itoa(n int) string {
-	if n == 0 {
-		return "0"
-	}
-	var b [20]byte
-	i := len(b)
-	for ; n > 0; n /= 10 {
-		i--
-		b[i] = byte('0' + n%10)
-	}
-	return string(b[i:])
-}
-
 // PropertyCall is the request that interceptors see for a call of
 // org.freedesktop.DBus.Properties (MethodInfo.Kind is KindProperty and Member is "Get", "Set"
 // or "GetAll"), on both sides.

@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"strconv"
 	"sync/atomic"
 
 	"github.com/kdbus-go/kdbus/wire"
@@ -22,14 +23,39 @@ type Codec[T any] struct {
 
 // MethodInfo names a method for interceptors and errors.
 type MethodInfo struct {
-	// Interface and Member name the D-Bus method (or signal) called.
-	Interface, Member string
-	// NoReply is set for calls sent without waiting for a reply, and for signals.
-	NoReply bool
-	// ClientStreams and ServerStreams are true for the streaming sides of a stream method.
-	ClientStreams, ServerStreams bool
-	// Kind says what kind of call this is.
-	Kind CallKind
+	Interface, Member            string
+	NoReply                      bool
+	ClientStreams, ServerStreams bool // true for the streaming sides of a stream method
+	Kind                         CallKind
+}
+
+// CallKind says what passes through an interceptor.
+type CallKind uint8
+
+// The kinds of call that pass through interceptors.
+const (
+	KindMethod   CallKind = iota // a unary method of a generated service (or a raw call)
+	KindStream                   // a stream's opening (client) / its handler (server)
+	KindProperty                 // org.freedesktop.DBus.Properties Get/Set/GetAll
+	KindDriver                   // the runtime's own calls to the bus driver
+	KindSignal                   // a signal emitted (client chain) or delivered to a subscriber (server chain)
+)
+
+// String names the kind: "method", "stream", "property", "driver" or "signal".
+func (k CallKind) String() string {
+	switch k {
+	case KindMethod:
+		return "method"
+	case KindStream:
+		return "stream"
+	case KindProperty:
+		return "property"
+	case KindDriver:
+		return "driver"
+	case KindSignal:
+		return "signal"
+	}
+	return "CallKind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // FullName returns "interface.member".
