@@ -21,6 +21,9 @@ type Caller struct {
 	conn  *Conn
 	stamp stamp    // what the bus attached to the call
 	src   *inbound // the call as received, released once decoded
+	// onReader is set for the sender of a signal being delivered: the connection's reader
+	// runs the interceptors then, and cannot wait for a reply from the bus.
+	onReader bool
 }
 
 // Credentials are what the bus (or, peer to peer, the kernel) vouches for about a caller.
@@ -49,9 +52,19 @@ func CallerFrom(ctx context.Context) *Caller {
 // transport they came with the call itself, as the kernel reported them when the call was
 // sent (to the bus, or over a lane); elsewhere the bus is asked once per caller: unique names
 // are never reused, so the answer is cached.
+//
+// For a signal being delivered (in a server interceptor, KindSignal), the bus cannot be asked:
+// the credentials are those the signal carries on the native transport, or those already
+// cached, or else an error.
 func (c *Caller) Credentials(ctx context.Context) (Credentials, error) {
 	if cr, ok := c.stamp.credentials(); ok {
 		return cr, nil
+	}
+	if c.onReader && c.Sender != "" {
+		if cr, ok := c.conn.cachedCredentials(c.Sender); ok {
+			return cr, nil
+		}
+		return Credentials{}, Errorf(FailedPrecondition, "the credentials of %s, the sender of signal %s.%s, are not known here: signal interceptors run on the connection's reader, which cannot ask the bus; ask in the subscriber instead (kdbusd's native transport stamps every signal with them)", c.Sender, c.Interface, c.Member)
 	}
 	return c.conn.credentials(ctx, c.Sender)
 }
@@ -73,10 +86,7 @@ func (c *Conn) credentials(ctx context.Context, sender string) (Credentials, err
 	if sender == "" {
 		return c.t.PeerCredentials()
 	}
-	c.creds.mu.Lock()
-	cr, ok := c.creds.m[sender]
-	c.creds.mu.Unlock()
-	if ok {
+	if cr, ok := c.cachedCredentials(sender); ok {
 		return cr, nil
 	}
 	cr, err := c.GetConnectionCredentials(ctx, sender)
@@ -92,7 +102,16 @@ func (c *Conn) credentials(ctx context.Context, sender string) (Credentials, err
 	return cr, nil
 }
 
+// cachedCredentials returns the credentials of sender if the bus was asked for them before.
+func (c *Conn) cachedCredentials(sender string) (Credentials, bool) {
+	c.creds.mu.Lock()
+	defer c.creds.mu.Unlock()
+	cr, ok := c.creds.m[sender]
+	return cr, ok
+}
+
 // GetConnectionCredentials asks the bus for the credentials of the connection that owns name.
+// The call passes the client interceptors as a driver call (KindDriver).
 func (c *Conn) GetConnectionCredentials(ctx context.Context, name string) (Credentials, error) {
 	body, err := c.busCall(ctx, "GetConnectionCredentials", "s", "a{sv}", name)
 	if err != nil {
@@ -136,8 +155,30 @@ func asUint32(v any) (uint32, bool) {
 }
 
 // busCall calls a method of the bus driver with reflection-encoded arguments; it is for the
-// driver's few, rarely called methods.
+// driver's few, rarely called methods. The call passes the client interceptors (KindDriver)
+// with the arguments ([]any) as the request and a *[]any that receives the reply's values as
+// the response.
 func (c *Conn) busCall(ctx context.Context, member string, inSig, outSig wire.Signature, args ...any) ([]any, error) {
+	var out []any
+	info := &MethodInfo{Interface: classic.BusInterface, Member: member, Kind: KindDriver}
+	err := c.invokeCall(ctx, info, args, &out, func(ctx context.Context, _ *MethodInfo, req, resp any) error {
+		args, ok := req.([]any)
+		out, ok2 := resp.(*[]any)
+		if !ok || !ok2 {
+			return Errorf(Internal, "an interceptor passed a %T request and a %T response to the bus driver's %s; want []any and *[]any", req, resp, member)
+		}
+		var err error
+		*out, err = c.callDriver(ctx, member, inSig, outSig, args)
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// callDriver makes a call to the bus driver and decodes its reply.
+func (c *Conn) callDriver(ctx context.Context, member string, inSig, outSig wire.Signature, args []any) ([]any, error) {
 	body, err := wire.Marshal(wire.NativeOrder, inSig, args...)
 	if err != nil {
 		return nil, err

@@ -21,25 +21,39 @@ import (
 type Option func(*connOptions)
 
 type connOptions struct {
-	clientInterceptor UnaryClientInterceptor
-	serverInterceptor UnaryServerInterceptor
-	maxConcurrent     int
-	maxQueued         int
-	peer              bool
-	poolSize          int
-	noLanes           bool
+	unaryClient   []UnaryClientInterceptor // first outermost; chained by newConn
+	unaryServer   []UnaryServerInterceptor
+	maxConcurrent int
+	maxQueued     int
+	peer          bool
+	poolSize      int
+	noLanes       bool
 }
 
-// WithUnaryClientInterceptor runs ic around every call this connection makes through
-// generated clients. Chain several with ChainUnaryClient.
+// WithUnaryClientInterceptor runs ic around every call this connection makes and every
+// signal it emits (see UnaryClientInterceptor). Given several times, the interceptors chain
+// in the order given, the first outermost.
 func WithUnaryClientInterceptor(ic UnaryClientInterceptor) Option {
-	return func(o *connOptions) { o.clientInterceptor = ic }
+	return func(o *connOptions) { o.unaryClient = append(o.unaryClient, ic) }
 }
 
-// WithUnaryServerInterceptor runs ic around every handler this connection dispatches to.
-// Chain several with ChainUnaryServer.
+// WithChainUnaryClientInterceptor adds ics to the connection's client interceptors, after
+// any given before; the first is outermost.
+func WithChainUnaryClientInterceptor(ics ...UnaryClientInterceptor) Option {
+	return func(o *connOptions) { o.unaryClient = append(o.unaryClient, ics...) }
+}
+
+// WithUnaryServerInterceptor runs ic around every call this connection serves and every
+// signal it delivers to a subscription (see UnaryServerInterceptor). Given several times,
+// the interceptors chain in the order given, the first outermost.
 func WithUnaryServerInterceptor(ic UnaryServerInterceptor) Option {
-	return func(o *connOptions) { o.serverInterceptor = ic }
+	return func(o *connOptions) { o.unaryServer = append(o.unaryServer, ic) }
+}
+
+// WithChainUnaryServerInterceptor adds ics to the connection's server interceptors, after
+// any given before; the first is outermost.
+func WithChainUnaryServerInterceptor(ics ...UnaryServerInterceptor) Option {
+	return func(o *connOptions) { o.unaryServer = append(o.unaryServer, ics...) }
 }
 
 // WithMaxConcurrentCalls bounds how many handlers run at once (default 64) and how many
@@ -66,6 +80,10 @@ func PeerToPeer() Option { return func(o *connOptions) { o.peer = true } }
 type Conn struct {
 	t    transport
 	opts connOptions
+	// unaryClient and unaryServer are the connection's interceptors, chained once by
+	// newConn; nil when there are none.
+	unaryClient UnaryClientInterceptor
+	unaryServer UnaryServerInterceptor
 
 	mu      sync.Mutex
 	pending map[uint32]chan reply
@@ -163,6 +181,7 @@ func newConn(t transport, o connOptions) *Conn {
 		done:    make(chan struct{}),
 		work:    make(chan *incoming, o.maxConcurrent+o.maxQueued),
 	}
+	c.unaryClient, c.unaryServer = chainUnaryClient(o.unaryClient), chainUnaryServer(o.unaryServer)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	go c.readLoop()
 	return c
@@ -247,7 +266,7 @@ func (c *Conn) readLoop() {
 			c.enqueue(&incoming{msg: r.Msg, fds: r.FDs, src: r})
 		case wire.Signal:
 			// Subscribers decode the body straight from a native receive pool, or copy it.
-			c.deliverSignal(r.Msg)
+			c.deliverSignal(r.Msg, r.stamp)
 			r.closeFDs()
 			r.release()
 		default:
@@ -392,9 +411,31 @@ func (c *Conn) Sync(ctx context.Context) error {
 }
 
 // Call makes a raw method call and returns the reply message and its descriptors, which the
-// caller owns. An error reply is returned as an *Error.
+// caller owns. An error reply is returned as an *Error. The call passes the client
+// interceptors (KindMethod) with m as the request and no response value.
 func (c *Conn) Call(ctx context.Context, m *wire.Message, fds []int) (*wire.Message, []int, error) {
-	r, err := c.call(ctx, m, fds, 0)
+	var r reply
+	var err error
+	if c.unaryClient == nil {
+		r, err = c.call(ctx, m, fds, 0)
+	} else {
+		info := &MethodInfo{Interface: m.Interface, Member: m.Member, NoReply: m.Flags&wire.FlagNoReplyExpected != 0}
+		err = c.invokeCall(ctx, info, m, nil, func(ctx context.Context, _ *MethodInfo, req, _ any) error {
+			m, ok := req.(*wire.Message)
+			if !ok {
+				return Errorf(Internal, "an interceptor passed a %T as the request of a raw call; want a *wire.Message", req)
+			}
+			if r.Msg != nil {
+				r.closeFDs() // an interceptor makes the call again
+			}
+			var err error
+			r, err = c.call(ctx, m, fds, 0)
+			return err
+		})
+		if err != nil && r.Msg != nil {
+			r.closeFDs() // an interceptor failed the call after it was made
+		}
+	}
 	if err != nil {
 		return nil, nil, err
 	}
@@ -402,7 +443,7 @@ func (c *Conn) Call(ctx context.Context, m *wire.Message, fds []int) (*wire.Mess
 	return r.Msg, r.FDs, nil
 }
 
-// Send writes a raw message without waiting for anything.
+// Send writes a raw message without waiting for anything. It passes no interceptor.
 func (c *Conn) Send(m *wire.Message, fds []int) error {
 	return c.t.Send(context.Background(), m, fds, sendOptions{})
 }

@@ -74,7 +74,7 @@ func (c *Conn) trackOwner(ctx context.Context, name string) error {
 	t.rule = &rule{conn: c, close: func() {},
 		match: &match.Rule{Type: wire.Signal, Sender: classic.BusName, Interface: classic.BusInterface, Member: "NameOwnerChanged",
 			Path: classic.BusPath, Args: []match.ArgMatch{{Index: 0, Value: name}}},
-		deliver: func(m *wire.Message) {
+		deliver: func(m *wire.Message, _ stamp) {
 			if m.Signature != "sss" {
 				return
 			}
@@ -130,11 +130,12 @@ func (c *Conn) untrackOwner(name string) {
 
 // rule is one match rule this connection added to the bus, and what becomes of the messages
 // that match it. deliver runs on the read loop, with the message's body possibly still in a
-// native receive pool: it must not block, and must copy what it keeps.
+// native receive pool: it must not block, and must copy what it keeps. Subscriptions pass
+// what they deliver through the server interceptors; the runtime's own rules do not.
 type rule struct {
 	conn    *Conn
 	match   *match.Rule
-	deliver func(*wire.Message)
+	deliver func(m *wire.Message, st stamp)
 	close   func() // closes the receiving end; called once
 	once    sync.Once
 	tracked bool // the owner of the rule's sender is tracked for it
@@ -195,8 +196,8 @@ func (r *rule) remove() error {
 	return err
 }
 
-// deliverSignal hands m to every rule it matches. It never blocks.
-func (c *Conn) deliverSignal(m *wire.Message) {
+// deliverSignal hands m, stamped st by the bus, to every rule it matches. It never blocks.
+func (c *Conn) deliverSignal(m *wire.Message, st stamp) {
 	c.mu.Lock()
 	var hits []*rule
 	for r := range c.matches {
@@ -206,7 +207,7 @@ func (c *Conn) deliverSignal(m *wire.Message) {
 	}
 	c.mu.Unlock()
 	for _, r := range hits {
-		r.deliver(m)
+		r.deliver(m, st)
 	}
 }
 
@@ -275,14 +276,28 @@ func (s *Subscription) Close() error { return s.r.remove() }
 // to buffer of them. Messages are re-checked against the rule on arrival, since the bus
 // delivers everything that matches any of the connection's rules. Generated clients offer
 // typed subscriptions to a service's signals (SignalType.Subscribe); this is the raw form.
+// Each delivery passes the server interceptors (KindSignal) with the *wire.Message as the
+// request.
 func (c *Conn) Subscribe(ctx context.Context, r *match.Rule, buffer int) (*Subscription, error) {
 	box := newMailbox[*wire.Message](buffer)
 	s := &Subscription{box: box}
-	s.r = &rule{conn: c, match: r, close: box.close, deliver: func(m *wire.Message) {
+	s.r = &rule{conn: c, match: r, close: box.close, deliver: func(m *wire.Message, st stamp) {
 		// The message may live in a receive pool: the subscriber gets a copy of its own.
 		cp := *m
 		cp.Body = append([]byte(nil), m.Body...)
-		box.put(&cp, nil)
+		if c.unaryServer == nil {
+			box.put(&cp, nil)
+			return
+		}
+		info := &MethodInfo{Interface: m.Interface, Member: m.Member, NoReply: true, Kind: KindSignal}
+		c.interceptSignal(m, st, info, &cp, func(_ context.Context, req any) (any, error) {
+			m, ok := req.(*wire.Message)
+			if !ok || m == nil {
+				return nil, Errorf(Internal, "an interceptor passed a %T as a signal delivered to a subscription; want a *wire.Message", req)
+			}
+			box.put(m, nil)
+			return nil, nil
+		})
 	}}
 	if err := c.addRule(ctx, s.r); err != nil {
 		return nil, err

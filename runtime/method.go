@@ -3,6 +3,8 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"strconv"
+	"sync/atomic"
 
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -21,9 +23,39 @@ type Codec[T any] struct {
 
 // MethodInfo names a method for interceptors and errors.
 type MethodInfo struct {
-	Interface string
-	Member    string
-	NoReply   bool
+	Interface, Member            string
+	NoReply                      bool
+	ClientStreams, ServerStreams bool // true for the streaming sides of a stream method
+	Kind                         CallKind
+}
+
+// CallKind says what passes through an interceptor.
+type CallKind uint8
+
+// The kinds of call that pass through interceptors.
+const (
+	KindMethod   CallKind = iota // a unary method of a generated service (or a raw call)
+	KindStream                   // a stream's opening (client) / its handler (server)
+	KindProperty                 // org.freedesktop.DBus.Properties Get/Set/GetAll
+	KindDriver                   // the runtime's own calls to the bus driver
+	KindSignal                   // a signal emitted (client chain) or delivered to a subscriber (server chain)
+)
+
+// String names the kind: "method", "stream", "property", "driver" or "signal".
+func (k CallKind) String() string {
+	switch k {
+	case KindMethod:
+		return "method"
+	case KindStream:
+		return "stream"
+	case KindProperty:
+		return "property"
+	case KindDriver:
+		return "driver"
+	case KindSignal:
+		return "signal"
+	}
+	return "CallKind(" + strconv.Itoa(int(k)) + ")"
 }
 
 // FullName returns "interface.member".
@@ -39,18 +71,26 @@ type UnaryMethod[Req, Resp any] struct {
 	Out       Codec[Resp]
 	// NoReply sends calls with NO_REPLY_EXPECTED and returns without waiting.
 	NoReply bool
+
+	infoCache atomic.Pointer[MethodInfo]
 }
 
+// info returns the method's MethodInfo, made on first use and shared by all its calls.
 func (m *UnaryMethod[Req, Resp]) info() *MethodInfo {
-	return &MethodInfo{Interface: m.Interface, Member: m.Name, NoReply: m.NoReply}
+	if p := m.infoCache.Load(); p != nil {
+		return p
+	}
+	m.infoCache.CompareAndSwap(nil, &MethodInfo{Interface: m.Interface, Member: m.Name, NoReply: m.NoReply, Kind: KindMethod})
+	return m.infoCache.Load()
 }
 
-// Invoke calls the method on the object o and decodes the reply.
+// Invoke calls the method on the object o and decodes the reply. The call passes the
+// connection's client interceptors (KindMethod) with req and the response to decode into.
 func (m *UnaryMethod[Req, Resp]) Invoke(ctx context.Context, o *Object, req *Req, opts ...CallOption) (*Resp, error) {
 	resp := new(Resp)
 	var err error
-	if ic := o.conn.opts.clientInterceptor; ic != nil {
-		err = ic(ctx, m.info(), req, resp, func(ctx context.Context, _ *MethodInfo, req, resp any) error {
+	if o.conn.unaryClient != nil {
+		err = o.conn.invokeCall(ctx, m.info(), req, resp, func(ctx context.Context, _ *MethodInfo, req, resp any) error {
 			return invoke(ctx, o, m, req.(*Req), resp.(*Resp), opts)
 		})
 	} else {

@@ -142,7 +142,7 @@ func (c *Conn) watchOwner(ctx context.Context, name string) (*NameWatch, string,
 	}
 	out := make(chan OwnerChange, 64)
 	box := newMailbox[OwnerChange](64)
-	r := &rule{conn: c, match: mr, close: box.close, deliver: func(m *wire.Message) {
+	r := &rule{conn: c, match: mr, close: box.close, deliver: func(m *wire.Message, _ stamp) {
 		if m.Signature != "sss" {
 			return
 		}

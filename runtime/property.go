@@ -105,7 +105,11 @@ type PropertyHost interface {
 	propertySet() PropertySet
 	get(name string, e *wire.Encoder) error
 	getAll(e *wire.Encoder)
-	set(ctx context.Context, name string, d *wire.Decoder) error
+	// decodeSet reads the value a client writes to property name (Properties.Set), whose
+	// variant d is at, into a *T.
+	decodeSet(name string, d *wire.Decoder) (any, error)
+	// set applies a client's write of property name: v is the *T decodeSet returned.
+	set(ctx context.Context, name string, v any) error
 	bind(c *Conn, path wire.ObjectPath)
 	unbind(c *Conn, path wire.ObjectPath)
 }
@@ -350,8 +354,35 @@ func (s *PropertyStore[T]) getAll(e *wire.Encoder) {
 	e.EndArray(a)
 }
 
-// set applies a client's write of property name, whose variant d is at (Properties.Set).
-func (s *PropertyStore[T]) set(ctx context.Context, name string, d *wire.Decoder) error {
+// decodeSet reads the value a client writes to property name, whose variant d is at
+// (Properties.Set), into the property's field of a new *T.
+func (s *PropertyStore[T]) decodeSet(name string, d *wire.Decoder) (any, error) {
+	i := s.desc.index(name)
+	if i < 0 {
+		return nil, unknownProperty(s.desc.Interface, name)
+	}
+	pr := &s.desc.Props[i]
+	if pr.Access&Write == 0 {
+		return nil, Errorf(PermissionDenied, "property %s of %s is read-only", name, s.desc.Interface).withName(ErrorPropertyReadOnly)
+	}
+	sig := d.Variant()
+	if err := d.Err(); err != nil {
+		return nil, Errorf(InvalidArgument, "the value for property %s does not decode: %v", name, err)
+	}
+	if sig != pr.Sig {
+		return nil, Errorf(InvalidArgument, "property %s of %s has type %q; the value given has type %q", name, s.desc.Interface, pr.Sig, sig)
+	}
+	v := new(T)
+	pr.Decode(d, v)
+	if err := d.Done(); err != nil {
+		return nil, Errorf(InvalidArgument, "the value for property %s does not decode as %q: %v", name, pr.Sig, err)
+	}
+	return v, nil
+}
+
+// set applies a client's write of property name (Properties.Set): v is the *T decodeSet made
+// (an interceptor may have passed on another).
+func (s *PropertyStore[T]) set(ctx context.Context, name string, value any) error {
 	i := s.desc.index(name)
 	if i < 0 {
 		return unknownProperty(s.desc.Interface, name)
@@ -360,17 +391,9 @@ func (s *PropertyStore[T]) set(ctx context.Context, name string, d *wire.Decoder
 	if pr.Access&Write == 0 {
 		return Errorf(PermissionDenied, "property %s of %s is read-only", name, s.desc.Interface).withName(ErrorPropertyReadOnly)
 	}
-	sig := d.Variant()
-	if err := d.Err(); err != nil {
-		return Errorf(InvalidArgument, "the value for property %s does not decode: %v", name, err)
-	}
-	if sig != pr.Sig {
-		return Errorf(InvalidArgument, "property %s of %s has type %q; the value given has type %q", name, s.desc.Interface, pr.Sig, sig)
-	}
-	v := new(T)
-	pr.Decode(d, v)
-	if err := d.Done(); err != nil {
-		return Errorf(InvalidArgument, "the value for property %s does not decode as %q: %v", name, pr.Sig, err)
+	v, ok := value.(*T)
+	if !ok || v == nil {
+		return Errorf(Internal, "an interceptor passed a %T as the value of Set of property %s; want a %T", value, name, v)
 	}
 	s.mu.Lock()
 	hook := s.onSet
@@ -439,77 +462,139 @@ func (o *Object) callProperties(ctx context.Context, member string, sig wire.Sig
 }
 
 // Get reads property name of the object o (Properties.Get) into the property's field of the
-// message returned.
+// message returned. The call passes the client interceptors (KindProperty) with a
+// *PropertyCall as the request and the message returned (a *T) as the response.
 func (p *Properties[T]) Get(ctx context.Context, o *Object, name string, opts ...CallOption) (*T, error) {
-	i := p.index(name)
-	if i < 0 {
+	if p.index(name) < 0 {
 		return nil, unknownProperty(p.Interface, name)
 	}
-	pr := &p.Props[i]
-	r, err := o.callProperties(ctx, "Get", "ss", opts, func(e *wire.Encoder) {
-		e.String(p.Interface)
-		e.String(name)
+	v := new(T)
+	err := o.conn.invokeCall(ctx, &propertyGetInfo, &PropertyCall{Interface: p.Interface, Name: name}, v, func(ctx context.Context, _ *MethodInfo, req, resp any) error {
+		pc, v, err := p.callArgs("Get", req, resp)
+		if err != nil {
+			return err
+		}
+		return p.get(ctx, o, pc, v, opts)
 	})
 	if err != nil {
 		return nil, err
 	}
-	defer r.closeFDs()
-	if r.Msg.Signature != "v" {
-		return nil, Errorf(Internal, "reply to Get of property %s has signature %q, want \"v\"", name, r.Msg.Signature)
-	}
-	var d wire.Decoder
-	d.Reset(r.Msg.Body, r.Msg.Order)
-	if sig := d.Variant(); d.Err() == nil && sig != pr.Sig {
-		return nil, Errorf(Internal, "property %s of %s has type %q at %s, want %q: client and server disagree on the interface", name, p.Interface, sig, o.dest, pr.Sig)
-	}
-	v := new(T)
-	pr.Decode(&d, v)
-	if err := d.Done(); err != nil {
-		return nil, Errorf(Internal, "decoding property %s: %v", name, err)
-	}
 	return v, nil
 }
 
-// Set writes property name of the object o (Properties.Set) with the value of the property's
-// field in v.
-func (p *Properties[T]) Set(ctx context.Context, o *Object, name string, v *T, opts ...CallOption) error {
-	i := p.index(name)
+// get makes the call of Get and decodes the value into v.
+func (p *Properties[T]) get(ctx context.Context, o *Object, pc *PropertyCall, v *T, opts []CallOption) error {
+	i := p.index(pc.Name)
 	if i < 0 {
-		return unknownProperty(p.Interface, name)
+		return unknownProperty(p.Interface, pc.Name)
 	}
 	pr := &p.Props[i]
-	r, err := o.callProperties(ctx, "Set", "ssv", opts, func(e *wire.Encoder) {
-		e.String(p.Interface)
-		e.String(name)
-		e.Variant(pr.Sig)
-		pr.Encode(e, v)
+	r, err := o.callProperties(ctx, "Get", "ss", opts, func(e *wire.Encoder) {
+		e.String(pc.Interface)
+		e.String(pc.Name)
 	})
 	if err != nil {
 		return err
 	}
-	r.closeFDs()
-	return nil
-}
-
-// GetAll reads every readable property of the object o (Properties.GetAll). Properties the
-// server has and this client does not know, or whose type differs, are left out.
-func (p *Properties[T]) GetAll(ctx context.Context, o *Object, opts ...CallOption) (*T, error) {
-	r, err := o.callProperties(ctx, "GetAll", "s", opts, func(e *wire.Encoder) { e.String(p.Interface) })
-	if err != nil {
-		return nil, err
-	}
 	defer r.closeFDs()
-	if r.Msg.Signature != "a{sv}" {
-		return nil, Errorf(Internal, "reply to GetAll has signature %q, want \"a{sv}\"", r.Msg.Signature)
+	if r.Msg.Signature != "v" {
+		return Errorf(Internal, "reply to Get of property %s has signature %q, want \"v\"", pc.Name, r.Msg.Signature)
 	}
 	var d wire.Decoder
 	d.Reset(r.Msg.Body, r.Msg.Order)
-	v := new(T)
-	p.decodeValues(&d, v, nil)
+	if sig := d.Variant(); d.Err() == nil && sig != pr.Sig {
+		return Errorf(Internal, "property %s of %s has type %q at %s, want %q: client and server disagree on the interface", pc.Name, pc.Interface, sig, o.dest, pr.Sig)
+	}
+	pr.Decode(&d, v)
 	if err := d.Done(); err != nil {
-		return nil, Errorf(Internal, "decoding the properties of %s: %v", p.Interface, err)
+		return Errorf(Internal, "decoding property %s: %v", pc.Name, err)
+	}
+	return nil
+}
+
+// Set writes property name of the object o (Properties.Set) with the value of the property's
+// field in v. The call passes the client interceptors (KindProperty) with a *PropertyCall
+// whose Value is v as the request, and no response.
+func (p *Properties[T]) Set(ctx context.Context, o *Object, name string, v *T, opts ...CallOption) error {
+	if p.index(name) < 0 {
+		return unknownProperty(p.Interface, name)
+	}
+	return o.conn.invokeCall(ctx, &propertySetInfo, &PropertyCall{Interface: p.Interface, Name: name, Value: v}, nil, func(ctx context.Context, _ *MethodInfo, req, _ any) error {
+		pc, _, err := p.callArgs("Set", req, nil)
+		if err != nil {
+			return err
+		}
+		v, ok := pc.Value.(*T)
+		i := p.index(pc.Name)
+		switch {
+		case !ok || v == nil:
+			return Errorf(Internal, "an interceptor passed a %T as the value of Set of property %s; want a %T", pc.Value, pc.Name, v)
+		case i < 0:
+			return unknownProperty(p.Interface, pc.Name)
+		}
+		pr := &p.Props[i]
+		r, err := o.callProperties(ctx, "Set", "ssv", opts, func(e *wire.Encoder) {
+			e.String(pc.Interface)
+			e.String(pc.Name)
+			e.Variant(pr.Sig)
+			pr.Encode(e, v)
+		})
+		if err != nil {
+			return err
+		}
+		r.closeFDs()
+		return nil
+	})
+}
+
+// GetAll reads every readable property of the object o (Properties.GetAll). Properties the
+// server has and this client does not know, or whose type differs, are left out. The call
+// passes the client interceptors (KindProperty) with a *PropertyCall as the request and the
+// message returned (a *T) as the response.
+func (p *Properties[T]) GetAll(ctx context.Context, o *Object, opts ...CallOption) (*T, error) {
+	v := new(T)
+	err := o.conn.invokeCall(ctx, &propertyGetAllInfo, &PropertyCall{Interface: p.Interface}, v, func(ctx context.Context, _ *MethodInfo, req, resp any) error {
+		pc, v, err := p.callArgs("GetAll", req, resp)
+		if err != nil {
+			return err
+		}
+		r, err := o.callProperties(ctx, "GetAll", "s", opts, func(e *wire.Encoder) { e.String(pc.Interface) })
+		if err != nil {
+			return err
+		}
+		defer r.closeFDs()
+		if r.Msg.Signature != "a{sv}" {
+			return Errorf(Internal, "reply to GetAll has signature %q, want \"a{sv}\"", r.Msg.Signature)
+		}
+		var d wire.Decoder
+		d.Reset(r.Msg.Body, r.Msg.Order)
+		p.decodeValues(&d, v, nil)
+		if err := d.Done(); err != nil {
+			return Errorf(Internal, "decoding the properties of %s: %v", pc.Interface, err)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	return v, nil
+}
+
+// callArgs checks what the interceptors passed on to a property call: a *PropertyCall and,
+// for Get and GetAll, a *T to decode into.
+func (p *Properties[T]) callArgs(member string, req, resp any) (*PropertyCall, *T, error) {
+	pc, ok := req.(*PropertyCall)
+	if !ok || pc == nil {
+		return nil, nil, Errorf(Internal, "an interceptor passed a %T as the request of Properties.%s; want a *runtime.PropertyCall", req, member)
+	}
+	if member == "Set" {
+		return pc, nil, nil
+	}
+	v, ok := resp.(*T)
+	if !ok || v == nil {
+		return nil, nil, Errorf(Internal, "an interceptor passed a %T as the response of Properties.%s; want a %T", resp, member, v)
+	}
+	return pc, v, nil
 }
 
 // decodeValues reads an a{sv} of property values into v, and calls seen for each property
@@ -537,6 +622,8 @@ func (p *Properties[T]) decodeValues(d *wire.Decoder, v *T, seen func(name strin
 // Watch subscribes to the PropertiesChanged signals of the object o for p's interface: by
 // default, those o's destination emits from o's path. Each delivers the new values and the
 // names of the properties invalidated; read the current values with GetAll after subscribing.
+// Each delivery passes the server interceptors (KindSignal) with the *PropertiesChanged[T]
+// as the request.
 func (p *Properties[T]) Watch(ctx context.Context, o *Object, opts ...SubscribeOption) (*Signals[PropertiesChanged[T]], error) {
 	cfg := subscribeConfig{buffer: DefaultSignalBuffer}
 	for _, opt := range opts {
@@ -547,7 +634,7 @@ func (p *Properties[T]) Watch(ctx context.Context, o *Object, opts ...SubscribeO
 	if err != nil {
 		return nil, err
 	}
-	return subscribeDecoded(ctx, o.conn, mr, cfg.buffer, p.decodeChanged)
+	return subscribeDecoded(ctx, o.conn, mr, cfg.buffer, &propertyChangedInfo, p.decodeChanged)
 }
 
 // decodeChanged reads a PropertiesChanged signal of p's interface.

@@ -42,7 +42,11 @@ func FuzzPropertyBodies(f *testing.F) {
 		if d.Err() != nil {
 			return
 		}
-		if err := store.set(context.Background(), name, &d); err != nil || gadgetProps.Props[gadgetProps.index(name)].Access&Read == 0 {
+		v, err := store.decodeSet(name, &d)
+		if err != nil {
+			return
+		}
+		if err := store.set(context.Background(), name, v); err != nil || gadgetProps.Props[gadgetProps.index(name)].Access&Read == 0 {
 			return
 		}
 		var e wire.Encoder

@@ -349,7 +349,7 @@ func (c *Conn) handle(m *wire.Message, fds []int, src *inbound, e *wire.Encoder)
 	var d wire.Decoder
 	d.Reset(m.Body, m.Order)
 	d.SetFDs(fds)
-	if err := md.handle(svc.impl, ctx, &d, e, c.opts.serverInterceptor); err != nil {
+	if err := md.handle(svc.impl, ctx, &d, e, c.unaryServer); err != nil {
 		return "", err
 	}
 	return md.Out, nil
@@ -419,8 +419,56 @@ func (c *Conn) handleProperties(m *wire.Message, src *inbound, e *wire.Encoder) 
 	if svc != nil {
 		props = svc.props
 	}
+	pc := PropertyCall{Interface: iface}
+	var info *MethodInfo
 	switch {
 	case m.Member == "GetAll" && m.Signature == "s":
+		info = &propertyGetAllInfo
+	case m.Member == "Get" && m.Signature == "ss":
+		info = &propertyGetInfo
+		pc.Name = d.String()
+	case m.Member == "Set" && m.Signature == "ssv":
+		info = &propertySetInfo
+		pc.Name = d.String()
+		if props == nil {
+			return "", unknownProperty(iface, pc.Name)
+		}
+		v, err := props.decodeSet(pc.Name, &d)
+		if err != nil {
+			return "", err
+		}
+		pc.Value = v
+	default:
+		return "", unknownMethod(m)
+	}
+	ctx := c.ctx
+	if m.Member == "Set" || c.unaryServer != nil {
+		ctx = withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: iface, Member: m.Member, stamp: src.stamp})
+	}
+	if c.unaryServer == nil {
+		return serveProperty(ctx, m.Member, props, &pc, e)
+	}
+	// The interceptors see a *PropertyCall; the handler writes the reply into e itself, and
+	// returns no value.
+	call := pc
+	var sig wire.Signature
+	_, err := c.serveCall(ctx, info, &call, func(ctx context.Context, req any) (any, error) {
+		pc, ok := req.(*PropertyCall)
+		if !ok || pc == nil {
+			return nil, Errorf(Internal, "an interceptor passed a %T as the request of Properties.%s; want a *runtime.PropertyCall", req, m.Member)
+		}
+		var err error
+		sig, err = serveProperty(ctx, m.Member, props, pc, e)
+		return nil, err
+	})
+	return sig, err
+}
+
+// serveProperty answers Get, Set or GetAll (member) of pc from props, which is nil when the
+// interface has no properties.
+func serveProperty(ctx context.Context, member string, props PropertyHost, pc *PropertyCall, e *wire.Encoder) (wire.Signature, error) {
+	switch member {
+	case "GetAll":
 		if props == nil {
 			a := e.BeginArray(8)
 			e.EndArray(a)
@@ -428,24 +476,20 @@ func (c *Conn) handleProperties(m *wire.Message, src *inbound, e *wire.Encoder) 
 			props.getAll(e)
 		}
 		return "a{sv}", nil
-	case m.Member == "Get" && m.Signature == "ss":
-		name := d.String()
+	case "Get":
 		if props == nil {
-			return "", unknownProperty(iface, name)
+			return "", unknownProperty(pc.Interface, pc.Name)
 		}
-		if err := props.get(name, e); err != nil {
+		if err := props.get(pc.Name, e); err != nil {
 			return "", err
 		}
 		return "v", nil
-	case m.Member == "Set" && m.Signature == "ssv":
-		name := d.String()
+	default: // Set
 		if props == nil {
-			return "", unknownProperty(iface, name)
+			return "", unknownProperty(pc.Interface, pc.Name)
 		}
-		ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: iface, Member: m.Member, stamp: src.stamp})
-		return "", props.set(ctx, name, &d)
+		return "", props.set(ctx, pc.Name, pc.Value)
 	}
-	return "", unknownMethod(m)
 }
 
 // introspect returns the document for path: the interfaces registered there and the names of

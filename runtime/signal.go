@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"fmt"
+	"sync/atomic"
 
 	"github.com/kdbus-go/kdbus/match"
 	"github.com/kdbus-go/kdbus/wire"
@@ -15,6 +16,18 @@ type SignalType[T any] struct {
 	Interface string
 	Name      string
 	Args      Codec[T]
+
+	infoCache atomic.Pointer[MethodInfo]
+}
+
+// info returns the signal's MethodInfo, made on first use and shared by all its emissions
+// and deliveries.
+func (s *SignalType[T]) info() *MethodInfo {
+	if p := s.infoCache.Load(); p != nil {
+		return p
+	}
+	s.infoCache.CompareAndSwap(nil, &MethodInfo{Interface: s.Interface, Member: s.Name, NoReply: true, Kind: KindSignal})
+	return s.infoCache.Load()
 }
 
 // Emitter sends a service's signals from one object path on one connection. Generated code
@@ -54,7 +67,24 @@ func (em *Emitter) Path() wire.ObjectPath { return em.path }
 // that a subscriber's receive pool has no room for and tells that connection, which counts it
 // in Conn.Stats().Dropped (the bus does not know which of its subscriptions wanted it); a
 // subscription whose own buffer is full counts it in Signal.Lost.
+//
+// The signal passes the connection's client interceptors (KindSignal, NoReply) with v as the
+// request and no response; an interceptor's error is Emit's, and the signal is not sent.
 func (s *SignalType[T]) Emit(em *Emitter, v *T) error {
+	if em.conn.unaryClient == nil {
+		return s.emit(context.Background(), em, v)
+	}
+	return em.conn.invokeCall(context.Background(), s.info(), v, nil, func(ctx context.Context, _ *MethodInfo, req, _ any) error {
+		v, ok := req.(*T)
+		if !ok || v == nil {
+			return Errorf(Internal, "an interceptor passed a %T as the arguments of signal %s; want a %T", req, s.Name, v)
+		}
+		return s.emit(ctx, em, v)
+	})
+}
+
+// emit encodes and sends the signal.
+func (s *SignalType[T]) emit(ctx context.Context, em *Emitter, v *T) error {
 	buf := getBuffer()
 	defer putBuffer(buf)
 	var e wire.Encoder
@@ -72,7 +102,7 @@ func (s *SignalType[T]) Emit(em *Emitter, v *T) error {
 		Order: wire.NativeOrder, Type: wire.Signal, Path: em.path, Interface: s.Interface,
 		Member: s.Name, Destination: em.dest, Signature: s.Args.Sig, Body: e.Bytes(),
 	}
-	return em.conn.send(context.Background(), m, nil, 0, false)
+	return em.conn.send(ctx, m, nil, 0, false)
 }
 
 // Signal is one signal delivered to a subscriber: its arguments and where it came from.
@@ -170,7 +200,7 @@ func (s *SignalType[T]) Subscribe(ctx context.Context, o *Object, opts ...Subscr
 	}
 	decode := s.Args.Decode
 	sig := s.Args.Sig
-	return subscribeDecoded(ctx, o.conn, mr, cfg.buffer, func(m *wire.Message) (*T, bool) {
+	return subscribeDecoded(ctx, o.conn, mr, cfg.buffer, s.info(), func(m *wire.Message) (*T, bool) {
 		if m.Signature != sig || !exact.match(m) {
 			return nil, false // not this signal as declared, or an argument that only looked alike
 		}
@@ -183,19 +213,43 @@ func (s *SignalType[T]) Subscribe(ctx context.Context, o *Object, opts ...Subscr
 }
 
 // subscribeDecoded adds rule mr to the bus and delivers the matching messages that decode
-// turns into arguments, through a buffer of the given size.
-func subscribeDecoded[T any](ctx context.Context, c *Conn, mr *match.Rule, buffer int, decode func(*wire.Message) (*T, bool)) (*Signals[T], error) {
+// turns into arguments, through a buffer of the given size. Each delivery passes the server
+// interceptors as info, with the arguments (a *T) as the request.
+func subscribeDecoded[T any](ctx context.Context, c *Conn, mr *match.Rule, buffer int, info *MethodInfo, decode func(*wire.Message) (*T, bool)) (*Signals[T], error) {
 	box := newMailbox[Signal[T]](buffer)
-	stamp := func(v *Signal[T], lost uint64) { v.Lost = lost }
-	r := &rule{conn: c, match: mr, close: box.close, deliver: func(m *wire.Message) {
-		if args, ok := decode(m); ok {
-			box.put(Signal[T]{Sender: m.Sender, Path: m.Path, Args: args}, stamp)
+	setLost := func(v *Signal[T], lost uint64) { v.Lost = lost }
+	r := &rule{conn: c, match: mr, close: box.close, deliver: func(m *wire.Message, st stamp) {
+		args, ok := decode(m)
+		if !ok {
+			return
 		}
+		if c.unaryServer == nil {
+			box.put(Signal[T]{Sender: m.Sender, Path: m.Path, Args: args}, setLost)
+			return
+		}
+		sender, path := m.Sender, m.Path
+		c.interceptSignal(m, st, info, args, func(_ context.Context, req any) (any, error) {
+			args, ok := req.(*T)
+			if !ok || args == nil {
+				return nil, Errorf(Internal, "an interceptor passed a %T as the arguments of signal %s; want a %T", req, info.Member, args)
+			}
+			box.put(Signal[T]{Sender: sender, Path: path, Args: args}, setLost)
+			return nil, nil
+		})
 	}}
 	if err := c.addRule(ctx, r); err != nil {
 		return nil, err
 	}
 	return &Signals[T]{r: r, box: box}, nil
+}
+
+// interceptSignal passes a signal decoded for a subscription (args) through the server
+// interceptors, as info, to deliver, which puts it into the subscription. It runs on the
+// connection's reader; the interceptors see the sender as the Caller. A signal they refuse
+// is not delivered.
+func (c *Conn) interceptSignal(m *wire.Message, st stamp, info *MethodInfo, args any, deliver UnaryHandler) {
+	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: m.Interface, Member: m.Member, stamp: st, onReader: true})
+	c.serveCall(ctx, info, args, deliver)
 }
 
 // exactArgs are the argument filters that the bus cannot check exactly: object paths (argNpath
