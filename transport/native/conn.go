@@ -848,6 +848,12 @@ func (c *Conn) tryWrite(pkt, oob []byte) (bool, error) {
 
 // Recv returns the next message. Release it once its Body is no longer needed.
 func (c *Conn) Recv() (Received, error) {
+	// The reader reads the pool's control area while it waits; Close may run meanwhile, so
+	// the reader holds the mapping for as long as it runs.
+	if !c.acquire() {
+		return Received{}, ErrClosed
+	}
+	defer c.unref()
 	if c.closed.Load() {
 		c.dropLanes()
 		for i := range c.queue {
