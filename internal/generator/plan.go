@@ -210,9 +210,9 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 			return optionPath(m.Location.Path, methodOptionsField, mext, field)
 		}
 		mp := &methodPlan{
-			m:          m,
-			member:     string(m.Desc.Name()),
-			noReply:    mo.GetNoReply(),
+			m:             m,
+			member:        string(m.Desc.Name()),
+			noReply:       mo.GetNoReply(),
 			deprecated:    m.Desc.Options().(*descriptorpb.MethodOptions).GetDeprecated(),
 			clientStreams: m.Desc.IsStreamingClient(),
 			serverStreams: m.Desc.IsStreamingServer(),
