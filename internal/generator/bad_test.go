@@ -183,6 +183,38 @@ message Note {
 		return pos(src, "option (kdbus.v1.method)") + `: bad\.v1\.Svc\.Tell: a no_reply method sends no reply, but it returns bad\.v1\.Note; hint: make the rpc return google\.protobuf\.Empty, or remove no_reply`
 	})
 
+	streamNoReply := badHeader + `service Svc {
+  rpc Feed(stream google.protobuf.Empty) returns (google.protobuf.Empty) {
+    option (kdbus.v1.method) = { no_reply: true };
+  }
+}
+`
+	add("no_reply on a stream", streamNoReply, func(src string) string {
+		return pos(src, "option (kdbus.v1.method)") + `: bad\.v1\.Svc\.Feed: a streaming rpc cannot be no_reply: the reply to its opening call ends the stream with its status; hint: remove no_reply, or make the rpc unary`
+	})
+
+	// 252 fields fit in a method's arguments, not in a frame: a Data signal adds 5 characters.
+	var wide strings.Builder
+	wide.WriteString(badHeader + "service Svc {\n  rpc Unary(Wide) returns (Wide);\n  rpc Watch(google.protobuf.Empty) returns (stream Wide);\n}\n\nmessage Wide {\n")
+	for i := 1; i <= 252; i++ {
+		fmt.Fprintf(&wide, "  int32 f%d = %d;\n", i, i)
+	}
+	wide.WriteString("}\n")
+	add("frame signature too long", wide.String(), func(src string) string {
+		return pos(src, "rpc Watch") + `: bad\.v1\.Svc\.Watch: its server stream frames \(the fields of bad\.v1\.Wide\) have a signature of 252 characters; a stream frame allows 250 \(D-Bus's 255, less the 5 of the Data signal around it\); hint: split the message .*`
+	})
+
+	// 32 nested arrays fit in a method's arguments, not in a frame, which is an array element.
+	var deepFrame strings.Builder
+	deepFrame.WriteString(badHeader + "service Svc {\n  rpc Unary(L0) returns (L0);\n  rpc Send(stream L0) returns (google.protobuf.Empty);\n}\n\n")
+	for i := 0; i < 32; i++ {
+		fmt.Fprintf(&deepFrame, "message L%d { L%d next = 1; }\n", i, i+1)
+	}
+	deepFrame.WriteString("message L32 { int32 x = 1; }\n")
+	add("frame arrays nested too deeply", deepFrame.String(), func(src string) string {
+		return pos(src, "L32 next") + `: bad\.v1\.L31\.next: arrays nest deeper than the 31 D-Bus allows in one signature inside a stream frame; hint: flatten the nesting.*`
+	})
+
 	noPkg := `syntax = "proto3";
 
 import "google/protobuf/empty.proto";

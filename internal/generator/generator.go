@@ -18,8 +18,8 @@ import (
 
 // Options configure a run of the generator.
 type Options struct {
-	// Warnings receives a line for each thing the generator left out or could not honour
-	// (streaming methods, memfd fields inside serialized messages). Nil discards them.
+	// Warnings receives a line for each thing the generator could not honour (memfd fields
+	// inside serialized messages). Nil discards them.
 	Warnings io.Writer
 }
 

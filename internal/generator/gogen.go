@@ -75,14 +75,6 @@ func (e *emitter) service(sp *servicePlan) {
 	ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
 	xmlFile := e.p.stemBase() + "." + string(name) + ".introspect.xml"
 
-	if len(sp.notes) > 0 {
-		e.P("// Left out of the ", name, " service for now:")
-		for _, note := range sp.notes {
-			e.P("//   - ", note, ".")
-		}
-		e.P()
-	}
-
 	e.P("// D-Bus names of the ", name, " service.")
 	e.P("const (")
 	e.P("// ", n.iface, " is the D-Bus interface name of the service.")
@@ -149,18 +141,13 @@ func (e *emitter) service(sp *servicePlan) {
 		}
 		deprecated()
 	}
-	sig := func(mp *methodPlan) (string, string) {
-		return "*" + e.ident(mp.m.Input.GoIdent), "*" + e.ident(mp.m.Output.GoIdent)
-	}
-
 	// Client.
 	e.P("// ", n.client, " is the client API of the ", name, " service.")
 	serviceDoc()
 	e.P("type ", n.client, " interface {")
 	for _, mp := range sp.methods {
-		in, out := sig(mp)
 		methodDoc(mp)
-		e.P(mp.m.GoName, "(ctx ", ctx, ", req ", in, ", opts ...", e.rt("CallOption"), ") (", out, ", error)")
+		e.P(mp.m.GoName, e.clientSig(mp))
 	}
 	e.clientMethods(sp)
 	e.P("}")
@@ -183,9 +170,17 @@ func (e *emitter) service(sp *servicePlan) {
 	e.P("}")
 	e.P()
 	for _, mp := range sp.methods {
-		in, out := sig(mp)
-		e.P("func (c *", n.clientImpl, ") ", mp.m.GoName, "(ctx ", ctx, ", req ", in, ", opts ...", e.rt("CallOption"), ") (", out, ", error) {")
-		e.P("return ", n.vars[mp.m], ".Invoke(ctx, c.obj, req, opts...)")
+		e.P("func (c *", n.clientImpl, ") ", mp.m.GoName, e.clientSig(mp), " {")
+		switch {
+		case mp.clientStreams && mp.serverStreams:
+			e.P("return ", n.vars[mp.m], ".OpenBidiStream(ctx, c.obj, opts...)")
+		case mp.clientStreams:
+			e.P("return ", n.vars[mp.m], ".OpenClientStream(ctx, c.obj, opts...)")
+		case mp.serverStreams:
+			e.P("return ", n.vars[mp.m], ".OpenServerStream(ctx, c.obj, req, opts...)")
+		default:
+			e.P("return ", n.vars[mp.m], ".Invoke(ctx, c.obj, req, opts...)")
+		}
 		e.P("}")
 		e.P()
 	}
@@ -196,9 +191,8 @@ func (e *emitter) service(sp *servicePlan) {
 	serviceDoc()
 	e.P("type ", n.server, " interface {")
 	for _, mp := range sp.methods {
-		in, out := sig(mp)
 		methodDoc(mp)
-		e.P(mp.m.GoName, "(", ctx, ", ", in, ") (", out, ", error)")
+		e.P(mp.m.GoName, e.serverSig(mp))
 	}
 	e.P("}")
 	e.P()
@@ -207,9 +201,12 @@ func (e *emitter) service(sp *servicePlan) {
 	e.P("type ", n.unimpl, " struct{}")
 	e.P()
 	for _, mp := range sp.methods {
-		in, out := sig(mp)
-		e.P("func (", n.unimpl, ") ", mp.m.GoName, "(", ctx, ", ", in, ") (", out, ", error) {")
-		e.P("return nil, ", e.rt("Errorf"), "(", e.rt("Unimplemented"), ", ", strconv.Quote("method "+mp.m.GoName+" is not implemented"), ")")
+		e.P("func (", n.unimpl, ") ", mp.m.GoName, e.serverSig(mp), " {")
+		nilResult := "nil, "
+		if mp.streaming() {
+			nilResult = ""
+		}
+		e.P("return ", nilResult, e.rt("Errorf"), "(", e.rt("Unimplemented"), ", ", strconv.Quote("method "+mp.m.GoName+" is not implemented"), ")")
 		e.P("}")
 		e.P()
 	}
@@ -217,12 +214,24 @@ func (e *emitter) service(sp *servicePlan) {
 
 	// Methods and the service descriptor.
 	for _, mp := range sp.methods {
-		e.P("var ", n.vars[mp.m], " = ", e.rt("UnaryMethod"), "[", e.ident(mp.m.Input.GoIdent), ", ", e.ident(mp.m.Output.GoIdent), "]{")
+		kind := "UnaryMethod"
+		if mp.streaming() {
+			kind = "StreamMethod"
+		}
+		e.P("var ", n.vars[mp.m], " = ", e.rt(kind), "[", e.ident(mp.m.Input.GoIdent), ", ", e.ident(mp.m.Output.GoIdent), "]{")
 		e.P("Interface: ", n.iface, ",")
 		e.P("Name: ", n.members[mp.m], ",")
 		e.P("In: ", e.codecExpr(mp.in), ",")
 		e.P("Out: ", e.codecExpr(mp.out), ",")
-		e.P("NoReply: ", mp.noReply, ",")
+		if !mp.streaming() {
+			e.P("NoReply: ", mp.noReply, ",")
+		}
+		if mp.clientStreams {
+			e.P("ClientStreams: true,")
+		}
+		if mp.serverStreams {
+			e.P("ServerStreams: true,")
+		}
 		e.P("}")
 		e.P()
 	}
@@ -234,9 +243,21 @@ func (e *emitter) service(sp *servicePlan) {
 	e.P("HandlerType: (*", n.server, ")(nil),")
 	e.P("Methods: []", e.rt("MethodDesc"), "{")
 	for _, mp := range sp.methods {
-		in, out := sig(mp)
-		e.P(n.vars[mp.m], ".Desc(func(srv any, ctx ", ctx, ", req ", in, ") (", out, ", error) {")
-		e.P("return srv.(", n.server, ").", mp.m.GoName, "(ctx, req)")
+		in, out := e.ident(mp.m.Input.GoIdent), e.ident(mp.m.Output.GoIdent)
+		switch {
+		case mp.clientStreams && mp.serverStreams:
+			e.P(n.vars[mp.m], ".BidiStreamDesc(func(srv any, stream ", e.rt("BidiStreamingServer"), "[", in, ", ", out, "]) error {")
+			e.P("return srv.(", n.server, ").", mp.m.GoName, "(stream)")
+		case mp.clientStreams:
+			e.P(n.vars[mp.m], ".ClientStreamDesc(func(srv any, stream ", e.rt("ClientStreamingServer"), "[", in, ", ", out, "]) error {")
+			e.P("return srv.(", n.server, ").", mp.m.GoName, "(stream)")
+		case mp.serverStreams:
+			e.P(n.vars[mp.m], ".ServerStreamDesc(func(srv any, req *", in, ", stream ", e.rt("ServerStreamingServer"), "[", out, "]) error {")
+			e.P("return srv.(", n.server, ").", mp.m.GoName, "(req, stream)")
+		default:
+			e.P(n.vars[mp.m], ".Desc(func(srv any, ctx ", ctx, ", req *", in, ") (*", out, ", error) {")
+			e.P("return srv.(", n.server, ").", mp.m.GoName, "(ctx, req)")
+		}
 		e.P("}),")
 	}
 	e.P("},")
@@ -247,6 +268,36 @@ func (e *emitter) service(sp *servicePlan) {
 	e.P("}")
 	e.P()
 	e.signalsAndProperties(sp)
+}
+
+// clientSig returns the parameters and results of the client interface's method for mp.
+func (e *emitter) clientSig(mp *methodPlan) string {
+	ctx := "ctx " + e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
+	opts := "opts ..." + e.rt("CallOption")
+	in, out := e.ident(mp.m.Input.GoIdent), e.ident(mp.m.Output.GoIdent)
+	switch {
+	case mp.clientStreams && mp.serverStreams:
+		return "(" + ctx + ", " + opts + ") (" + e.rt("BidiStreamingClient") + "[" + in + ", " + out + "], error)"
+	case mp.clientStreams:
+		return "(" + ctx + ", " + opts + ") (" + e.rt("ClientStreamingClient") + "[" + in + ", " + out + "], error)"
+	case mp.serverStreams:
+		return "(" + ctx + ", req *" + in + ", " + opts + ") (" + e.rt("ServerStreamingClient") + "[" + out + "], error)"
+	}
+	return "(" + ctx + ", req *" + in + ", " + opts + ") (*" + out + ", error)"
+}
+
+// serverSig returns the parameters and results of the server interface's method for mp.
+func (e *emitter) serverSig(mp *methodPlan) string {
+	in, out := e.ident(mp.m.Input.GoIdent), e.ident(mp.m.Output.GoIdent)
+	switch {
+	case mp.clientStreams && mp.serverStreams:
+		return "(" + e.rt("BidiStreamingServer") + "[" + in + ", " + out + "]) error"
+	case mp.clientStreams:
+		return "(" + e.rt("ClientStreamingServer") + "[" + in + ", " + out + "]) error"
+	case mp.serverStreams:
+		return "(*" + in + ", " + e.rt("ServerStreamingServer") + "[" + out + "]) error"
+	}
+	return "(" + e.g.QualifiedGoIdent(contextPkg.Ident("Context")) + ", *" + in + ") (*" + out + ", error)"
 }
 
 // stemBase returns the base name of the generated files' prefix.

@@ -155,9 +155,6 @@ func (n *namer) allocService(s *protogen.Service, decls serviceDecls) *serviceNa
 		errVars:   map[string]string{},
 	}
 	for _, m := range s.Methods {
-		if isStreaming(m) {
-			continue
-		}
 		sn.members[m] = n.alloc(g + "_" + m.GoName + "_Member")
 	}
 	for _, e := range errNames {
@@ -169,9 +166,6 @@ func (n *namer) allocService(s *protogen.Service, decls serviceDecls) *serviceNa
 	}
 	sn.clientImpl = n.alloc(unexport(g) + "Client")
 	for _, m := range s.Methods {
-		if isStreaming(m) {
-			continue
-		}
 		sn.vars[m] = n.alloc(unexport(g) + "_" + m.GoName)
 	}
 	if len(decls.signals) > 0 {
@@ -210,10 +204,6 @@ func (n *namer) allocService(s *protogen.Service, decls serviceDecls) *serviceNa
 		}
 	}
 	return sn
-}
-
-func isStreaming(m *protogen.Method) bool {
-	return m.Desc.IsStreamingClient() || m.Desc.IsStreamingServer()
 }
 
 // isGoIdentPart reports whether s is made of ASCII letters, digits and underscores and does not

@@ -24,6 +24,22 @@ const (
 	AnnotationMemfd = "org.kdbusgo.Memfd"
 )
 
+// Annotations of our own on the opening call of a streaming rpc.
+const (
+	// AnnotationStream marks a method as a stream's opening call; its value says which sides
+	// stream: "server", "client" or "bidi".
+	AnnotationStream = "org.kdbusgo.Stream"
+	// AnnotationStreamIn gives the D-Bus signature of the client's frames (client and bidi).
+	AnnotationStreamIn = "org.kdbusgo.Stream.In"
+	// AnnotationStreamOut gives the D-Bus signature of the server's frames (server and bidi).
+	AnnotationStreamOut = "org.kdbusgo.Stream.Out"
+)
+
+// A stream frame travels as the struct of its message's fields inside the body "uua(FRAME)"
+// of a Data signal: frameSigExtra more signature characters, one more array and struct level,
+// and two more containers than the fields alone.
+const frameSigExtra = len("uua()")
+
 // filePlan is everything generated for one .proto file.
 type filePlan struct {
 	file     *protogen.File
@@ -55,7 +71,6 @@ type servicePlan struct {
 	methods          []*methodPlan
 	signals          []*signalPlan
 	props            *propsPlan // nil without properties
-	notes            []string   // what was left out, for a comment in the generated file
 	deprecated       bool
 	xmlIface, xmlDoc string
 }
@@ -65,6 +80,22 @@ type methodPlan struct {
 	member              string
 	noReply, deprecated bool
 	in, out             *topCodec
+	// clientStreams and serverStreams say which sides of a streaming rpc send frames.
+	clientStreams, serverStreams bool
+}
+
+// streaming reports whether the method is a streaming rpc.
+func (mp *methodPlan) streaming() bool { return mp.clientStreams || mp.serverStreams }
+
+// streamKind is the value of the method's AnnotationStream: "server", "client" or "bidi".
+func (mp *methodPlan) streamKind() string {
+	switch {
+	case mp.clientStreams && mp.serverStreams:
+		return "bidi"
+	case mp.clientStreams:
+		return "client"
+	}
+	return "server"
 }
 
 const (
@@ -174,21 +205,17 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 	members := map[string]*protogen.Method{}
 	mext := int32(kdbusv1.E_Method.TypeDescriptor().Number())
 	for _, m := range s.Methods {
-		if isStreaming(m) {
-			msg := fmt.Sprintf("%s.%s is a streaming RPC; streaming is not supported yet and the method was left out", name, m.Desc.Name())
-			g.warnf(f.Desc.Path(), "%s", msg)
-			sp.notes = append(sp.notes, msg)
-			continue
-		}
 		mo := methodOptions(m)
 		mPath := func(field int32) protoreflect.SourcePath {
 			return optionPath(m.Location.Path, methodOptionsField, mext, field)
 		}
 		mp := &methodPlan{
-			m:          m,
-			member:     string(m.Desc.Name()),
-			noReply:    mo.GetNoReply(),
-			deprecated: m.Desc.Options().(*descriptorpb.MethodOptions).GetDeprecated(),
+			m:             m,
+			member:        string(m.Desc.Name()),
+			noReply:       mo.GetNoReply(),
+			deprecated:    m.Desc.Options().(*descriptorpb.MethodOptions).GetDeprecated(),
+			clientStreams: m.Desc.IsStreamingClient(),
+			serverStreams: m.Desc.IsStreamingServer(),
 		}
 		if mem := mo.GetMember(); mem != "" {
 			mp.member = mem
@@ -201,12 +228,23 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 				"give one of them another name with option (kdbus.v1.method).member")
 		}
 		members[mp.member] = m
-		if mp.noReply && m.Output.Desc.FullName() != emptyName {
+		switch {
+		case mp.noReply && mp.streaming():
+			g.diags.addAt(m.Desc, mPath(1), "a streaming rpc cannot be no_reply: the reply to its opening call ends the stream with its status",
+				"remove no_reply, or make the rpc unary")
+		case mp.noReply && m.Output.Desc.FullName() != emptyName:
 			g.diags.addAt(m.Desc, mPath(1), fmt.Sprintf("a no_reply method sends no reply, but it returns %s", m.Output.Desc.FullName()),
 				"make the rpc return google.protobuf.Empty, or remove no_reply")
 		}
-		mp.in = g.topCodec(p, m.Input, m.Desc, "in-arguments")
-		mp.out = g.topCodec(p, m.Output, m.Desc, "out-arguments")
+		inWhat, outWhat := "in-arguments", "out-arguments"
+		if mp.clientStreams {
+			inWhat = "client stream frames"
+		}
+		if mp.serverStreams {
+			outWhat = "server stream frames"
+		}
+		mp.in = g.topCodec(p, m.Input, m.Desc, inWhat, mp.clientStreams)
+		mp.out = g.topCodec(p, m.Output, m.Desc, outWhat, mp.serverStreams)
 		sp.methods = append(sp.methods, mp)
 	}
 
@@ -217,10 +255,11 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 	return sp
 }
 
-// topCodec returns the codec of msg as a whole request, response or signal, and checks that
-// its arguments fit D-Bus's limits; where is the method or service that uses it, what names
-// the arguments in diagnostics ("in-arguments").
-func (g *generator) topCodec(p *filePlan, msg *protogen.Message, where protoreflect.Descriptor, what string) *topCodec {
+// topCodec returns the codec of msg as a whole request, response, signal or stream frame, and
+// checks that its arguments fit D-Bus's limits; where is the method or service that uses it,
+// what names the arguments in diagnostics ("in-arguments"). A frame's fields are checked as
+// they travel: wrapped in a struct inside the array of a Data signal.
+func (g *generator) topCodec(p *filePlan, msg *protogen.Message, where protoreflect.Descriptor, what string, frame bool) *topCodec {
 	name := msg.Desc.FullName()
 	c := p.codecByMsg[name]
 	if c == nil {
@@ -248,21 +287,34 @@ func (g *generator) topCodec(p *filePlan, msg *protogen.Message, where protorefl
 		return c
 	}
 	in := c.info
-	if in.sigLen > wire.MaxSignatureLength {
-		g.diags.add(where, fmt.Sprintf("its %s (the fields of %s) have a signature of %s characters; D-Bus allows %d", what, name, lenText(in.sigLen), wire.MaxSignatureLength),
+	maxSig, maxArrays, maxStructs, maxTotal := wire.MaxSignatureLength, wire.MaxArrayDepth, wire.MaxStructDepth, wire.MaxTotalDepth
+	within := ""
+	if frame {
+		maxSig -= frameSigExtra
+		maxArrays--
+		maxStructs--
+		maxTotal -= 2
+		within = " inside a stream frame"
+	}
+	if in.sigLen > maxSig {
+		allows := fmt.Sprintf("D-Bus allows %d", maxSig)
+		if frame {
+			allows = fmt.Sprintf("a stream frame allows %d (D-Bus's %d, less the %d of the Data signal around it)", maxSig, wire.MaxSignatureLength, frameSigExtra)
+		}
+		g.diags.add(where, fmt.Sprintf("its %s (the fields of %s) have a signature of %s characters; %s", what, name, lenText(in.sigLen), allows),
 			"split the message into smaller ones, or move rarely used fields into a nested message carried as bytes")
 		return c
 	}
 	for _, u := range in.units {
 		switch {
-		case u.n.arrays > wire.MaxArrayDepth:
-			g.model.blame(u.n, where, metricArrays, wire.MaxArrayDepth, "arrays nest deeper than the %d D-Bus allows in one signature",
+		case u.n.arrays > maxArrays:
+			g.model.blame(u.n, where, metricArrays, maxArrays, "arrays nest deeper than the %d D-Bus allows in one signature"+within,
 				"flatten the nesting: every repeated field, map and optional or message field adds an array level")
-		case u.n.structs > wire.MaxStructDepth:
-			g.model.blame(u.n, where, metricStructs, wire.MaxStructDepth, "structs nest deeper than the %d D-Bus allows in one signature",
+		case u.n.structs > maxStructs:
+			g.model.blame(u.n, where, metricStructs, maxStructs, "structs nest deeper than the %d D-Bus allows in one signature"+within,
 				"flatten the nesting of messages inside messages")
-		case u.n.total > wire.MaxTotalDepth:
-			g.model.blame(u.n, where, metricTotal, wire.MaxTotalDepth, "values nest deeper than the %d containers D-Bus allows, counting variants",
+		case u.n.total > maxTotal:
+			g.model.blame(u.n, where, metricTotal, maxTotal, "values nest deeper than the %d containers D-Bus allows, counting variants"+within,
 				"flatten the nesting of messages and oneofs")
 		}
 	}
@@ -308,13 +360,28 @@ func (sp *servicePlan) buildXML() {
 	iface := introspect.Interface{Name: sp.iface}
 	for _, mp := range sp.methods {
 		im := introspect.Method{Name: mp.member}
-		for _, a := range mp.in.args {
-			a.Direction = "in"
-			im.Args = append(im.Args, a)
+		// A stream's opening call carries the request's fields only when the client sends
+		// one request, and the response's only when the server sends one response.
+		if !mp.clientStreams {
+			for _, a := range mp.in.args {
+				a.Direction = "in"
+				im.Args = append(im.Args, a)
+			}
 		}
-		for _, a := range mp.out.args {
-			a.Direction = "out"
-			im.Args = append(im.Args, a)
+		if !mp.serverStreams {
+			for _, a := range mp.out.args {
+				a.Direction = "out"
+				im.Args = append(im.Args, a)
+			}
+		}
+		if mp.streaming() {
+			im.Annotations = append(im.Annotations, introspect.Annotation{Name: AnnotationStream, Value: mp.streamKind()})
+			if mp.clientStreams {
+				im.Annotations = append(im.Annotations, introspect.Annotation{Name: AnnotationStreamIn, Value: mp.in.sig})
+			}
+			if mp.serverStreams {
+				im.Annotations = append(im.Annotations, introspect.Annotation{Name: AnnotationStreamOut, Value: mp.out.sig})
+			}
 		}
 		if mp.deprecated {
 			im.Annotations = append(im.Annotations, introspect.Annotation{Name: introspect.AnnotationDeprecated, Value: "true"})

@@ -76,7 +76,18 @@ func randomProto(r *rand.Rand) string {
 	}
 	b.WriteString("service S {\n")
 	for i := 0; i < 1+r.Intn(4); i++ {
-		fmt.Fprintf(&b, "  rpc R%d(M%d) returns (M%d);\n", i, r.Intn(n), r.Intn(n))
+		in, out := r.Intn(n), r.Intn(n)
+		// One rpc in three streams on one side or both.
+		inStream, outStream := "", ""
+		switch r.Intn(9) {
+		case 0:
+			inStream = "stream "
+		case 1:
+			outStream = "stream "
+		case 2:
+			inStream, outStream = "stream ", "stream "
+		}
+		fmt.Fprintf(&b, "  rpc R%d(%sM%d) returns (%sM%d);\n", i, inStream, in, outStream, out)
 	}
 	b.WriteString("}\n")
 	return b.String()
@@ -88,6 +99,7 @@ var diagLine = regexp.MustCompile(`^rnd\.proto:\d+:\d+: [A-Za-z0-9_.]+: .+; hint
 // and must either produce its files or fail with well-formed diagnostics only. The code
 // generated for a number of them, with protoc-gen-go's, must pass go vet.
 func TestGoldenRandomProtos(t *testing.T) {
+	streams := 0
 	goTool := requireTool(t, "go")
 	vetDir, err := os.MkdirTemp("testdata", "vet-random-")
 	if err != nil {
@@ -113,7 +125,8 @@ func TestGoldenRandomProtos(t *testing.T) {
 					writeFile(t, filepath.Join(vetDir, pkg, f.GetName()), f.GetContent())
 				}
 				vetPkgs = append(vetPkgs, "./"+filepath.ToSlash(filepath.Join(vetDir, pkg)))
-				if len(testPkgs) < 4 {
+				if len(testPkgs) < 8 {
+					streams += strings.Count(src, "stream M")
 					writeFile(t, filepath.Join(vetDir, pkg, "roundtrip_test.go"), roundTripTest(src))
 					testPkgs = append(testPkgs, vetPkgs[len(vetPkgs)-1])
 				}
@@ -127,7 +140,10 @@ func TestGoldenRandomProtos(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d generated, %d refused", ok, failed)
+	t.Logf("%d generated, %d refused; %d streaming sides round-tripped", ok, failed, streams)
+	if streams == 0 {
+		t.Error("no streaming rpc among the round-tripped random files")
+	}
 	if out, err := exec.Command(goTool, append([]string{"vet"}, vetPkgs...)...).CombinedOutput(); err != nil {
 		t.Errorf("go vet on the code generated from random files: %v\n%s", err, out)
 	}
@@ -145,8 +161,12 @@ func roundTripTest(src string) string {
 	var b strings.Builder
 	b.WriteString("package rnd\n\nimport (\n\t\"testing\"\n\n\t\"github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/roundtrip\"\n)\n\n")
 	b.WriteString("func TestRoundTrip(t *testing.T) {\n\troundtrip.Service(t, S_IntrospectXML, &S_ServiceDesc)\n")
-	for _, m := range regexp.MustCompile(`rpc (R\d+)\(`).FindAllStringSubmatch(src, -1) {
-		fmt.Fprintf(&b, "\troundtrip.Method(t, S_IntrospectXML, &s_%s)\n", m[1])
+	for _, m := range regexp.MustCompile(`rpc (R\d+)\((stream )?M\d+\) returns \((stream )?`).FindAllStringSubmatch(src, -1) {
+		check := "Method"
+		if m[2] != "" || m[3] != "" {
+			check = "Stream"
+		}
+		fmt.Fprintf(&b, "\troundtrip.%s(t, S_IntrospectXML, &s_%s)\n", check, m[1])
 	}
 	b.WriteString("}\n")
 	return b.String()

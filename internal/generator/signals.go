@@ -163,7 +163,7 @@ func (g *generator) planSignals(p *filePlan, sp *servicePlan, optPath func(sub .
 			member:     member,
 			deprecated: msg.Desc.Options().(*descriptorpb.MessageOptions).GetDeprecated(),
 		}
-		sg.codec = g.topCodec(p, msg, s.Desc, "arguments of signal "+member)
+		sg.codec = g.topCodec(p, msg, s.Desc, "arguments of signal "+member, false)
 		if strings.Contains(sg.codec.sig, "h") {
 			g.diags.addAt(s.Desc, path, fmt.Sprintf("signal %s carries file descriptors (a memfd field of %s); signals cannot", member, msg.Desc.FullName()),
 				"send large payloads in method calls, or send a signal that tells subscribers to fetch them")

@@ -10,9 +10,6 @@ import (
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
-// Left out of the Greeter service for now:
-//   - Greeter.Chat is a streaming RPC; streaming is not supported yet and the method was left out.
-
 // D-Bus names of the Greeter service.
 const (
 	// Greeter_Interface is the D-Bus interface name of the service.
@@ -29,6 +26,10 @@ const (
 	Greeter_Notify_Member       = "Notify"
 	Greeter_Ping_Member         = "Ping"
 	Greeter_SayHelloOld_Member  = "SayHelloOld"
+	Greeter_Chat_Member         = "Chat"
+	Greeter_Watch_Member        = "Watch"
+	Greeter_Collect_Member      = "Collect"
+	Greeter_Ticks_Member        = "Ticks"
 	Greeter_Undocumented_Member = "Undocumented"
 )
 
@@ -121,6 +122,33 @@ const Greeter_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
    <annotation name="org.gtk.GDBus.DocString" value="SayHelloOld is the first version of SayHello."/>
   </method>
+  <method name="Chat">
+   <annotation name="org.kdbusgo.Stream" value="bidi"/>
+   <annotation name="org.kdbusgo.Stream.In" value="ss"/>
+   <annotation name="org.kdbusgo.Stream.Out" value="s"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Chat greets each name of a stream of requests with a reply on a stream of its own."/>
+  </method>
+  <method name="Watch">
+   <arg name="name" type="s" direction="in"/>
+   <arg name="who" type="s" direction="in">
+    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
+   </arg>
+   <annotation name="org.kdbusgo.Stream" value="server"/>
+   <annotation name="org.kdbusgo.Stream.Out" value="s"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Watch sends the greetings the greeter makes from now on."/>
+  </method>
+  <method name="Collect">
+   <arg name="message" type="s" direction="out"/>
+   <annotation name="org.kdbusgo.Stream" value="client"/>
+   <annotation name="org.kdbusgo.Stream.In" value="ss"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Collect greets every name sent at once, when the client is done."/>
+  </method>
+  <method name="Ticks">
+   <annotation name="org.kdbusgo.Stream" value="server"/>
+   <annotation name="org.kdbusgo.Stream.Out" value=""/>
+   <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Ticks streams messages without fields."/>
+  </method>
   <method name="Undocumented"/>
   <signal name="Greeted">
    <arg name="name" type="s"/>
@@ -150,6 +178,16 @@ type GreeterClient interface {
 	//
 	// Deprecated: Do not use.
 	SayHelloOld(ctx context.Context, req *HelloRequest, opts ...runtime.CallOption) (*HelloReply, error)
+	// Chat greets each name of a stream of requests with a reply on a stream of its own.
+	Chat(ctx context.Context, opts ...runtime.CallOption) (runtime.BidiStreamingClient[HelloRequest, HelloReply], error)
+	// Watch sends the greetings the greeter makes from now on.
+	Watch(ctx context.Context, req *HelloRequest, opts ...runtime.CallOption) (runtime.ServerStreamingClient[Greeted], error)
+	// Collect greets every name sent at once, when the client is done.
+	Collect(ctx context.Context, opts ...runtime.CallOption) (runtime.ClientStreamingClient[HelloRequest, HelloReply], error)
+	// Ticks streams messages without fields.
+	//
+	// Deprecated: Do not use.
+	Ticks(ctx context.Context, req *emptypb.Empty, opts ...runtime.CallOption) (runtime.ServerStreamingClient[Nothing], error)
 	Undocumented(ctx context.Context, req *Nothing, opts ...runtime.CallOption) (*Nothing, error)
 	// GetGreetings reads property Greetings.
 	GetGreetings(ctx context.Context, opts ...runtime.CallOption) (uint32, error)
@@ -188,6 +226,22 @@ func (c *greeterClient) Ping(ctx context.Context, req *emptypb.Empty, opts ...ru
 
 func (c *greeterClient) SayHelloOld(ctx context.Context, req *HelloRequest, opts ...runtime.CallOption) (*HelloReply, error) {
 	return greeter_SayHelloOld.Invoke(ctx, c.obj, req, opts...)
+}
+
+func (c *greeterClient) Chat(ctx context.Context, opts ...runtime.CallOption) (runtime.BidiStreamingClient[HelloRequest, HelloReply], error) {
+	return greeter_Chat.OpenBidiStream(ctx, c.obj, opts...)
+}
+
+func (c *greeterClient) Watch(ctx context.Context, req *HelloRequest, opts ...runtime.CallOption) (runtime.ServerStreamingClient[Greeted], error) {
+	return greeter_Watch.OpenServerStream(ctx, c.obj, req, opts...)
+}
+
+func (c *greeterClient) Collect(ctx context.Context, opts ...runtime.CallOption) (runtime.ClientStreamingClient[HelloRequest, HelloReply], error) {
+	return greeter_Collect.OpenClientStream(ctx, c.obj, opts...)
+}
+
+func (c *greeterClient) Ticks(ctx context.Context, req *emptypb.Empty, opts ...runtime.CallOption) (runtime.ServerStreamingClient[Nothing], error) {
+	return greeter_Ticks.OpenServerStream(ctx, c.obj, req, opts...)
 }
 
 func (c *greeterClient) Undocumented(ctx context.Context, req *Nothing, opts ...runtime.CallOption) (*Nothing, error) {
@@ -230,6 +284,16 @@ type GreeterServer interface {
 	//
 	// Deprecated: Do not use.
 	SayHelloOld(context.Context, *HelloRequest) (*HelloReply, error)
+	// Chat greets each name of a stream of requests with a reply on a stream of its own.
+	Chat(runtime.BidiStreamingServer[HelloRequest, HelloReply]) error
+	// Watch sends the greetings the greeter makes from now on.
+	Watch(*HelloRequest, runtime.ServerStreamingServer[Greeted]) error
+	// Collect greets every name sent at once, when the client is done.
+	Collect(runtime.ClientStreamingServer[HelloRequest, HelloReply]) error
+	// Ticks streams messages without fields.
+	//
+	// Deprecated: Do not use.
+	Ticks(*emptypb.Empty, runtime.ServerStreamingServer[Nothing]) error
 	Undocumented(context.Context, *Nothing) (*Nothing, error)
 }
 
@@ -251,6 +315,22 @@ func (UnimplementedGreeterServer) Ping(context.Context, *emptypb.Empty) (*emptyp
 
 func (UnimplementedGreeterServer) SayHelloOld(context.Context, *HelloRequest) (*HelloReply, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method SayHelloOld is not implemented")
+}
+
+func (UnimplementedGreeterServer) Chat(runtime.BidiStreamingServer[HelloRequest, HelloReply]) error {
+	return runtime.Errorf(runtime.Unimplemented, "method Chat is not implemented")
+}
+
+func (UnimplementedGreeterServer) Watch(*HelloRequest, runtime.ServerStreamingServer[Greeted]) error {
+	return runtime.Errorf(runtime.Unimplemented, "method Watch is not implemented")
+}
+
+func (UnimplementedGreeterServer) Collect(runtime.ClientStreamingServer[HelloRequest, HelloReply]) error {
+	return runtime.Errorf(runtime.Unimplemented, "method Collect is not implemented")
+}
+
+func (UnimplementedGreeterServer) Ticks(*emptypb.Empty, runtime.ServerStreamingServer[Nothing]) error {
+	return runtime.Errorf(runtime.Unimplemented, "method Ticks is not implemented")
 }
 
 func (UnimplementedGreeterServer) Undocumented(context.Context, *Nothing) (*Nothing, error) {
@@ -306,6 +386,39 @@ var greeter_SayHelloOld = runtime.UnaryMethod[HelloRequest, HelloReply]{
 	NoReply:   false,
 }
 
+var greeter_Chat = runtime.StreamMethod[HelloRequest, HelloReply]{
+	Interface:     Greeter_Interface,
+	Name:          Greeter_Chat_Member,
+	In:            kdbusCodec_greeter_HelloRequest,
+	Out:           kdbusCodec_greeter_HelloReply,
+	ClientStreams: true,
+	ServerStreams: true,
+}
+
+var greeter_Watch = runtime.StreamMethod[HelloRequest, Greeted]{
+	Interface:     Greeter_Interface,
+	Name:          Greeter_Watch_Member,
+	In:            kdbusCodec_greeter_HelloRequest,
+	Out:           kdbusCodec_greeter_Greeted,
+	ServerStreams: true,
+}
+
+var greeter_Collect = runtime.StreamMethod[HelloRequest, HelloReply]{
+	Interface:     Greeter_Interface,
+	Name:          Greeter_Collect_Member,
+	In:            kdbusCodec_greeter_HelloRequest,
+	Out:           kdbusCodec_greeter_HelloReply,
+	ClientStreams: true,
+}
+
+var greeter_Ticks = runtime.StreamMethod[emptypb.Empty, Nothing]{
+	Interface:     Greeter_Interface,
+	Name:          Greeter_Ticks_Member,
+	In:            runtime.EmptyCodec,
+	Out:           kdbusCodec_greeter_Nothing,
+	ServerStreams: true,
+}
+
 var greeter_Undocumented = runtime.UnaryMethod[Nothing, Nothing]{
 	Interface: Greeter_Interface,
 	Name:      Greeter_Undocumented_Member,
@@ -332,6 +445,18 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
 		}),
 		greeter_SayHelloOld.Desc(func(srv any, ctx context.Context, req *HelloRequest) (*HelloReply, error) {
 			return srv.(GreeterServer).SayHelloOld(ctx, req)
+		}),
+		greeter_Chat.BidiStreamDesc(func(srv any, stream runtime.BidiStreamingServer[HelloRequest, HelloReply]) error {
+			return srv.(GreeterServer).Chat(stream)
+		}),
+		greeter_Watch.ServerStreamDesc(func(srv any, req *HelloRequest, stream runtime.ServerStreamingServer[Greeted]) error {
+			return srv.(GreeterServer).Watch(req, stream)
+		}),
+		greeter_Collect.ClientStreamDesc(func(srv any, stream runtime.ClientStreamingServer[HelloRequest, HelloReply]) error {
+			return srv.(GreeterServer).Collect(stream)
+		}),
+		greeter_Ticks.ServerStreamDesc(func(srv any, req *emptypb.Empty, stream runtime.ServerStreamingServer[Nothing]) error {
+			return srv.(GreeterServer).Ticks(req, stream)
 		}),
 		greeter_Undocumented.Desc(func(srv any, ctx context.Context, req *Nothing) (*Nothing, error) {
 			return srv.(GreeterServer).Undocumented(ctx, req)
@@ -366,6 +491,33 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
    <arg name="message" type="s" direction="out"/>
    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
    <annotation name="org.gtk.GDBus.DocString" value="SayHelloOld is the first version of SayHello."/>
+  </method>
+  <method name="Chat">
+   <annotation name="org.kdbusgo.Stream" value="bidi"/>
+   <annotation name="org.kdbusgo.Stream.In" value="ss"/>
+   <annotation name="org.kdbusgo.Stream.Out" value="s"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Chat greets each name of a stream of requests with a reply on a stream of its own."/>
+  </method>
+  <method name="Watch">
+   <arg name="name" type="s" direction="in"/>
+   <arg name="who" type="s" direction="in">
+    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
+   </arg>
+   <annotation name="org.kdbusgo.Stream" value="server"/>
+   <annotation name="org.kdbusgo.Stream.Out" value="s"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Watch sends the greetings the greeter makes from now on."/>
+  </method>
+  <method name="Collect">
+   <arg name="message" type="s" direction="out"/>
+   <annotation name="org.kdbusgo.Stream" value="client"/>
+   <annotation name="org.kdbusgo.Stream.In" value="ss"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Collect greets every name sent at once, when the client is done."/>
+  </method>
+  <method name="Ticks">
+   <annotation name="org.kdbusgo.Stream" value="server"/>
+   <annotation name="org.kdbusgo.Stream.Out" value=""/>
+   <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Ticks streams messages without fields."/>
   </method>
   <method name="Undocumented"/>
   <signal name="Greeted">
@@ -468,18 +620,18 @@ var kdbusCodec_greeter_HelloReply = runtime.Codec[HelloReply]{
 	Decode: kdbusDecode_greeter_HelloReply,
 }
 
-// kdbusCodec_greeter_Nothing carries example.greeter.v1.Nothing as D-Bus arguments of signature "".
-var kdbusCodec_greeter_Nothing = runtime.Codec[Nothing]{
-	Sig:    "",
-	Encode: kdbusEncode_greeter_Nothing,
-	Decode: kdbusDecode_greeter_Nothing,
-}
-
 // kdbusCodec_greeter_Greeted carries example.greeter.v1.Greeted as D-Bus arguments of signature "s".
 var kdbusCodec_greeter_Greeted = runtime.Codec[Greeted]{
 	Sig:    "s",
 	Encode: kdbusEncode_greeter_Greeted,
 	Decode: kdbusDecode_greeter_Greeted,
+}
+
+// kdbusCodec_greeter_Nothing carries example.greeter.v1.Nothing as D-Bus arguments of signature "".
+var kdbusCodec_greeter_Nothing = runtime.Codec[Nothing]{
+	Sig:    "",
+	Encode: kdbusEncode_greeter_Nothing,
+	Decode: kdbusDecode_greeter_Nothing,
 }
 
 // kdbusEncode_greeter_HelloRequest appends the fields of example.greeter.v1.HelloRequest as D-Bus values of signature "ss".
@@ -510,12 +662,6 @@ func kdbusDecode_greeter_HelloReply(d *wire.Decoder, m *HelloReply) {
 	m.Message = d.String()
 }
 
-// kdbusEncode_greeter_Nothing appends the fields of example.greeter.v1.Nothing as D-Bus values of signature "".
-func kdbusEncode_greeter_Nothing(*wire.Encoder, *Nothing) {}
-
-// kdbusDecode_greeter_Nothing reads the fields of example.greeter.v1.Nothing from D-Bus values of signature "".
-func kdbusDecode_greeter_Nothing(*wire.Decoder, *Nothing) {}
-
 // kdbusEncode_greeter_Greeted appends the fields of example.greeter.v1.Greeted as D-Bus values of signature "s".
 func kdbusEncode_greeter_Greeted(e *wire.Encoder, m *Greeted) {
 	if m == nil {
@@ -528,3 +674,9 @@ func kdbusEncode_greeter_Greeted(e *wire.Encoder, m *Greeted) {
 func kdbusDecode_greeter_Greeted(d *wire.Decoder, m *Greeted) {
 	m.Name = d.String()
 }
+
+// kdbusEncode_greeter_Nothing appends the fields of example.greeter.v1.Nothing as D-Bus values of signature "".
+func kdbusEncode_greeter_Nothing(*wire.Encoder, *Nothing) {}
+
+// kdbusDecode_greeter_Nothing reads the fields of example.greeter.v1.Nothing from D-Bus values of signature "".
+func kdbusDecode_greeter_Nothing(*wire.Decoder, *Nothing) {}

@@ -269,13 +269,16 @@ const file_greeter_greeter_proto_rawDesc = "" +
 	"\aGreeted\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"1\n" +
 	"\x11GreeterProperties\x12\x1c\n" +
-	"\tgreetings\x18\x01 \x01(\rR\tgreetings2\x92\x04\n" +
+	"\tgreetings\x18\x01 \x01(\rR\tgreetings2\xf0\x05\n" +
 	"\aGreeter\x12L\n" +
 	"\bSayHello\x12 .example.greeter.v1.HelloRequest\x1a\x1e.example.greeter.v1.HelloReply\x12J\n" +
 	"\x06Notify\x12 .example.greeter.v1.HelloRequest\x1a\x16.google.protobuf.Empty\"\x06\x92\xa1\x19\x02\b\x01\x126\n" +
 	"\x04Ping\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty\x12T\n" +
 	"\vSayHelloOld\x12 .example.greeter.v1.HelloRequest\x1a\x1e.example.greeter.v1.HelloReply\"\x03\x88\x02\x01\x12L\n" +
 	"\x04Chat\x12 .example.greeter.v1.HelloRequest\x1a\x1e.example.greeter.v1.HelloReply(\x010\x01\x12H\n" +
+	"\x05Watch\x12 .example.greeter.v1.HelloRequest\x1a\x1b.example.greeter.v1.Greeted0\x01\x12M\n" +
+	"\aCollect\x12 .example.greeter.v1.HelloRequest\x1a\x1e.example.greeter.v1.HelloReply(\x01\x12C\n" +
+	"\x05Ticks\x12\x16.google.protobuf.Empty\x1a\x1b.example.greeter.v1.Nothing\"\x03\x88\x02\x010\x01\x12H\n" +
 	"\fUndocumented\x12\x1b.example.greeter.v1.Nothing\x1a\x1b.example.greeter.v1.Nothing\x1aG\x92\xa1\x19C\x1a\x12example.greeter.v1\"\bNotReady\"\aTooMany*\aGreeted2\x11GreeterPropertiesBTZRgithub.com/kdbus-go/kdbus/internal/generator/internal/goldentest/greeter;greeterv1b\x06proto3"
 
 var (
@@ -305,15 +308,21 @@ var file_greeter_greeter_proto_depIdxs = []int32{
 	5, // 2: example.greeter.v1.Greeter.Ping:input_type -> google.protobuf.Empty
 	0, // 3: example.greeter.v1.Greeter.SayHelloOld:input_type -> example.greeter.v1.HelloRequest
 	0, // 4: example.greeter.v1.Greeter.Chat:input_type -> example.greeter.v1.HelloRequest
-	2, // 5: example.greeter.v1.Greeter.Undocumented:input_type -> example.greeter.v1.Nothing
-	1, // 6: example.greeter.v1.Greeter.SayHello:output_type -> example.greeter.v1.HelloReply
-	5, // 7: example.greeter.v1.Greeter.Notify:output_type -> google.protobuf.Empty
-	5, // 8: example.greeter.v1.Greeter.Ping:output_type -> google.protobuf.Empty
-	1, // 9: example.greeter.v1.Greeter.SayHelloOld:output_type -> example.greeter.v1.HelloReply
-	1, // 10: example.greeter.v1.Greeter.Chat:output_type -> example.greeter.v1.HelloReply
-	2, // 11: example.greeter.v1.Greeter.Undocumented:output_type -> example.greeter.v1.Nothing
-	6, // [6:12] is the sub-list for method output_type
-	0, // [0:6] is the sub-list for method input_type
+	0, // 5: example.greeter.v1.Greeter.Watch:input_type -> example.greeter.v1.HelloRequest
+	0, // 6: example.greeter.v1.Greeter.Collect:input_type -> example.greeter.v1.HelloRequest
+	5, // 7: example.greeter.v1.Greeter.Ticks:input_type -> google.protobuf.Empty
+	2, // 8: example.greeter.v1.Greeter.Undocumented:input_type -> example.greeter.v1.Nothing
+	1, // 9: example.greeter.v1.Greeter.SayHello:output_type -> example.greeter.v1.HelloReply
+	5, // 10: example.greeter.v1.Greeter.Notify:output_type -> google.protobuf.Empty
+	5, // 11: example.greeter.v1.Greeter.Ping:output_type -> google.protobuf.Empty
+	1, // 12: example.greeter.v1.Greeter.SayHelloOld:output_type -> example.greeter.v1.HelloReply
+	1, // 13: example.greeter.v1.Greeter.Chat:output_type -> example.greeter.v1.HelloReply
+	3, // 14: example.greeter.v1.Greeter.Watch:output_type -> example.greeter.v1.Greeted
+	1, // 15: example.greeter.v1.Greeter.Collect:output_type -> example.greeter.v1.HelloReply
+	2, // 16: example.greeter.v1.Greeter.Ticks:output_type -> example.greeter.v1.Nothing
+	2, // 17: example.greeter.v1.Greeter.Undocumented:output_type -> example.greeter.v1.Nothing
+	9, // [9:18] is the sub-list for method output_type
+	0, // [0:9] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name

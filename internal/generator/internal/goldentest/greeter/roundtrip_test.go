@@ -13,4 +13,8 @@ func TestRoundTrip(t *testing.T) {
 	roundtrip.Method(t, Greeter_IntrospectXML, &greeter_Ping)
 	roundtrip.Method(t, Greeter_IntrospectXML, &greeter_SayHelloOld)
 	roundtrip.Method(t, Greeter_IntrospectXML, &greeter_Undocumented)
+	roundtrip.Stream(t, Greeter_IntrospectXML, &greeter_Chat)
+	roundtrip.Stream(t, Greeter_IntrospectXML, &greeter_Watch)
+	roundtrip.Stream(t, Greeter_IntrospectXML, &greeter_Collect)
+	roundtrip.Stream(t, Greeter_IntrospectXML, &greeter_Ticks)
 }

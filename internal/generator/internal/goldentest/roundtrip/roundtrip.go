@@ -68,6 +68,82 @@ func Method[Req, Resp any](t *testing.T, xmlDoc string, m *runtime.UnaryMethod[R
 	t.Run(m.Name+"/out", func(t *testing.T) { Codec(t, m.Out, out, countArgs(*xm, "out")) })
 }
 
+// Stream checks a streaming method against its opening call in the XML (the arguments and the
+// org.kdbusgo.Stream annotations) and round-trips samples through both codecs: the frames of
+// each streaming side, the single request or response of the other.
+func Stream[Req, Resp any](t *testing.T, xmlDoc string, m *runtime.StreamMethod[Req, Resp]) {
+	t.Helper()
+	iface := parseInterface(t, xmlDoc, m.Interface)
+	var xm *introspect.Method
+	for i := range iface.Methods {
+		if iface.Methods[i].Name == m.Name {
+			xm = &iface.Methods[i]
+		}
+	}
+	if xm == nil {
+		t.Fatalf("%s: no method %s in the XML", m.Interface, m.Name)
+	}
+	kind := map[[2]bool]string{{false, true}: "server", {true, false}: "client", {true, true}: "bidi"}[[2]bool{m.ClientStreams, m.ServerStreams}]
+	if kind == "" {
+		t.Fatalf("%s.%s: a stream method with neither side streaming", m.Interface, m.Name)
+	}
+	if got, ok := annotation(xm.Annotations, "org.kdbusgo.Stream"); !ok || got != kind {
+		t.Errorf("%s.%s: annotation org.kdbusgo.Stream is %q (present %v), want %q", m.Interface, m.Name, got, ok, kind)
+	}
+	in, out := signatures(*xm)
+	inSig, inArgs := in, countArgs(*xm, "in")
+	if m.ClientStreams {
+		if in != "" {
+			t.Errorf("%s.%s: the opening call of a client stream has in-arguments %q", m.Interface, m.Name, in)
+		}
+		v, ok := annotation(xm.Annotations, "org.kdbusgo.Stream.In")
+		if !ok {
+			t.Fatalf("%s.%s: no org.kdbusgo.Stream.In annotation", m.Interface, m.Name)
+		}
+		inSig, inArgs = wire.Signature(v), sigCount(t, v)
+	} else if _, ok := annotation(xm.Annotations, "org.kdbusgo.Stream.In"); ok {
+		t.Errorf("%s.%s: org.kdbusgo.Stream.In on a method whose client does not stream", m.Interface, m.Name)
+	}
+	outSig, outArgs := out, countArgs(*xm, "out")
+	if m.ServerStreams {
+		if out != "" {
+			t.Errorf("%s.%s: the opening call of a server stream has out-arguments %q", m.Interface, m.Name, out)
+		}
+		v, ok := annotation(xm.Annotations, "org.kdbusgo.Stream.Out")
+		if !ok {
+			t.Fatalf("%s.%s: no org.kdbusgo.Stream.Out annotation", m.Interface, m.Name)
+		}
+		outSig, outArgs = wire.Signature(v), sigCount(t, v)
+	} else if _, ok := annotation(xm.Annotations, "org.kdbusgo.Stream.Out"); ok {
+		t.Errorf("%s.%s: org.kdbusgo.Stream.Out on a method whose server does not stream", m.Interface, m.Name)
+	}
+	t.Run(m.Name+"/in", func(t *testing.T) { Codec(t, m.In, inSig, inArgs) })
+	t.Run(m.Name+"/out", func(t *testing.T) { Codec(t, m.Out, outSig, outArgs) })
+}
+
+// sigCount returns how many complete types signature sig holds.
+func sigCount(t *testing.T, sig string) int {
+	t.Helper()
+	if err := wire.ValidateSignature(sig); err != nil {
+		t.Fatalf("signature %q: %v", sig, err)
+	}
+	n := 0
+	for depth, i := 0, 0; i < len(sig); i++ {
+		switch sig[i] {
+		case '(', '{':
+			depth++
+		case ')', '}':
+			depth--
+		case 'a':
+			continue // an array's element type follows
+		}
+		if depth == 0 {
+			n++
+		}
+	}
+	return n
+}
+
 // Codec checks that c's signature is sig and round-trips samples of T through it.
 func Codec[T any](t *testing.T, c runtime.Codec[T], sig wire.Signature, nargs int) {
 	t.Helper()
@@ -187,6 +263,15 @@ func countArgs(m introspect.Method, dir string) int {
 		}
 	}
 	return n
+}
+
+func annotation(as []introspect.Annotation, name string) (string, bool) {
+	for _, a := range as {
+		if a.Name == name {
+			return a.Value, true
+		}
+	}
+	return "", false
 }
 
 func hasAnnotation(as []introspect.Annotation, name string) bool {

@@ -20,4 +20,7 @@ func TestRoundTrip(t *testing.T) {
 	roundtrip.Method(t, Known_IntrospectXML, &known_Unsigned)
 	roundtrip.Method(t, Known_IntrospectXML, &known_Signed)
 	roundtrip.Method(t, Known_IntrospectXML, &known_Deep)
+	roundtrip.Stream(t, Known_IntrospectXML, &known_Clock)
+	roundtrip.Stream(t, Known_IntrospectXML, &known_Tally)
+	roundtrip.Stream(t, Known_IntrospectXML, &known_Pass)
 }

@@ -42,6 +42,9 @@ const (
 	Known_Unsigned_Member   = "Unsigned"
 	Known_Signed_Member     = "Signed"
 	Known_Deep_Member       = "Deep"
+	Known_Clock_Member      = "Clock"
+	Known_Tally_Member      = "Tally"
+	Known_Pass_Member       = "Pass"
 )
 
 // Known_IntrospectXML is the introspection document of an object that serves the Known service,
@@ -186,6 +189,25 @@ const Known_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="pick" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Deep carries dynamic values inside structs, so its codecs pass the depth down."/>
   </method>
+  <method name="Clock">
+   <arg name="seconds" type="x" direction="in"/>
+   <arg name="nanos" type="i" direction="in"/>
+   <annotation name="org.kdbusgo.Stream" value="server"/>
+   <annotation name="org.kdbusgo.Stream.Out" value="xi"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Clock streams the time at every interval."/>
+  </method>
+  <method name="Tally">
+   <arg name="value" type="x" direction="out"/>
+   <annotation name="org.kdbusgo.Stream" value="client"/>
+   <annotation name="org.kdbusgo.Stream.In" value="x"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Tally sums a stream of numbers."/>
+  </method>
+  <method name="Pass">
+   <annotation name="org.kdbusgo.Stream" value="bidi"/>
+   <annotation name="org.kdbusgo.Stream.In" value=""/>
+   <annotation name="org.kdbusgo.Stream.Out" value=""/>
+   <annotation name="org.gtk.GDBus.DocString" value="Pass streams empty messages both ways."/>
+  </method>
   <annotation name="org.gtk.GDBus.DocString" value="Known takes and returns the well-known types."/>
  </interface>
 </node>
@@ -210,6 +232,12 @@ type KnownClient interface {
 	Signed(ctx context.Context, req *wrapperspb.Int32Value, opts ...runtime.CallOption) (*wrapperspb.Int32Value, error)
 	// Deep carries dynamic values inside structs, so its codecs pass the depth down.
 	Deep(ctx context.Context, req *DeepValues, opts ...runtime.CallOption) (*DeepValues, error)
+	// Clock streams the time at every interval.
+	Clock(ctx context.Context, req *durationpb.Duration, opts ...runtime.CallOption) (runtime.ServerStreamingClient[timestamppb.Timestamp], error)
+	// Tally sums a stream of numbers.
+	Tally(ctx context.Context, opts ...runtime.CallOption) (runtime.ClientStreamingClient[wrapperspb.Int64Value, wrapperspb.Int64Value], error)
+	// Pass streams empty messages both ways.
+	Pass(ctx context.Context, opts ...runtime.CallOption) (runtime.BidiStreamingClient[emptypb.Empty, emptypb.Empty], error)
 }
 
 type knownClient struct {
@@ -271,6 +299,18 @@ func (c *knownClient) Deep(ctx context.Context, req *DeepValues, opts ...runtime
 	return known_Deep.Invoke(ctx, c.obj, req, opts...)
 }
 
+func (c *knownClient) Clock(ctx context.Context, req *durationpb.Duration, opts ...runtime.CallOption) (runtime.ServerStreamingClient[timestamppb.Timestamp], error) {
+	return known_Clock.OpenServerStream(ctx, c.obj, req, opts...)
+}
+
+func (c *knownClient) Tally(ctx context.Context, opts ...runtime.CallOption) (runtime.ClientStreamingClient[wrapperspb.Int64Value, wrapperspb.Int64Value], error) {
+	return known_Tally.OpenClientStream(ctx, c.obj, opts...)
+}
+
+func (c *knownClient) Pass(ctx context.Context, opts ...runtime.CallOption) (runtime.BidiStreamingClient[emptypb.Empty, emptypb.Empty], error) {
+	return known_Pass.OpenBidiStream(ctx, c.obj, opts...)
+}
+
 // KnownServer is the server API of the Known service.
 //
 // Known takes and returns the well-known types.
@@ -290,6 +330,12 @@ type KnownServer interface {
 	Signed(context.Context, *wrapperspb.Int32Value) (*wrapperspb.Int32Value, error)
 	// Deep carries dynamic values inside structs, so its codecs pass the depth down.
 	Deep(context.Context, *DeepValues) (*DeepValues, error)
+	// Clock streams the time at every interval.
+	Clock(*durationpb.Duration, runtime.ServerStreamingServer[timestamppb.Timestamp]) error
+	// Tally sums a stream of numbers.
+	Tally(runtime.ClientStreamingServer[wrapperspb.Int64Value, wrapperspb.Int64Value]) error
+	// Pass streams empty messages both ways.
+	Pass(runtime.BidiStreamingServer[emptypb.Empty, emptypb.Empty]) error
 }
 
 // UnimplementedKnownServer answers every method of the Known service with an Unimplemented
@@ -342,6 +388,18 @@ func (UnimplementedKnownServer) Signed(context.Context, *wrapperspb.Int32Value) 
 
 func (UnimplementedKnownServer) Deep(context.Context, *DeepValues) (*DeepValues, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Deep is not implemented")
+}
+
+func (UnimplementedKnownServer) Clock(*durationpb.Duration, runtime.ServerStreamingServer[timestamppb.Timestamp]) error {
+	return runtime.Errorf(runtime.Unimplemented, "method Clock is not implemented")
+}
+
+func (UnimplementedKnownServer) Tally(runtime.ClientStreamingServer[wrapperspb.Int64Value, wrapperspb.Int64Value]) error {
+	return runtime.Errorf(runtime.Unimplemented, "method Tally is not implemented")
+}
+
+func (UnimplementedKnownServer) Pass(runtime.BidiStreamingServer[emptypb.Empty, emptypb.Empty]) error {
+	return runtime.Errorf(runtime.Unimplemented, "method Pass is not implemented")
 }
 
 // RegisterKnownServer serves impl on r at Known_ObjectPath, or at the path runtime.AtPath gives.
@@ -452,6 +510,31 @@ var known_Deep = runtime.UnaryMethod[DeepValues, DeepValues]{
 	NoReply:   false,
 }
 
+var known_Clock = runtime.StreamMethod[durationpb.Duration, timestamppb.Timestamp]{
+	Interface:     Known_Interface,
+	Name:          Known_Clock_Member,
+	In:            runtime.DurationCodec,
+	Out:           runtime.TimestampCodec,
+	ServerStreams: true,
+}
+
+var known_Tally = runtime.StreamMethod[wrapperspb.Int64Value, wrapperspb.Int64Value]{
+	Interface:     Known_Interface,
+	Name:          Known_Tally_Member,
+	In:            runtime.Int64ValueCodec,
+	Out:           runtime.Int64ValueCodec,
+	ClientStreams: true,
+}
+
+var known_Pass = runtime.StreamMethod[emptypb.Empty, emptypb.Empty]{
+	Interface:     Known_Interface,
+	Name:          Known_Pass_Member,
+	In:            runtime.EmptyCodec,
+	Out:           runtime.EmptyCodec,
+	ClientStreams: true,
+	ServerStreams: true,
+}
+
 // Known_ServiceDesc describes the Known service for runtime.Conn.Register and runtime.NewObject.
 var Known_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Known_Interface,
@@ -494,6 +577,15 @@ var Known_ServiceDesc = runtime.ServiceDesc{
 		}),
 		known_Deep.Desc(func(srv any, ctx context.Context, req *DeepValues) (*DeepValues, error) {
 			return srv.(KnownServer).Deep(ctx, req)
+		}),
+		known_Clock.ServerStreamDesc(func(srv any, req *durationpb.Duration, stream runtime.ServerStreamingServer[timestamppb.Timestamp]) error {
+			return srv.(KnownServer).Clock(req, stream)
+		}),
+		known_Tally.ClientStreamDesc(func(srv any, stream runtime.ClientStreamingServer[wrapperspb.Int64Value, wrapperspb.Int64Value]) error {
+			return srv.(KnownServer).Tally(stream)
+		}),
+		known_Pass.BidiStreamDesc(func(srv any, stream runtime.BidiStreamingServer[emptypb.Empty, emptypb.Empty]) error {
+			return srv.(KnownServer).Pass(stream)
 		}),
 	},
 	XML: ` <interface name="kdbus.test.wkt.Known">
@@ -600,6 +692,25 @@ var Known_ServiceDesc = runtime.ServiceDesc{
    <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="out"/>
    <arg name="pick" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Deep carries dynamic values inside structs, so its codecs pass the depth down."/>
+  </method>
+  <method name="Clock">
+   <arg name="seconds" type="x" direction="in"/>
+   <arg name="nanos" type="i" direction="in"/>
+   <annotation name="org.kdbusgo.Stream" value="server"/>
+   <annotation name="org.kdbusgo.Stream.Out" value="xi"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Clock streams the time at every interval."/>
+  </method>
+  <method name="Tally">
+   <arg name="value" type="x" direction="out"/>
+   <annotation name="org.kdbusgo.Stream" value="client"/>
+   <annotation name="org.kdbusgo.Stream.In" value="x"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Tally sums a stream of numbers."/>
+  </method>
+  <method name="Pass">
+   <annotation name="org.kdbusgo.Stream" value="bidi"/>
+   <annotation name="org.kdbusgo.Stream.In" value=""/>
+   <annotation name="org.kdbusgo.Stream.Out" value=""/>
+   <annotation name="org.gtk.GDBus.DocString" value="Pass streams empty messages both ways."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Known takes and returns the well-known types."/>
  </interface>

@@ -607,7 +607,7 @@ const file_wkt_wkt_proto_rawDesc = "" +
 	"\x04here\x18\x02 \x01(\v2\x16.google.protobuf.ValueR\x04here\"a\n" +
 	"\x06Level2\x12+\n" +
 	"\x04data\x18\x01 \x01(\v2\x17.google.protobuf.StructR\x04data\x12*\n" +
-	"\x04list\x18\x02 \x03(\v2\x16.google.protobuf.ValueR\x04list2\x89\x06\n" +
+	"\x04list\x18\x02 \x03(\v2\x16.google.protobuf.ValueR\x04list2\xcc\a\n" +
 	"\x05Known\x12=\n" +
 	"\x03All\x12\x1a.kdbus.test.wkt.KnownTypes\x1a\x1a.kdbus.test.wkt.KnownTypes\x129\n" +
 	"\x03Now\x12\x16.google.protobuf.Empty\x1a\x1a.google.protobuf.Timestamp\x129\n" +
@@ -621,7 +621,10 @@ const file_wkt_wkt_proto_rawDesc = "" +
 	"\aNumbers\x12\x1c.google.protobuf.DoubleValue\x1a\x1b.google.protobuf.FloatValue\x12F\n" +
 	"\bUnsigned\x12\x1c.google.protobuf.UInt32Value\x1a\x1c.google.protobuf.UInt64Value\x12B\n" +
 	"\x06Signed\x12\x1b.google.protobuf.Int32Value\x1a\x1b.google.protobuf.Int32Value\x12>\n" +
-	"\x04Deep\x12\x1a.kdbus.test.wkt.DeepValues\x1a\x1a.kdbus.test.wkt.DeepValuesBLZJgithub.com/kdbus-go/kdbus/internal/generator/internal/goldentest/wkt;wktpbb\x06proto3"
+	"\x04Deep\x12\x1a.kdbus.test.wkt.DeepValues\x1a\x1a.kdbus.test.wkt.DeepValues\x12@\n" +
+	"\x05Clock\x12\x19.google.protobuf.Duration\x1a\x1a.google.protobuf.Timestamp0\x01\x12C\n" +
+	"\x05Tally\x12\x1b.google.protobuf.Int64Value\x1a\x1b.google.protobuf.Int64Value(\x01\x12:\n" +
+	"\x04Pass\x12\x16.google.protobuf.Empty\x1a\x16.google.protobuf.Empty(\x010\x01BLZJgithub.com/kdbus-go/kdbus/internal/generator/internal/goldentest/wkt;wktpbb\x06proto3"
 
 var (
 	file_wkt_wkt_proto_rawDescOnce sync.Once
@@ -716,20 +719,26 @@ var file_wkt_wkt_proto_depIdxs = []int32{
 	16, // 49: kdbus.test.wkt.Known.Unsigned:input_type -> google.protobuf.UInt32Value
 	15, // 50: kdbus.test.wkt.Known.Signed:input_type -> google.protobuf.Int32Value
 	1,  // 51: kdbus.test.wkt.Known.Deep:input_type -> kdbus.test.wkt.DeepValues
-	0,  // 52: kdbus.test.wkt.Known.All:output_type -> kdbus.test.wkt.KnownTypes
-	8,  // 53: kdbus.test.wkt.Known.Now:output_type -> google.protobuf.Timestamp
-	10, // 54: kdbus.test.wkt.Known.Wait:output_type -> google.protobuf.Empty
-	21, // 55: kdbus.test.wkt.Known.Echo:output_type -> google.protobuf.Value
-	22, // 56: kdbus.test.wkt.Known.EchoStruct:output_type -> google.protobuf.ListValue
-	13, // 57: kdbus.test.wkt.Known.Lookup:output_type -> google.protobuf.Int64Value
-	23, // 58: kdbus.test.wkt.Known.Wrap:output_type -> google.protobuf.Any
-	17, // 59: kdbus.test.wkt.Known.Mask:output_type -> google.protobuf.BoolValue
-	12, // 60: kdbus.test.wkt.Known.Numbers:output_type -> google.protobuf.FloatValue
-	14, // 61: kdbus.test.wkt.Known.Unsigned:output_type -> google.protobuf.UInt64Value
-	15, // 62: kdbus.test.wkt.Known.Signed:output_type -> google.protobuf.Int32Value
-	1,  // 63: kdbus.test.wkt.Known.Deep:output_type -> kdbus.test.wkt.DeepValues
-	52, // [52:64] is the sub-list for method output_type
-	40, // [40:52] is the sub-list for method input_type
+	9,  // 52: kdbus.test.wkt.Known.Clock:input_type -> google.protobuf.Duration
+	13, // 53: kdbus.test.wkt.Known.Tally:input_type -> google.protobuf.Int64Value
+	10, // 54: kdbus.test.wkt.Known.Pass:input_type -> google.protobuf.Empty
+	0,  // 55: kdbus.test.wkt.Known.All:output_type -> kdbus.test.wkt.KnownTypes
+	8,  // 56: kdbus.test.wkt.Known.Now:output_type -> google.protobuf.Timestamp
+	10, // 57: kdbus.test.wkt.Known.Wait:output_type -> google.protobuf.Empty
+	21, // 58: kdbus.test.wkt.Known.Echo:output_type -> google.protobuf.Value
+	22, // 59: kdbus.test.wkt.Known.EchoStruct:output_type -> google.protobuf.ListValue
+	13, // 60: kdbus.test.wkt.Known.Lookup:output_type -> google.protobuf.Int64Value
+	23, // 61: kdbus.test.wkt.Known.Wrap:output_type -> google.protobuf.Any
+	17, // 62: kdbus.test.wkt.Known.Mask:output_type -> google.protobuf.BoolValue
+	12, // 63: kdbus.test.wkt.Known.Numbers:output_type -> google.protobuf.FloatValue
+	14, // 64: kdbus.test.wkt.Known.Unsigned:output_type -> google.protobuf.UInt64Value
+	15, // 65: kdbus.test.wkt.Known.Signed:output_type -> google.protobuf.Int32Value
+	1,  // 66: kdbus.test.wkt.Known.Deep:output_type -> kdbus.test.wkt.DeepValues
+	8,  // 67: kdbus.test.wkt.Known.Clock:output_type -> google.protobuf.Timestamp
+	13, // 68: kdbus.test.wkt.Known.Tally:output_type -> google.protobuf.Int64Value
+	10, // 69: kdbus.test.wkt.Known.Pass:output_type -> google.protobuf.Empty
+	55, // [55:70] is the sub-list for method output_type
+	40, // [40:55] is the sub-list for method input_type
 	40, // [40:40] is the sub-list for extension type_name
 	40, // [40:40] is the sub-list for extension extendee
 	0,  // [0:40] is the sub-list for field type_name
