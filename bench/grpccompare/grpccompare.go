@@ -10,8 +10,8 @@
 // read and write buffers on both ends, HTTP/2 flow-control windows that start at 64 KiB per
 // stream and per connection and grow with grpc-go's bandwidth-delay estimate (up to 16 MiB),
 // messages up to 4 MiB, the protobuf codec, no compression. Setting a window by hand turns the
-// estimate off; 256 KiB buffers and fixed 16 MiB windows, on both ends, made neither the
-// unary nor the stream cases faster.
+// estimate off; 256 KiB buffers and fixed 16 MiB windows, on both ends, did not make the
+// stream cases faster.
 package grpccompare
 
 import (
