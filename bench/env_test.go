@@ -172,6 +172,14 @@ type service struct {
 // generated stubs on both ends, or godbus on both ends for the Godbus target.
 func serve(tb testing.TB, target string) *service {
 	tb.Helper()
+	return serveWith(tb, target, nil)
+}
+
+// serveWith is serve with wrap(s.server) as the generated server's implementation, for
+// methods that bench.Server leaves out; nil wrap serves s.server itself. The Godbus target
+// ignores wrap.
+func serveWith(tb testing.TB, target string, wrap func(*bench.Server) benchv1.BenchServer) *service {
+	tb.Helper()
 	b := startBus(tb, target)
 	s := &service{bus: b, server: bench.NewServer()}
 	if target == bench.Godbus {
@@ -180,7 +188,11 @@ func serve(tb testing.TB, target string) *service {
 	}
 	ctx := context.Background()
 	srv := b.dial(tb)
-	if err := benchv1.RegisterBenchServer(srv, s.server); err != nil {
+	var impl benchv1.BenchServer = s.server
+	if wrap != nil {
+		impl = wrap(s.server)
+	}
+	if err := benchv1.RegisterBenchServer(srv, impl); err != nil {
 		tb.Fatal(err)
 	}
 	if r, err := srv.RequestName(ctx, benchv1.Bench_BusName, runtime.NameDoNotQueue); err != nil || r != runtime.NamePrimaryOwner {

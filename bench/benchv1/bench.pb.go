@@ -250,6 +250,61 @@ func (x *BlobRequest) GetData() []byte {
 	return nil
 }
 
+// StreamRequest asks Stream for frames.
+type StreamRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// How many frames to send.
+	Frames uint64 `protobuf:"varint,1,opt,name=frames,proto3" json:"frames,omitempty"`
+	// The size of each frame's payload in bytes.
+	Size          uint32 `protobuf:"varint,2,opt,name=size,proto3" json:"size,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StreamRequest) Reset() {
+	*x = StreamRequest{}
+	mi := &file_benchv1_bench_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StreamRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StreamRequest) ProtoMessage() {}
+
+func (x *StreamRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_benchv1_bench_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StreamRequest.ProtoReflect.Descriptor instead.
+func (*StreamRequest) Descriptor() ([]byte, []int) {
+	return file_benchv1_bench_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *StreamRequest) GetFrames() uint64 {
+	if x != nil {
+		return x.Frames
+	}
+	return 0
+}
+
+func (x *StreamRequest) GetSize() uint32 {
+	if x != nil {
+		return x.Size
+	}
+	return 0
+}
+
 // Tick is the signal of the signal benchmark: subscribers filter on its channel.
 type Tick struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -263,7 +318,7 @@ type Tick struct {
 
 func (x *Tick) Reset() {
 	*x = Tick{}
-	mi := &file_benchv1_bench_proto_msgTypes[5]
+	mi := &file_benchv1_bench_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +330,7 @@ func (x *Tick) String() string {
 func (*Tick) ProtoMessage() {}
 
 func (x *Tick) ProtoReflect() protoreflect.Message {
-	mi := &file_benchv1_bench_proto_msgTypes[5]
+	mi := &file_benchv1_bench_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +343,7 @@ func (x *Tick) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Tick.ProtoReflect.Descriptor instead.
 func (*Tick) Descriptor() ([]byte, []int) {
-	return file_benchv1_bench_proto_rawDescGZIP(), []int{5}
+	return file_benchv1_bench_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *Tick) GetChannel() string {
@@ -319,7 +374,7 @@ type BlobReply struct {
 
 func (x *BlobReply) Reset() {
 	*x = BlobReply{}
-	mi := &file_benchv1_bench_proto_msgTypes[6]
+	mi := &file_benchv1_bench_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -331,7 +386,7 @@ func (x *BlobReply) String() string {
 func (*BlobReply) ProtoMessage() {}
 
 func (x *BlobReply) ProtoReflect() protoreflect.Message {
-	mi := &file_benchv1_bench_proto_msgTypes[6]
+	mi := &file_benchv1_bench_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -344,7 +399,7 @@ func (x *BlobReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BlobReply.ProtoReflect.Descriptor instead.
 func (*BlobReply) Descriptor() ([]byte, []int) {
-	return file_benchv1_bench_proto_rawDescGZIP(), []int{6}
+	return file_benchv1_bench_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *BlobReply) GetSize() uint64 {
@@ -375,18 +430,22 @@ const file_benchv1_bench_proto_rawDesc = "" +
 	"\vSinkRequest\x12\x12\n" +
 	"\x04data\x18\x01 \x01(\fR\x04data\")\n" +
 	"\vBlobRequest\x12\x1a\n" +
-	"\x04data\x18\x01 \x01(\fB\x06\x92\xa1\x19\x02\b\x01R\x04data\"2\n" +
+	"\x04data\x18\x01 \x01(\fB\x06\x92\xa1\x19\x02\b\x01R\x04data\";\n" +
+	"\rStreamRequest\x12\x16\n" +
+	"\x06frames\x18\x01 \x01(\x04R\x06frames\x12\x12\n" +
+	"\x04size\x18\x02 \x01(\rR\x04size\"2\n" +
 	"\x04Tick\x12\x18\n" +
 	"\achannel\x18\x01 \x01(\tR\achannel\x12\x10\n" +
 	"\x03seq\x18\x02 \x01(\x04R\x03seq\"7\n" +
 	"\tBlobReply\x12\x12\n" +
 	"\x04size\x18\x01 \x01(\x04R\x04size\x12\x16\n" +
-	"\x06sample\x18\x02 \x01(\x04R\x06sample2\xbd\x02\n" +
+	"\x06sample\x18\x02 \x01(\x04R\x06sample2\x87\x03\n" +
 	"\x05Bench\x12B\n" +
 	"\x04Ping\x12\x1d.kdbusgo.bench.v1.PingRequest\x1a\x1b.kdbusgo.bench.v1.PingReply\x12I\n" +
 	"\x06Notify\x12\x1f.kdbusgo.bench.v1.NotifyRequest\x1a\x16.google.protobuf.Empty\"\x06\x92\xa1\x19\x02\b\x01\x12B\n" +
 	"\x04Sink\x12\x1d.kdbusgo.bench.v1.SinkRequest\x1a\x1b.kdbusgo.bench.v1.BlobReply\x12B\n" +
-	"\x04Blob\x12\x1d.kdbusgo.bench.v1.BlobRequest\x1a\x1b.kdbusgo.bench.v1.BlobReply\x1a\x1d\x92\xa1\x19\x19\x1a\x11org.kdbusgo.Bench*\x04TickB1Z/github.com/kdbus-go/kdbus/bench/benchv1;benchv1b\x06proto3"
+	"\x04Blob\x12\x1d.kdbusgo.bench.v1.BlobRequest\x1a\x1b.kdbusgo.bench.v1.BlobReply\x12H\n" +
+	"\x06Stream\x12\x1f.kdbusgo.bench.v1.StreamRequest\x1a\x1b.kdbusgo.bench.v1.PingReply0\x01\x1a\x1d\x92\xa1\x19\x19\x1a\x11org.kdbusgo.Bench*\x04TickB1Z/github.com/kdbus-go/kdbus/bench/benchv1;benchv1b\x06proto3"
 
 var (
 	file_benchv1_bench_proto_rawDescOnce sync.Once
@@ -400,28 +459,31 @@ func file_benchv1_bench_proto_rawDescGZIP() []byte {
 	return file_benchv1_bench_proto_rawDescData
 }
 
-var file_benchv1_bench_proto_msgTypes = make([]protoimpl.MessageInfo, 7)
+var file_benchv1_bench_proto_msgTypes = make([]protoimpl.MessageInfo, 8)
 var file_benchv1_bench_proto_goTypes = []any{
 	(*PingRequest)(nil),   // 0: kdbusgo.bench.v1.PingRequest
 	(*PingReply)(nil),     // 1: kdbusgo.bench.v1.PingReply
 	(*NotifyRequest)(nil), // 2: kdbusgo.bench.v1.NotifyRequest
 	(*SinkRequest)(nil),   // 3: kdbusgo.bench.v1.SinkRequest
 	(*BlobRequest)(nil),   // 4: kdbusgo.bench.v1.BlobRequest
-	(*Tick)(nil),          // 5: kdbusgo.bench.v1.Tick
-	(*BlobReply)(nil),     // 6: kdbusgo.bench.v1.BlobReply
-	(*emptypb.Empty)(nil), // 7: google.protobuf.Empty
+	(*StreamRequest)(nil), // 5: kdbusgo.bench.v1.StreamRequest
+	(*Tick)(nil),          // 6: kdbusgo.bench.v1.Tick
+	(*BlobReply)(nil),     // 7: kdbusgo.bench.v1.BlobReply
+	(*emptypb.Empty)(nil), // 8: google.protobuf.Empty
 }
 var file_benchv1_bench_proto_depIdxs = []int32{
 	0, // 0: kdbusgo.bench.v1.Bench.Ping:input_type -> kdbusgo.bench.v1.PingRequest
 	2, // 1: kdbusgo.bench.v1.Bench.Notify:input_type -> kdbusgo.bench.v1.NotifyRequest
 	3, // 2: kdbusgo.bench.v1.Bench.Sink:input_type -> kdbusgo.bench.v1.SinkRequest
 	4, // 3: kdbusgo.bench.v1.Bench.Blob:input_type -> kdbusgo.bench.v1.BlobRequest
-	1, // 4: kdbusgo.bench.v1.Bench.Ping:output_type -> kdbusgo.bench.v1.PingReply
-	7, // 5: kdbusgo.bench.v1.Bench.Notify:output_type -> google.protobuf.Empty
-	6, // 6: kdbusgo.bench.v1.Bench.Sink:output_type -> kdbusgo.bench.v1.BlobReply
-	6, // 7: kdbusgo.bench.v1.Bench.Blob:output_type -> kdbusgo.bench.v1.BlobReply
-	4, // [4:8] is the sub-list for method output_type
-	0, // [0:4] is the sub-list for method input_type
+	5, // 4: kdbusgo.bench.v1.Bench.Stream:input_type -> kdbusgo.bench.v1.StreamRequest
+	1, // 5: kdbusgo.bench.v1.Bench.Ping:output_type -> kdbusgo.bench.v1.PingReply
+	8, // 6: kdbusgo.bench.v1.Bench.Notify:output_type -> google.protobuf.Empty
+	7, // 7: kdbusgo.bench.v1.Bench.Sink:output_type -> kdbusgo.bench.v1.BlobReply
+	7, // 8: kdbusgo.bench.v1.Bench.Blob:output_type -> kdbusgo.bench.v1.BlobReply
+	1, // 9: kdbusgo.bench.v1.Bench.Stream:output_type -> kdbusgo.bench.v1.PingReply
+	5, // [5:10] is the sub-list for method output_type
+	0, // [0:5] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -438,7 +500,7 @@ func file_benchv1_bench_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_benchv1_bench_proto_rawDesc), len(file_benchv1_bench_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   7,
+			NumMessages:   8,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

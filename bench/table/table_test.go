@@ -12,7 +12,8 @@ import (
 )
 
 // The test data are captured go test -bench output: bench.txt is a full run with -count 2,
-// verbose.txt a few benchmarks of both modules with -v, one of them skipped.
+// verbose.txt a few benchmarks of both modules with -v, one of them skipped, stream.txt the
+// server-stream benchmarks of bench/grpccompare with -v and -count 2.
 
 func parseFile(t *testing.T, name string) *Results {
 	t.Helper()
@@ -219,6 +220,40 @@ func TestBuildWithGRPCAndSkips(t *testing.T) {
 	}
 	if len(tab.Notes) != 1 || !strings.HasPrefix(tab.Notes[0], "Inline/64MiB/native: native does not carry") {
 		t.Errorf("Notes = %q", tab.Notes)
+	}
+}
+
+func TestBuildStream(t *testing.T) {
+	res := parseFile(t, "stream.txt")
+	for _, c := range []struct {
+		kase, unit string
+		want       float64
+	}{
+		{"Stream32B", "frames/s", (292730 + 362214) / 2.0},
+		{"Stream32B", "bytes/s", (9367345 + 11590834) / 2.0},
+		{"Stream64KiB", "MB/s", (175.22 + 261.14) / 2},
+		{"Stream64KiB", "frames/s", (2674 + 3985) / 2.0},
+	} {
+		got, ok := res.Median(c.kase, "grpc-go", c.unit)
+		if !ok || math.Abs(got-c.want) > 1e-9*c.want {
+			t.Errorf("Median(%s, grpc-go, %s) = %v, %v; want %v", c.kase, c.unit, got, ok, c.want)
+		}
+	}
+	tab := Build(res)
+	if want := []string{"grpc-go"}; !slices.Equal(tab.Columns, want) {
+		t.Errorf("Columns = %q, want %q", tab.Columns, want)
+	}
+	for _, c := range []struct{ label, unit, cell string }{
+		{"server stream, 32 B frames", "frames/s", "327.5 k/s"},
+		{"server stream, 64 KiB frames", "MB/s", "218 MB/s"},
+	} {
+		r := row(t, tab, c.label, c.unit)
+		if got := cell(t, tab, r, "grpc-go"); got != c.cell {
+			t.Errorf("%s: grpc-go cell = %q, want %q", c.label, got, c.cell)
+		}
+		if r.Verdict.Status != Unknown || r.Verdict.Detail != "native not measured" {
+			t.Errorf("%s: Verdict = %+v, want native not measured", c.label, r.Verdict)
+		}
 	}
 }
 

@@ -62,6 +62,16 @@ var Rows = []Row{
 				v.ratio(native, dbusDaemon, "msgs/s", "native ÷ dbus-daemon = %.2f×", func(r float64) bool { return r >= 3 }),
 			)
 		}},
+	{Label: "server stream, 32 B frames", Case: "Stream32B", Unit: "frames/s", Higher: true,
+		Target: "native ≥ 3× grpc-go",
+		check: func(v values) Verdict {
+			return v.ratio(native, grpcGo, "frames/s", "native ÷ grpc-go = %.2f×", func(r float64) bool { return r >= 3 })
+		}},
+	{Label: "server stream, 64 KiB frames", Case: "Stream64KiB", Unit: "MB/s", Higher: true,
+		Target: "native ≥ grpc-go",
+		check: func(v values) Verdict {
+			return v.ratio(native, grpcGo, "MB/s", "native ÷ grpc-go = %.2f×", func(r float64) bool { return r >= 1 })
+		}},
 	{Label: "first call to a new peer, 32 B (lane setup included)", Case: "FirstCall/32B", Unit: "ns/op",
 		Target: "native ≤ 3× native-routed",
 		check: func(v values) Verdict {
