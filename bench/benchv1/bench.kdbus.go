@@ -27,6 +27,7 @@ const (
 	Bench_Notify_Member = "Notify"
 	Bench_Sink_Member   = "Sink"
 	Bench_Blob_Member   = "Blob"
+	Bench_Stream_Member = "Stream"
 )
 
 // D-Bus member names of the Bench service's signals.
@@ -96,6 +97,13 @@ const Bench_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="sample" type="t" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Blob takes a payload as a sealed memfd and describes it."/>
   </method>
+  <method name="Stream">
+   <arg name="frames" type="t" direction="in"/>
+   <arg name="size" type="u" direction="in"/>
+   <annotation name="org.kdbusgo.Stream" value="server"/>
+   <annotation name="org.kdbusgo.Stream.Out" value="ay"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Stream sends the number of frames the request asks for, each carrying a payload of the&#xA;size it asks for, for server-stream throughput."/>
+  </method>
   <signal name="Tick">
    <arg name="channel" type="s"/>
    <arg name="seq" type="t"/>
@@ -118,6 +126,9 @@ type BenchClient interface {
 	Sink(ctx context.Context, req *SinkRequest, opts ...runtime.CallOption) (*BlobReply, error)
 	// Blob takes a payload as a sealed memfd and describes it.
 	Blob(ctx context.Context, req *BlobRequest, opts ...runtime.CallOption) (*BlobReply, error)
+	// Stream sends the number of frames the request asks for, each carrying a payload of the
+	// size it asks for, for server-stream throughput.
+	Stream(ctx context.Context, req *StreamRequest, opts ...runtime.CallOption) (runtime.ServerStreamingClient[PingReply], error)
 	// SubscribeTick subscribes to the Tick signal.
 	//
 	// Tick is the signal of the signal benchmark: subscribers filter on its channel.
@@ -150,6 +161,10 @@ func (c *benchClient) Blob(ctx context.Context, req *BlobRequest, opts ...runtim
 	return bench_Blob.Invoke(ctx, c.obj, req, opts...)
 }
 
+func (c *benchClient) Stream(ctx context.Context, req *StreamRequest, opts ...runtime.CallOption) (runtime.ServerStreamingClient[PingReply], error) {
+	return bench_Stream.OpenServerStream(ctx, c.obj, req, opts...)
+}
+
 func (c *benchClient) SubscribeTick(ctx context.Context, opts ...runtime.SubscribeOption) (*runtime.Signals[Tick], error) {
 	return bench_signal_Tick.Subscribe(ctx, c.obj, opts...)
 }
@@ -166,6 +181,9 @@ type BenchServer interface {
 	Sink(context.Context, *SinkRequest) (*BlobReply, error)
 	// Blob takes a payload as a sealed memfd and describes it.
 	Blob(context.Context, *BlobRequest) (*BlobReply, error)
+	// Stream sends the number of frames the request asks for, each carrying a payload of the
+	// size it asks for, for server-stream throughput.
+	Stream(*StreamRequest, runtime.ServerStreamingServer[PingReply]) error
 }
 
 // UnimplementedBenchServer answers every method of the Bench service with an Unimplemented
@@ -186,6 +204,10 @@ func (UnimplementedBenchServer) Sink(context.Context, *SinkRequest) (*BlobReply,
 
 func (UnimplementedBenchServer) Blob(context.Context, *BlobRequest) (*BlobReply, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Blob is not implemented")
+}
+
+func (UnimplementedBenchServer) Stream(*StreamRequest, runtime.ServerStreamingServer[PingReply]) error {
+	return runtime.Errorf(runtime.Unimplemented, "method Stream is not implemented")
 }
 
 // RegisterBenchServer serves impl on r at Bench_ObjectPath, or at the path runtime.AtPath gives.
@@ -232,6 +254,14 @@ var bench_Blob = runtime.UnaryMethod[BlobRequest, BlobReply]{
 	NoReply:   false,
 }
 
+var bench_Stream = runtime.StreamMethod[StreamRequest, PingReply]{
+	Interface:     Bench_Interface,
+	Name:          Bench_Stream_Member,
+	In:            kdbusCodec_bench_StreamRequest,
+	Out:           kdbusCodec_bench_PingReply,
+	ServerStreams: true,
+}
+
 // Bench_ServiceDesc describes the Bench service for runtime.Conn.Register and runtime.NewObject.
 var Bench_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Bench_Interface,
@@ -250,6 +280,9 @@ var Bench_ServiceDesc = runtime.ServiceDesc{
 		}),
 		bench_Blob.Desc(func(srv any, ctx context.Context, req *BlobRequest) (*BlobReply, error) {
 			return srv.(BenchServer).Blob(ctx, req)
+		}),
+		bench_Stream.ServerStreamDesc(func(srv any, req *StreamRequest, stream runtime.ServerStreamingServer[PingReply]) error {
+			return srv.(BenchServer).Stream(req, stream)
 		}),
 	},
 	XML: ` <interface name="kdbusgo.bench.v1.Bench">
@@ -276,6 +309,13 @@ var Bench_ServiceDesc = runtime.ServiceDesc{
    <arg name="size" type="t" direction="out"/>
    <arg name="sample" type="t" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Blob takes a payload as a sealed memfd and describes it."/>
+  </method>
+  <method name="Stream">
+   <arg name="frames" type="t" direction="in"/>
+   <arg name="size" type="u" direction="in"/>
+   <annotation name="org.kdbusgo.Stream" value="server"/>
+   <annotation name="org.kdbusgo.Stream.Out" value="ay"/>
+   <annotation name="org.gtk.GDBus.DocString" value="Stream sends the number of frames the request asks for, each carrying a payload of the&#xA;size it asks for, for server-stream throughput."/>
   </method>
   <signal name="Tick">
    <arg name="channel" type="s"/>
@@ -356,6 +396,13 @@ var kdbusCodec_bench_BlobRequest = runtime.Codec[BlobRequest]{
 	Sig:    "h",
 	Encode: kdbusEncode_bench_BlobRequest,
 	Decode: kdbusDecode_bench_BlobRequest,
+}
+
+// kdbusCodec_bench_StreamRequest carries kdbusgo.bench.v1.StreamRequest as D-Bus arguments of signature "tu".
+var kdbusCodec_bench_StreamRequest = runtime.Codec[StreamRequest]{
+	Sig:    "tu",
+	Encode: kdbusEncode_bench_StreamRequest,
+	Decode: kdbusDecode_bench_StreamRequest,
 }
 
 // kdbusCodec_bench_Tick carries kdbusgo.bench.v1.Tick as D-Bus arguments of signature "st".
@@ -443,6 +490,21 @@ func kdbusEncode_bench_BlobRequest(e *wire.Encoder, m *BlobRequest) {
 // kdbusDecode_bench_BlobRequest reads the fields of kdbusgo.bench.v1.BlobRequest from D-Bus values of signature "h".
 func kdbusDecode_bench_BlobRequest(d *wire.Decoder, m *BlobRequest) {
 	m.Data = runtime.DecodeMemfd(d)
+}
+
+// kdbusEncode_bench_StreamRequest appends the fields of kdbusgo.bench.v1.StreamRequest as D-Bus values of signature "tu".
+func kdbusEncode_bench_StreamRequest(e *wire.Encoder, m *StreamRequest) {
+	if m == nil {
+		m = new(StreamRequest)
+	}
+	e.Uint64(m.Frames)
+	e.Uint32(m.Size)
+}
+
+// kdbusDecode_bench_StreamRequest reads the fields of kdbusgo.bench.v1.StreamRequest from D-Bus values of signature "tu".
+func kdbusDecode_bench_StreamRequest(d *wire.Decoder, m *StreamRequest) {
+	m.Frames = d.Uint64()
+	m.Size = d.Uint32()
 }
 
 // kdbusEncode_bench_Tick appends the fields of kdbusgo.bench.v1.Tick as D-Bus values of signature "st".

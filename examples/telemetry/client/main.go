@@ -1,0 +1,39 @@
+// Command client uses the example Telemetry service's streams: it reads a few readings as they
+// come, uploads a batch of its own, and has some echoed back.
+//
+//	go run ./examples/telemetry/client -address="$BUS"
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/kdbus-go/kdbus/examples/telemetry"
+	"github.com/kdbus-go/kdbus/runtime"
+)
+
+func main() {
+	addr := flag.String("address", "", "bus address (default: the session bus)")
+	wait := flag.Duration("wait", 10*time.Second, "how long to wait for the service to appear")
+	flag.Parse()
+	log.SetFlags(0)
+	ctx, cancel := context.WithTimeout(context.Background(), *wait+30*time.Second)
+	defer cancel()
+	var conn *runtime.Conn
+	var err error
+	if *addr == "" {
+		conn, err = runtime.SessionBus(ctx)
+	} else {
+		conn, err = runtime.Dial(ctx, *addr)
+	}
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	if err := telemetry.Demo(ctx, conn, *wait, func(format string, args ...any) { fmt.Printf(format+"\n", args...) }); err != nil {
+		log.Fatal(err)
+	}
+}
