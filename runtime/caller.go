@@ -18,9 +18,16 @@ type Caller struct {
 	Interface string
 	Member    string
 
-	conn  *Conn
-	stamp stamp    // what the bus attached to the call
-	src   *inbound // the call as received, released once decoded
+	conn   *Conn
+	stamp  stamp    // what the bus attached to the call
+	src    *inbound // the call as received, released once decoded
+	serial uint32   // the call's serial
+	md     Metadata // the request metadata from the call's Begin
+	unary  bool     // a unary call, whose handler may set response metadata
+
+	mdMu            sync.Mutex // guards the response metadata
+	header, trailer Metadata
+	headerSent      bool
 }
 
 // Credentials are what the bus (or, peer to peer, the kernel) vouches for about a caller.

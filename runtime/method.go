@@ -24,6 +24,39 @@ type MethodInfo struct {
 	Interface string
 	Member    string
 	NoReply   bool
+	// ClientStreams and ServerStreams are true for the streaming sides of a stream method.
+	ClientStreams, ServerStreams bool
+	// Kind says what passes through the interceptor.
+	Kind CallKind
+}
+
+// CallKind says what passes through an interceptor.
+type CallKind uint8
+
+// The kinds of call.
+const (
+	KindMethod   CallKind = iota // a unary method of a generated service (or a raw call)
+	KindStream                   // a stream's opening (client) / its handler (server)
+	KindProperty                 // org.freedesktop.DBus.Properties Get/Set/GetAll
+	KindDriver                   // the runtime's own calls to the bus driver
+	KindSignal                   // a signal emitted (client chain) or delivered to a subscriber (server chain)
+)
+
+// String names the kind, such as "method".
+func (k CallKind) String() string {
+	switch k {
+	case KindMethod:
+		return "method"
+	case KindStream:
+		return "stream"
+	case KindProperty:
+		return "property"
+	case KindDriver:
+		return "driver"
+	case KindSignal:
+		return "signal"
+	}
+	return fmt.Sprintf("CallKind(%d)", uint8(k))
 }
 
 // FullName returns "interface.member".
@@ -89,7 +122,7 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 	if m.NoReply {
 		return o.conn.send(ctx, msg, e.FDs(), e.PayloadMask(), co.waitDelivery)
 	}
-	reply, err := o.conn.call(ctx, msg, e.FDs(), e.PayloadMask())
+	reply, err := o.conn.callWith(ctx, msg, e.FDs(), e.PayloadMask(), &co)
 	if err != nil {
 		return err
 	}
@@ -174,6 +207,7 @@ type MethodDesc struct {
 	In, Out wire.Signature
 	NoReply bool
 	handle  func(srv any, ctx context.Context, d *wire.Decoder, e *wire.Encoder, ic UnaryServerInterceptor) error
+	stream  *streamDesc // set for a stream method, made by StreamMethod's …StreamDesc
 }
 
 // ServiceDesc describes a service for registration: its D-Bus coordinates, its methods and its

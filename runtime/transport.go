@@ -81,6 +81,9 @@ type stamp struct {
 	// hasCreds.
 	uid, gid, pid uint32
 	hasCreds      bool
+	// deadline is when the caller of a method call stops waiting for its reply, as the
+	// sender told the transport; zero when unknown. It is the sender's word, not the bus's.
+	deadline time.Time
 }
 
 // credentials returns the sender's credentials from the stamp, if it carries them.
