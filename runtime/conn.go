@@ -105,7 +105,7 @@ type Conn struct {
 	clientStreams map[uint32]*stream      // streams this connection opened, by serial
 	streams       int                     // streams being served
 
-	vanishWatch atomic.Bool // the rule that reports callers leaving the bus is (being) added
+	vanishWatch atomic.Bool  // the rule that reports callers leaving the bus is (being) added
 	loaned      atomic.Int64 // bytes of received stream frames still on loan from the transport
 	// The stream interceptors, each chain composed once.
 	streamClient StreamClientInterceptor

@@ -53,7 +53,7 @@ type stream struct {
 	inSig   wire.Signature // of the Data signals this end accepts
 	// emptyOut and emptyIn say the frames of a direction have no fields: each is a 0 byte.
 	emptyOut, emptyIn bool
-	what    string         // names the stream in errors
+	what              string // names the stream in errors
 
 	ctx    context.Context
 	cancel context.CancelFunc
