@@ -36,6 +36,9 @@ type origin struct {
 	dest *peer
 	// timeout is how long a native caller waits for its reply; 0: the bus's limit.
 	timeout time.Duration
+	// deadline is, for a native caller's method call, when by its word it stops waiting, in
+	// CLOCK_MONOTONIC nanoseconds (0: none), for native receivers' records.
+	deadline uint64
 	// sendSeq is the native sender's count of its sends, for the record; laneReply marks a
 	// reply to a call that came over a lane (lane.go).
 	sendSeq   uint64

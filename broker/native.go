@@ -95,7 +95,7 @@ func (b *Broker) nativeReadLoop(p *peer) {
 			bc.Done(&in, "", "")
 			return
 		}
-		o := &origin{stable: in.Stable, creds: cr, bloom: in.Bloom, timeout: in.Timeout, sendSeq: in.Seq, laneReply: in.LaneReply}
+		o := &origin{stable: in.Stable, creds: cr, bloom: in.Bloom, timeout: in.Timeout, deadline: in.Deadline, sendSeq: in.Seq, laneReply: in.LaneReply}
 		res := b.route(p, m, in.FDs, o)
 		p.refusedForRoom(res)
 		closeFDs(in.FDs)
@@ -141,6 +141,9 @@ func (p *peer) enqueueNative(m *wire.Message, fds []int, o *origin) delivery {
 	if o != nil {
 		from = native.From{ID: o.from.id, UID: o.from.creds.uid, Owed: o.replyTo == p || o.from == p}
 		rec.Seqnum, rec.Sender, rec.SendSeq = o.seq, o.from.id, o.sendSeq
+		if m.Type == wire.MethodCall {
+			rec.Deadline = o.deadline
+		}
 		rec.UID, rec.GID, rec.PID, rec.HasCreds = o.creds.UID, o.creds.GID, o.creds.PID, o.creds.Valid
 		check = !o.stable
 		if o.hdr == nil {

@@ -81,8 +81,9 @@ type stamp struct {
 	// hasCreds.
 	uid, gid, pid uint32
 	hasCreds      bool
-	// deadline is when the caller of a method call stops waiting for its reply, as the
-	// sender told the transport; zero when unknown. It is the sender's word, not the bus's.
+	// deadline, for a method call, is when its caller stops waiting for the reply; the zero
+	// time for none. Unlike the rest of the stamp it is the caller's word, not the bus's:
+	// it is advisory, for the handler's context, which it can only cut short.
 	deadline time.Time
 }
 

@@ -4,17 +4,21 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
+	"time"
 
 	"github.com/kdbus-go/kdbus/transport/address"
 	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
 )
 
-// nativeTransport is kdbusd's native transport: the bus learns calls' deadlines, checks
-// payloads, acknowledges sends on request, stamps each message with a sequence number and the
-// sender's credentials, and lends each received body from the connection's receive pool.
+// nativeTransport is kdbusd's native transport: the bus learns calls' deadlines and passes
+// them on to the callee (stamp.deadline), checks payloads, acknowledges sends on request,
+// stamps each message with a sequence number and the sender's credentials, and lends each
+// received body from the connection's receive pool.
 type nativeTransport struct{ c *native.Conn }
 
 func dialNative(ctx context.Context, e address.Address, o connOptions) (transport, error) {
@@ -45,8 +49,30 @@ func (t nativeTransport) Recv() (inbound, error) {
 	rec := r.Record
 	return inbound{
 		Msg: r.Msg, FDs: r.FDs, loan: l,
-		stamp: stamp{seqnum: rec.Seqnum, uid: rec.UID, gid: rec.GID, pid: rec.PID, hasCreds: rec.HasCreds},
+		stamp: stamp{seqnum: rec.Seqnum, uid: rec.UID, gid: rec.GID, pid: rec.PID, hasCreds: rec.HasCreds,
+			deadline: monotonicToTime(rec.Deadline)},
 	}, nil
+}
+
+// monotonicToTime turns a CLOCK_MONOTONIC reading in nanoseconds (a record's deadline) into a
+// time.Time; 0 stays the zero time. A reading that is too far away for a time.Duration, past
+// or future, counts as that far.
+func monotonicToTime(mono uint64) time.Time {
+	if mono == 0 {
+		return time.Time{}
+	}
+	var ts unix.Timespec
+	if err := unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts); err != nil {
+		return time.Time{}
+	}
+	now := uint64(ts.Nano())
+	var d time.Duration
+	if mono >= now {
+		d = time.Duration(min(mono-now, math.MaxInt64))
+	} else {
+		d = -time.Duration(min(now-mono, math.MaxInt64))
+	}
+	return time.Now().Add(d)
 }
 
 // Sync returns each failure the bus reported as an *Error.

@@ -325,6 +325,11 @@ type Incoming struct {
 	// Timeout is how long the sender of a call waits for its reply (0: no limit of its
 	// own).
 	Timeout time.Duration
+	// Deadline is when, by the sender's word, its call's caller stops waiting, in
+	// CLOCK_MONOTONIC nanoseconds: Timeout added to the clock when the bus read the send.
+	// 0 for no deadline and for anything but a method call. It goes into the record
+	// (Record.Deadline).
+	Deadline uint64
 	// Refused, when set, says why the message must not be delivered although it was read
 	// whole: a descriptor marked as a payload is not a sealed memfd. The sender hears it.
 	Refused error
@@ -554,6 +559,9 @@ func (c *BusConn) parseSend(pkt []byte, fds []int, cr Creds) (Incoming, error) {
 	}
 	if len(filter) != 0 && len(filter) != c.opts.Bloom.Size {
 		return fail(fmt.Errorf("native: bloom filter of %d bytes, the bus uses %d", len(filter), c.opts.Bloom.Size))
+	}
+	if m.Type == wire.MethodCall && h.timeout != 0 {
+		in.Deadline = monotonicNow() + uint64(in.Timeout)
 	}
 	in.Msg = m
 	return in, nil

@@ -442,7 +442,8 @@ func (c *Conn) Send(m *wire.Message, fds []int) error {
 type SendOptions struct {
 	// Deadline, for a method call, is when its caller stops waiting for the reply: the bus
 	// forgets the call then and answers the caller with a NoReply error at once, as kdbus did
-	// for a call's timeout.
+	// for a call's timeout. The receiver learns it too (Record.Deadline), routed or over a
+	// lane. Other messages ignore it.
 	Deadline time.Time
 	// Payloads marks the descriptors (bit i: fds[i], for the first 64) that are sealed memfd
 	// payloads: the bus refuses the message unless each is a memfd sealed against writing,
@@ -451,11 +452,7 @@ type SendOptions struct {
 }
 
 func (o SendOptions) header() sendHeader {
-	h := sendHeader{payloads: o.Payloads}
-	if !o.Deadline.IsZero() {
-		h.timeout = uint64(max(time.Until(o.Deadline), 1))
-	}
-	return h
+	return sendHeader{payloads: o.Payloads, deadline: o.Deadline}
 }
 
 // SendCall sends m as Send does, with options. It waits for the bus to take the message only
@@ -562,8 +559,11 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeade
 		return 0, ErrClosed
 	}
 	defer c.unref()
+	if m.Type != wire.MethodCall {
+		h.deadline = time.Time{} // only a call has one
+	}
 	if ln := c.laneFor(m, &h); ln != nil {
-		sent, err := ln.send(ctx, m, fds, h.payloads)
+		sent, err := ln.send(ctx, m, fds, h.payloads, h.deadline)
 		if sent {
 			if err == nil && len(waiter) > 0 {
 				waiter[0] <- ack{} // on a lane, a message is delivered once written
@@ -590,6 +590,12 @@ func (c *Conn) send(ctx context.Context, m *wire.Message, fds []int, h sendHeade
 	c.cookie++
 	h.cookie = c.cookie
 	h.seq = c.sendSeq.Add(1)
+	// The timeout is taken as late as it can be: the bus adds it to its clock when it reads
+	// the packet, and the receiver's deadline is then later than the caller's only by the
+	// time the packet waited in the socket.
+	if !h.deadline.IsZero() {
+		h.timeout = uint64(max(time.Until(h.deadline), 1))
+	}
 	if len(waiter) > 0 {
 		c.amu.Lock()
 		c.waiters[h.cookie] = waiter[0]

@@ -40,7 +40,7 @@ import (
 //
 //	hello   op u32, version u32, ringSize u64                   fds: [ring memfd]
 //	msg     op u32, flags u32, seq u64, busSends u64, off u64, bodyLen u64, payloads u64,
-//	        hdrLen u32, 0 u32, header [hdrLen]                  fds: the message's (+ body memfd)
+//	        deadline u64, hdrLen u32, 0 u32, header [hdrLen]    fds: the message's (+ body memfd)
 //	credit  op u32, 0 u32
 //
 // The first page of a ring memfd belongs to its owner's notes to the peer:
@@ -64,16 +64,20 @@ import (
 //     the receiver reads the lane, without waiting, and delivers what has a lower seq first.
 //
 // One goroutine (Recv's) reads the bus socket and every lane, so these rules cost no locks.
+//
+// A call's deadline travels in its msg packet as CLOCK_MONOTONIC nanoseconds (0: none), as the
+// caller computed it; the receiver puts it in the record of a method call and drops it from
+// anything else. It is the caller's word, as Record.Deadline says.
 const (
 	laneHelloOp  uint32 = 1
 	laneMsgOp    uint32 = 2
 	laneCreditOp uint32 = 3
 
-	laneVersion = 1
+	laneVersion = 2
 	// laneInFD says the body is the whole of the packet's last descriptor, a sealed memfd.
 	laneInFD uint32 = 1 << 0
 
-	laneMsgFixed = 4 + 4 + 8 + 8 + 8 + 8 + 8 + 4 + 4
+	laneMsgFixed = 4 + 4 + 8 + 8 + 8 + 8 + 8 + 8 + 4 + 4
 	laneHelloLen = 4 + 4 + 8
 	laneNotes    = 4096
 	// DefaultLaneRing is the size of a lane's ring. Its pages cost memory only once a body
@@ -102,6 +106,8 @@ type laneMsg struct {
 	off      uint64
 	bodyLen  uint64
 	payloads uint64
+	// deadline is a call's deadline in CLOCK_MONOTONIC nanoseconds; 0: none.
+	deadline uint64
 	hdr      []byte
 }
 
@@ -113,6 +119,7 @@ func appendLaneMsg(b []byte, m *laneMsg) []byte {
 	b = ne.AppendUint64(b, m.off)
 	b = ne.AppendUint64(b, m.bodyLen)
 	b = ne.AppendUint64(b, m.payloads)
+	b = ne.AppendUint64(b, m.deadline)
 	b = ne.AppendUint32(b, uint32(len(m.hdr)))
 	b = ne.AppendUint32(b, 0)
 	return append(b, m.hdr...)
@@ -123,8 +130,8 @@ func parseLaneMsg(b []byte) (laneMsg, error) {
 		return laneMsg{}, malformed("lane message of %d bytes", len(b))
 	}
 	m := laneMsg{flags: ne.Uint32(b[4:]), seq: ne.Uint64(b[8:]), busSends: ne.Uint64(b[16:]), off: ne.Uint64(b[24:]),
-		bodyLen: ne.Uint64(b[32:]), payloads: ne.Uint64(b[40:])}
-	n := int(ne.Uint32(b[48:]))
+		bodyLen: ne.Uint64(b[32:]), payloads: ne.Uint64(b[40:]), deadline: ne.Uint64(b[48:])}
+	n := int(ne.Uint32(b[56:]))
 	if n != len(b)-laneMsgFixed || n > maxLaneHeader {
 		return laneMsg{}, malformed("lane message header of %d bytes in a %d-byte packet", n, len(b))
 	}
@@ -293,10 +300,10 @@ func mapPeerRing(fd, size int) ([]byte, error) {
 	return unix.Mmap(fd, 0, laneNotes+size, unix.PROT_READ, unix.MAP_SHARED)
 }
 
-// send sends m over the lane. It waits for room in the ring as long as ctx lasts; it reports
-// false, sending nothing, when the lane cannot carry m (it broke), so that m goes through
-// the bus instead.
-func (ln *lane) send(ctx context.Context, m *wire.Message, fds []int, payloads uint64) (bool, error) {
+// send sends m over the lane, with deadline (zero: none) as m's deadline. It waits for room
+// in the ring as long as ctx lasts; it reports false, sending nothing, when the lane cannot
+// carry m (it broke), so that m goes through the bus instead.
+func (ln *lane) send(ctx context.Context, m *wire.Message, fds []int, payloads uint64, deadline time.Time) (bool, error) {
 	select {
 	case ln.sem <- struct{}{}:
 	case <-ctx.Done():
@@ -327,7 +334,7 @@ func (ln *lane) send(ctx context.Context, m *wire.Message, fds []int, payloads u
 	if len(hdr) > maxLaneHeader {
 		return false, nil
 	}
-	lm := laneMsg{busSends: busSends, bodyLen: uint64(len(m.Body)), payloads: payloads, hdr: hdr}
+	lm := laneMsg{busSends: busSends, bodyLen: uint64(len(m.Body)), payloads: payloads, deadline: monotonicAt(deadline), hdr: hdr}
 	var bodyFD = -1
 	switch {
 	case len(m.Body) > len(ln.ring)/2:
@@ -687,6 +694,7 @@ func (ln *lane) decode(pkt []byte, fds []int, cr Creds) (*Received, error) {
 	r.busSends = lm.busSends
 	switch m.Type {
 	case wire.MethodCall:
+		r.Record.Deadline = lm.deadline
 		if m.Flags&wire.FlagNoReplyExpected == 0 {
 			ln.pmu.Lock()
 			if len(ln.owed) < maxLanePending {
@@ -783,11 +791,43 @@ func (ln *lane) noReplies(dest string) []Received {
 	return out
 }
 
-// monotonicNow reads CLOCK_MONOTONIC in nanoseconds, as the bus stamps records.
+// monoBase pairs a CLOCK_MONOTONIC reading with a time.Time taken around it, so that
+// monotonicNow and monotonicAt need no system call: Go reads its monotonic clock (which is
+// CLOCK_MONOTONIC) through the vDSO, while clock_gettime through x/sys/unix is a real system
+// call. Of a few pairings, the tightest is kept, its time.Time the middle of the two
+// readings around the clock_gettime.
+var monoBase, monoBaseTime = func() (uint64, time.Time) {
+	var base uint64
+	var at time.Time
+	best := time.Duration(1<<63 - 1)
+	for range 8 {
+		var ts unix.Timespec
+		t1 := time.Now()
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		t2 := time.Now()
+		if d := t2.Sub(t1); d < best {
+			best, base, at = d, uint64(ts.Nano()), t1.Add(d/2)
+		}
+	}
+	return base, at
+}()
+
+// monotonicNow returns CLOCK_MONOTONIC in nanoseconds, as the bus stamps records.
 func monotonicNow() uint64 {
-	var ts unix.Timespec
-	unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
-	return uint64(ts.Nano())
+	return monoBase + uint64(time.Since(monoBaseTime))
+}
+
+// monotonicAt returns t in CLOCK_MONOTONIC nanoseconds: 0 for the zero time, and at least 1
+// otherwise, a time long past included.
+func monotonicAt(t time.Time) uint64 {
+	if t.IsZero() {
+		return 0
+	}
+	d := t.Sub(monoBaseTime)
+	if d < 0 && uint64(-d) >= monoBase {
+		return 1
+	}
+	return max(monoBase+uint64(d), 1)
 }
 
 // copies counts the body copies this package makes, when counting is on (tests).

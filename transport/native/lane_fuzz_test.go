@@ -70,6 +70,11 @@ func FuzzLaneReceive(f *testing.F) {
 		return b
 	}
 	f.Add(seed(body, pkt(laneMsg{seq: 1, bodyLen: uint64(len(body)), hdr: hdr})))
+	f.Add(seed(body, pkt(laneMsg{seq: 1, bodyLen: uint64(len(body)), deadline: 1<<64 - 1, hdr: hdr})))
+	sig := *msg
+	sig.Type = wire.Signal
+	sigHdr, _ := sig.AppendHeader(nil, len(body))
+	f.Add(seed(body, pkt(laneMsg{seq: 1, bodyLen: uint64(len(body)), deadline: 12345, hdr: sigHdr})))
 	f.Add(seed(body, pkt(laneMsg{seq: 1, off: fuzzRing - 2, bodyLen: uint64(len(body)), hdr: hdr})))
 	f.Add(seed(nil, pkt(laneMsg{seq: 1, bodyLen: 1 << 40, hdr: hdr})))
 	f.Add(seed(body, []byte{3, 0, 0, 0, 0, 0, 0, 0}, appendLaneHello(nil, fuzzRing)))
@@ -116,6 +121,9 @@ func FuzzLaneReceive(f *testing.F) {
 			if r != nil {
 				if r.Msg.Sender != ":1.9" || wire.ValidateBody(r.Msg.Body, r.Msg.Order, r.Msg.Signature, len(r.FDs)) != nil {
 					t.Fatalf("delivered %s from %q", r.Msg, r.Msg.Sender)
+				}
+				if r.Msg.Type != wire.MethodCall && r.Record.Deadline != 0 {
+					t.Fatalf("delivered %s with deadline %d: only calls have one", r.Msg, r.Record.Deadline)
 				}
 				for _, fd := range r.FDs {
 					unix.Close(fd)

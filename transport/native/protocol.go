@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // The control protocol. Every packet on the SOCK_SEQPACKET socket starts with a 32-bit opcode;
@@ -52,7 +53,7 @@ const (
 )
 
 // Version is the control protocol's version, exchanged in hello and welcome.
-const Version = 2
+const Version = 3
 
 // Flags of hello.
 const (
@@ -170,12 +171,15 @@ type sendHeader struct {
 	offset uint64
 	length uint64
 	// timeout is how long, in nanoseconds, the sender waits for the reply to a call; 0:
-	// no limit of its own.
+	// no limit of its own. The bus turns it into the record's deadline on its own clock.
 	timeout uint64
 	// payloads marks the descriptors that are sealed memfd payloads (bit i: descriptor i).
 	payloads uint64
 	// seq is the sender's count of its sends, bus and lanes alike.
 	seq uint64
+	// deadline is not on the wire: it is the call's deadline, from which the sender
+	// computes timeout just before it writes the packet, and which a lane carries instead.
+	deadline time.Time
 }
 
 func appendSend(b []byte, h sendHeader, bloom []byte, frees []uint64) []byte {

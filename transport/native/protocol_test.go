@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"reflect"
 	"testing"
+	"time"
 
 	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
 )
 
 func TestPacketsRoundTrip(t *testing.T) {
@@ -47,11 +49,50 @@ func TestPacketsRoundTrip(t *testing.T) {
 	if got, err := parseAck(a.append(nil)); err != nil || got != a {
 		t.Fatalf("ack: %+v, %v", got, err)
 	}
-	r := Record{Seqnum: 1, Sender: 2, Timestamp: 3, UID: 4, GID: 5, PID: 6, HasCreds: true}
+	r := Record{Seqnum: 1, Sender: 2, Timestamp: 3, UID: 4, GID: 5, PID: 6, HasCreds: true, SendSeq: 7, Deadline: 8}
 	b := make([]byte, recordSize)
 	putRecord(b, &r, 77)
 	if got, n := parseRecord(b); got != r || n != 77 {
 		t.Fatalf("record: %+v %d", got, n)
+	}
+	if recordSize%8 != 0 {
+		t.Fatalf("a record of %d bytes would misalign the message after it", recordSize)
+	}
+	lm := laneMsg{flags: laneInFD, seq: 1, busSends: 2, off: 3, bodyLen: 4, payloads: 5, deadline: 6, hdr: []byte("header")}
+	pkt = appendLaneMsg(nil, &lm)
+	if len(pkt) != laneMsgFixed+len(lm.hdr) {
+		t.Fatalf("lane msg of %d bytes, want %d", len(pkt), laneMsgFixed+len(lm.hdr))
+	}
+	if got, err := parseLaneMsg(pkt); err != nil || !reflect.DeepEqual(got, lm) {
+		t.Fatalf("lane msg: %+v, %v", got, err)
+	}
+}
+
+// TestMonotonicAt checks the conversion of a deadline to CLOCK_MONOTONIC nanoseconds that
+// lane messages carry: the zero time is 0, any other time at least 1, and a time ahead of now
+// lies between two clock_gettime readings taken around it (within the pairing's slack).
+func TestMonotonicAt(t *testing.T) {
+	if got := monotonicAt(time.Time{}); got != 0 {
+		t.Errorf("the zero time: %d, want 0", got)
+	}
+	if got := monotonicAt(time.Unix(1, 0)); got == 0 {
+		t.Error("a time long past: 0, which would mean no deadline")
+	}
+	read := func() uint64 {
+		var ts unix.Timespec
+		unix.ClockGettime(unix.CLOCK_MONOTONIC, &ts)
+		return uint64(ts.Nano())
+	}
+	const slack = uint64(5 * time.Millisecond)
+	before := read()
+	dl := time.Now().Add(time.Minute)
+	after := read()
+	got := monotonicAt(dl)
+	if lo, hi := before+uint64(time.Minute)-slack, after+uint64(time.Minute)+slack; got < lo || got > hi {
+		t.Errorf("a minute from now: %d, want within [%d, %d]", got, lo, hi)
+	}
+	if now, b, a := monotonicNow(), before, read(); now+slack < b || now > a+slack {
+		t.Errorf("monotonicNow %d, clock_gettime read %d before and %d after", now, b, a)
 	}
 }
 

@@ -14,8 +14,11 @@ package native
 //	40 flags      u32  recordCreds: uid, gid and pid are valid
 //	44 reserved   u32
 //	48 sendSeq    u64  the sender's count of its sends when it sent this one (see lane.go)
+//	56 deadline   u64  for a method call, CLOCK_MONOTONIC nanoseconds when its caller stops
+//	                   waiting for the reply, as the caller said; 0: none, and for every
+//	                   other message
 const (
-	recordSize  = 56
+	recordSize  = 64
 	recordCreds = 1 << 0
 )
 
@@ -54,6 +57,14 @@ type Record struct {
 	// SendSeq is the sender's own count of its sends when it sent the message: it orders
 	// one sender's messages across the bus and lanes, and means nothing across senders.
 	SendSeq uint64
+	// Deadline, for a method call, is when its caller stops waiting for the reply, in
+	// CLOCK_MONOTONIC nanoseconds; 0 means none, and it is 0 for every other message. It is
+	// the caller's word, not the bus's: routed, the bus adds the time the caller said it
+	// would wait to its own clock when it read the send (so it may be later than the
+	// caller's by the time the send waited to be read); over a lane, the caller wrote it
+	// itself. Treat it as advisory, as a handler's context deadline: a caller can only cut
+	// short the handling of its own call with it.
+	Deadline uint64
 	// Lane says the message came straight from its sender over a lane rather than through
 	// the bus: Seqnum is 0 then, Sender is the lane's peer as the bus named it when it set up
 	// the lane, and the credentials are those the kernel attached to the lane packet.
@@ -75,6 +86,7 @@ func putRecord(b []byte, r *Record, length int) {
 	ne.PutUint32(b[40:], flags)
 	ne.PutUint32(b[44:], 0)
 	ne.PutUint64(b[48:], r.SendSeq)
+	ne.PutUint64(b[56:], r.Deadline)
 }
 
 func parseRecord(b []byte) (Record, int) {
@@ -82,6 +94,7 @@ func parseRecord(b []byte) (Record, int) {
 		Seqnum: ne.Uint64(b[0:]), Sender: ne.Uint64(b[8:]), Timestamp: ne.Uint64(b[16:]),
 		UID: ne.Uint32(b[24:]), GID: ne.Uint32(b[28:]), PID: ne.Uint32(b[32:]),
 		HasCreds: ne.Uint32(b[40:])&recordCreds != 0, SendSeq: ne.Uint64(b[48:]),
+		Deadline: ne.Uint64(b[56:]),
 	}
 	return r, int(ne.Uint32(b[36:]))
 }
