@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -249,5 +251,203 @@ func TestStreamShapes(t *testing.T) {
 				t.Fatalf("got %d ticks, want 3", n)
 			}
 		})
+	})
+}
+
+// servedStream returns the stream c serves, once there is exactly one.
+func servedStream(t *testing.T, c *Conn) *stream {
+	t.Helper()
+	var s *stream
+	waitFor(t, "the served stream", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		for _, sc := range c.served {
+			if sc.stream != nil {
+				s = sc.stream
+			}
+		}
+		return s != nil
+	})
+	return s
+}
+
+func clientStreamOf(cs ClientStream) *stream {
+	return cs.(*typedClient[echoMsg, frameMsg]).ClientStream.(*clientStream).s
+}
+
+func TestStreamTenThousandFramesInOrder(t *testing.T) {
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		serveStreams(t, d, &streamImpl{})
+		obj := NewObject(dial(t, d), &streamDesc_)
+		ctx := ctxFor(t, 60*time.Second)
+		const n = 10000
+		st, err := watchMethod.OpenServerStream(ctx, obj, &echoMsg{Text: "frame", N: n})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range uint32(n) {
+			f, err := st.Recv()
+			if err != nil || f.Seq != i {
+				t.Fatalf("frame %d: %+v, %v", i, f, err)
+			}
+		}
+		if _, err := st.Recv(); err != io.EOF {
+			t.Fatalf("after %d frames: %v", n, err)
+		}
+		up, err := uploadMethod.OpenClientStream(ctx, obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range uint32(n) {
+			if err := up.Send(&frameMsg{Seq: i, Data: []byte("abc")}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if resp, err := up.CloseAndRecv(); err != nil || resp.N != n {
+			t.Fatalf("upload: %+v, %v", resp, err)
+		}
+	})
+}
+
+// A reader that does not read makes its sender wait: neither end holds more than the window.
+func TestStreamSlowReaderBoundsMemory(t *testing.T) {
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		var sent atomic.Int64
+		release := make(chan struct{})
+		srv := serveStreams(t, d, &streamImpl{
+			watch: func(req *echoMsg, st ServerStreamingServer[frameMsg]) error {
+				for i := range uint32(req.N) {
+					if err := st.Send(&frameMsg{Seq: i, Data: make([]byte, 4096)}); err != nil {
+						return err
+					}
+					sent.Add(1)
+				}
+				return nil
+			},
+			upload: func(st ClientStreamingServer[frameMsg, echoMsg]) error {
+				<-release
+				n := 0
+				for {
+					if _, err := st.Recv(); err == io.EOF {
+						return st.SendAndClose(&echoMsg{N: int32(n)})
+					} else if err != nil {
+						return err
+					}
+					n++
+				}
+			},
+		})
+		obj := NewObject(dial(t, d), &streamDesc_)
+		ctx := ctxFor(t, 60*time.Second)
+		const total = 2000 // 8 MiB: eight windows
+		st, err := watchMethod.OpenServerStream(ctx, obj, &echoMsg{N: total})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ss := servedStream(t, srv)
+		waitFor(t, "the server's Send to wait for credit", func() bool {
+			ss.mu.Lock()
+			defer ss.mu.Unlock()
+			return ss.sendWaiters > 0
+		})
+		cs := clientStreamOf(st)
+		ss.mu.Lock()
+		used := ss.used
+		ss.mu.Unlock()
+		cs.mu.Lock()
+		queued := cs.received
+		cs.mu.Unlock()
+		if used > DefaultStreamWindow || queued > DefaultStreamWindow || sent.Load() >= total {
+			t.Fatalf("the server has %d bytes outstanding and sent %d frames; the client holds %d bytes (window %d)", used, sent.Load(), queued, DefaultStreamWindow)
+		}
+		for i := range uint32(total) {
+			f, err := st.Recv()
+			if err != nil || f.Seq != i {
+				t.Fatalf("frame %d: %+v, %v", i, f, err)
+			}
+		}
+		if _, err := st.Recv(); err != io.EOF {
+			t.Fatal(err)
+		}
+
+		// The other way: a server that does not read makes the client's Send wait.
+		up, err := uploadMethod.OpenClientStream(ctx, obj)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ucs := up.(*typedClient[frameMsg, echoMsg]).ClientStream.(*clientStream).s
+		sendDone := make(chan error, 1)
+		go func() {
+			for i := range uint32(total) {
+				if err := up.Send(&frameMsg{Seq: i, Data: make([]byte, 4096)}); err != nil {
+					sendDone <- err
+					return
+				}
+			}
+			sendDone <- nil
+		}()
+		waitFor(t, "the client's Send to wait for credit", func() bool {
+			ucs.mu.Lock()
+			defer ucs.mu.Unlock()
+			return ucs.sendWaiters > 0
+		})
+		ucs.mu.Lock()
+		used = ucs.used
+		ucs.mu.Unlock()
+		if used > DefaultStreamWindow {
+			t.Fatalf("the client has %d bytes outstanding (window %d)", used, DefaultStreamWindow)
+		}
+		close(release)
+		if err := <-sendDone; err != nil {
+			t.Fatal(err)
+		}
+		if resp, err := up.CloseAndRecv(); err != nil || resp.N != total {
+			t.Fatalf("upload: %+v, %v", resp, err)
+		}
+	})
+}
+
+func TestStreamConcurrent(t *testing.T) {
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		serveStreams(t, d, &streamImpl{})
+		obj := NewObject(dial(t, d), &streamDesc_)
+		ctx := ctxFor(t, 60*time.Second)
+		var wg sync.WaitGroup
+		errs := make(chan error, 16)
+		for g := range 16 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				st, err := chatMethod.OpenBidiStream(ctx, obj)
+				if err != nil {
+					errs <- err
+					return
+				}
+				const n = 500
+				go func() {
+					for i := range uint32(n) {
+						if st.Send(&frameMsg{Seq: i, Data: []byte{byte(g)}}) != nil {
+							return
+						}
+					}
+					st.CloseSend()
+				}()
+				for i := range uint32(n) {
+					f, err := st.Recv()
+					if err != nil || f.Seq != i || f.Data[0] != byte(g) {
+						errs <- fmt.Errorf("stream %d frame %d: %+v, %v", g, i, f, err)
+						return
+					}
+				}
+				if _, err := st.Recv(); err != io.EOF {
+					errs <- fmt.Errorf("stream %d: %v", g, err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Error(err)
+		}
 	})
 }
