@@ -90,7 +90,8 @@ func openClientStream(ctx context.Context, o *Object, info *MethodInfo, codecs s
 		return nil, err
 	}
 	go s.writer()
-	context.AfterFunc(s.ctx, func() { cs.abort(ctx) })
+	s.ctxDone = func() { cs.abort(ctx) }
+	context.AfterFunc(s.ctx, s.ctxDone)
 	return cs, nil
 }
 

@@ -57,6 +57,9 @@ type stream struct {
 
 	ctx    context.Context
 	cancel context.CancelFunc
+	// ctxDone ends the stream when ctx ended before it; it runs once ctx is done (by
+	// context.AfterFunc), and from Send and Recv when they see it first.
+	ctxDone func()
 
 	sendWindow, recvWindow int
 	scratch                wire.Encoder // encodes one frame; used by the single sender
@@ -148,6 +151,9 @@ func (s *stream) send(m any, enc func(*wire.Encoder, any)) error {
 		return Errorf(ResourceExhausted, "a frame of %s is %d bytes; frames are limited to %d (use a memfd field in a unary call for more)", s.what, len(frame), maxFrame)
 	}
 	need := len(frame) + 7
+	if s.ctx.Err() != nil {
+		s.ctxDone()
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for {
@@ -304,13 +310,27 @@ func (s *stream) fromPeerLocked(sender string) bool {
 	return sender == s.from
 }
 
+// decodeDataHeader reads the start of a Data body: the stream's serial, the flags and the
+// number of bytes of frames that follow.
+func decodeDataHeader(body []byte, order wire.ByteOrder) (serial, flags uint32, n int, err error) {
+	var d wire.Decoder
+	d.Reset(body, order)
+	serial, flags = d.Uint32(), d.Uint32()
+	end := d.BeginArray(8)
+	if err := d.Err(); err != nil {
+		return 0, 0, 0, err
+	}
+	if end != len(body) {
+		return 0, 0, 0, fmt.Errorf("a Data body of %d bytes whose frames end at %d", len(body), end)
+	}
+	return serial, flags, end - d.Offset(), nil
+}
+
 // gotData queues a received batch. It runs on the read loop and owns r.
 func (c *Conn) gotData(r inbound) {
 	m := r.Msg
-	var d wire.Decoder
-	d.Reset(m.Body, m.Order)
-	serial, flags := d.Uint32(), d.Uint32()
-	if d.Err() != nil {
+	serial, flags, n, err := decodeDataHeader(m.Body, m.Order)
+	if err != nil {
 		r.release()
 		return
 	}
@@ -319,12 +339,6 @@ func (c *Conn) gotData(r inbound) {
 		r.release()
 		return
 	}
-	end := d.BeginArray(8)
-	if d.Err() != nil {
-		r.release()
-		return
-	}
-	n := end - d.Offset()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.fromPeerLocked(m.Sender) || s.ended || s.peerDone {
@@ -389,6 +403,9 @@ func (s *stream) maybeCreditLocked() {
 // recv decodes the next frame into m with dec. It returns io.EOF once the peer half-closed or
 // the stream ended well, the final status otherwise.
 func (s *stream) recv(m any, dec func(*wire.Decoder, any)) error {
+	if s.ctx.Err() != nil {
+		s.ctxDone()
+	}
 	for {
 		if s.cur.n > 0 {
 			if s.curD.More(s.curEnd) {

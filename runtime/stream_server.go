@@ -77,13 +77,14 @@ func (c *Conn) openServed(in *incoming) {
 	ss := &serverStream{s: s, sd: sd, in: in, ctx: withCaller(s.ctx, cl)}
 	// The caller's Cancel, its leaving, the deadline and the connection's end all end the
 	// stream's context; its Send and Recv then fail.
-	context.AfterFunc(s.ctx, func() {
+	s.ctxDone = func() {
 		code, why := Canceled, "the caller cancelled it or left"
 		if s.ctx.Err() == context.DeadlineExceeded {
 			code, why = DeadlineExceeded, "its deadline passed"
 		}
 		s.fail(Errorf(code, "%s ended: %s", s.what, why))
-	})
+	}
+	context.AfterFunc(s.ctx, s.ctxDone)
 	go func() {
 		if cancel != nil {
 			defer cancel()
