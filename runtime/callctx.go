@@ -317,9 +317,24 @@ func (c *Conn) watchVanished() {
 					c.callerGone(name)
 				}
 			}}
-		if err := c.addRule(c.ctx, r); err != nil && c.Err() == nil {
-			// Without the rule, a caller's death ends its calls only at their deadline.
-			c.vanishWatch.Store(false)
+		if err := c.addRule(c.ctx, r); err != nil {
+			if c.Err() == nil {
+				// Without the rule, a caller's death ends its calls only at their deadline.
+				c.vanishWatch.Store(false)
+			}
+			return
+		}
+		// A caller that left before the rule was in place is looked for once.
+		c.mu.Lock()
+		senders := make(map[string]bool)
+		for k := range c.served {
+			senders[k.sender] = true
+		}
+		c.mu.Unlock()
+		for name := range senders {
+			if _, err := c.GetNameOwner(c.ctx, name); errors.Is(err, &Error{Name: ErrorNameHasNoOwner}) {
+				c.callerGone(name)
+			}
 		}
 	}()
 }

@@ -132,7 +132,9 @@ func (s *stream) gotReply(r inbound) {
 	if r.Msg.Type == wire.Error {
 		e := errorFromReply(r.Msg)
 		err = e
-		if dl, ok := s.ctx.Deadline(); ok && e.Name == ErrorNoReply && time.Until(dl) < 10*time.Millisecond {
+		// The server (or the bus) enforces the caller's deadline too, and may beat the
+		// context's own timer by a hair. It is the deadline either way.
+		if dl, ok := s.ctx.Deadline(); ok && (e.Code == DeadlineExceeded || e.Name == ErrorNoReply && time.Until(dl) < 10*time.Millisecond) {
 			err = &callError{err: Errorf(DeadlineExceeded, "%s: %v", s.what, context.DeadlineExceeded), ctx: context.DeadlineExceeded}
 		}
 		r.closeFDs()

@@ -114,6 +114,9 @@ func (c *Conn) serveStream(srv any, ss *serverStream) {
 	s, m := ss.s, ss.in.msg
 	go s.writer()
 	err := ss.run(srv, c.streamServer)
+	if s.ctx.Err() != nil {
+		s.ctxDone() // the caller's deadline, cancellation or departure decides the outcome
+	}
 	ss.releaseRequest()
 	s.flushAndStop()
 	ss.mu.Lock()
