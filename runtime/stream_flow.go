@@ -75,6 +75,7 @@ type stream struct {
 	closeSend    bool   // no more frames: CloseSend, or the handler is done
 	halfSent     bool   // the half-close went out
 	askCredit    bool   // a sender waits for credit: tell the peer
+	asked        bool   // the peer was asked for credit and has not given any since
 	creditOut    int    // consumed bytes to credit to the peer
 	writing      bool   // the writer is sending a batch
 	writerIdle   bool
@@ -166,8 +167,10 @@ func (s *stream) send(m any, enc func(*wire.Encoder, any)) error {
 		if s.used == 0 || s.used+need <= s.sendWindow {
 			break
 		}
-		s.askCredit = true
-		s.wakeWriter()
+		if !s.asked {
+			s.askCredit, s.asked = true, true
+			s.wakeWriter()
+		}
 		s.sendWaiters++
 		s.sendCond.Wait()
 		s.sendWaiters--
@@ -231,6 +234,7 @@ func (s *stream) writer() {
 			s.spare, s.frames = nil, 0
 			if s.askCredit || s.used >= s.sendWindow/2 {
 				flags |= dataWantCredit
+				s.asked = true
 			}
 			s.askCredit = false
 			if s.closeSend && !s.callee {
@@ -296,6 +300,7 @@ func (s *stream) gotCredit(sender string, n int) {
 		return
 	}
 	s.used = max(s.used-n, 0)
+	s.asked = false
 	if s.sendWaiters > 0 {
 		s.sendCond.Broadcast()
 	}
