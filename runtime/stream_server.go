@@ -104,8 +104,9 @@ type serverStream struct {
 	headerSent bool
 	header     Metadata
 	trailer    Metadata
-	requested  bool   // the request of a server-streaming rpc was received
-	response   []byte // the encoded response of a client-streaming rpc
+	requested  bool        // the request of a server-streaming rpc was received
+	held       []io.Closer // the request's memfd payloads, unmapped when the handler returns
+	response   []byte      // the encoded response of a client-streaming rpc
 	responded  bool
 }
 
@@ -179,10 +180,12 @@ func (ss *serverStream) run(srv any, ic StreamServerInterceptor) (err error) {
 	return ss.sd.handler(srv, ss)
 }
 
-// releaseRequest gives back the opening call's message.
+// releaseRequest gives back the opening call's message and unmaps its payloads.
 func (ss *serverStream) releaseRequest() {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
+	closeAllClosers(ss.held)
+	ss.held = nil
 	if ss.in != nil && !ss.requested {
 		ss.requested = true
 		closeAll(ss.in.fds)
@@ -288,8 +291,6 @@ func (ss *serverStream) RecvMsg(m any) error {
 		closeAllClosers(held)
 		return Errorf(InvalidArgument, "the request of %s does not decode as %q: %v", ss.sd.info.FullName(), in.msg.Signature, err)
 	}
-	if len(held) > 0 {
-		keepResponsePayloads(m, held)
-	}
+	ss.held = held
 	return nil
 }
