@@ -33,7 +33,7 @@ const (
 	ninputInline    = 1 << 1
 	ninputInFD      = 1 << 2
 	ninputAreaSize  = 64 << 10
-	ninputVersion   = 2
+	ninputVersion   = 3
 	ninputAcceptFDs = 1
 )
 
