@@ -127,6 +127,7 @@ type incoming struct {
 	src   inbound     // released once the call is handled
 	begin *callBegin  // the Begin that announced the call, or nil
 	sc    *servedCall // the call's entry in the served-call table, or nil
+	scv   servedCall  // where sc points for a call run by the workers
 }
 
 // accept takes a method call from the read loop: a stream's opening call starts the stream,
@@ -185,7 +186,7 @@ func (c *Conn) enqueue(in *incoming) {
 		return
 	}
 	// The call can be cancelled from now on, while it waits too.
-	in.sc = &servedCall{}
+	in.sc = &in.scv
 	c.served[callKey{in.msg.Sender, in.msg.Serial}] = in.sc
 	switch {
 	case c.idle > 0:
