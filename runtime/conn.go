@@ -105,8 +105,11 @@ type Conn struct {
 	clientStreams map[uint32]*stream      // streams this connection opened, by serial
 	streams       int                     // streams being served
 
-	vanishWatch atomic.Bool  // the rule that reports callers leaving the bus is (being) added
-	loaned      atomic.Int64 // bytes of received stream frames still on loan from the transport
+	vanishWatch atomic.Bool // the rule that reports callers leaving the bus is (being) added
+	// loaned and loanedBatches count the received stream frames still on loan from the
+	// transport.
+	loaned        atomic.Int64
+	loanedBatches atomic.Int32
 	// The stream interceptors, each chain composed once.
 	streamClient StreamClientInterceptor
 	streamServer StreamServerInterceptor

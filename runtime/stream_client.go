@@ -158,6 +158,7 @@ func (s *stream) finish(err error, final *inbound) {
 		return
 	}
 	s.final = final
+	s.detachQueueLocked()
 	s.failLocked(err)
 	s.sendErr = io.EOF
 	s.peerDone, s.headerDone = true, true

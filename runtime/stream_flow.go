@@ -33,10 +33,12 @@ const (
 	dataHeader = 16
 	// maxFrame is the largest encoded frame; memfd fields carry larger data.
 	maxFrame = 32 << 20
-	// maxLoaned bounds the frame bytes a connection keeps on loan from the transport (a native
-	// receive pool) while they wait to be decoded; beyond it received batches are copied out,
-	// so that queued frames never hold the sender's quota in the pool.
-	maxLoaned = 1 << 20
+	// maxLoaned and maxLoanedBatches bound the frames a connection keeps on loan from the
+	// transport (a native receive pool) while they wait to be decoded; beyond them received
+	// batches are copied out, so that queued frames never hold much of a sender's quota in
+	// the pool (kdbusd lets one sender have 1024 unreleased messages).
+	maxLoaned        = 1 << 20
+	maxLoanedBatches = 64
 )
 
 // stream is one end of a stream: frames out through a writer goroutine that batches them,
@@ -365,10 +367,10 @@ func (c *Conn) gotData(r inbound) {
 	if n > 0 {
 		b := inBatch{src: r, n: n}
 		if r.loan != nil {
-			if c.loaned.Add(int64(n)) <= maxLoaned {
+			if c.loaned.Add(int64(n)) <= maxLoaned && c.loanedBatches.Add(1) <= maxLoanedBatches {
 				b.loaned = true
 			} else {
-				c.loaned.Add(-int64(n))
+				c.unloan(n)
 				b.src.detach()
 			}
 		}
@@ -425,6 +427,9 @@ func (s *stream) recv(m any, dec func(*wire.Decoder, any)) error {
 					s.fail(err)
 					return err
 				}
+				if s.curD.Offset() >= s.curEnd {
+					s.doneBatch() // the last frame: give the batch back now
+				}
 				return nil
 			}
 			s.doneBatch()
@@ -463,7 +468,7 @@ func (s *stream) doneBatch() {
 	s.cur.src.release()
 	s.cur = inBatch{}
 	if loaned {
-		s.c.loaned.Add(-int64(n))
+		s.c.unloan(n)
 	}
 	s.mu.Lock()
 	s.busy = false
@@ -499,10 +504,28 @@ func (s *stream) failLocked(err error) {
 func (s *stream) dropQueueLocked() {
 	for i := range s.queue {
 		if s.queue[i].loaned {
-			s.c.loaned.Add(-int64(s.queue[i].n))
+			s.c.unloan(s.queue[i].n)
 		}
 		s.queue[i].src.release()
 		s.queue[i] = inBatch{}
 	}
 	s.queue = nil
+}
+
+// detachQueueLocked copies the batches still queued out of the transport's memory, for a
+// stream that ended: a consumer may never read them. s.mu is held.
+func (s *stream) detachQueueLocked() {
+	for i := range s.queue {
+		if s.queue[i].loaned {
+			s.c.unloan(s.queue[i].n)
+			s.queue[i].loaned = false
+		}
+		s.queue[i].src.detach()
+	}
+}
+
+// unloan accounts for a batch of n bytes given back to the transport.
+func (c *Conn) unloan(n int) {
+	c.loaned.Add(-int64(n))
+	c.loanedBatches.Add(-1)
 }
