@@ -24,6 +24,13 @@ type Caller struct {
 	// onReader is set for the sender of a signal being delivered: the connection's reader
 	// runs the interceptors then, and cannot wait for a reply from the bus.
 	onReader bool
+	serial   uint32   // the call's serial
+	md       Metadata // the request metadata from the call's Begin
+	unary    bool     // a unary call, whose handler may set response metadata
+
+	mdMu            sync.Mutex // guards the response metadata
+	header, trailer Metadata
+	headerSent      bool
 }
 
 // Credentials are what the bus (or, peer to peer, the kernel) vouches for about a caller.

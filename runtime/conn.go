@@ -28,6 +28,9 @@ type connOptions struct {
 	peer          bool
 	poolSize      int
 	noLanes       bool
+
+	streamClientInterceptors []StreamClientInterceptor
+	streamServerInterceptors []StreamServerInterceptor
 }
 
 // WithUnaryClientInterceptor runs ic around every call this connection makes and every
@@ -112,6 +115,22 @@ type Conn struct {
 	// busyReplies counts the refusals being written (enqueue).
 	busyReplies atomic.Int32
 	exports     atomic.Uint64 // paths handed out by Export
+
+	// The call context and streams (callctx.go, stream*.go), guarded by mu.
+	served        map[callKey]*servedCall // calls and streams being served, by caller and serial
+	begins        map[callKey]*callBegin  // Begins waiting for their call
+	callMD        map[uint32]*callMeta    // response metadata of calls that asked for it
+	clientStreams map[uint32]*stream      // streams this connection opened, by serial
+	streams       int                     // streams being served
+
+	vanishWatch atomic.Bool // the rule that reports callers leaving the bus is (being) added
+	// loaned and loanedBatches count the received stream frames still on loan from the
+	// transport.
+	loaned        atomic.Int64
+	loanedBatches atomic.Int32
+	// The stream interceptors, each chain composed once.
+	streamClient StreamClientInterceptor
+	streamServer StreamServerInterceptor
 }
 
 type reply struct {
@@ -180,6 +199,12 @@ func newConn(t transport, o connOptions) *Conn {
 		owners:  make(map[string]*ownerTrack),
 		done:    make(chan struct{}),
 		work:    make(chan *incoming, o.maxConcurrent+o.maxQueued),
+
+		served:        make(map[callKey]*servedCall),
+		callMD:        make(map[uint32]*callMeta),
+		clientStreams: make(map[uint32]*stream),
+		streamClient:  ChainStreamClient(o.streamClientInterceptors...),
+		streamServer:  ChainStreamServer(o.streamServerInterceptors...),
 	}
 	c.unaryClient, c.unaryServer = chainUnaryClient(o.unaryClient), chainUnaryServer(o.unaryServer)
 	c.ctx, c.cancel = context.WithCancel(context.Background())
@@ -253,18 +278,30 @@ func (c *Conn) readLoop() {
 		case wire.MethodReturn, wire.Error:
 			c.mu.Lock()
 			ch, ok := c.pending[r.Msg.ReplySerial]
-			delete(c.pending, r.Msg.ReplySerial)
-			c.mu.Unlock()
+			var s *stream
 			if ok {
-				ch <- reply{inbound: r}
+				delete(c.pending, r.Msg.ReplySerial)
 			} else {
+				s = c.clientStreams[r.Msg.ReplySerial]
+			}
+			c.mu.Unlock()
+			switch {
+			case ok:
+				ch <- reply{inbound: r}
+			case s != nil:
+				s.gotReply(r)
+			default:
 				// A late reply to a call whose caller gave up, or an unexpected one.
 				r.closeFDs()
 				r.release()
 			}
 		case wire.MethodCall:
-			c.enqueue(&incoming{msg: r.Msg, fds: r.FDs, src: r})
+			c.accept(r)
 		case wire.Signal:
+			if r.Msg.Interface == callInterface {
+				c.handleCallSignal(r)
+				continue
+			}
 			// Subscribers decode the body straight from a native receive pool, or copy it.
 			c.deliverSignal(r.Msg, r.stamp)
 			r.closeFDs()
@@ -290,9 +327,14 @@ func (c *Conn) shutdown(err error) {
 	c.pending = nil
 	subs := c.matches
 	c.matches = nil
+	streams := c.clientStreams
+	c.clientStreams = nil
 	c.mu.Unlock()
 	for _, ch := range pending {
 		ch <- reply{err: err}
+	}
+	for _, s := range streams {
+		s.finish(err, nil)
 	}
 	for r := range subs {
 		r.once.Do(r.close)
@@ -308,6 +350,14 @@ var replyChans = sync.Pool{New: func() any { return make(chan reply, 1) }}
 // payloads marks which of fds are sealed memfd payloads (wire.Encoder.PayloadMask), for the
 // native bus to check.
 func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int, payloads uint64) (reply, error) {
+	return c.callWith(ctx, m, fds, payloads, nil)
+}
+
+// callWith is call with the call's options: the Header and Trailer options receive the
+// response metadata. Before the call it sends a Begin when the callee needs one to learn the
+// request metadata or a deadline the transport does not carry; when ctx is cancelled before
+// the reply, it tells the callee with Cancel.
+func (c *Conn) callWith(ctx context.Context, m *wire.Message, fds []int, payloads uint64, co *callOptions) (reply, error) {
 	if err := ctx.Err(); err != nil {
 		return reply{}, contextError(err, m)
 	}
@@ -321,10 +371,25 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int, payloads ui
 		return reply{}, err
 	}
 	c.pending[m.Serial] = ch
+	wantMD := co != nil && (co.header != nil || co.trailer != nil)
+	if wantMD {
+		c.callMD[m.Serial] = &callMeta{}
+	}
 	c.mu.Unlock()
 	// The bus learns the deadline too, where it can, and forgets the call when it passes.
 	dl, _ := ctx.Deadline()
-	if err := c.t.Send(ctx, m, fds, sendOptions{deadline: dl, payloads: payloads}); err != nil {
+	side := hasSideChannel(m.Destination)
+	err := error(nil)
+	if md := OutgoingMetadata(ctx); side && (len(md) > 0 || !dl.IsZero() && !c.t.Native()) {
+		err = c.sendBegin(ctx, m, dl, 0, 0, md)
+	}
+	if err == nil {
+		err = c.t.Send(ctx, m, fds, sendOptions{deadline: dl, payloads: payloads})
+	}
+	if err != nil {
+		if wantMD {
+			c.takeCallMeta(m.Serial, co, reply{})
+		}
 		if c.forget(m.Serial) {
 			replyChans.Put(ch)
 		}
@@ -336,6 +401,9 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int, payloads ui
 	select {
 	case r := <-ch:
 		replyChans.Put(ch)
+		if wantMD {
+			c.takeCallMeta(m.Serial, co, r)
+		}
 		if r.err != nil {
 			return reply{}, r.err
 		}
@@ -351,6 +419,9 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int, payloads ui
 		}
 		return r, nil
 	case <-ctx.Done():
+		if wantMD {
+			c.takeCallMeta(m.Serial, co, reply{})
+		}
 		if !c.forget(m.Serial) {
 			// The reply (or the connection's end) arrived meanwhile: drain it.
 			r := <-ch
@@ -359,6 +430,10 @@ func (c *Conn) call(ctx context.Context, m *wire.Message, fds []int, payloads ui
 			}
 		}
 		replyChans.Put(ch)
+		if ctx.Err() == context.Canceled && side && m.Flags&wire.FlagNoReplyExpected == 0 {
+			// A deadline the callee knows; a cancellation it must be told.
+			c.sendCancel(m.Destination, m.Path, m.Serial)
+		}
 		return reply{}, contextError(ctx.Err(), m)
 	}
 }
@@ -455,6 +530,10 @@ type callOptions struct {
 	noAutoStart  bool
 	interactive  bool
 	waitDelivery bool
+	// header and trailer receive the response metadata of a unary call.
+	header, trailer *Metadata
+	// window is the receive window of a stream, in bytes.
+	window int
 }
 
 // WaitDelivery makes a no-reply call return only once the bus has routed it, with the error

@@ -23,10 +23,13 @@ type Codec[T any] struct {
 
 // MethodInfo names a method for interceptors and errors.
 type MethodInfo struct {
-	Interface, Member            string
-	NoReply                      bool
-	ClientStreams, ServerStreams bool // true for the streaming sides of a stream method
-	Kind                         CallKind
+	Interface string
+	Member    string
+	NoReply   bool
+	// ClientStreams and ServerStreams are true for the streaming sides of a stream method.
+	ClientStreams, ServerStreams bool
+	// Kind says what passes through the interceptor.
+	Kind CallKind
 }
 
 // CallKind says what passes through an interceptor.
@@ -129,7 +132,7 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 	if m.NoReply {
 		return o.conn.send(ctx, msg, e.FDs(), e.PayloadMask(), co.waitDelivery)
 	}
-	reply, err := o.conn.call(ctx, msg, e.FDs(), e.PayloadMask())
+	reply, err := o.conn.callWith(ctx, msg, e.FDs(), e.PayloadMask(), &co)
 	if err != nil {
 		return err
 	}
@@ -214,6 +217,7 @@ type MethodDesc struct {
 	In, Out wire.Signature
 	NoReply bool
 	handle  func(srv any, ctx context.Context, d *wire.Decoder, e *wire.Encoder, ic UnaryServerInterceptor) error
+	stream  *streamDesc // set for a stream method, made by StreamMethod's …StreamDesc
 }
 
 // ServiceDesc describes a service for registration: its D-Bus coordinates, its methods and its

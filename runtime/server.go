@@ -122,9 +122,30 @@ func (c *Conn) Unregister(path wire.ObjectPath, iface string) {
 
 // incoming is a method call waiting for a worker.
 type incoming struct {
-	msg *wire.Message
-	fds []int
-	src inbound // released once the call is handled
+	msg   *wire.Message
+	fds   []int
+	src   inbound     // released once the call is handled
+	begin *callBegin  // the Begin that announced the call, or nil
+	sc    *servedCall // the call's entry in the served-call table, or nil
+	scv   servedCall  // where sc points for a call run by the workers
+}
+
+// accept takes a method call from the read loop: a stream's opening call starts the stream,
+// anything else goes to the workers.
+func (c *Conn) accept(r inbound) {
+	m := r.Msg
+	if m.Sender != "" && m.Sender[0] == ':' && !c.vanishWatch.Load() {
+		c.watchVanished()
+	}
+	c.mu.Lock()
+	b := c.takeBeginLocked(m)
+	c.mu.Unlock()
+	in := &incoming{msg: m, fds: r.FDs, src: r, begin: b}
+	if b != nil && b.flags&beginStream != 0 {
+		c.openServed(in)
+		return
+	}
+	c.enqueue(in)
 }
 
 // enqueue hands a call to a worker. At most maxConcurrent handlers run and maxQueued calls
@@ -164,6 +185,9 @@ func (c *Conn) enqueue(in *incoming) {
 		c.mu.Unlock()
 		return
 	}
+	// The call can be cancelled from now on, while it waits too.
+	in.sc = &in.scv
+	c.served[callKey{in.msg.Sender, in.msg.Serial}] = in.sc
 	switch {
 	case c.idle > 0:
 		c.idle-- // an idle worker will take it
@@ -262,7 +286,10 @@ func (c *Conn) dispatch(in *incoming) {
 	var e wire.Encoder
 	e.Reset((*buf)[:0], wire.NativeOrder)
 	defer e.Sent()
-	sig, err := c.handle(m, in.fds, &in.src, &e)
+	sig, err := c.handle(in, &e)
+	if in.sc != nil {
+		c.endServed(m)
+	}
 	if m.Flags&wire.FlagNoReplyExpected != 0 {
 		return
 	}
@@ -291,8 +318,9 @@ func (c *Conn) replyError(m *wire.Message, err error) {
 	}, nil, sendOptions{})
 }
 
-// handle finds the handler for m and runs it, writing the reply body into e.
-func (c *Conn) handle(m *wire.Message, fds []int, src *inbound, e *wire.Encoder) (sig wire.Signature, err error) {
+// handle finds the handler for the call and runs it, writing the reply body into e.
+func (c *Conn) handle(in *incoming, e *wire.Encoder) (sig wire.Signature, err error) {
+	m, fds, src := in.msg, in.fds, &in.src
 	defer func() {
 		if p := recover(); p != nil {
 			slog.Error("kdbus runtime: handler panicked", "interface", m.Interface, "member", m.Member, "panic", p, "stack", string(debug.Stack()))
@@ -342,14 +370,27 @@ func (c *Conn) handle(m *wire.Message, fds []int, src *inbound, e *wire.Encoder)
 	case md == nil:
 		return "", unknownMethod(m)
 	}
+	if md.stream != nil {
+		return "", notAStreamOpening(svc.desc.Interface, md)
+	}
 	if m.Signature != md.In {
 		return "", Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", svc.desc.Interface, m.Member, md.In, m.Signature)
 	}
-	ctx := withCaller(c.ctx, &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member, stamp: src.stamp, src: src})
+	base, cancel := c.serveContext(m, src.stamp, in.begin, in.sc)
+	defer cancel()
+	cl := &Caller{conn: c, Sender: m.Sender, Path: m.Path, Interface: svc.desc.Interface, Member: m.Member, stamp: src.stamp, src: src, serial: m.Serial, unary: true}
+	if in.begin != nil {
+		cl.md = in.begin.md
+	}
+	ctx := withCaller(base, cl)
 	var d wire.Decoder
 	d.Reset(m.Body, m.Order)
 	d.SetFDs(fds)
-	if err := md.handle(svc.impl, ctx, &d, e, c.unaryServer); err != nil {
+	err = md.handle(svc.impl, ctx, &d, e, c.unaryServer)
+	if m.Flags&wire.FlagNoReplyExpected == 0 {
+		cl.finishUnary()
+	}
+	if err != nil {
 		return "", err
 	}
 	return md.Out, nil
