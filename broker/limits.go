@@ -53,7 +53,10 @@ type Limits struct {
 	// awaits replies to (reply.go).
 	MaxRepliesPerConnection int
 	// ReplyTimeout (reply_timeout) is how long a call may wait for its reply before the
-	// bus answers it with NoReply; a native caller may ask for less.
+	// bus answers it with NoReply; a native caller may ask for less. NoReplyTimeout, the
+	// default as in dbus-daemon, leaves a call without a deadline of its own waiting for as
+	// long as its callee is connected (streams are such calls); the calls a connection may
+	// await at once stay bounded by MaxRepliesPerConnection.
 	ReplyTimeout time.Duration
 	// AuthTimeout (auth_timeout) bounds a connection's handshake, its Hello included.
 	AuthTimeout time.Duration
@@ -77,14 +80,15 @@ var DefaultLimits = Limits{
 	MaxMatchRulesPerConnection: 50000,
 	MaxMatchRulesPerUser:       100000,
 	MaxRepliesPerConnection:    50000,
-	ReplyTimeout:               5 * time.Minute,
+	ReplyTimeout:               NoReplyTimeout,
 	AuthTimeout:                5 * time.Minute,
 }
 
+// NoReplyTimeout is the ReplyTimeout under which the bus times out no call itself.
+const NoReplyTimeout = config.NoTimeout
+
 // LimitsFromConfig returns the limits a configuration file sets. The limits kdbusd has no
-// use for (service activation, pending_fd_timeout, containers) are left out; a reply_timeout
-// of config.NoTimeout, dbus-daemon's default, takes DefaultLimits' instead, so that a caller
-// whose callee never answers does not hold its slot for ever.
+// use for (service activation, pending_fd_timeout, containers) are left out.
 func LimitsFromConfig(l config.Limits) Limits {
 	return Limits{
 		MaxIncomingBytes:           l.MaxIncomingBytes,
@@ -100,7 +104,7 @@ func LimitsFromConfig(l config.Limits) Limits {
 		MaxMatchRulesPerConnection: l.MaxMatchRulesPerConnection,
 		MaxMatchRulesPerUser:       l.MaxMatchRulesPerUser,
 		MaxRepliesPerConnection:    l.MaxRepliesPerConnection,
-		ReplyTimeout:               max(l.ReplyTimeout, 0),
+		ReplyTimeout:               l.ReplyTimeout,
 		AuthTimeout:                l.AuthTimeout,
 	}
 }
@@ -126,7 +130,7 @@ func (l Limits) withDefaults() Limits {
 	set(&l.MaxMatchRulesPerConnection, d.MaxMatchRulesPerConnection)
 	set(&l.MaxMatchRulesPerUser, d.MaxMatchRulesPerUser)
 	set(&l.MaxRepliesPerConnection, d.MaxRepliesPerConnection)
-	if l.ReplyTimeout <= 0 {
+	if l.ReplyTimeout == 0 {
 		l.ReplyTimeout = d.ReplyTimeout
 	}
 	if l.AuthTimeout <= 0 {

@@ -38,16 +38,16 @@ func TestLimitsFromConfig(t *testing.T) {
 	}
 }
 
-// TestLimitsDefaults checks that dbus-daemon's default of no reply timeout becomes the bus's
-// bounded one, and that the configuration's values survive the defaults.
+// TestLimitsDefaults checks that dbus-daemon's default of no reply timeout stays the bus's,
+// and that the configuration's values survive the defaults.
 func TestLimitsDefaults(t *testing.T) {
 	c := config.DefaultLimits()
 	if c.ReplyTimeout != config.NoTimeout {
 		t.Fatalf("config.DefaultLimits().ReplyTimeout = %v, want NoTimeout", c.ReplyTimeout)
 	}
 	l := LimitsFromConfig(c).withDefaults()
-	if l.ReplyTimeout != DefaultLimits.ReplyTimeout {
-		t.Errorf("ReplyTimeout = %v, want %v", l.ReplyTimeout, DefaultLimits.ReplyTimeout)
+	if l.ReplyTimeout != NoReplyTimeout || DefaultLimits.ReplyTimeout != NoReplyTimeout {
+		t.Errorf("ReplyTimeout = %v (default %v), want none", l.ReplyTimeout, DefaultLimits.ReplyTimeout)
 	}
 	if l.MaxRepliesPerConnection != c.MaxRepliesPerConnection || l.AuthTimeout != c.AuthTimeout {
 		t.Errorf("limits %+v lost the configuration's %+v", l, c)

@@ -61,17 +61,23 @@ func (q *deadlineQueue) Pop() any {
 }
 
 // expect records that callee owes caller a reply to the call with the given serial, due
-// within the bus's reply timeout, or the caller's own when shorter. Caller holds b.mu.
+// within the caller's own timeout or the bus's reply timeout, whichever is shorter. A call
+// with neither (the bus's reply_timeout unset, as in dbus-daemon's default, and no deadline
+// from the caller) waits as long as both peers are there: a stream's opening call is such a
+// call. Caller holds b.mu.
 func (b *Broker) expect(caller, callee *peer, serial uint32, timeout time.Duration) {
-	if timeout <= 0 || timeout > b.limits.ReplyTimeout {
-		timeout = b.limits.ReplyTimeout
+	if bus := b.limits.ReplyTimeout; bus > 0 && (timeout <= 0 || timeout > bus) {
+		timeout = bus
 	}
 	key := replyKey{caller: caller.id, serial: serial}
-	pr := &pendingReply{caller: caller, callee: callee, key: key, deadline: time.Now().Add(timeout)}
+	pr := &pendingReply{caller: caller, callee: callee, key: key, index: -1}
 	callee.expected[key] = pr
 	caller.outstanding[key] = callee
-	heap.Push(&b.replies.queue, pr)
-	b.armReplyTimer(pr.deadline)
+	if timeout > 0 {
+		pr.deadline = time.Now().Add(timeout)
+		heap.Push(&b.replies.queue, pr)
+		b.armReplyTimer(pr.deadline)
+	}
 }
 
 // armReplyTimer makes sure the timer fires by deadline. Caller holds b.mu.
@@ -95,7 +101,9 @@ func (b *Broker) settle(callee *peer, key replyKey) (*pendingReply, bool) {
 	if !ok {
 		return nil, false
 	}
-	heap.Remove(&b.replies.queue, pr.index)
+	if pr.index >= 0 {
+		heap.Remove(&b.replies.queue, pr.index)
+	}
 	delete(callee.expected, key)
 	delete(pr.caller.outstanding, key)
 	return pr, true

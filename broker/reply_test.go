@@ -59,3 +59,45 @@ func TestReplyDeadlines(t *testing.T) {
 		t.Errorf("left pending: %d deadlines, %d outstanding, %d expected", len(b.replies.queue), len(caller.outstanding), len(callee.expected))
 	}
 }
+
+// TestCallsWithoutDeadlineWaitForTheirCallee checks the bus's default, dbus-daemon's: a call
+// that names no deadline is timed out by nobody (a stream lasts as long as its peers), it is
+// still answered with NoReply at once when its callee leaves, and it still counts against the
+// caller's replies; a bus configured with a reply_timeout times it out.
+func TestCallsWithoutDeadlineWaitForTheirCallee(t *testing.T) {
+	b := New(Options{})
+	defer b.Close()
+	caller, rec := testPeer(t, b, b.uid)
+	callee, _ := testPeer(t, b, b.uid)
+	m := &wire.Message{Order: wire.NativeOrder, Type: wire.MethodCall, Serial: 1,
+		Destination: callee.unique, Path: "/t", Interface: "org.example.T", Member: "Stream"}
+	b.route(caller, m, nil, &origin{stable: true})
+	b.mu.Lock()
+	queued, awaited := len(b.replies.queue), len(caller.outstanding)
+	b.mu.Unlock()
+	if queued != 0 || awaited != 1 {
+		t.Fatalf("a call without a deadline: %d deadlines queued, %d awaited; want none queued, 1 awaited", queued, awaited)
+	}
+	b.removePeer(callee)
+	var got []*wire.Message
+	for end := time.Now().Add(30 * time.Second); len(got) == 0 && time.Now().Before(end); time.Sleep(time.Millisecond) {
+		got = rec.take()
+	}
+	if len(got) != 1 || got[0].ErrorName != errNoReply || got[0].ReplySerial != 1 {
+		t.Fatalf("the callee left; the caller heard %v, want NoReply to serial 1", got)
+	}
+
+	timed := New(Options{Limits: Limits{ReplyTimeout: 10 * time.Millisecond}})
+	defer timed.Close()
+	caller, rec = testPeer(t, timed, timed.uid)
+	callee, _ = testPeer(t, timed, timed.uid)
+	m.Destination = callee.unique
+	timed.route(caller, m, nil, &origin{stable: true})
+	for end := time.Now().Add(30 * time.Second); ; time.Sleep(time.Millisecond) {
+		if got := rec.take(); len(got) == 1 && got[0].ErrorName == errNoReply {
+			break
+		} else if len(got) > 0 || time.Now().After(end) {
+			t.Fatalf("with reply_timeout set, the caller heard %v, want NoReply", got)
+		}
+	}
+}
