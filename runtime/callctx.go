@@ -202,13 +202,14 @@ func (c *Conn) takeBeginLocked(m *wire.Message) *callBegin {
 // r (releasing it, or handing it to a stream).
 func (c *Conn) handleCallSignal(r inbound) {
 	m := r.Msg
+	if m.Member == "Data" {
+		c.gotData(r) // frames may carry memfd payloads
+		return
+	}
 	if len(r.FDs) > 0 {
-		r.closeFDs() // the side channel carries no descriptors
+		r.closeFDs() // the rest of the side channel carries no descriptors
 	}
 	switch {
-	case m.Member == "Data":
-		c.gotData(r)
-		return
 	case m.Member == "Begin" && m.Signature == beginSig:
 		if b, err := decodeBegin(m.Body, m.Order, time.Now()); err == nil {
 			b.at = c.received.Load()

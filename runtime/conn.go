@@ -128,6 +128,8 @@ type Conn struct {
 	// transport.
 	loaned        atomic.Int64
 	loanedBatches atomic.Int32
+	// queuedFDs counts the descriptors of received stream frames not yet read (stream_fds.go).
+	queuedFDs atomic.Int64
 	// The stream interceptors, each chain composed once.
 	streamClient StreamClientInterceptor
 	streamServer StreamServerInterceptor

@@ -235,6 +235,8 @@ func (cs *clientStream) RecvMsg(m any) error {
 	d.Reset(final.Msg.Body, final.Msg.Order)
 	d.SetFDs(final.FDs)
 	cs.codecs.decOut(&d, m)
+	final.closeFDs() // the payloads' mappings outlive their descriptors
+	final.FDs = nil
 	held := d.Held()
 	if err := d.Done(); err != nil {
 		closeAllClosers(held)

@@ -107,6 +107,8 @@ type serverStream struct {
 	requested  bool        // the request of a server-streaming rpc was received
 	held       []io.Closer // the request's memfd payloads, unmapped when the handler returns
 	response   []byte      // the encoded response of a client-streaming rpc
+	respFDs    []int       // its memfd payloads' descriptors, owned until the reply is sent
+	respMask   uint64
 	responded  bool
 }
 
@@ -119,13 +121,16 @@ func (c *Conn) serveStream(srv any, ss *serverStream) {
 		s.ctxDone() // the caller's deadline, cancellation or departure decides the outcome
 	}
 	ss.releaseRequest()
+	s.releaseKept()
 	s.flushAndStop()
 	ss.mu.Lock()
 	header := ss.header
 	sendHeader := !ss.headerSent && len(header) > 0
 	ss.headerSent = true
-	trailer, body := ss.trailer, ss.response
+	trailer, body, fds, mask := ss.trailer, ss.response, ss.respFDs, ss.respMask
+	ss.respFDs = nil
 	ss.mu.Unlock()
+	defer closeAll(fds)
 	if sendHeader {
 		c.sendMetadata(m.Sender, m.Path, m.Serial, metaHeader, header)
 	}
@@ -148,18 +153,20 @@ func (c *Conn) serveStream(srv any, ss *serverStream) {
 		return
 	}
 	var sig wire.Signature
+	var e *wire.Encoder
 	if !ss.sd.info.ServerStreams {
 		sig = ss.sd.outFrames
 		if !ss.responded {
-			e := wire.NewEncoder(nil, wire.NativeOrder)
+			e = wire.NewEncoder(nil, wire.NativeOrder)
 			ss.sd.codecs.encOut(e, ss.newResponse())
-			body = e.Bytes()
+			body, fds, mask = e.Bytes(), e.FDs(), e.PayloadMask()
+			defer e.Sent()
 		}
 	}
 	c.t.Send(context.Background(), &wire.Message{
 		Order: wire.NativeOrder, Type: wire.MethodReturn, ReplySerial: m.Serial,
 		Destination: m.Sender, Signature: sig, Body: body,
-	}, nil, sendOptions{})
+	}, fds, sendOptions{payloads: mask})
 }
 
 // newResponse returns a zero response for a client-streaming handler that returned without
@@ -242,19 +249,25 @@ func (ss *serverStream) SendMsg(m any) error {
 	if !ss.sd.info.ServerStreams {
 		// A client-streaming rpc: the one response goes in the reply.
 		e := wire.NewEncoder(nil, wire.NativeOrder)
+		defer e.Sent()
 		ss.sd.codecs.encOut(e, m)
 		if err := e.Err(); err != nil {
 			return Errorf(InvalidArgument, "encoding the response of %s: %v", ss.sd.info.FullName(), err)
 		}
-		if len(e.FDs()) > 0 {
-			return Errorf(InvalidArgument, "the response of %s carries file descriptors (memfd fields); stream responses cannot carry them yet", ss.sd.info.FullName())
+		if err := checkFDs(e, "the response of "+ss.sd.info.FullName()); err != nil {
+			return err
 		}
 		ss.mu.Lock()
 		defer ss.mu.Unlock()
 		if ss.responded {
 			return Errorf(FailedPrecondition, "%s: SendAndClose called twice", ss.sd.info.FullName())
 		}
-		ss.response, ss.responded = e.Bytes(), true
+		// The reply goes when the handler returns: the payloads are kept until then.
+		fds, err := dupFDs(e.FDs())
+		if err != nil {
+			return Errorf(ResourceExhausted, "keeping the response of %s: %v", ss.sd.info.FullName(), err)
+		}
+		ss.response, ss.respFDs, ss.respMask, ss.responded = e.Bytes(), fds, e.PayloadMask(), true
 		return nil
 	}
 	ss.mu.Lock()
