@@ -58,7 +58,7 @@ type stream struct {
 	outSig  wire.Signature // of the frames this end sends
 	// outTypes are outSig's types, parsed when a frame with descriptors needs them.
 	outTypes []*wire.Type
-	inSig   wire.Signature // of the Data signals this end accepts
+	inSig    wire.Signature // of the Data signals this end accepts
 	// emptyOut and emptyIn say the frames of a direction have no fields: each is a 0 byte.
 	emptyOut, emptyIn bool
 	what              string // names the stream in errors
