@@ -118,7 +118,7 @@ type Conn struct {
 
 	// The call context and streams (callctx.go, stream*.go), guarded by mu.
 	served        map[callKey]*servedCall // calls and streams being served, by caller and serial
-	begins        map[callKey]*callBegin  // Begins waiting for their call
+	begins        beginTable              // Begins waiting for their call
 	callMD        map[uint32]*callMeta    // response metadata of calls that asked for it
 	clientStreams map[uint32]*stream      // streams this connection opened, by serial
 	streams       int                     // streams being served
