@@ -122,6 +122,7 @@ type Conn struct {
 	callMD        map[uint32]*callMeta    // response metadata of calls that asked for it
 	clientStreams map[uint32]*stream      // streams this connection opened, by serial
 	streams       int                     // streams being served
+	callerStreams map[string]int          // streams being served, by caller
 
 	vanishWatch atomic.Bool // the rule that reports callers leaving the bus is (being) added
 	// loaned and loanedBatches count the received stream frames still on loan from the

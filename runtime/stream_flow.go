@@ -301,7 +301,7 @@ func (s *stream) writer() {
 			e.Uint32(side)
 			e.Uint32(uint32(credit))
 			cm.Body = e.Bytes()
-			err = s.c.t.Send(s.ctx, cm, nil, sendOptions{})
+			err = s.sendReliably(cm, nil, 0)
 		}
 		if batch != nil && err == nil {
 			e.Reset(batch[:0], wire.NativeOrder)
@@ -309,11 +309,7 @@ func (s *stream) writer() {
 			e.Uint32(flags)
 			e.Uint32(uint32(len(batch) - dataHeader))
 			dm.Body = batch
-			if len(fds) == 0 {
-				err = s.c.t.Send(s.ctx, &dm, nil, sendOptions{})
-			} else {
-				err = s.sendWithFDs(&dm, fds, mask)
-			}
+			err = s.sendReliably(&dm, fds, mask)
 		}
 		closeAll(fds)
 		s.mu.Lock()
@@ -335,13 +331,15 @@ func (s *stream) writer() {
 	s.mu.Unlock()
 }
 
-// sendWithFDs sends a Data message that carries descriptors, waiting for the bus to route
-// it: a native receiver's pool takes only so many descriptors from one sender at a time
-// (native.DefaultMaxQueuedFDs) and refuses a unicast beyond them, and a lost batch would
-// stall the stream. A refusal for want of room is tried again once the receiver has read
-// (the bus holds the retry until then, and the wait between tries grows); other delivery
-// failures count as for any signal: the opening call's reply tells the outcome.
-func (s *stream) sendWithFDs(m *wire.Message, fds []int, mask uint64) error {
+// sendReliably sends a Data or Credit message, waiting for the bus to route it where the
+// transport can tell (kdbusd's native transport; on a lane a message is delivered once
+// written, and a classic bus stops reading a sender rather than drop its unicasts). A
+// native receiver's pool takes only so much from one sender at a time (a share of the pool,
+// native.DefaultMaxQueuedFDs descriptors) and refuses a unicast beyond it; a lost batch or
+// credit would stall the stream. A refusal for want of room is tried again once the receiver
+// has read (the bus holds the retry until then, and the wait between tries grows); other
+// delivery failures count as for any signal: the opening call's reply tells the outcome.
+func (s *stream) sendReliably(m *wire.Message, fds []int, mask uint64) error {
 	wait := time.Millisecond
 	for {
 		err := s.c.t.Send(s.ctx, m, fds, sendOptions{payloads: mask, wait: true})

@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,10 @@ import (
 // MaxStreams is how many streams a connection serves at once; an opening call beyond it is
 // refused with ResourceExhausted.
 const MaxStreams = 1024
+
+// maxCallerStreams is how many of them one caller may have open at once, so that a single
+// connection cannot take every stream a service has to give.
+const maxCallerStreams = MaxStreams / 4
 
 // openServed starts serving the stream that the call in opens: each stream's handler runs on
 // a goroutine of its own, outside the workers that run unary calls. It runs on the read loop.
@@ -43,6 +48,8 @@ func (c *Conn) openServed(in *incoming) {
 		refusal = Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", m.Interface, m.Member, md.In, m.Signature)
 	case c.streams >= MaxStreams:
 		refusal = Errorf(ResourceExhausted, "%s serves %d streams already; try again later", c.UniqueName(), MaxStreams)
+	case c.callerStreams[m.Sender] >= maxCallerStreams:
+		refusal = Errorf(ResourceExhausted, "%s has %d streams open with %s already, the most one caller may have; close some first", m.Sender, maxCallerStreams, c.UniqueName())
 	case c.err != nil:
 		refusal = c.err
 	}
@@ -54,6 +61,10 @@ func (c *Conn) openServed(in *incoming) {
 		return
 	}
 	c.streams++
+	if c.callerStreams == nil {
+		c.callerStreams = make(map[string]int)
+	}
+	c.callerStreams[m.Sender]++
 	sc := &servedCall{}
 	c.served[callKey{m.Sender, m.Serial}] = sc
 	sd := md.stream
@@ -138,14 +149,19 @@ func (c *Conn) serveStream(srv any, ss *serverStream) {
 		c.sendMetadata(m.Sender, m.Path, m.Serial, metaTrailer, trailer)
 	}
 	s.mu.Lock()
-	if err == nil && s.ended {
-		err = s.endErr // the stream broke under the handler, which ignored it
+	if s.ended && s.endErr != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The stream broke under the handler, which ignored it or returned its context's
+		// error: the stream's own status says why.
+		err = s.endErr
 	}
 	s.failLocked(io.EOF)
 	s.dropQueueLocked()
 	s.mu.Unlock()
 	c.mu.Lock()
 	c.streams--
+	if c.callerStreams[m.Sender]--; c.callerStreams[m.Sender] <= 0 {
+		delete(c.callerStreams, m.Sender)
+	}
 	delete(c.served, callKey{m.Sender, m.Serial})
 	c.mu.Unlock()
 	if err != nil {
