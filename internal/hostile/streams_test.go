@@ -809,7 +809,6 @@ func TestStreamNeverReads(t *testing.T) {
 	}
 }
 
-
 func ctxFor(t testing.TB, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
