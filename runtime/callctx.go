@@ -41,7 +41,7 @@ type callBegin struct {
 	flags    uint32
 	window   uint32
 	md       Metadata
-	at       uint64 // the connection's message count when it arrived
+	size     int // what it counts for in the table (beginSize)
 }
 
 // decodeBegin reads a Begin body; now is when it arrived.
@@ -157,61 +157,169 @@ func (s *servedCall) abort() {
 	}
 }
 
-// Bounds of the Begin messages remembered until their call arrives.
+// Bounds of the Begin messages remembered until their call arrives. A caller sends its call
+// right after its Begin, so a well-behaved sender has only a few waiting; a Begin whose call
+// never comes waits until newer ones push it out. Beyond a sender's share its own oldest Begin
+// is forgotten; beyond the table's bounds, the oldest of the sender that has the most. So a
+// flood of Begins costs the flooder its own entries, and a bystander's Begin survives until
+// its call arrives.
 const (
-	maxBegins = 4096
-	// beginStaleAfter is how many messages later a Begin whose call never came is stale; a
-	// caller sends its call right after the Begin.
-	beginStaleAfter = 4096
+	maxBegins          = 4096     // Begins waiting, from all senders
+	maxBeginBytes      = 16 << 20 // their metadata, from all senders (as beginSize counts)
+	maxSenderBegins    = 64       // Begins waiting from one sender
+	maxSenderBeginSize = 1 << 20  // their metadata, from one sender
 )
+
+// beginTable holds the Begins waiting for their call, by sender and serial. Guarded by c.mu.
+type beginTable struct {
+	m        map[callKey]*callBegin
+	senders  map[string]*senderBegins
+	n, bytes int
+}
+
+// senderBegins are the Begins waiting from one sender: fifo lists their serials in arrival
+// order, including some that were taken since (skipped, and compacted away).
+type senderBegins struct {
+	fifo     []uint32
+	n, bytes int
+}
+
+// beginSize is what a Begin counts for in the table's byte bounds: its metadata, and room
+// for the entry itself.
+func beginSize(b *callBegin) int {
+	n := 128
+	for k, vs := range b.md {
+		n += len(k) + 16
+		for _, v := range vs {
+			n += len(v) + 16
+		}
+	}
+	return n
+}
+
+// put keeps b from sender, forgetting older Begins to stay within the bounds.
+func (t *beginTable) put(sender string, b *callBegin) {
+	if t.m == nil {
+		t.m = make(map[callKey]*callBegin)
+		t.senders = make(map[string]*senderBegins)
+	}
+	b.size = beginSize(b)
+	if b.size > maxSenderBeginSize {
+		return
+	}
+	k := callKey{sender, b.serial}
+	if t.m[k] != nil {
+		t.take(k)
+	}
+	sb := t.senders[sender]
+	if sb == nil {
+		sb = &senderBegins{}
+		t.senders[sender] = sb
+	}
+	for sb.n > 0 && (sb.n >= maxSenderBegins || sb.bytes+b.size > maxSenderBeginSize) {
+		t.evictOldest(sender, sb)
+	}
+	for t.n > 0 && (t.n >= maxBegins || t.bytes+b.size > maxBeginBytes) {
+		worst, wsb := sender, sb
+		for name, other := range t.senders {
+			if other.bytes > wsb.bytes || wsb.n == 0 {
+				worst, wsb = name, other
+			}
+		}
+		t.evictOldest(worst, wsb)
+	}
+	t.m[k] = b
+	sb.fifo = append(sb.fifo, b.serial)
+	sb.n++
+	sb.bytes += b.size
+	t.n++
+	t.bytes += b.size
+}
+
+// evictOldest forgets the oldest Begin still waiting from sender.
+func (t *beginTable) evictOldest(sender string, sb *senderBegins) {
+	for len(sb.fifo) > 0 {
+		serial := sb.fifo[0]
+		sb.fifo = sb.fifo[1:]
+		if t.m[callKey{sender, serial}] != nil {
+			t.take(callKey{sender, serial})
+			return
+		}
+	}
+}
+
+// take returns and forgets the Begin of k, if one is waiting.
+func (t *beginTable) take(k callKey) *callBegin {
+	b := t.m[k]
+	if b == nil {
+		return nil
+	}
+	delete(t.m, k)
+	t.n--
+	t.bytes -= b.size
+	sb := t.senders[k.sender]
+	sb.n--
+	sb.bytes -= b.size
+	switch {
+	case sb.n == 0:
+		delete(t.senders, k.sender)
+	case len(sb.fifo) > 2*sb.n+16:
+		live := sb.fifo[:0]
+		for _, serial := range sb.fifo {
+			if t.m[callKey{k.sender, serial}] != nil {
+				live = append(live, serial)
+			}
+		}
+		sb.fifo = live
+	}
+	return b
+}
+
+// forget drops every Begin waiting from sender.
+func (t *beginTable) forget(sender string) {
+	sb := t.senders[sender]
+	if sb == nil {
+		return
+	}
+	for _, serial := range sb.fifo {
+		if b := t.m[callKey{sender, serial}]; b != nil {
+			delete(t.m, callKey{sender, serial})
+			t.n--
+			t.bytes -= b.size
+		}
+	}
+	delete(t.senders, sender)
+}
 
 // rememberBegin keeps b until the call it announces arrives. Runs on the read loop.
 func (c *Conn) rememberBegin(sender string, b callBegin) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.begins == nil {
-		c.begins = make(map[callKey]*callBegin)
-	}
-	if len(c.begins) >= maxBegins {
-		for k, old := range c.begins {
-			if b.at-old.at > beginStaleAfter {
-				delete(c.begins, k)
-			}
-		}
-		if len(c.begins) >= maxBegins {
-			return
-		}
-	}
-	c.begins[callKey{sender, b.serial}] = &b
+	c.begins.put(sender, &b)
 }
 
-// takeBegin returns and forgets the Begin of the call m, if one came. c.mu is held.
+// takeBeginLocked returns and forgets the Begin of the call m, if one came. c.mu is held.
 func (c *Conn) takeBeginLocked(m *wire.Message) *callBegin {
-	if len(c.begins) == 0 {
+	if c.begins.n == 0 {
 		return nil
 	}
-	k := callKey{m.Sender, m.Serial}
-	b := c.begins[k]
-	if b != nil {
-		delete(c.begins, k)
-	}
-	return b
+	return c.begins.take(callKey{m.Sender, m.Serial})
 }
 
 // handleCallSignal handles a message of the side channel; it runs on the read loop and takes
 // r (releasing it, or handing it to a stream).
 func (c *Conn) handleCallSignal(r inbound) {
 	m := r.Msg
+	if m.Member == "Data" {
+		c.gotData(r) // frames may carry memfd payloads
+		return
+	}
 	if len(r.FDs) > 0 {
-		r.closeFDs() // the side channel carries no descriptors
+		r.closeFDs() // the rest of the side channel carries no descriptors
 	}
 	switch {
-	case m.Member == "Data":
-		c.gotData(r)
-		return
 	case m.Member == "Begin" && m.Signature == beginSig:
 		if b, err := decodeBegin(m.Body, m.Order, time.Now()); err == nil {
-			b.at = c.received.Load()
 			c.rememberBegin(m.Sender, b)
 		}
 	case m.Member == "Cancel" && m.Signature == cancelSig:
@@ -348,11 +456,7 @@ func (c *Conn) callerGone(sender string) {
 			sc.abort()
 		}
 	}
-	for k := range c.begins {
-		if k.sender == sender {
-			delete(c.begins, k)
-		}
-	}
+	c.begins.forget(sender)
 }
 
 // serveContext returns the context of a handler for the call m: a child of the connection's

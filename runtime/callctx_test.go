@@ -3,6 +3,7 @@ package runtime
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os/exec"
 	"strings"
@@ -424,4 +425,45 @@ func FuzzData(f *testing.F) {
 		}
 		t.Fatalf("more frames than bytes in %x", body)
 	})
+}
+
+// The Begin table stays within its bounds under a flood from one sender, and a bystander's
+// Begin survives it.
+func TestBeginTableBounds(t *testing.T) {
+	var tb beginTable
+	big := Metadata{"k": {strings.Repeat("x", 60<<10)}}
+	for i := range uint32(100000) {
+		tb.put(":1.flood", &callBegin{serial: i, md: big})
+		if i == 50000 {
+			tb.put(":1.bystander", &callBegin{serial: 7})
+		}
+		if tb.n > maxBegins || tb.bytes > maxBeginBytes {
+			t.Fatalf("after %d Begins the table holds %d (%d bytes)", i+1, tb.n, tb.bytes)
+		}
+	}
+	if sb := tb.senders[":1.flood"]; sb.n > maxSenderBegins || sb.bytes > maxSenderBeginSize || len(sb.fifo) > 2*sb.n+16 {
+		t.Fatalf("the flooder holds %d Begins, %d bytes, %d serials listed", sb.n, sb.bytes, len(sb.fifo))
+	}
+	if tb.take(callKey{":1.bystander", 7}) == nil {
+		t.Fatal("the bystander's Begin was pushed out by another sender's flood")
+	}
+	// Many senders: the table's own bounds hold, and the biggest sender pays.
+	for i := range 10000 {
+		tb.put(fmt.Sprintf(":1.%d", i), &callBegin{serial: 1, md: Metadata{"k": {strings.Repeat("y", 4<<10)}}})
+		if tb.n > maxBegins || tb.bytes > maxBeginBytes {
+			t.Fatalf("after %d senders the table holds %d (%d bytes)", i+1, tb.n, tb.bytes)
+		}
+	}
+	tb.forget(":1.flood")
+	if tb.senders[":1.flood"] != nil {
+		t.Fatal("forget left the sender's entries")
+	}
+	n, bytes := 0, 0
+	for _, b := range tb.m {
+		n++
+		bytes += b.size
+	}
+	if n != tb.n || bytes != tb.bytes {
+		t.Fatalf("the table counts %d entries, %d bytes; it holds %d, %d", tb.n, tb.bytes, n, bytes)
+	}
 }

@@ -118,16 +118,19 @@ type Conn struct {
 
 	// The call context and streams (callctx.go, stream*.go), guarded by mu.
 	served        map[callKey]*servedCall // calls and streams being served, by caller and serial
-	begins        map[callKey]*callBegin  // Begins waiting for their call
+	begins        beginTable              // Begins waiting for their call
 	callMD        map[uint32]*callMeta    // response metadata of calls that asked for it
 	clientStreams map[uint32]*stream      // streams this connection opened, by serial
 	streams       int                     // streams being served
+	callerStreams map[string]int          // streams being served, by caller
 
 	vanishWatch atomic.Bool // the rule that reports callers leaving the bus is (being) added
 	// loaned and loanedBatches count the received stream frames still on loan from the
 	// transport.
 	loaned        atomic.Int64
 	loanedBatches atomic.Int32
+	// queuedFDs counts the descriptors of received stream frames not yet read (stream_fds.go).
+	queuedFDs atomic.Int64
 	// The stream interceptors, each chain composed once.
 	streamClient StreamClientInterceptor
 	streamServer StreamServerInterceptor

@@ -2,9 +2,12 @@ package runtime
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"time"
 
+	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -54,6 +57,25 @@ func openClientStream(ctx context.Context, o *Object, info *MethodInfo, codecs s
 		return nil, err
 	}
 	call.Body = e.Bytes()
+	// The callee's messages are accepted only from the unique name that owns the destination:
+	// the bus vouches for the sender of every message, and a well-known name's owner is
+	// asked of the bus before the stream opens, so that no third connection can forge
+	// frames, credit or metadata for the stream's serial.
+	from := o.dest
+	if from != "" && from[0] != ':' && hasSideChannel(from) {
+		owner, err := c.GetNameOwner(ctx, from)
+		switch {
+		case err == nil:
+			from = owner
+		case errors.Is(err, &Error{Name: ErrorNameHasNoOwner}):
+			from = "" // started by the call, if activatable: its first message tells who it is
+		default:
+			if cerr := ctx.Err(); cerr != nil {
+				return nil, contextError(cerr, call)
+			}
+			return nil, fmt.Errorf("opening %s: asking the bus who owns %s: %w", info.FullName(), o.dest, err)
+		}
+	}
 	window := co.window
 	if window <= 0 {
 		window = DefaultStreamWindow
@@ -61,8 +83,8 @@ func openClientStream(ctx context.Context, o *Object, info *MethodInfo, codecs s
 	call.Serial = c.t.NextSerial()
 	s := newStream(c, ctx, call.Serial, false, o.dest, o.path, inFrames, outFrames, DefaultStreamWindow, window)
 	s.what = "the stream " + info.FullName()
-	if o.dest == "" || o.dest[0] == ':' {
-		s.from, s.fromSet = o.dest, true
+	if o.dest == "" || from != "" {
+		s.from, s.fromSet = from, true
 	}
 	cs := &clientStream{s: s, info: info, codecs: codecs, call: call, replySig: openOut}
 	c.mu.Lock()
@@ -129,6 +151,14 @@ func (cs *clientStream) abort(ctx context.Context) {
 func (s *stream) gotReply(r inbound) {
 	var err error
 	var final *inbound
+	if sender := r.Msg.Sender; s.fromSet && sender != s.from && sender != classic.BusName {
+		// The destination's name moved to another connection between the lookup and the
+		// call: what the new owner sent was not accepted.
+		r.closeFDs()
+		r.release()
+		s.finish(Errorf(Unavailable, "%s: %s changed owner while the stream opened; open it again", s.what, s.peer), nil)
+		return
+	}
 	if r.Msg.Type == wire.Error {
 		e := errorFromReply(r.Msg)
 		err = e
@@ -235,6 +265,8 @@ func (cs *clientStream) RecvMsg(m any) error {
 	d.Reset(final.Msg.Body, final.Msg.Order)
 	d.SetFDs(final.FDs)
 	cs.codecs.decOut(&d, m)
+	final.closeFDs() // the payloads' mappings outlive their descriptors
+	final.FDs = nil
 	held := d.Held()
 	if err := d.Done(); err != nil {
 		closeAllClosers(held)

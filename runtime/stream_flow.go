@@ -2,9 +2,12 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -52,7 +55,10 @@ type stream struct {
 	fromSet bool
 	path    wire.ObjectPath
 	dataSig wire.Signature // of the Data signals this end sends
-	inSig   wire.Signature // of the Data signals this end accepts
+	outSig  wire.Signature // of the frames this end sends
+	// outTypes are outSig's types, parsed when a frame with descriptors needs them.
+	outTypes []*wire.Type
+	inSig    wire.Signature // of the Data signals this end accepts
 	// emptyOut and emptyIn say the frames of a direction have no fields: each is a 0 byte.
 	emptyOut, emptyIn bool
 	what              string // names the stream in errors
@@ -73,6 +79,8 @@ type stream struct {
 	// Sending, guarded by mu.
 	out, spare   []byte // the batch being filled (from dataHeader), and the one to fill next
 	frames       int    // frames in out
+	outFDs       []int  // the descriptors of the frames in out, owned by the stream
+	outMask      uint64 // which of outFDs are memfd payloads
 	used         int    // frame bytes queued or sent, not yet credited by the peer
 	closeSend    bool   // no more frames: CloseSend, or the handler is done
 	halfSent     bool   // the half-close went out
@@ -99,6 +107,9 @@ type stream struct {
 	endErr      error // the final status; nil for OK
 	recvWaiters int
 	busy        bool // the consumer is decoding a batch outside the lock
+	// kept are the received frames whose memfd payloads are mapped: on the callee, those a
+	// handler did not release are unmapped when it returns.
+	kept []any
 
 	// The opening call's reply (caller), kept for a client stream's response.
 	final *inbound
@@ -111,13 +122,14 @@ type stream struct {
 type inBatch struct {
 	src    inbound
 	n      int // bytes of frames
+	cost   int // what the batch counts for in the window: n, and fdWindowCost per descriptor
 	loaned bool
 }
 
 func newStream(c *Conn, ctx context.Context, serial uint32, callee bool, peer string, path wire.ObjectPath, outSig, inSig wire.Signature, sendWindow, recvWindow int) *stream {
 	s := &stream{
 		c: c, serial: serial, callee: callee, peer: peer, path: path,
-		dataSig: frameSig(outSig), inSig: frameSig(inSig), emptyOut: outSig == "", emptyIn: inSig == "",
+		dataSig: frameSig(outSig), outSig: outSig, inSig: frameSig(inSig), emptyOut: outSig == "", emptyIn: inSig == "",
 		sendWindow: sendWindow, recvWindow: recvWindow,
 		out: make([]byte, dataHeader, 512),
 	}
@@ -147,13 +159,31 @@ func (s *stream) send(m any, enc func(*wire.Encoder, any)) error {
 	if err := s.scratch.Err(); err != nil {
 		return Errorf(InvalidArgument, "encoding a frame of %s: %v", s.what, err)
 	}
-	if len(s.scratch.FDs()) > 0 {
-		return Errorf(InvalidArgument, "a frame of %s carries file descriptors (memfd fields); stream frames cannot carry them yet", s.what)
-	}
 	if len(frame) > maxFrame {
-		return Errorf(ResourceExhausted, "a frame of %s is %d bytes; frames are limited to %d (use a memfd field in a unary call for more)", s.what, len(frame), maxFrame)
+		return Errorf(ResourceExhausted, "a frame of %s is %d bytes; frames are limited to %d (carry large data in memfd fields)", s.what, len(frame), maxFrame)
 	}
-	need := len(frame) + 7
+	var fds []int // the frame's descriptors, owned here until the batch takes them
+	var mask uint64
+	if n := len(s.scratch.FDs()); n > 0 {
+		if n > maxMessageFDs {
+			return Errorf(ResourceExhausted, "a frame of %s carries %d file descriptors (memfd payloads); buses accept at most %d in one message: send fewer payloads per frame, or join small ones into one", s.what, n, maxMessageFDs)
+		}
+		if s.outTypes == nil {
+			types, err := wire.ParseSignature(string(s.outSig))
+			if err != nil {
+				return Errorf(Internal, "the frames of %s have signature %q: %v", s.what, s.outSig, err)
+			}
+			s.outTypes = types
+		}
+		var err error
+		if fds, err = dupFDs(s.scratch.FDs()); err != nil {
+			return Errorf(ResourceExhausted, "sending a frame of %s: %v", s.what, err)
+		}
+		mask = s.scratch.PayloadMask()
+		defer func() { closeAll(fds) }()
+	}
+	nfd := len(fds)
+	need := len(frame) + 7 + nfd*fdWindowCost
 	if s.ctx.Err() != nil {
 		s.ctxDone()
 	}
@@ -166,10 +196,12 @@ func (s *stream) send(m any, enc func(*wire.Encoder, any)) error {
 		if s.closeSend {
 			return Errorf(FailedPrecondition, "sending on %s after CloseSend", s.what)
 		}
-		if s.used == 0 || s.used+need <= s.sendWindow {
+		if len(fds) > 0 && len(s.outFDs)+len(fds) > maxMessageFDs {
+			// The batch's descriptors are full: the writer sends it, this frame starts the next.
+			s.wakeWriter()
+		} else if s.used == 0 || s.used+need <= s.sendWindow {
 			break
-		}
-		if !s.asked {
+		} else if !s.asked {
 			s.askCredit, s.asked = true, true
 			s.wakeWriter()
 		}
@@ -181,8 +213,21 @@ func (s *stream) send(m any, enc func(*wire.Encoder, any)) error {
 	if pad := len(s.out) % 8; pad != 0 {
 		s.out = append(s.out, make([]byte, 8-pad)...)
 	}
+	start := len(s.out)
 	s.out = append(s.out, frame...)
-	s.used += len(s.out) - before
+	if len(fds) > 0 {
+		base := len(s.outFDs)
+		if base > 0 {
+			if err := shiftFDs(s.out[start:], wire.NativeOrder, s.outTypes, uint32(base)); err != nil {
+				s.out = s.out[:before]
+				return Errorf(Internal, "numbering the descriptors of a frame of %s: %v", s.what, err)
+			}
+		}
+		s.outFDs = append(s.outFDs, fds...)
+		s.outMask |= mask << base
+		fds = nil
+	}
+	s.used += len(s.out) - before + nfd*fdWindowCost
 	s.frames++
 	s.wakeWriter()
 	return nil
@@ -227,9 +272,12 @@ func (s *stream) writer() {
 		credit := s.creditOut
 		s.creditOut = 0
 		var batch []byte
+		var fds []int
+		var mask uint64
 		flags := side
 		if s.frames > 0 || s.askCredit || s.closeSend && !s.halfSent && !s.callee {
 			batch, s.out = s.out, s.spare
+			fds, mask, s.outFDs, s.outMask = s.outFDs, s.outMask, nil, 0
 			if s.out == nil {
 				s.out = make([]byte, dataHeader, 512)
 			}
@@ -253,7 +301,7 @@ func (s *stream) writer() {
 			e.Uint32(side)
 			e.Uint32(uint32(credit))
 			cm.Body = e.Bytes()
-			err = s.c.t.Send(s.ctx, cm, nil, sendOptions{})
+			err = s.sendReliably(cm, nil, 0)
 		}
 		if batch != nil && err == nil {
 			e.Reset(batch[:0], wire.NativeOrder)
@@ -261,8 +309,9 @@ func (s *stream) writer() {
 			e.Uint32(flags)
 			e.Uint32(uint32(len(batch) - dataHeader))
 			dm.Body = batch
-			err = s.c.t.Send(s.ctx, &dm, nil, sendOptions{})
+			err = s.sendReliably(&dm, fds, mask)
 		}
+		closeAll(fds)
 		s.mu.Lock()
 		s.writing = false
 		if batch != nil {
@@ -276,8 +325,40 @@ func (s *stream) writer() {
 		}
 	}
 	s.writerExited = true
+	closeAll(s.outFDs) // frames that will not go
+	s.outFDs, s.outMask = nil, 0
 	s.sendCond.Broadcast()
 	s.mu.Unlock()
+}
+
+// sendReliably sends a Data or Credit message, waiting for the bus to route it where the
+// transport can tell (kdbusd's native transport; on a lane a message is delivered once
+// written, and a classic bus stops reading a sender rather than drop its unicasts). A
+// native receiver's pool takes only so much from one sender at a time (a share of the pool,
+// native.DefaultMaxQueuedFDs descriptors) and refuses a unicast beyond it; a lost batch or
+// credit would stall the stream. A refusal for want of room is tried again once the receiver
+// has read (the bus holds the retry until then, and the wait between tries grows); other
+// delivery failures count as for any signal: the opening call's reply tells the outcome.
+func (s *stream) sendReliably(m *wire.Message, fds []int, mask uint64) error {
+	wait := time.Millisecond
+	for {
+		err := s.c.t.Send(s.ctx, m, fds, sendOptions{payloads: mask, wait: true})
+		var de *Error
+		if err == nil || !errors.As(err, &de) {
+			return err
+		}
+		if de.Name != ErrorLimitsExceeded {
+			return nil
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-s.ctx.Done():
+			t.Stop()
+			return s.ctx.Err()
+		case <-t.C:
+		}
+		wait = min(2*wait, 100*time.Millisecond)
+	}
 }
 
 // flush waits until the writer has sent everything queued, then stops it.
@@ -336,37 +417,57 @@ func decodeDataHeader(body []byte, order wire.ByteOrder) (serial, flags uint32, 
 // gotData queues a received batch. It runs on the read loop and owns r.
 func (c *Conn) gotData(r inbound) {
 	m := r.Msg
+	drop := func() {
+		r.closeFDs()
+		r.release()
+	}
 	serial, flags, n, err := decodeDataHeader(m.Body, m.Order)
 	if err != nil {
-		r.release()
+		drop()
 		return
 	}
 	s := c.streamFor(m.Sender, serial, flags)
 	if s == nil || m.Signature != s.inSig {
-		r.release()
+		drop()
 		return
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.fromPeerLocked(m.Sender) || s.ended || s.peerDone {
-		r.release()
+		drop()
 		return
 	}
-	if s.received > 0 && s.received+n > s.recvWindow {
-		r.release()
-		s.failLocked(Errorf(ResourceExhausted, "the peer of %s sent %d bytes beyond the window of %d", s.what, s.received+n-s.recvWindow, s.recvWindow))
+	if n == 0 && len(r.FDs) > 0 {
+		r.closeFDs() // descriptors without frames: nothing can refer to them
+		r.FDs = nil
+	}
+	cost := n + len(r.FDs)*fdWindowCost
+	var refusal error
+	switch {
+	case s.received > 0 && s.received+cost > s.recvWindow:
+		refusal = Errorf(ResourceExhausted, "the peer of %s sent %d bytes beyond the window of %d (each descriptor counts %d)", s.what, s.received+cost-s.recvWindow, s.recvWindow, fdWindowCost)
+	case len(r.FDs) > 0 && c.queuedFDs.Add(int64(len(r.FDs))) > maxQueuedFDs:
+		c.queuedFDs.Add(-int64(len(r.FDs)))
+		refusal = Errorf(ResourceExhausted, "%s holds the descriptors of %d queued frames already; the peer of %s sent more before the receivers read them", c.UniqueName(), maxQueuedFDs, s.what)
+	}
+	if refusal != nil {
+		drop()
+		s.failLocked(refusal)
 		if !s.callee {
 			go c.sendCancel(s.peer, s.path, s.serial)
 		}
 		return
 	}
-	s.received += n
+	s.received += cost
 	if flags&dataWantCredit != 0 {
 		s.wantCredit = true
 	}
 	if n > 0 {
-		b := inBatch{src: r, n: n}
-		if r.loan != nil {
+		b := inBatch{src: r, n: n, cost: cost}
+		if len(r.FDs) > 0 {
+			// Out of the pool at once: its descriptors count against the sender there.
+			b.src.detach()
+		} else if r.loan != nil {
 			if c.loaned.Add(int64(n)) <= maxLoaned && c.loanedBatches.Add(1) <= maxLoanedBatches {
 				b.loaned = true
 			} else {
@@ -416,16 +517,21 @@ func (s *stream) recv(m any, dec func(*wire.Decoder, any)) error {
 	for {
 		if s.cur.n > 0 {
 			if s.curD.More(s.curEnd) {
+				held0 := len(s.curD.Held())
 				s.curD.BeginStruct()
 				dec(&s.curD, m)
 				if s.emptyIn {
 					s.curD.Byte()
 				}
 				if err := s.curD.Err(); err != nil {
+					closeAllClosers(s.curD.Held()[held0:])
 					s.doneBatch()
 					err = Errorf(Internal, "decoding a frame of %s: %v", s.what, err)
 					s.fail(err)
 					return err
+				}
+				if held := s.curD.Held()[held0:]; len(held) > 0 {
+					s.keepFramePayloads(m, held)
 				}
 				if s.curD.Offset() >= s.curEnd {
 					s.doneBatch() // the last frame: give the batch back now
@@ -448,6 +554,7 @@ func (s *stream) recv(m any, dec func(*wire.Decoder, any)) error {
 			s.mu.Unlock()
 			msg := s.cur.src.Msg
 			s.curD.Reset(msg.Body, msg.Order)
+			s.curD.SetFDs(s.cur.src.FDs)
 			s.curD.Uint32()
 			s.curD.Uint32()
 			s.curEnd = s.curD.BeginArray(8)
@@ -464,7 +571,8 @@ func (s *stream) recv(m any, dec func(*wire.Decoder, any)) error {
 
 // doneBatch gives back the batch the consumer finished and credits its bytes.
 func (s *stream) doneBatch() {
-	n, loaned := s.cur.n, s.cur.loaned
+	n, cost, loaned := s.cur.n, s.cur.cost, s.cur.loaned
+	s.c.unqueueFDs(&s.cur.src)
 	s.cur.src.release()
 	s.cur = inBatch{}
 	if loaned {
@@ -472,7 +580,7 @@ func (s *stream) doneBatch() {
 	}
 	s.mu.Lock()
 	s.busy = false
-	s.consumed += n
+	s.consumed += cost
 	s.maybeCreditLocked()
 	s.mu.Unlock()
 }
@@ -506,6 +614,7 @@ func (s *stream) dropQueueLocked() {
 		if s.queue[i].loaned {
 			s.c.unloan(s.queue[i].n)
 		}
+		s.c.unqueueFDs(&s.queue[i].src)
 		s.queue[i].src.release()
 		s.queue[i] = inBatch{}
 	}
@@ -521,6 +630,44 @@ func (s *stream) detachQueueLocked() {
 			s.queue[i].loaned = false
 		}
 		s.queue[i].src.detach()
+	}
+}
+
+// unqueueFDs closes the descriptors of a received batch that was read or dropped.
+func (c *Conn) unqueueFDs(r *inbound) {
+	if len(r.FDs) > 0 {
+		c.queuedFDs.Add(-int64(len(r.FDs)))
+		r.closeFDs()
+		r.FDs = nil
+	}
+}
+
+// keepFramePayloads keeps the payloads a received frame m mapped until ReleasePayloads(m); on
+// the callee, until its handler returns at the latest.
+func (s *stream) keepFramePayloads(m any, held []io.Closer) {
+	keepResponsePayloads(m, held)
+	if !s.callee {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.kept) >= 256 && len(s.kept)%256 == 0 {
+		// Forget the frames the handler released already.
+		responsePayloads.mu.Lock()
+		s.kept = slices.DeleteFunc(s.kept, func(k any) bool { return responsePayloads.m[k] == nil })
+		responsePayloads.mu.Unlock()
+	}
+	s.kept = append(s.kept, m)
+}
+
+// releaseKept unmaps the payloads of the received frames a handler did not release.
+func (s *stream) releaseKept() {
+	s.mu.Lock()
+	kept := s.kept
+	s.kept = nil
+	s.mu.Unlock()
+	for _, m := range kept {
+		ReleasePayloads(m)
 	}
 }
 

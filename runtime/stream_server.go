@@ -2,6 +2,7 @@ package runtime
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,10 @@ import (
 // MaxStreams is how many streams a connection serves at once; an opening call beyond it is
 // refused with ResourceExhausted.
 const MaxStreams = 1024
+
+// maxCallerStreams is how many of them one caller may have open at once, so that a single
+// connection cannot take every stream a service has to give.
+const maxCallerStreams = MaxStreams / 4
 
 // openServed starts serving the stream that the call in opens: each stream's handler runs on
 // a goroutine of its own, outside the workers that run unary calls. It runs on the read loop.
@@ -43,6 +48,8 @@ func (c *Conn) openServed(in *incoming) {
 		refusal = Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", m.Interface, m.Member, md.In, m.Signature)
 	case c.streams >= MaxStreams:
 		refusal = Errorf(ResourceExhausted, "%s serves %d streams already; try again later", c.UniqueName(), MaxStreams)
+	case c.callerStreams[m.Sender] >= maxCallerStreams:
+		refusal = Errorf(ResourceExhausted, "%s has %d streams open with %s already, the most one caller may have; close some first", m.Sender, maxCallerStreams, c.UniqueName())
 	case c.err != nil:
 		refusal = c.err
 	}
@@ -54,6 +61,10 @@ func (c *Conn) openServed(in *incoming) {
 		return
 	}
 	c.streams++
+	if c.callerStreams == nil {
+		c.callerStreams = make(map[string]int)
+	}
+	c.callerStreams[m.Sender]++
 	sc := &servedCall{}
 	c.served[callKey{m.Sender, m.Serial}] = sc
 	sd := md.stream
@@ -107,6 +118,8 @@ type serverStream struct {
 	requested  bool        // the request of a server-streaming rpc was received
 	held       []io.Closer // the request's memfd payloads, unmapped when the handler returns
 	response   []byte      // the encoded response of a client-streaming rpc
+	respFDs    []int       // its memfd payloads' descriptors, owned until the reply is sent
+	respMask   uint64
 	responded  bool
 }
 
@@ -119,13 +132,16 @@ func (c *Conn) serveStream(srv any, ss *serverStream) {
 		s.ctxDone() // the caller's deadline, cancellation or departure decides the outcome
 	}
 	ss.releaseRequest()
+	s.releaseKept()
 	s.flushAndStop()
 	ss.mu.Lock()
 	header := ss.header
 	sendHeader := !ss.headerSent && len(header) > 0
 	ss.headerSent = true
-	trailer, body := ss.trailer, ss.response
+	trailer, body, fds, mask := ss.trailer, ss.response, ss.respFDs, ss.respMask
+	ss.respFDs = nil
 	ss.mu.Unlock()
+	defer closeAll(fds)
 	if sendHeader {
 		c.sendMetadata(m.Sender, m.Path, m.Serial, metaHeader, header)
 	}
@@ -133,14 +149,19 @@ func (c *Conn) serveStream(srv any, ss *serverStream) {
 		c.sendMetadata(m.Sender, m.Path, m.Serial, metaTrailer, trailer)
 	}
 	s.mu.Lock()
-	if err == nil && s.ended {
-		err = s.endErr // the stream broke under the handler, which ignored it
+	if s.ended && s.endErr != nil && (err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+		// The stream broke under the handler, which ignored it or returned its context's
+		// error: the stream's own status says why.
+		err = s.endErr
 	}
 	s.failLocked(io.EOF)
 	s.dropQueueLocked()
 	s.mu.Unlock()
 	c.mu.Lock()
 	c.streams--
+	if c.callerStreams[m.Sender]--; c.callerStreams[m.Sender] <= 0 {
+		delete(c.callerStreams, m.Sender)
+	}
 	delete(c.served, callKey{m.Sender, m.Serial})
 	c.mu.Unlock()
 	if err != nil {
@@ -148,18 +169,20 @@ func (c *Conn) serveStream(srv any, ss *serverStream) {
 		return
 	}
 	var sig wire.Signature
+	var e *wire.Encoder
 	if !ss.sd.info.ServerStreams {
 		sig = ss.sd.outFrames
 		if !ss.responded {
-			e := wire.NewEncoder(nil, wire.NativeOrder)
+			e = wire.NewEncoder(nil, wire.NativeOrder)
 			ss.sd.codecs.encOut(e, ss.newResponse())
-			body = e.Bytes()
+			body, fds, mask = e.Bytes(), e.FDs(), e.PayloadMask()
+			defer e.Sent()
 		}
 	}
 	c.t.Send(context.Background(), &wire.Message{
 		Order: wire.NativeOrder, Type: wire.MethodReturn, ReplySerial: m.Serial,
 		Destination: m.Sender, Signature: sig, Body: body,
-	}, nil, sendOptions{})
+	}, fds, sendOptions{payloads: mask})
 }
 
 // newResponse returns a zero response for a client-streaming handler that returned without
@@ -242,19 +265,25 @@ func (ss *serverStream) SendMsg(m any) error {
 	if !ss.sd.info.ServerStreams {
 		// A client-streaming rpc: the one response goes in the reply.
 		e := wire.NewEncoder(nil, wire.NativeOrder)
+		defer e.Sent()
 		ss.sd.codecs.encOut(e, m)
 		if err := e.Err(); err != nil {
 			return Errorf(InvalidArgument, "encoding the response of %s: %v", ss.sd.info.FullName(), err)
 		}
-		if len(e.FDs()) > 0 {
-			return Errorf(InvalidArgument, "the response of %s carries file descriptors (memfd fields); stream responses cannot carry them yet", ss.sd.info.FullName())
+		if err := checkFDs(e, "the response of "+ss.sd.info.FullName()); err != nil {
+			return err
 		}
 		ss.mu.Lock()
 		defer ss.mu.Unlock()
 		if ss.responded {
 			return Errorf(FailedPrecondition, "%s: SendAndClose called twice", ss.sd.info.FullName())
 		}
-		ss.response, ss.responded = e.Bytes(), true
+		// The reply goes when the handler returns: the payloads are kept until then.
+		fds, err := dupFDs(e.FDs())
+		if err != nil {
+			return Errorf(ResourceExhausted, "keeping the response of %s: %v", ss.sd.info.FullName(), err)
+		}
+		ss.response, ss.respFDs, ss.respMask, ss.responded = e.Bytes(), fds, e.PayloadMask(), true
 		return nil
 	}
 	ss.mu.Lock()

@@ -12,6 +12,9 @@ func TestMain(m *testing.M) {
 	if addr := os.Getenv(busyEnv); addr != "" {
 		runBusy(addr)
 	}
+	if addr := os.Getenv(sinkEnv); addr != "" {
+		runSink(addr)
+	}
 	code := m.Run()
 	PrintTable()
 	os.Exit(code)
