@@ -29,8 +29,8 @@ type connOptions struct {
 	poolSize      int
 	noLanes       bool
 
-	streamClientInterceptors []StreamClientInterceptor
-	streamServerInterceptors []StreamServerInterceptor
+	streamClient []StreamClientInterceptor
+	streamServer []StreamServerInterceptor
 }
 
 // WithUnaryClientInterceptor runs ic around every call this connection makes and every
@@ -206,8 +206,8 @@ func newConn(t transport, o connOptions) *Conn {
 		served:        make(map[callKey]*servedCall),
 		callMD:        make(map[uint32]*callMeta),
 		clientStreams: make(map[uint32]*stream),
-		streamClient:  ChainStreamClient(o.streamClientInterceptors...),
-		streamServer:  ChainStreamServer(o.streamServerInterceptors...),
+		streamClient:  ChainStreamClient(o.streamClient...),
+		streamServer:  ChainStreamServer(o.streamServer...),
 	}
 	c.unaryClient, c.unaryServer = chainUnaryClient(o.unaryClient), chainUnaryServer(o.unaryServer)
 	c.ctx, c.cancel = context.WithCancel(context.Background())

@@ -55,11 +55,11 @@ func ChainStreamServer(ics ...StreamServerInterceptor) StreamServerInterceptor {
 // WithStreamClientInterceptor runs ic whenever this connection opens a stream. Given several
 // times, the interceptors run in the order given, the first outermost.
 func WithStreamClientInterceptor(ic StreamClientInterceptor) Option {
-	return func(o *connOptions) { o.streamClientInterceptors = append(o.streamClientInterceptors, ic) }
+	return func(o *connOptions) { o.streamClient = append(o.streamClient, ic) }
 }
 
 // WithStreamServerInterceptor runs ic around every stream handler this connection runs. Given
 // several times, the interceptors run in the order given, the first outermost.
 func WithStreamServerInterceptor(ic StreamServerInterceptor) Option {
-	return func(o *connOptions) { o.streamServerInterceptors = append(o.streamServerInterceptors, ic) }
+	return func(o *connOptions) { o.streamServer = append(o.streamServer, ic) }
 }
