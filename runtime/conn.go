@@ -413,9 +413,11 @@ func (c *Conn) callWith(ctx context.Context, m *wire.Message, fds []int, payload
 		if r.Msg.Type == wire.Error {
 			err := errorFromReply(r.Msg)
 			r.closeFDs()
-			// The native bus enforces the caller's deadline too: its NoReply may beat the
-			// context's own timer by a hair. It is the deadline either way.
-			if dl, ok := ctx.Deadline(); ok && err.Name == ErrorNoReply && time.Until(dl) < 10*time.Millisecond {
+			// The native bus enforces the caller's deadline too, and the handler's context
+			// ends at the same deadline: the bus's NoReply, or a handler's DeadlineExceeded,
+			// may beat the context's own timer by a hair. It is the deadline either way.
+			timedOut := err.Name == ErrorNoReply || err.Code == DeadlineExceeded
+			if dl, ok := ctx.Deadline(); ok && timedOut && time.Until(dl) < 10*time.Millisecond {
 				return reply{}, contextError(context.DeadlineExceeded, m)
 			}
 			return reply{}, err
