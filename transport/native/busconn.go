@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -65,6 +66,15 @@ type BusConn struct {
 	oob  []byte
 	hbuf []byte
 	offs []uint64
+
+	// rmu is held to take a packet from the client's socket and, for a free packet, until
+	// its releases are applied: by the reader, and by Reserve, which applies the releases
+	// waiting at the head of the socket before it refuses a sender (drainFrees). It is never
+	// held across a wait. It comes before qmu.
+	rmu      sync.Mutex
+	rlocked  bool     // the reader holds rmu (set and read by the reader only)
+	doffs    []uint64 // drainFrees' offsets, guarded by rmu
+	drainErr error    // a bad free packet drainFrees took, for the reader to report; rmu
 
 	// Acks the client's socket could not take at once, oldest first, guarded by amu. The
 	// reader never waits on a write to its client: the client may itself be waiting for the
@@ -370,7 +380,8 @@ type Creds struct {
 var packets = sync.Pool{New: func() any { b := make([]byte, maxPacket); return &b }}
 
 // read reads one packet into a buffer from packets, taken only once a packet is there: a
-// connection waiting for its client holds none.
+// connection waiting for its client holds none. When it read a packet it returns with rmu
+// held (rlocked); the caller lets go with readDone.
 func (c *BusConn) read() (n, oobn, flags int, err error) {
 	if c.cur != nil {
 		packets.Put(c.cur)
@@ -381,18 +392,41 @@ func (c *BusConn) read() (n, oobn, flags int, err error) {
 		if c.cur == nil {
 			c.cur = packets.Get().(*[]byte)
 		}
+		c.rmu.Lock()
+		if c.drainErr != nil {
+			rerr = c.drainErr
+			c.rmu.Unlock()
+			return true
+		}
 		n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), *c.cur, c.oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
 		if rerr == unix.EAGAIN {
+			c.rmu.Unlock()
 			packets.Put(c.cur)
 			c.cur = nil
 			return false
 		}
+		c.rlocked = true
 		return true
 	})
 	if err == nil {
 		err = rerr
+	} else if errors.Is(err, os.ErrDeadlineExceeded) {
+		// drainFrees woke the reader to report a bad free packet.
+		c.rmu.Lock()
+		if c.drainErr != nil {
+			err = c.drainErr
+		}
+		c.rmu.Unlock()
 	}
 	return n, oobn, flags, err
+}
+
+// readDone lets go of rmu after read.
+func (c *BusConn) readDone() {
+	if c.rlocked {
+		c.rlocked = false
+		c.rmu.Unlock()
+	}
 }
 
 // ErrHangup is returned by Recv when the client closed the connection.
@@ -403,6 +437,23 @@ var ErrHangup = errors.New("native: the client closed the connection")
 func (c *BusConn) Recv() (Incoming, error) {
 	for {
 		n, oobn, flags, err := c.read()
+		if err == nil && n > 0 && flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) == 0 && opOf((*c.cur)[:n]) == opFree {
+			// The releases are applied before rmu goes: drainFrees, which takes the next
+			// packet, must not see the socket past releases not yet counted.
+			var ferr error
+			if c.offs, ferr = parseFree((*c.cur)[:n], c.offs[:0]); ferr == nil {
+				ferr = c.releaseAll(c.offs)
+			}
+			c.readDone()
+			if ferr != nil {
+				if oobn > 0 {
+					fds, _, _ := parseControl(c.oob[:oobn])
+					closeFDs(fds)
+				}
+				return Incoming{}, ferr
+			}
+		}
+		c.readDone()
 		var fds []int
 		var cr Creds
 		if oobn > 0 {
@@ -430,16 +481,7 @@ func (c *BusConn) Recv() (Incoming, error) {
 		case opSend:
 			return c.parseSend(pkt, fds, cr)
 		case opFree:
-			closeFDs(fds)
-			var err error
-			if c.offs, err = parseFree(pkt, c.offs[:0]); err != nil {
-				return Incoming{}, err
-			}
-			for _, off := range c.offs {
-				if err := c.release(off); err != nil {
-					return Incoming{}, err
-				}
-			}
+			closeFDs(fds) // its releases are applied above
 		case opLane:
 			closeFDs(fds)
 			cookie, name, err := parseLaneRequest(pkt)
@@ -739,19 +781,21 @@ func (c *BusConn) Reserve(from From, msgLen, nfds int) (Slot, error) {
 	size := (recordSize + msgLen + 7) &^ 7
 	c.qmu.Lock()
 	defer c.qmu.Unlock()
-	if c.closed.Load() {
-		return Slot{}, &QuotaError{text: "the receiver is disconnecting", Room: c.room}
-	}
-	if !from.Owed {
-		shared := (c.pool.Size() - controlSize) / 2
-		if e := c.check(c.bySender[from.ID], size, nfds, shared); e != nil {
+	for drained := false; ; drained = true {
+		e := c.admit(from, size, nfds)
+		if e == nil {
+			break
+		}
+		// Releases the client sent may wait in its socket, unread: apply them before
+		// refusing. A receiver that does not release is refused all the same.
+		if drained || e.text == errDisconnecting {
 			return Slot{}, c.refused(e)
 		}
-		if from.UID != c.owner {
-			if e := c.check(c.byUID[from.UID], size, nfds, shared); e != nil {
-				e.foreign, e.uid = true, from.UID
-				return Slot{}, c.refused(e)
-			}
+		c.qmu.Unlock()
+		more := c.drainFrees()
+		c.qmu.Lock()
+		if !more {
+			return Slot{}, c.refused(e)
 		}
 	}
 	off, err := c.pool.Alloc(size)
@@ -767,6 +811,30 @@ func (c *BusConn) Reserve(from From, msgLen, nfds int) (Slot, error) {
 	c.slices[uint64(off)] = h
 	c.charge(h, 1)
 	return Slot{off: off, mem: mem, nfds: nfds}, nil
+}
+
+// errDisconnecting is the text of the QuotaError for a receiver that is going away.
+const errDisconnecting = "the receiver is disconnecting"
+
+// admit applies the quotas to a message of size bytes with nfds descriptors from from, and
+// checks that the pool has room for it. c.qmu is held.
+func (c *BusConn) admit(from From, size, nfds int) *QuotaError {
+	if c.closed.Load() {
+		return &QuotaError{text: errDisconnecting}
+	}
+	if !from.Owed {
+		shared := (c.pool.Size() - controlSize) / 2
+		if e := c.check(c.bySender[from.ID], size, nfds, shared); e != nil {
+			return e
+		}
+		if from.UID != c.owner {
+			if e := c.check(c.byUID[from.UID], size, nfds, shared); e != nil {
+				e.foreign, e.uid = true, from.UID
+				return e
+			}
+		}
+	}
+	return nil
 }
 
 // check applies the unsolicited-traffic quota to one account. c.qmu is held.
@@ -845,7 +913,7 @@ func (c *BusConn) Fill(s Slot, rec *Record, m *wire.Message, hdr, body []byte, c
 	c.life.RLock()
 	defer c.life.RUnlock()
 	if c.closed.Load() {
-		return Pending{}, &QuotaError{text: "the receiver is disconnecting"}
+		return Pending{}, &QuotaError{text: errDisconnecting}
 	}
 	if len(hdr)+len(body) > len(s.mem)-recordSize {
 		c.Free(s)
@@ -884,6 +952,75 @@ func (c *BusConn) Free(s Slot) {
 
 // Discard frees a filled slot that will not be announced.
 func (c *BusConn) Discard(p Pending) { c.Free(Slot{off: int(p.e.offset)}) }
+
+// releaseAll frees the slices of one free packet.
+func (c *BusConn) releaseAll(offs []uint64) error {
+	for _, off := range offs {
+		if err := c.release(off); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// maxDrain bounds the free packets one drainFrees takes, so that a client cannot keep a
+// sender's routing busy with releases.
+const maxDrain = 64
+
+// drainFrees applies the releases waiting at the head of the client's socket, which its
+// reader has not reached: the reader of one connection and the routing of another's sends
+// run unordered, and a reader that is slow to be scheduled would otherwise let a busy sender
+// fill the quota with slices the receiver gave back long ago. It takes free packets only, up
+// to the first packet of another kind, so the client's packets keep their order. It reports
+// whether it released anything. It never waits; c.qmu must not be held.
+func (c *BusConn) drainFrees() bool {
+	c.rmu.Lock()
+	defer c.rmu.Unlock()
+	if c.drainErr != nil || c.closed.Load() {
+		return false
+	}
+	released := false
+	var head [8]byte
+	for range maxDrain {
+		var n int
+		var rerr error
+		if err := c.raw.Control(func(fd uintptr) {
+			n, _, _, _, rerr = unix.Recvmsg(int(fd), head[:], nil, unix.MSG_PEEK|unix.MSG_DONTWAIT)
+		}); err != nil || rerr != nil || n < 4 || opOf(head[:n]) != opFree {
+			return released
+		}
+		buf := packets.Get().(*[]byte)
+		var oobn, flags int
+		oob := make([]byte, len(c.oob))
+		c.raw.Control(func(fd uintptr) {
+			n, oobn, flags, _, rerr = unix.Recvmsg(int(fd), *buf, oob, unix.MSG_DONTWAIT|unix.MSG_CMSG_CLOEXEC)
+		})
+		if oobn > 0 {
+			fds, _, _ := parseControl(oob[:oobn])
+			closeFDs(fds)
+		}
+		if rerr != nil {
+			packets.Put(buf)
+			return released // the reader meets the error too
+		}
+		if flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 {
+			rerr = errors.New("native: a control packet or its descriptors were truncated")
+		} else if c.doffs, rerr = parseFree((*buf)[:n], c.doffs[:0]); rerr == nil {
+			rerr = c.releaseAll(c.doffs)
+		}
+		packets.Put(buf)
+		if rerr != nil {
+			c.drainErr = rerr
+			c.sock.SetReadDeadline(time.Now()) // wake the reader to report it
+			return released
+		}
+		if len(c.doffs) == 0 {
+			return released
+		}
+		released = true
+	}
+	return released
+}
 
 // release frees a slice on the client's request.
 func (c *BusConn) release(off uint64) error {

@@ -349,3 +349,55 @@ func TestQuotaErrorRoom(t *testing.T) {
 		t.Fatalf("a refusal by a closed connection got %v, want a closed Room", err)
 	}
 }
+
+// A receiver that releases every message it handles never makes its sender meet the message
+// limit while only a window of messages is unhandled, even though the bus has not read the
+// receiver's releases yet: the receiver's bus side is never read here, as when its reader
+// is not scheduled while another connection's sends are routed, so only the bus's applying
+// the releases waiting in the receiver's socket before it refuses lets the sender through.
+// A receiver that stops releasing meets the limit exactly.
+func TestPromptReleasesKeepTheSenderBelowTheMessageLimit(t *testing.T) {
+	sender, senderBus := pair(t, Options{})
+	receiver, receiverBus := pair(t, Options{})
+	const window = 128
+	msg := signal("one way")
+	for round := range 3 * DefaultMaxQueued / window {
+		for i := range window {
+			if err := sender.Send(msg, nil); err != nil {
+				t.Fatal(err)
+			}
+			if err := relay(t, senderBus, receiverBus); err != nil {
+				t.Fatalf("message %d, with %d unreleased: %v", round*window+i, i, err)
+			}
+		}
+		for range window {
+			r, err := receiver.Recv()
+			if err != nil {
+				t.Fatal(err)
+			}
+			receiver.Release(&r)
+		}
+	}
+	held := 0
+	for {
+		if err := sender.Send(msg, nil); err != nil {
+			t.Fatal(err)
+		}
+		err := relay(t, senderBus, receiverBus)
+		if err == nil {
+			held++
+			if _, err := receiver.Recv(); err != nil { // read, never released
+				t.Fatal(err)
+			}
+			continue
+		}
+		var qe *QuotaError
+		if !errors.As(err, &qe) || qe.limit != limitMessages {
+			t.Fatalf("a receiver holding %d messages refused with %v, want the message limit", held, err)
+		}
+		break
+	}
+	if held != DefaultMaxQueued {
+		t.Fatalf("a receiver that stopped releasing held %d messages before the sender was refused, want %d", held, DefaultMaxQueued)
+	}
+}

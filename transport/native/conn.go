@@ -1068,10 +1068,12 @@ func (c *Conn) Release(r *Received) {
 		n = freeBatch // enough memory waits to be worth a packet of its own
 	}
 	switch {
+	case n >= freeBatch && (!c.fflush || n%freeBatch == 0):
+		// Written at once even while a flush is under way: the flushing goroutine may not
+		// run for a while, and releases must not pile up behind it.
+		c.tryFlushFrees()
 	case c.fflush:
 		// A flush is under way and takes these along.
-	case n >= freeBatch:
-		c.tryFlushFrees()
 	case n == 1:
 		if c.ftimer == nil {
 			c.ftimer = time.AfterFunc(freeDelay, c.flushFrees)
@@ -1100,8 +1102,10 @@ func (c *Conn) tryFlushFrees() {
 			return
 		}
 		if !sent {
-			c.fflush = true
-			go c.flushFrees()
+			if !c.fflush {
+				c.fflush = true
+				go c.flushFrees()
+			}
 			return
 		}
 		c.frees = append(c.frees[:0], c.frees[k:]...)
