@@ -791,12 +791,10 @@ func (c *BusConn) Reserve(from From, msgLen, nfds int) (Slot, error) {
 		if drained || e.text == errDisconnecting {
 			return Slot{}, c.refused(e)
 		}
+		// The reader may have applied releases meanwhile too: check again.
 		c.qmu.Unlock()
-		more := c.drainFrees()
+		c.drainFrees()
 		c.qmu.Lock()
-		if !more {
-			return Slot{}, c.refused(e)
-		}
 	}
 	off, err := c.pool.Alloc(size)
 	if err != nil {
@@ -971,15 +969,14 @@ const maxDrain = 64
 // reader has not reached: the reader of one connection and the routing of another's sends
 // run unordered, and a reader that is slow to be scheduled would otherwise let a busy sender
 // fill the quota with slices the receiver gave back long ago. It takes free packets only, up
-// to the first packet of another kind, so the client's packets keep their order. It reports
-// whether it released anything. It never waits; c.qmu must not be held.
-func (c *BusConn) drainFrees() bool {
+// to the first packet of another kind, so the client's packets keep their order. It waits
+// only for a reader taking a packet, never for the client; c.qmu must not be held.
+func (c *BusConn) drainFrees() {
 	c.rmu.Lock()
 	defer c.rmu.Unlock()
 	if c.drainErr != nil || c.closed.Load() {
-		return false
+		return
 	}
-	released := false
 	var head [8]byte
 	for range maxDrain {
 		var n int
@@ -987,7 +984,7 @@ func (c *BusConn) drainFrees() bool {
 		if err := c.raw.Control(func(fd uintptr) {
 			n, _, _, _, rerr = unix.Recvmsg(int(fd), head[:], nil, unix.MSG_PEEK|unix.MSG_DONTWAIT)
 		}); err != nil || rerr != nil || n < 4 || opOf(head[:n]) != opFree {
-			return released
+			return
 		}
 		buf := packets.Get().(*[]byte)
 		var oobn, flags int
@@ -1001,7 +998,7 @@ func (c *BusConn) drainFrees() bool {
 		}
 		if rerr != nil {
 			packets.Put(buf)
-			return released // the reader meets the error too
+			return // the reader meets the error too
 		}
 		if flags&(syscall.MSG_TRUNC|syscall.MSG_CTRUNC) != 0 {
 			rerr = errors.New("native: a control packet or its descriptors were truncated")
@@ -1012,14 +1009,12 @@ func (c *BusConn) drainFrees() bool {
 		if rerr != nil {
 			c.drainErr = rerr
 			c.sock.SetReadDeadline(time.Now()) // wake the reader to report it
-			return released
+			return
 		}
 		if len(c.doffs) == 0 {
-			return released
+			return
 		}
-		released = true
 	}
-	return released
 }
 
 // release frees a slice on the client's request.
