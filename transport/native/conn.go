@@ -704,8 +704,11 @@ func (c *Conn) reserve(ctx context.Context, total int) (int, error) {
 				return 0, nil
 			}
 		} else {
+			// The live sends run from the oldest span's start to head, wrapping past the
+			// end of the area when head is not beyond that start. head equal to it means
+			// the area is full from there round to there, not that it is empty.
 			tail := c.spans[0].start
-			if c.head >= tail {
+			if c.head > tail {
 				if c.head+n <= len(c.area) {
 					return c.head, nil
 				}
