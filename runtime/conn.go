@@ -539,6 +539,8 @@ type callOptions struct {
 	header, trailer *Metadata
 	// window is the receive window of a stream, in bytes.
 	window int
+	// ready is the call's WaitForReady (ready.go).
+	ready readiness
 }
 
 // WaitDelivery makes a no-reply call return only once the bus has routed it, with the error
@@ -571,6 +573,8 @@ type Object struct {
 	dest  string
 	path  wire.ObjectPath
 	iface string
+	// waitForReady is the client's WithWaitForReady (ready.go).
+	waitForReady bool
 }
 
 // NewObject returns the remote object for desc, at desc's bus name and path unless opts say
