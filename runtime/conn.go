@@ -149,8 +149,10 @@ func (r *reply) closeFDs() {
 }
 
 // Dial connects to the bus at addr, a D-Bus address list, trying its entries in order:
-// "kdbus:" entries over the native transport, "unix:" and "tcp:" ones over the classic
-// transport (authenticating and saying Hello). A list such as
+// "kdbus:" entries over the native transport, "unix:" ones over the classic transport
+// (authenticating and saying Hello). Other transports, "tcp:" among them, are skipped with an
+// error that says why: kdbus-go is local IPC, whose policy and caller credentials need the
+// kernel's word on each peer, which only a unix socket gives. A list such as
 // "kdbus:path=/run/user/1000/kdbus;unix:path=/run/user/1000/bus" thus runs natively on kdbusd
 // and classically on any other bus.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
