@@ -149,8 +149,10 @@ func (r *reply) closeFDs() {
 }
 
 // Dial connects to the bus at addr, a D-Bus address list, trying its entries in order:
-// "kdbus:" entries over the native transport, "unix:" and "tcp:" ones over the classic
-// transport (authenticating and saying Hello). A list such as
+// "kdbus:" entries over the native transport, "unix:" ones over the classic transport
+// (authenticating and saying Hello). Other transports, "tcp:" among them, are skipped with an
+// error that says why: kdbus-go is local IPC, whose policy and caller credentials need the
+// kernel's word on each peer, which only a unix socket gives. A list such as
 // "kdbus:path=/run/user/1000/kdbus;unix:path=/run/user/1000/bus" thus runs natively on kdbusd
 // and classically on any other bus.
 func Dial(ctx context.Context, addr string, opts ...Option) (*Conn, error) {
@@ -539,6 +541,8 @@ type callOptions struct {
 	header, trailer *Metadata
 	// window is the receive window of a stream, in bytes.
 	window int
+	// ready is the call's WaitForReady (ready.go).
+	ready readiness
 }
 
 // WaitDelivery makes a no-reply call return only once the bus has routed it, with the error
@@ -571,6 +575,8 @@ type Object struct {
 	dest  string
 	path  wire.ObjectPath
 	iface string
+	// waitForReady is the client's WithWaitForReady (ready.go).
+	waitForReady bool
 }
 
 // NewObject returns the remote object for desc, at desc's bus name and path unless opts say

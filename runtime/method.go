@@ -114,6 +114,9 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 	if o.dest == "" && o.conn.UniqueName() != "" {
 		return Errorf(FailedPrecondition, "no destination for %s.%s: the service declares no bus_name; pass runtime.WithDestination to the client", m.Interface, m.Name)
 	}
+	if err := o.awaitReady(ctx, &co); err != nil {
+		return err
+	}
 	msg := o.newCall(m.Interface, m.Name, m.In.Sig, m.NoReply, &co)
 	buf := getBuffer()
 	defer putBuffer(buf)

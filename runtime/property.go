@@ -450,6 +450,9 @@ func (o *Object) callProperties(ctx context.Context, member string, sig wire.Sig
 	if o.dest == "" && o.conn.UniqueName() != "" {
 		return reply{}, Errorf(FailedPrecondition, "no destination for %s.%s: the service declares no bus_name; pass runtime.WithDestination to the client", PropertiesInterface, member)
 	}
+	if err := o.awaitReady(ctx, &co); err != nil {
+		return reply{}, err
+	}
 	msg := o.newCall(PropertiesInterface, member, sig, false, &co)
 	var e wire.Encoder
 	e.Reset(nil, msg.Order)

@@ -41,6 +41,9 @@ func openClientStream(ctx context.Context, o *Object, info *MethodInfo, codecs s
 	if o.dest == "" && c.UniqueName() != "" {
 		return nil, Errorf(FailedPrecondition, "no destination for %s: the service declares no bus_name; pass runtime.WithDestination to the client", info.FullName())
 	}
+	if err := o.awaitReady(ctx, &co); err != nil {
+		return nil, err
+	}
 	call := o.newCall(info.Interface, info.Member, openIn, false, &co)
 	if err := ctx.Err(); err != nil {
 		return nil, contextError(err, call)

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -223,5 +224,13 @@ func TestConnKeepsTheTransportContract(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// Dial refuses a tcp: address and says why, rather than only that the transport is unknown.
+func TestDialRefusesTCP(t *testing.T) {
+	_, err := Dial(context.Background(), "tcp:host=127.0.0.1,port=1")
+	if err == nil || !strings.Contains(err.Error(), "unix sockets only") || !strings.Contains(err.Error(), "use a unix: or kdbus: address") {
+		t.Fatalf("Dial(tcp:) = %v, want an error saying kdbus-go speaks D-Bus over unix sockets only", err)
 	}
 }

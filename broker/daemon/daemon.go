@@ -19,6 +19,7 @@ import (
 
 	"github.com/kdbus-go/kdbus/broker"
 	"github.com/kdbus-go/kdbus/broker/config"
+	"github.com/kdbus-go/kdbus/internal/version"
 	"github.com/kdbus-go/kdbus/transport/address"
 )
 
@@ -171,7 +172,8 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if o.Version {
-		fmt.Fprintln(stdout, "kdbusd (kdbus-go), a D-Bus message bus; speaks D-Bus protocol version 1")
+		fmt.Fprintln(stdout, version.Line("kdbusd"))
+		fmt.Fprintln(stdout, "A D-Bus message bus from kdbus-go; speaks D-Bus protocol version 1.")
 		return 0
 	}
 	cfg, err := loadConfig(o)

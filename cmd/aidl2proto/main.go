@@ -16,6 +16,7 @@ import (
 
 	"github.com/kdbus-go/kdbus/aidl"
 	"github.com/kdbus-go/kdbus/aidl/toproto"
+	"github.com/kdbus-go/kdbus/internal/version"
 )
 
 type dirs []string
@@ -29,6 +30,7 @@ func main() {
 	out := flag.String("o", ".", "the directory to write .proto files under")
 	prefix := flag.String("go_package_prefix", "", "Go import path prefix: sets go_package to prefix/<package path>;<name>")
 	quiet := flag.Bool("q", false, "do not print the conversion notes")
+	showVersion := flag.Bool("version", false, "print the version and exit")
 	flag.Usage = func() {
 		fmt.Fprintf(os.Stderr, "usage: aidl2proto [-I dir]... [-o dir] [-go_package_prefix path] [-q] file.aidl...\n\n")
 		fmt.Fprintf(os.Stderr, "Converts AIDL interfaces, parcelables, enums and unions to .proto files with\nkdbus-go options. Example:\n\n")
@@ -36,6 +38,10 @@ func main() {
 		flag.PrintDefaults()
 	}
 	flag.Parse()
+	if *showVersion {
+		fmt.Println(version.Line("aidl2proto"))
+		return
+	}
 	if flag.NArg() == 0 {
 		flag.Usage()
 		os.Exit(2)

@@ -104,7 +104,7 @@ func run(calls int, wait bool) error {
 	}
 
 	if wait {
-		fmt.Printf("\nServing until interrupted. Try:\n  busctl --address=%s introspect %s %s\n  busctl --address=%s call %s %s %s SayHello s World\n",
+		fmt.Printf("\nServing until interrupted. Try:\n  busctl --address='%s' introspect %s %s\n  busctl --address='%s' call %s %s %s SayHello s World\n",
 			bus.Address, greeterv1.Greeter_BusName, greeterv1.Greeter_ObjectPath,
 			bus.Address, greeterv1.Greeter_BusName, greeterv1.Greeter_ObjectPath, greeterv1.Greeter_Interface)
 		sig := make(chan os.Signal, 1)

@@ -162,7 +162,7 @@ func testClients(t *testing.T, client string, args []string) {
 // commands it prints: busctl, and the client (built rather than run with go run).
 func TestEmbeddedDemo(t *testing.T) {
 	server := startProcess(t, command(t, "server"), "-embedded")
-	if !server.stdout.waitFor(wait, hasAll("  go run ./examples/vehicle/client -address=$BUS -for 1s")) {
+	if !server.stdout.waitFor(wait, hasAll("  go run ./examples/vehicle/client -address=\"$BUS\" -for 1s")) {
 		t.Fatalf("the server did not print how to watch it:\n%s\n%s", server.stdout, server.stderr)
 	}
 	lines := strings.Split(server.stdout.String(), "\n")

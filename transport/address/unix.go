@@ -175,6 +175,9 @@ func (a Address) listenTarget(random io.Reader, getenv func(string) string) (net
 }
 
 func unsupported(a Address) error {
+	if a.Transport == "tcp" || a.Transport == "nonce-tcp" {
+		return fmt.Errorf("cannot use %q: %w %q: kdbus-go speaks D-Bus over unix sockets only, where the kernel vouches for each peer's credentials (SO_PEERCRED, SCM_CREDENTIALS) that the bus's policy and the callers' identity rest on; TCP carries no such credentials (dbus-daemon too advises against it); use a unix: or kdbus: address", a.String(), ErrUnsupportedTransport, a.Transport)
+	}
 	return fmt.Errorf("cannot use %q: %w %q; only unix is supported, so skip this entry and try the next address in the list", a.String(), ErrUnsupportedTransport, a.Transport)
 }
 

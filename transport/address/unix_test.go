@@ -65,8 +65,8 @@ func TestDialTargetErrors(t *testing.T) {
 		sentinel error // nil: must match neither sentinel
 		msg      string
 	}{
-		{"tcp:host=localhost,port=1234", ErrUnsupportedTransport, `unsupported transport "tcp"`},
-		{"nonce-tcp:host=localhost", ErrUnsupportedTransport, "try the next address"},
+		{"tcp:host=localhost,port=1234", ErrUnsupportedTransport, `unsupported transport "tcp": kdbus-go speaks D-Bus over unix sockets only`},
+		{"nonce-tcp:host=localhost", ErrUnsupportedTransport, "TCP carries no such credentials"},
 		{"launchd:env=DBUS_LAUNCHD_SESSION_BUS_SOCKET", ErrUnsupportedTransport, `"launchd"`},
 		{"autolaunch:", ErrUnsupportedTransport, `"autolaunch"`},
 		{"unixexec:path=/bin/true", ErrUnsupportedTransport, `"unixexec"`},

@@ -1,4 +1,5 @@
-// Command client calls the example Greeter.
+// Command client calls the example Greeter, waiting for it to appear on the bus if it is not
+// there yet.
 package main
 
 import (
@@ -33,7 +34,9 @@ func main() {
 	}
 	defer conn.Close()
 	client := greeterv1.NewGreeterClient(conn)
-	hello, err := client.SayHello(ctx, &greeterv1.HelloRequest{Name: *name})
+	// WaitForReady: a server started just before (server & client) may not own its name yet;
+	// the call waits for it, up to the deadline, instead of failing with ServiceUnknown.
+	hello, err := client.SayHello(ctx, &greeterv1.HelloRequest{Name: *name}, runtime.WaitForReady(true))
 	if err != nil {
 		log.Fatal(err)
 	}

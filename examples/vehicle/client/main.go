@@ -8,8 +8,8 @@
 // Actions: "open DOOR", "close DOOR", "gear GEAR" (PARK, REVERSE, NEUTRAL, DRIVE or a
 // number) and "drive KMH". For example:
 //
-//	go run ./examples/vehicle/client -address=$BUS -door trunk                 # watch until interrupted
-//	go run ./examples/vehicle/client -address=$BUS -for 1s gear DRIVE drive 30
+//	go run ./examples/vehicle/client -address="$BUS" -door trunk                 # watch until interrupted
+//	go run ./examples/vehicle/client -address="$BUS" -for 1s gear DRIVE drive 30
 package main
 
 import (
@@ -117,7 +117,9 @@ func run(ctx context.Context, addr, door string, watch time.Duration, buffer int
 		return err
 	}
 	defer conn.Close()
-	c := vehiclev1.NewVehicleClient(conn)
+	// Its calls wait for the vehicle to own its name, so that the client can start together
+	// with the server.
+	c := vehiclev1.NewVehicleClient(conn, runtime.WithWaitForReady(true))
 
 	// Subscribe first, then read the state: no change falls in between.
 	var filter []runtime.SubscribeOption

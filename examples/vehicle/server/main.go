@@ -3,7 +3,7 @@
 //
 //	go run ./examples/vehicle/server -embedded            # a bus inside this process; prints how to watch it
 //	go run ./examples/vehicle/server -embedded -journey   # and drive around on its own
-//	go run ./examples/vehicle/server -address=$BUS        # serve on an existing bus (default: the session bus)
+//	go run ./examples/vehicle/server -address="$BUS"        # serve on an existing bus (default: the session bus)
 package main
 
 import (
@@ -144,12 +144,12 @@ func printHowToWatch(addr string) {
 
 In another terminal:
   export BUS='%[1]s'
-  busctl --address=$BUS monitor %[2]s
-  busctl --address=$BUS introspect %[2]s %[3]s
-  busctl --address=$BUS get-property %[2]s %[3]s %[4]s SpeedKmh Gear Doors
-  busctl --address=$BUS set-property %[2]s %[3]s %[4]s Gear i 4
-  busctl --address=$BUS call %[2]s %[3]s %[4]s Drive d 30
-  go run ./examples/vehicle/client -address=$BUS -door trunk
-  go run ./examples/vehicle/client -address=$BUS -for 1s drive 0 gear PARK open trunk close trunk
+  busctl --address="$BUS" monitor %[2]s
+  busctl --address="$BUS" introspect %[2]s %[3]s
+  busctl --address="$BUS" get-property %[2]s %[3]s %[4]s SpeedKmh Gear Doors
+  busctl --address="$BUS" set-property %[2]s %[3]s %[4]s Gear i 4
+  busctl --address="$BUS" call %[2]s %[3]s %[4]s Drive d 30
+  go run ./examples/vehicle/client -address="$BUS" -door trunk
+  go run ./examples/vehicle/client -address="$BUS" -for 1s drive 0 gear PARK open trunk close trunk
 `, addr, name, path, iface)
 }

@@ -1,7 +1,7 @@
 // Command client drives the example vibration motor the way an app drives a binder HAL: it waits
 // for the service, reads its capabilities, and vibrates with a callback object it serves itself.
 //
-//	go run ./examples/vibrator/client -address=$BUS
+//	go run ./examples/vibrator/client -address="$BUS"
 package main
 
 import (

@@ -2,7 +2,7 @@
 // com.example.vibrator.IVibrator.default.
 //
 //	go run ./examples/vibrator/server -embedded        # a bus inside this process; prints how to call it
-//	go run ./examples/vibrator/server -address=$BUS    # serve on an existing bus (default: the session bus)
+//	go run ./examples/vibrator/server -address="$BUS"    # serve on an existing bus (default: the session bus)
 package main
 
 import (
@@ -67,9 +67,9 @@ func run(ctx context.Context, addr string, embedded bool) error {
 	if embedded {
 		fmt.Printf("\nthe bus is inside this process; in another terminal:\n\n")
 		fmt.Printf("  export BUS='%s'\n", addr)
-		fmt.Printf("  go run ./examples/vibrator/client -address=$BUS\n")
-		fmt.Printf("  busctl --address=$BUS introspect %s %s\n", vibrator.BusName, vib.IVibrator_ObjectPath)
-		fmt.Printf("  busctl --address=$BUS call %s %s %s On 'ia(so)' 500 0\n\n", vibrator.BusName, vib.IVibrator_ObjectPath, vib.IVibrator_Interface)
+		fmt.Printf("  go run ./examples/vibrator/client -address=\"$BUS\"\n")
+		fmt.Printf("  busctl --address=\"$BUS\" introspect %s %s\n", vibrator.BusName, vib.IVibrator_ObjectPath)
+		fmt.Printf("  busctl --address=\"$BUS\" call %s %s %s On 'ia(so)' 500 0\n\n", vibrator.BusName, vib.IVibrator_ObjectPath, vib.IVibrator_Interface)
 	}
 	select {
 	case <-ctx.Done():

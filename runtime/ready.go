@@ -1,0 +1,98 @@
+package runtime
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/kdbus-go/kdbus/transport/classic"
+)
+
+// WaitForReady says what a call does when its destination, a well-known name, has no owner
+// yet: with true it waits until the name gets one (or the call's context ends, which fails it
+// with DeadlineExceeded or Canceled), then makes the call; with false it fails at once with
+// Unavailable (the bus's ServiceUnknown or NameHasNoOwner), which is also what a call does
+// without the option. It is grpc-go's option of the same name: a client started beside its
+// service (server & client) calls once the service is up instead of racing it.
+//
+// It overrides the client's WithWaitForReady for one call. A call to a unique name never
+// waits (a unique name that is gone never comes back), and neither does a call the bus can
+// start the service for: when auto-start is allowed (no NoAutoStart) and the name is
+// activatable, the bus starts the service and delivers the call itself.
+//
+// Waiting costs a round trip to the bus before each call (GetNameOwner); only a call whose
+// name has no owner adds a match rule for NameOwnerChanged, asks again, and waits.
+func WaitForReady(wait bool) CallOption {
+	return func(o *callOptions) {
+		if wait {
+			o.ready = readyWait
+		} else {
+			o.ready = readyFailFast
+		}
+	}
+}
+
+// WithWaitForReady makes every call of the client wait for its destination's name to have an
+// owner, as the call option WaitForReady(true) does; WaitForReady(false) on a call overrides
+// it.
+func WithWaitForReady(wait bool) ClientOption { return func(o *Object) { o.waitForReady = wait } }
+
+// readiness is a call's WaitForReady setting.
+type readiness uint8
+
+const (
+	readyDefault  readiness = iota // as the client says
+	readyWait                      // WaitForReady(true)
+	readyFailFast                  // WaitForReady(false)
+)
+
+// awaitReady waits, if the call and the client ask for it, until the destination's name has
+// an owner. It returns nil at once when there is nothing to wait for.
+func (o *Object) awaitReady(ctx context.Context, co *callOptions) error {
+	wait := o.waitForReady
+	switch co.ready {
+	case readyWait:
+		wait = true
+	case readyFailFast:
+		wait = false
+	}
+	name := o.dest
+	if !wait || name == "" || name[0] == ':' || name == classic.BusName || o.conn.UniqueName() == "" {
+		// No name, a unique name, the bus itself, or a peer-to-peer connection: nothing that
+		// could appear later.
+		return nil
+	}
+	_, err := o.conn.GetNameOwner(ctx, name)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, &Error{Name: ErrorNameHasNoOwner}) {
+		return err
+	}
+	if !co.noAutoStart {
+		activatable, err := o.conn.listActivatableNames(ctx)
+		if err != nil {
+			return err
+		}
+		if slices.Contains(activatable, name) {
+			return nil // the bus starts the service for the call
+		}
+	}
+	// WaitForName adds its match rule before it asks for the owner again, so an owner that
+	// appears at any moment from here on is seen.
+	_, err = o.conn.WaitForName(ctx, name)
+	return err
+}
+
+// listActivatableNames asks the bus which names it can start a service for.
+func (c *Conn) listActivatableNames(ctx context.Context) ([]string, error) {
+	v, err := c.busCall(ctx, "ListActivatableNames", "", "as")
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, n := range v[0].([]any) {
+		out = append(out, n.(string))
+	}
+	return out, nil
+}
