@@ -234,12 +234,8 @@ func (ev *Evolution) Adapt(dst, body []byte, o ByteOrder) ([]byte, error) {
 // 8-byte boundary: read it with a new Decoder. It is for values that travel inside others, such
 // as a property's variant. Errors are set on d.
 func (ev *Evolution) AdaptValue(d *Decoder, dst []byte) []byte {
-	o := LittleEndian
-	if d.big {
-		o = BigEndian
-	}
 	var e Encoder
-	e.Reset(dst[:0], o)
+	e.Reset(dst[:0], d.Order())
 	ev.top.adapt(d, &e, 0, true)
 	if err := e.Err(); err != nil {
 		d.fail(err, "%v", err)
