@@ -77,25 +77,33 @@ const Catalog_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
  <interface name="org.kdbusgo.example.Catalog">
   <method name="Lookup">
    <arg name="id" type="t" direction="in"/>
-   <arg name="item" type="a(st)" direction="out"/>
-   <arg name="related" type="a(st)" direction="out"/>
+   <arg name="item" type="a(st)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="related" type="a(st)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Lookup returns an item and related ones."/>
   </method>
   <method name="Watch">
    <arg name="prefix" type="s" direction="in"/>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="st"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Watch streams the items whose name starts with a prefix."/>
   </method>
   <method name="Upload">
    <arg name="count" type="u" direction="out"/>
    <annotation name="org.kdbusgo.Stream" value="client"/>
    <annotation name="org.kdbusgo.Stream.In" value="st"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload adds the items streamed to it and says how many it took."/>
   </method>
   <signal name="Added">
    <arg name="id" type="t"/>
-   <arg name="item" type="a(st)"/>
+   <arg name="item" type="a(st)">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Added is emitted when an item is added."/>
   </signal>
   <property name="Title" type="s" access="readwrite">
@@ -103,6 +111,7 @@ const Catalog_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
   </property>
   <property name="Featured" type="a(st)" access="readwrite">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2"/>
   </property>
   <annotation name="org.gtk.GDBus.DocString" value="Catalog looks items up, announces new ones and streams them."/>
  </interface>
@@ -286,25 +295,33 @@ var Catalog_ServiceDesc = runtime.ServiceDesc{
 	XML: ` <interface name="org.kdbusgo.example.Catalog">
   <method name="Lookup">
    <arg name="id" type="t" direction="in"/>
-   <arg name="item" type="a(st)" direction="out"/>
-   <arg name="related" type="a(st)" direction="out"/>
+   <arg name="item" type="a(st)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="related" type="a(st)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Lookup returns an item and related ones."/>
   </method>
   <method name="Watch">
    <arg name="prefix" type="s" direction="in"/>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="st"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Watch streams the items whose name starts with a prefix."/>
   </method>
   <method name="Upload">
    <arg name="count" type="u" direction="out"/>
    <annotation name="org.kdbusgo.Stream" value="client"/>
    <annotation name="org.kdbusgo.Stream.In" value="st"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload adds the items streamed to it and says how many it took."/>
   </method>
   <signal name="Added">
    <arg name="id" type="t"/>
-   <arg name="item" type="a(st)"/>
+   <arg name="item" type="a(st)">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Added is emitted when an item is added."/>
   </signal>
   <property name="Title" type="s" access="readwrite">
@@ -312,6 +329,7 @@ var Catalog_ServiceDesc = runtime.ServiceDesc{
   </property>
   <property name="Featured" type="a(st)" access="readwrite">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2"/>
   </property>
   <annotation name="org.gtk.GDBus.DocString" value="Catalog looks items up, announces new ones and streams them."/>
  </interface>

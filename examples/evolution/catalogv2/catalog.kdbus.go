@@ -79,8 +79,12 @@ const Catalog_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
   <method name="Lookup">
    <arg name="id" type="t" direction="in"/>
    <arg name="locale" type="s" direction="in"/>
-   <arg name="item" type="a(stasa(us))" direction="out"/>
-   <arg name="related" type="a(stasa(us))" direction="out"/>
+   <arg name="item" type="a(stasa(us))" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4;1,2"/>
+   </arg>
+   <arg name="related" type="a(stasa(us))" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4;1,2"/>
+   </arg>
    <arg name="stock" type="u" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Lookup returns an item and related ones."/>
   </method>
@@ -89,6 +93,7 @@ const Catalog_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="limit" type="u" direction="in"/>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="stasa(us)"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1,2,3,4;1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Watch streams the items whose name starts with a prefix."/>
   </method>
   <method name="Upload">
@@ -96,11 +101,14 @@ const Catalog_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="total" type="t" direction="out"/>
    <annotation name="org.kdbusgo.Stream" value="client"/>
    <annotation name="org.kdbusgo.Stream.In" value="stasa(us)"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2,3,4;1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload adds the items streamed to it and says how many it took."/>
   </method>
   <signal name="Added">
    <arg name="id" type="t"/>
-   <arg name="item" type="a(stasa(us))"/>
+   <arg name="item" type="a(stasa(us))">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4;1,2"/>
+   </arg>
    <arg name="by" type="s"/>
    <annotation name="org.gtk.GDBus.DocString" value="Added is emitted when an item is added. Version 2 says who added it."/>
   </signal>
@@ -109,6 +117,7 @@ const Catalog_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
   </property>
   <property name="Featured" type="a(stasa(us))" access="readwrite">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2,3,4;1,2"/>
   </property>
   <property name="Count" type="u" access="readwrite">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
@@ -312,8 +321,12 @@ var Catalog_ServiceDesc = runtime.ServiceDesc{
   <method name="Lookup">
    <arg name="id" type="t" direction="in"/>
    <arg name="locale" type="s" direction="in"/>
-   <arg name="item" type="a(stasa(us))" direction="out"/>
-   <arg name="related" type="a(stasa(us))" direction="out"/>
+   <arg name="item" type="a(stasa(us))" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4;1,2"/>
+   </arg>
+   <arg name="related" type="a(stasa(us))" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4;1,2"/>
+   </arg>
    <arg name="stock" type="u" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Lookup returns an item and related ones."/>
   </method>
@@ -322,6 +335,7 @@ var Catalog_ServiceDesc = runtime.ServiceDesc{
    <arg name="limit" type="u" direction="in"/>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="stasa(us)"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1,2,3,4;1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Watch streams the items whose name starts with a prefix."/>
   </method>
   <method name="Upload">
@@ -329,11 +343,14 @@ var Catalog_ServiceDesc = runtime.ServiceDesc{
    <arg name="total" type="t" direction="out"/>
    <annotation name="org.kdbusgo.Stream" value="client"/>
    <annotation name="org.kdbusgo.Stream.In" value="stasa(us)"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2,3,4;1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload adds the items streamed to it and says how many it took."/>
   </method>
   <signal name="Added">
    <arg name="id" type="t"/>
-   <arg name="item" type="a(stasa(us))"/>
+   <arg name="item" type="a(stasa(us))">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4;1,2"/>
+   </arg>
    <arg name="by" type="s"/>
    <annotation name="org.gtk.GDBus.DocString" value="Added is emitted when an item is added. Version 2 says who added it."/>
   </signal>
@@ -342,6 +359,7 @@ var Catalog_ServiceDesc = runtime.ServiceDesc{
   </property>
   <property name="Featured" type="a(stasa(us))" access="readwrite">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2,3,4;1,2"/>
   </property>
   <property name="Count" type="u" access="readwrite">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
