@@ -205,6 +205,11 @@ func FuzzEvolve(f *testing.F) {
 			return
 		}
 		out, err := ev.Adapt(nil, body, o)
+		d := wire.NewDecoder(body, o)
+		value := ev.AdaptValue(d, nil)
+		if derr := d.Done(); (derr == nil) != (err == nil) || err == nil && !bytes.Equal(value, out) {
+			t.Fatalf("Adapt(%x) = %x, %v but AdaptValue = %x, %v", body, out, err, value, derr)
+		}
 		if err != nil {
 			var de *wire.DecodeError
 			if !errors.As(err, &de) {
