@@ -140,11 +140,15 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 		return err
 	}
 	defer reply.closeFDs()
-	if reply.Msg.Signature != m.Out.Sig {
-		return Errorf(Internal, "reply to %s has signature %q, want %q: client and server disagree on the interface", m.Name, reply.Msg.Signature, m.Out.Sig)
+	body, err := adaptBody(reply.Msg.Body, reply.Msg.Order, reply.Msg.Signature, m.Out.Sig)
+	if err != nil {
+		if notEvolution(err) {
+			return Errorf(Internal, "reply to %s has signature %q, want %q: client and server disagree on the interface", m.Name, reply.Msg.Signature, m.Out.Sig)
+		}
+		return Errorf(Internal, "decoding the reply to %s: %v", m.Name, err)
 	}
 	var d wire.Decoder
-	d.Reset(reply.Msg.Body, reply.Msg.Order)
+	d.Reset(body, reply.Msg.Order)
 	d.SetFDs(reply.FDs)
 	m.Out.Decode(&d, resp)
 	held := d.Held()

@@ -369,13 +369,20 @@ func (s *PropertyStore[T]) decodeSet(name string, d *wire.Decoder) (any, error) 
 	if err := d.Err(); err != nil {
 		return nil, Errorf(InvalidArgument, "the value for property %s does not decode: %v", name, err)
 	}
-	if sig != pr.Sig {
+	vd, err := adaptValue(d, nil, sig, pr.Sig)
+	switch {
+	case err != nil && notEvolution(err):
 		return nil, Errorf(InvalidArgument, "property %s of %s has type %q; the value given has type %q", name, s.desc.Interface, pr.Sig, sig)
+	case err != nil:
+		return nil, Errorf(InvalidArgument, "the value for property %s does not decode as %q: %v", name, sig, err)
 	}
 	v := new(T)
-	pr.Decode(d, v)
-	if err := d.Done(); err != nil {
+	pr.Decode(vd, v)
+	if err := vd.Done(); err != nil {
 		return nil, Errorf(InvalidArgument, "the value for property %s does not decode as %q: %v", name, pr.Sig, err)
+	}
+	if err := d.Done(); err != nil {
+		return nil, Errorf(InvalidArgument, "the arguments of Set of property %s do not decode: %v", name, err)
 	}
 	return v, nil
 }
@@ -505,10 +512,21 @@ func (p *Properties[T]) get(ctx context.Context, o *Object, pc *PropertyCall, v 
 	}
 	var d wire.Decoder
 	d.Reset(r.Msg.Body, r.Msg.Order)
-	if sig := d.Variant(); d.Err() == nil && sig != pr.Sig {
-		return Errorf(Internal, "property %s of %s has type %q at %s, want %q: client and server disagree on the interface", pc.Name, pc.Interface, sig, o.dest, pr.Sig)
+	sig := d.Variant()
+	if err := d.Err(); err != nil {
+		return Errorf(Internal, "decoding property %s: %v", pc.Name, err)
 	}
-	pr.Decode(&d, v)
+	vd, err := adaptValue(&d, nil, sig, pr.Sig)
+	switch {
+	case err != nil && notEvolution(err):
+		return Errorf(Internal, "property %s of %s has type %q at %s, want %q: client and server disagree on the interface", pc.Name, pc.Interface, sig, o.dest, pr.Sig)
+	case err != nil:
+		return Errorf(Internal, "decoding property %s: %v", pc.Name, err)
+	}
+	pr.Decode(vd, v)
+	if err := vd.Done(); err != nil {
+		return Errorf(Internal, "decoding property %s: %v", pc.Name, err)
+	}
 	if err := d.Done(); err != nil {
 		return Errorf(Internal, "decoding property %s: %v", pc.Name, err)
 	}
@@ -551,9 +569,10 @@ func (p *Properties[T]) Set(ctx context.Context, o *Object, name string, v *T, o
 }
 
 // GetAll reads every readable property of the object o (Properties.GetAll). Properties the
-// server has and this client does not know, or whose type differs, are left out. The call
-// passes the client interceptors (KindProperty) with a *PropertyCall as the request and the
-// message returned (a *T) as the response.
+// server has and this client does not know, or whose type differs other than by appended
+// members (see wire.Evolve), are left out. The call passes the client interceptors
+// (KindProperty) with a *PropertyCall as the request and the message returned (a *T) as the
+// response.
 func (p *Properties[T]) GetAll(ctx context.Context, o *Object, opts ...CallOption) (*T, error) {
 	v := new(T)
 	err := o.conn.invokeCall(ctx, &propertyGetAllInfo, &PropertyCall{Interface: p.Interface}, v, func(ctx context.Context, _ *MethodInfo, req, resp any) error {
@@ -611,11 +630,21 @@ func (p *Properties[T]) decodeValues(d *wire.Decoder, v *T, seen func(name strin
 			return
 		}
 		i := p.index(name)
-		if i < 0 || p.Props[i].Sig != sig {
+		if i < 0 || p.Props[i].Sig != sig && !evolves(sig, p.Props[i].Sig) {
 			d.Skip(string(sig))
 			continue
 		}
-		p.Props[i].Decode(d, v)
+		vd, err := adaptValue(d, nil, sig, p.Props[i].Sig)
+		if err != nil {
+			return // d holds the error
+		}
+		p.Props[i].Decode(vd, v)
+		if vd != d {
+			if err := vd.Done(); err != nil {
+				d.SetErr(err)
+				return
+			}
+		}
 		if seen != nil {
 			seen(name)
 		}

@@ -264,7 +264,10 @@ func TestBadCallsGetStandardErrors(t *testing.T) {
 			err  error
 			want string
 		}{
-			{"wrong signature", raw(testDesc.Path, testIface, "Echo", "s", "no int"), ErrorInvalidArgs},
+			{"wrong signature", raw(testDesc.Path, testIface, "Echo", "ss", "no", "int"), ErrorInvalidArgs},
+			{"wrong type, trailing argument missing", raw(testDesc.Path, testIface, "Echo", "i", int32(1)), ErrorInvalidArgs},
+			{"an older version's arguments: the missing one is zero", raw(testDesc.Path, testIface, "Echo", "s", "older"), ""},
+			{"a newer version's arguments: the extra one is skipped", raw(testDesc.Path, testIface, "Echo", "sit", "newer", int32(1), uint64(2)), ""},
 			{"unknown method", raw(testDesc.Path, testIface, "Nope", ""), ErrorUnknownMethod},
 			{"unknown interface", raw(testDesc.Path, "org.kdbusgo.Other", "Echo", "si", "a", int32(1)), ErrorUnknownInterface},
 			{"unknown object", raw("/nowhere", testIface, "Echo", "si", "a", int32(1)), ErrorUnknownObject},

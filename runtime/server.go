@@ -373,8 +373,12 @@ func (c *Conn) handle(in *incoming, e *wire.Encoder) (sig wire.Signature, err er
 	if md.stream != nil {
 		return "", notAStreamOpening(svc.desc.Interface, md)
 	}
-	if m.Signature != md.In {
-		return "", Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", svc.desc.Interface, m.Member, md.In, m.Signature)
+	body, err := adaptBody(m.Body, m.Order, m.Signature, md.In)
+	if err != nil {
+		if notEvolution(err) {
+			return "", Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", svc.desc.Interface, m.Member, md.In, m.Signature)
+		}
+		return "", Errorf(InvalidArgument, "arguments of %s do not decode as %q: %v", m.Member, m.Signature, err)
 	}
 	base, cancel := c.serveContext(m, src.stamp, in.begin, in.sc)
 	defer cancel()
@@ -384,7 +388,7 @@ func (c *Conn) handle(in *incoming, e *wire.Encoder) (sig wire.Signature, err er
 	}
 	ctx := withCaller(base, cl)
 	var d wire.Decoder
-	d.Reset(m.Body, m.Order)
+	d.Reset(body, m.Order)
 	d.SetFDs(fds)
 	err = md.handle(svc.impl, ctx, &d, e, c.unaryServer)
 	if m.Flags&wire.FlagNoReplyExpected == 0 {

@@ -201,12 +201,16 @@ func (s *SignalType[T]) Subscribe(ctx context.Context, o *Object, opts ...Subscr
 	decode := s.Args.Decode
 	sig := s.Args.Sig
 	return subscribeDecoded(ctx, o.conn, mr, cfg.buffer, s.info(), func(m *wire.Message) (*T, bool) {
-		if m.Signature != sig || !exact.match(m) {
-			return nil, false // not this signal as declared, or an argument that only looked alike
+		if !exact.match(m) {
+			return nil, false // an argument that only looked alike
+		}
+		body, err := adaptBody(m.Body, m.Order, m.Signature, sig)
+		if err != nil {
+			return nil, false // not this signal as declared, nor a version of it
 		}
 		args := new(T)
 		var d wire.Decoder
-		d.Reset(m.Body, m.Order)
+		d.Reset(body, m.Order)
 		decode(&d, args)
 		return args, d.Done() == nil
 	})

@@ -261,11 +261,17 @@ func (cs *clientStream) RecvMsg(m any) error {
 		return io.EOF
 	}
 	cs.finalTaken = true
-	if final.Msg.Signature != cs.replySig {
-		return Errorf(Internal, "the response of %s has signature %q, want %q: client and server disagree on the interface", cs.info.FullName(), final.Msg.Signature, cs.replySig)
+	body, err := adaptBody(final.Msg.Body, final.Msg.Order, final.Msg.Signature, cs.replySig)
+	if err != nil {
+		final.closeFDs()
+		final.FDs = nil
+		if notEvolution(err) {
+			return Errorf(Internal, "the response of %s has signature %q, want %q: client and server disagree on the interface", cs.info.FullName(), final.Msg.Signature, cs.replySig)
+		}
+		return Errorf(Internal, "decoding the response of %s: %v", cs.info.FullName(), err)
 	}
 	var d wire.Decoder
-	d.Reset(final.Msg.Body, final.Msg.Order)
+	d.Reset(body, final.Msg.Order)
 	d.SetFDs(final.FDs)
 	cs.codecs.decOut(&d, m)
 	final.closeFDs() // the payloads' mappings outlive their descriptors

@@ -427,8 +427,8 @@ func (c *Conn) gotData(r inbound) {
 		return
 	}
 	s := c.streamFor(m.Sender, serial, flags)
-	if s == nil || m.Signature != s.inSig {
-		drop()
+	if s == nil || m.Signature != s.inSig && !evolves(m.Signature, s.inSig) {
+		drop() // not frames of this stream, nor of a version of its messages
 		return
 	}
 	s.mu.Lock()
@@ -553,7 +553,14 @@ func (s *stream) recv(m any, dec func(*wire.Decoder, any)) error {
 			s.busy = true
 			s.mu.Unlock()
 			msg := s.cur.src.Msg
-			s.curD.Reset(msg.Body, msg.Order)
+			body, err := adaptBody(msg.Body, msg.Order, msg.Signature, s.inSig)
+			if err != nil {
+				s.doneBatch()
+				err = Errorf(Internal, "decoding frames of %s sent as %q: %v", s.what, msg.Signature, err)
+				s.fail(err)
+				return err
+			}
+			s.curD.Reset(body, msg.Order)
 			s.curD.SetFDs(s.cur.src.FDs)
 			s.curD.Uint32()
 			s.curD.Uint32()

@@ -44,7 +44,7 @@ func (c *Conn) openServed(in *incoming) {
 	switch {
 	case m.Flags&wire.FlagNoReplyExpected != 0:
 		refusal = Errorf(InvalidArgument, "%s.%s opens a stream: it cannot be called without a reply", m.Interface, m.Member)
-	case m.Signature != md.In:
+	case m.Signature != md.In && !evolves(m.Signature, md.In):
 		refusal = Errorf(InvalidArgument, "%s.%s takes arguments of signature %q, the call carried %q", m.Interface, m.Member, md.In, m.Signature)
 	case c.streams >= MaxStreams:
 		refusal = Errorf(ResourceExhausted, "%s serves %d streams already; try again later", c.UniqueName(), MaxStreams)
@@ -311,8 +311,12 @@ func (ss *serverStream) RecvMsg(m any) error {
 	in := ss.in
 	defer closeAll(in.fds)
 	defer in.src.release()
+	body, err := adaptBody(in.msg.Body, in.msg.Order, in.msg.Signature, ss.sd.inFrames)
+	if err != nil {
+		return Errorf(InvalidArgument, "the request of %s does not decode as %q: %v", ss.sd.info.FullName(), in.msg.Signature, err)
+	}
 	var d wire.Decoder
-	d.Reset(in.msg.Body, in.msg.Order)
+	d.Reset(body, in.msg.Order)
 	d.SetFDs(in.fds)
 	ss.sd.codecs.decIn(&d, m)
 	held := d.Held()

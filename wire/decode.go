@@ -87,6 +87,14 @@ func (d *Decoder) Held() []io.Closer { return d.held }
 // Err returns the first error met, or nil.
 func (d *Decoder) Err() error { return d.err }
 
+// Order returns the byte order being read.
+func (d *Decoder) Order() ByteOrder {
+	if d.big {
+		return BigEndian
+	}
+	return LittleEndian
+}
+
 // Offset returns the position of the next read.
 func (d *Decoder) Offset() int { return d.off }
 

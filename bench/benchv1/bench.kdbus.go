@@ -102,6 +102,7 @@ const Bench_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="size" type="u" direction="in"/>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="ay"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1"/>
    <annotation name="org.gtk.GDBus.DocString" value="Stream sends the number of frames the request asks for, each carrying a payload of the&#xA;size it asks for, for server-stream throughput."/>
   </method>
   <signal name="Tick">
@@ -315,6 +316,7 @@ var Bench_ServiceDesc = runtime.ServiceDesc{
    <arg name="size" type="u" direction="in"/>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="ay"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1"/>
    <annotation name="org.gtk.GDBus.DocString" value="Stream sends the number of frames the request asks for, each carrying a payload of the&#xA;size it asks for, for server-stream throughput."/>
   </method>
   <signal name="Tick">

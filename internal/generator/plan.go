@@ -327,6 +327,9 @@ func unitArg(u *unit) introspect.Arg {
 	if u.n.kind == kOneof {
 		return a
 	}
+	if f, ok := fieldsAnnotation(u.n); ok {
+		a.Annotations = append(a.Annotations, f)
+	}
 	leaf := u.n
 	switch leaf.kind {
 	case kOptional, kList, kMap:
@@ -378,9 +381,11 @@ func (sp *servicePlan) buildXML() {
 			im.Annotations = append(im.Annotations, introspect.Annotation{Name: AnnotationStream, Value: mp.streamKind()})
 			if mp.clientStreams {
 				im.Annotations = append(im.Annotations, introspect.Annotation{Name: AnnotationStreamIn, Value: mp.in.sig})
+				im.Annotations = appendFrameFields(im.Annotations, AnnotationStreamIn, mp.in)
 			}
 			if mp.serverStreams {
 				im.Annotations = append(im.Annotations, introspect.Annotation{Name: AnnotationStreamOut, Value: mp.out.sig})
+				im.Annotations = appendFrameFields(im.Annotations, AnnotationStreamOut, mp.out)
 			}
 		}
 		if mp.deprecated {

@@ -89,13 +89,17 @@ const Greeter_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <annotation name="org.gtk.GDBus.DocString" value="Add adds two numbers."/>
   </method>
   <method name="Describe">
-   <arg name="person" type="a(suas)" direction="in"/>
+   <arg name="person" type="a(suas)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3"/>
+   </arg>
    <arg name="scores" type="a{si}" direction="in"/>
    <arg name="mood" type="i" direction="in">
     <annotation name="org.kdbusgo.Enum" value="example.greeter.v1.Mood"/>
    </arg>
    <arg name="summary" type="s" direction="out"/>
-   <arg name="people" type="a(suas)" direction="out"/>
+   <arg name="people" type="a(suas)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Describe summarizes a person, their scores and their mood."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Greeter greets people and does a little arithmetic."/>
@@ -231,13 +235,17 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
    <annotation name="org.gtk.GDBus.DocString" value="Add adds two numbers."/>
   </method>
   <method name="Describe">
-   <arg name="person" type="a(suas)" direction="in"/>
+   <arg name="person" type="a(suas)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3"/>
+   </arg>
    <arg name="scores" type="a{si}" direction="in"/>
    <arg name="mood" type="i" direction="in">
     <annotation name="org.kdbusgo.Enum" value="example.greeter.v1.Mood"/>
    </arg>
    <arg name="summary" type="s" direction="out"/>
-   <arg name="people" type="a(suas)" direction="out"/>
+   <arg name="people" type="a(suas)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Describe summarizes a person, their scores and their mood."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Greeter greets people and does a little arithmetic."/>

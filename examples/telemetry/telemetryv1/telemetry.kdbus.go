@@ -70,6 +70,7 @@ const Telemetry_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BU
    <arg name="interval_ms" type="u" direction="in"/>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="stdxb"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1,2,3,4,5"/>
    <annotation name="org.gtk.GDBus.DocString" value="Readings streams readings of one sensor: count of them (0: until the caller stops),&#xA;one every interval_ms milliseconds."/>
   </method>
   <method name="Upload">
@@ -79,12 +80,15 @@ const Telemetry_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BU
    <arg name="mean" type="d" direction="out"/>
    <annotation name="org.kdbusgo.Stream" value="client"/>
    <annotation name="org.kdbusgo.Stream.In" value="stdxb"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2,3,4,5"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload takes a stream of readings and answers with their summary once the caller closes&#xA;its side."/>
   </method>
   <method name="Echo">
    <annotation name="org.kdbusgo.Stream" value="bidi"/>
    <annotation name="org.kdbusgo.Stream.In" value="stdxb"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2,3,4,5"/>
    <annotation name="org.kdbusgo.Stream.Out" value="stdxb"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1,2,3,4,5"/>
    <annotation name="org.gtk.GDBus.DocString" value="Echo sends every reading back as it arrives, marked as echoed."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Telemetry serves the readings of simulated sensors."/>
@@ -219,6 +223,7 @@ var Telemetry_ServiceDesc = runtime.ServiceDesc{
    <arg name="interval_ms" type="u" direction="in"/>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="stdxb"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1,2,3,4,5"/>
    <annotation name="org.gtk.GDBus.DocString" value="Readings streams readings of one sensor: count of them (0: until the caller stops),&#xA;one every interval_ms milliseconds."/>
   </method>
   <method name="Upload">
@@ -228,12 +233,15 @@ var Telemetry_ServiceDesc = runtime.ServiceDesc{
    <arg name="mean" type="d" direction="out"/>
    <annotation name="org.kdbusgo.Stream" value="client"/>
    <annotation name="org.kdbusgo.Stream.In" value="stdxb"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2,3,4,5"/>
    <annotation name="org.gtk.GDBus.DocString" value="Upload takes a stream of readings and answers with their summary once the caller closes&#xA;its side."/>
   </method>
   <method name="Echo">
    <annotation name="org.kdbusgo.Stream" value="bidi"/>
    <annotation name="org.kdbusgo.Stream.In" value="stdxb"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2,3,4,5"/>
    <annotation name="org.kdbusgo.Stream.Out" value="stdxb"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1,2,3,4,5"/>
    <annotation name="org.gtk.GDBus.DocString" value="Echo sends every reading back as it arrives, marked as echoed."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Telemetry serves the readings of simulated sensors."/>

@@ -77,10 +77,16 @@ const Recorder_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS
  <interface name="kdbus.test.binder.Recorder">
   <method name="Start">
    <arg name="file" type="ah" direction="in"/>
-   <arg name="listener" type="a(so)" direction="in"/>
+   <arg name="listener" type="a(so)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="extra" type="ah" direction="in"/>
-   <arg name="settings" type="a(ixuddbsiasait)" direction="in"/>
-   <arg name="session" type="a(so)" direction="out"/>
+   <arg name="settings" type="a(ixuddbsiasait)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5,6,7,8,9,10,11"/>
+   </arg>
+   <arg name="session" type="a(so)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Start records into file and tells listener."/>
   </method>
   <method name="Stop">
@@ -187,10 +193,16 @@ var Recorder_ServiceDesc = runtime.ServiceDesc{
 	XML: ` <interface name="kdbus.test.binder.Recorder">
   <method name="Start">
    <arg name="file" type="ah" direction="in"/>
-   <arg name="listener" type="a(so)" direction="in"/>
+   <arg name="listener" type="a(so)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="extra" type="ah" direction="in"/>
-   <arg name="settings" type="a(ixuddbsiasait)" direction="in"/>
-   <arg name="session" type="a(so)" direction="out"/>
+   <arg name="settings" type="a(ixuddbsiasait)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5,6,7,8,9,10,11"/>
+   </arg>
+   <arg name="session" type="a(so)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Start records into file and tells listener."/>
   </method>
   <method name="Stop">

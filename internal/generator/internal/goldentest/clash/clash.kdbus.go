@@ -77,11 +77,15 @@ const Clash_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
   <method name="Get">
    <arg name="text" type="s" direction="in"/>
    <arg name="text" type="s" direction="out"/>
-   <arg name="desc" type="a(i)" direction="out"/>
+   <arg name="desc" type="a(i)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1"/>
+   </arg>
   </method>
   <method name="GetInterface">
    <arg name="text" type="s" direction="in"/>
-   <arg name="desc" type="a(i)" direction="in"/>
+   <arg name="desc" type="a(i)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1"/>
+   </arg>
    <arg name="text" type="s" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Interface has the name of a generated constant&#39;s suffix."/>
   </method>
@@ -184,11 +188,15 @@ var Clash_ServiceDesc_ = runtime.ServiceDesc{
   <method name="Get">
    <arg name="text" type="s" direction="in"/>
    <arg name="text" type="s" direction="out"/>
-   <arg name="desc" type="a(i)" direction="out"/>
+   <arg name="desc" type="a(i)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1"/>
+   </arg>
   </method>
   <method name="GetInterface">
    <arg name="text" type="s" direction="in"/>
-   <arg name="desc" type="a(i)" direction="in"/>
+   <arg name="desc" type="a(i)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1"/>
+   </arg>
    <arg name="text" type="s" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Interface has the name of a generated constant&#39;s suffix."/>
   </method>

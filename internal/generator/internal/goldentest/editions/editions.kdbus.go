@@ -77,9 +77,15 @@ const Settings_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS
    </arg>
    <arg name="packed_numbers" type="ai" direction="in"/>
    <arg name="expanded_numbers" type="ai" direction="in"/>
-   <arg name="owner" type="a(asu)" direction="in"/>
-   <arg name="required_owner" type="(asu)" direction="in"/>
-   <arg name="delimited_owner" type="a(asu)" direction="in"/>
+   <arg name="owner" type="a(asu)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="required_owner" type="(asu)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="delimited_owner" type="a(asu)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="data" type="aay" direction="in"/>
    <arg name="scope" type="(sv)" direction="in"/>
    <arg name="key" type="as" direction="out"/>
@@ -95,9 +101,15 @@ const Settings_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS
    </arg>
    <arg name="packed_numbers" type="ai" direction="out"/>
    <arg name="expanded_numbers" type="ai" direction="out"/>
-   <arg name="owner" type="a(asu)" direction="out"/>
-   <arg name="required_owner" type="(asu)" direction="out"/>
-   <arg name="delimited_owner" type="a(asu)" direction="out"/>
+   <arg name="owner" type="a(asu)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="required_owner" type="(asu)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="delimited_owner" type="a(asu)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="data" type="aay" direction="out"/>
    <arg name="scope" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Put stores a setting."/>
@@ -192,9 +204,15 @@ var Settings_ServiceDesc = runtime.ServiceDesc{
    </arg>
    <arg name="packed_numbers" type="ai" direction="in"/>
    <arg name="expanded_numbers" type="ai" direction="in"/>
-   <arg name="owner" type="a(asu)" direction="in"/>
-   <arg name="required_owner" type="(asu)" direction="in"/>
-   <arg name="delimited_owner" type="a(asu)" direction="in"/>
+   <arg name="owner" type="a(asu)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="required_owner" type="(asu)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="delimited_owner" type="a(asu)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="data" type="aay" direction="in"/>
    <arg name="scope" type="(sv)" direction="in"/>
    <arg name="key" type="as" direction="out"/>
@@ -210,9 +228,15 @@ var Settings_ServiceDesc = runtime.ServiceDesc{
    </arg>
    <arg name="packed_numbers" type="ai" direction="out"/>
    <arg name="expanded_numbers" type="ai" direction="out"/>
-   <arg name="owner" type="a(asu)" direction="out"/>
-   <arg name="required_owner" type="(asu)" direction="out"/>
-   <arg name="delimited_owner" type="a(asu)" direction="out"/>
+   <arg name="owner" type="a(asu)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="required_owner" type="(asu)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="delimited_owner" type="a(asu)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="data" type="aay" direction="out"/>
    <arg name="scope" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Put stores a setting."/>

@@ -125,7 +125,9 @@ const Greeter_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
   <method name="Chat">
    <annotation name="org.kdbusgo.Stream" value="bidi"/>
    <annotation name="org.kdbusgo.Stream.In" value="ss"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2"/>
    <annotation name="org.kdbusgo.Stream.Out" value="s"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1"/>
    <annotation name="org.gtk.GDBus.DocString" value="Chat greets each name of a stream of requests with a reply on a stream of its own."/>
   </method>
   <method name="Watch">
@@ -135,12 +137,14 @@ const Greeter_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    </arg>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="s"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1"/>
    <annotation name="org.gtk.GDBus.DocString" value="Watch sends the greetings the greeter makes from now on."/>
   </method>
   <method name="Collect">
    <arg name="message" type="s" direction="out"/>
    <annotation name="org.kdbusgo.Stream" value="client"/>
    <annotation name="org.kdbusgo.Stream.In" value="ss"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Collect greets every name sent at once, when the client is done."/>
   </method>
   <method name="Ticks">
@@ -495,7 +499,9 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
   <method name="Chat">
    <annotation name="org.kdbusgo.Stream" value="bidi"/>
    <annotation name="org.kdbusgo.Stream.In" value="ss"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2"/>
    <annotation name="org.kdbusgo.Stream.Out" value="s"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1"/>
    <annotation name="org.gtk.GDBus.DocString" value="Chat greets each name of a stream of requests with a reply on a stream of its own."/>
   </method>
   <method name="Watch">
@@ -505,12 +511,14 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
    </arg>
    <annotation name="org.kdbusgo.Stream" value="server"/>
    <annotation name="org.kdbusgo.Stream.Out" value="s"/>
+   <annotation name="org.kdbusgo.Stream.Out.Fields" value="1"/>
    <annotation name="org.gtk.GDBus.DocString" value="Watch sends the greetings the greeter makes from now on."/>
   </method>
   <method name="Collect">
    <arg name="message" type="s" direction="out"/>
    <annotation name="org.kdbusgo.Stream" value="client"/>
    <annotation name="org.kdbusgo.Stream.In" value="ss"/>
+   <annotation name="org.kdbusgo.Stream.In.Fields" value="1,2"/>
    <annotation name="org.gtk.GDBus.DocString" value="Collect greets every name sent at once, when the client is done."/>
   </method>
   <method name="Ticks">

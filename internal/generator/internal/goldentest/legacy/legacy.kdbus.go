@@ -74,12 +74,20 @@ const Archive_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="required_kind" type="i" direction="in">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.legacy.Kind"/>
    </arg>
-   <arg name="created" type="(axas)" direction="in"/>
-   <arg name="modified" type="a(axas)" direction="in"/>
+   <arg name="created" type="(axas)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="modified" type="a(axas)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="marks" type="ai" direction="in"/>
    <arg name="labels" type="as" direction="in"/>
-   <arg name="extra" type="a(asi)" direction="in"/>
-   <arg name="line" type="a(as)" direction="in"/>
+   <arg name="extra" type="a(asi)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="12,13"/>
+   </arg>
+   <arg name="line" type="a(as)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="15"/>
+   </arg>
    <arg name="origin" type="(sv)" direction="in"/>
    <arg name="weight" type="ad" direction="in"/>
    <arg name="ratio" type="ad" direction="in"/>
@@ -186,12 +194,20 @@ var Archive_ServiceDesc = runtime.ServiceDesc{
    <arg name="required_kind" type="i" direction="in">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.legacy.Kind"/>
    </arg>
-   <arg name="created" type="(axas)" direction="in"/>
-   <arg name="modified" type="a(axas)" direction="in"/>
+   <arg name="created" type="(axas)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="modified" type="a(axas)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="marks" type="ai" direction="in"/>
    <arg name="labels" type="as" direction="in"/>
-   <arg name="extra" type="a(asi)" direction="in"/>
-   <arg name="line" type="a(as)" direction="in"/>
+   <arg name="extra" type="a(asi)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="12,13"/>
+   </arg>
+   <arg name="line" type="a(as)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="15"/>
+   </arg>
    <arg name="origin" type="(sv)" direction="in"/>
    <arg name="weight" type="ad" direction="in"/>
    <arg name="ratio" type="ad" direction="in"/>

@@ -79,7 +79,9 @@ const Trees_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="ring" type="aay" direction="in">
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Ring"/>
    </arg>
-   <arg name="plain" type="a(s)" direction="in"/>
+   <arg name="plain" type="a(s)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1"/>
+   </arg>
    <arg name="root" type="aay" direction="out">
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
    </arg>
@@ -92,7 +94,9 @@ const Trees_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="ring" type="aay" direction="out">
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Ring"/>
    </arg>
-   <arg name="plain" type="a(s)" direction="out"/>
+   <arg name="plain" type="a(s)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Plant takes a forest, which holds trees but is not recursive itself."/>
   </method>
   <method name="Grow">
@@ -269,7 +273,9 @@ var Trees_ServiceDesc = runtime.ServiceDesc{
    <arg name="ring" type="aay" direction="in">
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Ring"/>
    </arg>
-   <arg name="plain" type="a(s)" direction="in"/>
+   <arg name="plain" type="a(s)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1"/>
+   </arg>
    <arg name="root" type="aay" direction="out">
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
    </arg>
@@ -282,7 +288,9 @@ var Trees_ServiceDesc = runtime.ServiceDesc{
    <arg name="ring" type="aay" direction="out">
     <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Ring"/>
    </arg>
-   <arg name="plain" type="a(s)" direction="out"/>
+   <arg name="plain" type="a(s)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Plant takes a forest, which holds trees but is not recursive itself."/>
   </method>
   <method name="Grow">

@@ -89,7 +89,9 @@ const Kitchen_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="color" type="i" direction="in">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inner" type="a(sa(xx)i)" direction="in"/>
+   <arg name="inner" type="a(sa(xx)i)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="nothing" type="ab" direction="in"/>
    <arg name="ob" type="ab" direction="in"/>
    <arg name="oi32" type="ai" direction="in"/>
@@ -121,7 +123,9 @@ const Kitchen_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="color" type="i" direction="out">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inner" type="a(sa(xx)i)" direction="out"/>
+   <arg name="inner" type="a(sa(xx)i)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="nothing" type="ab" direction="out"/>
    <arg name="ob" type="ab" direction="out"/>
    <arg name="oi32" type="ai" direction="out"/>
@@ -159,7 +163,9 @@ const Kitchen_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="colors" type="ai" direction="in">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inners" type="a(sa(xx)i)" direction="in"/>
+   <arg name="inners" type="a(sa(xx)i)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="empties" type="ab" direction="in"/>
    <arg name="doubles" type="ad" direction="in"/>
    <arg name="floats" type="ad" direction="in"/>
@@ -169,11 +175,15 @@ const Kitchen_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="colors_by_id" type="a{ui}" direction="in">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inners_by_id" type="a{t(sa(xx)i)}" direction="in"/>
+   <arg name="inners_by_id" type="a{t(sa(xx)i)}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="by_bool" type="a{bs}" direction="in"/>
    <arg name="empty_values" type="a{ib}" direction="in"/>
    <arg name="by_fixed" type="a{td}" direction="in"/>
-   <arg name="points" type="a{s(xx)}" direction="in"/>
+   <arg name="points" type="a{s(xx)}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="bool_empties" type="a{bb}" direction="in"/>
    <arg name="ints" type="ai" direction="out"/>
    <arg name="strings" type="as" direction="out"/>
@@ -181,7 +191,9 @@ const Kitchen_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="colors" type="ai" direction="out">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inners" type="a(sa(xx)i)" direction="out"/>
+   <arg name="inners" type="a(sa(xx)i)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="empties" type="ab" direction="out"/>
    <arg name="doubles" type="ad" direction="out"/>
    <arg name="floats" type="ad" direction="out"/>
@@ -191,11 +203,15 @@ const Kitchen_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <arg name="colors_by_id" type="a{ui}" direction="out">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inners_by_id" type="a{t(sa(xx)i)}" direction="out"/>
+   <arg name="inners_by_id" type="a{t(sa(xx)i)}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="by_bool" type="a{bs}" direction="out"/>
    <arg name="empty_values" type="a{ib}" direction="out"/>
    <arg name="by_fixed" type="a{td}" direction="out"/>
-   <arg name="points" type="a{s(xx)}" direction="out"/>
+   <arg name="points" type="a{s(xx)}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="bool_empties" type="a{bb}" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Collect echoes repeated fields and maps."/>
   </method>
@@ -236,12 +252,24 @@ const Kitchen_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
    <annotation name="org.gtk.GDBus.DocString" value="Upload carries a large payload."/>
   </method>
   <method name="Pack">
-   <arg name="main" type="a(hsahah(sv))" direction="in"/>
-   <arg name="more" type="a(hsahah(sv))" direction="in"/>
-   <arg name="named" type="a{s(hsahah(sv))}" direction="in"/>
-   <arg name="main" type="a(hsahah(sv))" direction="out"/>
-   <arg name="more" type="a(hsahah(sv))" direction="out"/>
-   <arg name="named" type="a{s(hsahah(sv))}" direction="out"/>
+   <arg name="main" type="a(hsahah(sv))" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="more" type="a(hsahah(sv))" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="named" type="a{s(hsahah(sv))}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="main" type="a(hsahah(sv))" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="more" type="a(hsahah(sv))" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="named" type="a{s(hsahah(sv))}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Pack carries payloads inside nested messages, lists and maps."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Kitchen takes and returns every kind of field."/>
@@ -454,7 +482,9 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
    <arg name="color" type="i" direction="in">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inner" type="a(sa(xx)i)" direction="in"/>
+   <arg name="inner" type="a(sa(xx)i)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="nothing" type="ab" direction="in"/>
    <arg name="ob" type="ab" direction="in"/>
    <arg name="oi32" type="ai" direction="in"/>
@@ -486,7 +516,9 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
    <arg name="color" type="i" direction="out">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inner" type="a(sa(xx)i)" direction="out"/>
+   <arg name="inner" type="a(sa(xx)i)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="nothing" type="ab" direction="out"/>
    <arg name="ob" type="ab" direction="out"/>
    <arg name="oi32" type="ai" direction="out"/>
@@ -524,7 +556,9 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
    <arg name="colors" type="ai" direction="in">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inners" type="a(sa(xx)i)" direction="in"/>
+   <arg name="inners" type="a(sa(xx)i)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="empties" type="ab" direction="in"/>
    <arg name="doubles" type="ad" direction="in"/>
    <arg name="floats" type="ad" direction="in"/>
@@ -534,11 +568,15 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
    <arg name="colors_by_id" type="a{ui}" direction="in">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inners_by_id" type="a{t(sa(xx)i)}" direction="in"/>
+   <arg name="inners_by_id" type="a{t(sa(xx)i)}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="by_bool" type="a{bs}" direction="in"/>
    <arg name="empty_values" type="a{ib}" direction="in"/>
    <arg name="by_fixed" type="a{td}" direction="in"/>
-   <arg name="points" type="a{s(xx)}" direction="in"/>
+   <arg name="points" type="a{s(xx)}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="bool_empties" type="a{bb}" direction="in"/>
    <arg name="ints" type="ai" direction="out"/>
    <arg name="strings" type="as" direction="out"/>
@@ -546,7 +584,9 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
    <arg name="colors" type="ai" direction="out">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inners" type="a(sa(xx)i)" direction="out"/>
+   <arg name="inners" type="a(sa(xx)i)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="empties" type="ab" direction="out"/>
    <arg name="doubles" type="ad" direction="out"/>
    <arg name="floats" type="ad" direction="out"/>
@@ -556,11 +596,15 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
    <arg name="colors_by_id" type="a{ui}" direction="out">
     <annotation name="org.kdbusgo.Enum" value="kdbus.test.scalars.Color"/>
    </arg>
-   <arg name="inners_by_id" type="a{t(sa(xx)i)}" direction="out"/>
+   <arg name="inners_by_id" type="a{t(sa(xx)i)}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3;1,2"/>
+   </arg>
    <arg name="by_bool" type="a{bs}" direction="out"/>
    <arg name="empty_values" type="a{ib}" direction="out"/>
    <arg name="by_fixed" type="a{td}" direction="out"/>
-   <arg name="points" type="a{s(xx)}" direction="out"/>
+   <arg name="points" type="a{s(xx)}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="bool_empties" type="a{bb}" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Collect echoes repeated fields and maps."/>
   </method>
@@ -601,12 +645,24 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
    <annotation name="org.gtk.GDBus.DocString" value="Upload carries a large payload."/>
   </method>
   <method name="Pack">
-   <arg name="main" type="a(hsahah(sv))" direction="in"/>
-   <arg name="more" type="a(hsahah(sv))" direction="in"/>
-   <arg name="named" type="a{s(hsahah(sv))}" direction="in"/>
-   <arg name="main" type="a(hsahah(sv))" direction="out"/>
-   <arg name="more" type="a(hsahah(sv))" direction="out"/>
-   <arg name="named" type="a{s(hsahah(sv))}" direction="out"/>
+   <arg name="main" type="a(hsahah(sv))" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="more" type="a(hsahah(sv))" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="named" type="a{s(hsahah(sv))}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="main" type="a(hsahah(sv))" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="more" type="a(hsahah(sv))" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
+   <arg name="named" type="a{s(hsahah(sv))}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3,4,5;"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Pack carries payloads inside nested messages, lists and maps."/>
   </method>
   <annotation name="org.gtk.GDBus.DocString" value="Kitchen takes and returns every kind of field."/>

@@ -102,7 +102,9 @@ const Station_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
   </signal>
   <signal name="Departed">
    <arg name="lines" type="as"/>
-   <arg name="at" type="a(xi)"/>
+   <arg name="at" type="a(xi)">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
    <annotation name="org.gtk.GDBus.DocString" value="Departed is emitted when a train leaves."/>
   </signal>
@@ -123,12 +125,14 @@ const Station_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
   </property>
   <property name="Platforms" type="a(sau)" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="invalidates"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2"/>
   </property>
   <property name="Load" type="a{sd}" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
   </property>
   <property name="Opened" type="a(xi)" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2"/>
   </property>
   <property name="Extra" type="aa{sv}" access="readwrite">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
@@ -141,6 +145,7 @@ const Station_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS 
   </property>
   <property name="Main" type="a(sau)" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="false"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2"/>
    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
   </property>
   <annotation name="org.gtk.GDBus.DocString" value="Station announces what happens on its platforms."/>
@@ -390,7 +395,9 @@ var Station_ServiceDesc = runtime.ServiceDesc{
   </signal>
   <signal name="Departed">
    <arg name="lines" type="as"/>
-   <arg name="at" type="a(xi)"/>
+   <arg name="at" type="a(xi)">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
    <annotation name="org.gtk.GDBus.DocString" value="Departed is emitted when a train leaves."/>
   </signal>
@@ -411,12 +418,14 @@ var Station_ServiceDesc = runtime.ServiceDesc{
   </property>
   <property name="Platforms" type="a(sau)" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="invalidates"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2"/>
   </property>
   <property name="Load" type="a{sd}" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
   </property>
   <property name="Opened" type="a(xi)" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2"/>
   </property>
   <property name="Extra" type="aa{sv}" access="readwrite">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
@@ -429,6 +438,7 @@ var Station_ServiceDesc = runtime.ServiceDesc{
   </property>
   <property name="Main" type="a(sau)" access="read">
    <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="false"/>
+   <annotation name="org.kdbusgo.Fields" value="1,2"/>
    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
   </property>
   <annotation name="org.gtk.GDBus.DocString" value="Station announces what happens on its platforms."/>

@@ -86,8 +86,12 @@ const Known_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
  </interface>
  <interface name="kdbus.test.wkt.Known">
   <method name="All">
-   <arg name="time" type="a(xi)" direction="in"/>
-   <arg name="duration" type="a(xi)" direction="in"/>
+   <arg name="time" type="a(xi)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="duration" type="a(xi)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="empty" type="ab" direction="in"/>
    <arg name="double_value" type="ad" direction="in"/>
    <arg name="float_value" type="ad" direction="in"/>
@@ -101,17 +105,27 @@ const Known_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="struct" type="aa{sv}" direction="in"/>
    <arg name="value" type="av" direction="in"/>
    <arg name="list" type="aav" direction="in"/>
-   <arg name="any" type="a(say)" direction="in"/>
+   <arg name="any" type="a(say)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="mask" type="aas" direction="in"/>
-   <arg name="times" type="a(xi)" direction="in"/>
+   <arg name="times" type="a(xi)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="values" type="av" direction="in"/>
    <arg name="strings" type="as" direction="in"/>
-   <arg name="durations" type="a{s(xi)}" direction="in"/>
+   <arg name="durations" type="a{s(xi)}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="structs" type="a{sa{sv}}" direction="in"/>
    <arg name="empties" type="a{ib}" direction="in"/>
    <arg name="which" type="(sv)" direction="in"/>
-   <arg name="time" type="a(xi)" direction="out"/>
-   <arg name="duration" type="a(xi)" direction="out"/>
+   <arg name="time" type="a(xi)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="duration" type="a(xi)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="empty" type="ab" direction="out"/>
    <arg name="double_value" type="ad" direction="out"/>
    <arg name="float_value" type="ad" direction="out"/>
@@ -125,12 +139,18 @@ const Known_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="struct" type="aa{sv}" direction="out"/>
    <arg name="value" type="av" direction="out"/>
    <arg name="list" type="aav" direction="out"/>
-   <arg name="any" type="a(say)" direction="out"/>
+   <arg name="any" type="a(say)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="mask" type="aas" direction="out"/>
-   <arg name="times" type="a(xi)" direction="out"/>
+   <arg name="times" type="a(xi)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="values" type="av" direction="out"/>
    <arg name="strings" type="as" direction="out"/>
-   <arg name="durations" type="a{s(xi)}" direction="out"/>
+   <arg name="durations" type="a{s(xi)}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="structs" type="a{sa{sv}}" direction="out"/>
    <arg name="empties" type="a{ib}" direction="out"/>
    <arg name="which" type="(sv)" direction="out"/>
@@ -179,13 +199,25 @@ const Known_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Ob
    <arg name="value" type="i" direction="out"/>
   </method>
   <method name="Deep">
-   <arg name="one" type="a(a(aa{sv}av)av)" direction="in"/>
-   <arg name="many" type="a(a(aa{sv}av)av)" direction="in"/>
-   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="in"/>
+   <arg name="one" type="a(a(aa{sv}av)av)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
+   <arg name="many" type="a(a(aa{sv}av)av)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
+   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
    <arg name="pick" type="(sv)" direction="in"/>
-   <arg name="one" type="a(a(aa{sv}av)av)" direction="out"/>
-   <arg name="many" type="a(a(aa{sv}av)av)" direction="out"/>
-   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="out"/>
+   <arg name="one" type="a(a(aa{sv}av)av)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
+   <arg name="many" type="a(a(aa{sv}av)av)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
+   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
    <arg name="pick" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Deep carries dynamic values inside structs, so its codecs pass the depth down."/>
   </method>
@@ -590,8 +622,12 @@ var Known_ServiceDesc = runtime.ServiceDesc{
 	},
 	XML: ` <interface name="kdbus.test.wkt.Known">
   <method name="All">
-   <arg name="time" type="a(xi)" direction="in"/>
-   <arg name="duration" type="a(xi)" direction="in"/>
+   <arg name="time" type="a(xi)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="duration" type="a(xi)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="empty" type="ab" direction="in"/>
    <arg name="double_value" type="ad" direction="in"/>
    <arg name="float_value" type="ad" direction="in"/>
@@ -605,17 +641,27 @@ var Known_ServiceDesc = runtime.ServiceDesc{
    <arg name="struct" type="aa{sv}" direction="in"/>
    <arg name="value" type="av" direction="in"/>
    <arg name="list" type="aav" direction="in"/>
-   <arg name="any" type="a(say)" direction="in"/>
+   <arg name="any" type="a(say)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="mask" type="aas" direction="in"/>
-   <arg name="times" type="a(xi)" direction="in"/>
+   <arg name="times" type="a(xi)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="values" type="av" direction="in"/>
    <arg name="strings" type="as" direction="in"/>
-   <arg name="durations" type="a{s(xi)}" direction="in"/>
+   <arg name="durations" type="a{s(xi)}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="structs" type="a{sa{sv}}" direction="in"/>
    <arg name="empties" type="a{ib}" direction="in"/>
    <arg name="which" type="(sv)" direction="in"/>
-   <arg name="time" type="a(xi)" direction="out"/>
-   <arg name="duration" type="a(xi)" direction="out"/>
+   <arg name="time" type="a(xi)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
+   <arg name="duration" type="a(xi)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="empty" type="ab" direction="out"/>
    <arg name="double_value" type="ad" direction="out"/>
    <arg name="float_value" type="ad" direction="out"/>
@@ -629,12 +675,18 @@ var Known_ServiceDesc = runtime.ServiceDesc{
    <arg name="struct" type="aa{sv}" direction="out"/>
    <arg name="value" type="av" direction="out"/>
    <arg name="list" type="aav" direction="out"/>
-   <arg name="any" type="a(say)" direction="out"/>
+   <arg name="any" type="a(say)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="mask" type="aas" direction="out"/>
-   <arg name="times" type="a(xi)" direction="out"/>
+   <arg name="times" type="a(xi)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="values" type="av" direction="out"/>
    <arg name="strings" type="as" direction="out"/>
-   <arg name="durations" type="a{s(xi)}" direction="out"/>
+   <arg name="durations" type="a{s(xi)}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="structs" type="a{sa{sv}}" direction="out"/>
    <arg name="empties" type="a{ib}" direction="out"/>
    <arg name="which" type="(sv)" direction="out"/>
@@ -683,13 +735,25 @@ var Known_ServiceDesc = runtime.ServiceDesc{
    <arg name="value" type="i" direction="out"/>
   </method>
   <method name="Deep">
-   <arg name="one" type="a(a(aa{sv}av)av)" direction="in"/>
-   <arg name="many" type="a(a(aa{sv}av)av)" direction="in"/>
-   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="in"/>
+   <arg name="one" type="a(a(aa{sv}av)av)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
+   <arg name="many" type="a(a(aa{sv}av)av)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
+   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
    <arg name="pick" type="(sv)" direction="in"/>
-   <arg name="one" type="a(a(aa{sv}av)av)" direction="out"/>
-   <arg name="many" type="a(a(aa{sv}av)av)" direction="out"/>
-   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="out"/>
+   <arg name="one" type="a(a(aa{sv}av)av)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
+   <arg name="many" type="a(a(aa{sv}av)av)" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
+   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="out">
+    <annotation name="org.kdbusgo.Fields" value="1,2;1,2"/>
+   </arg>
    <arg name="pick" type="(sv)" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Deep carries dynamic values inside structs, so its codecs pass the depth down."/>
   </method>

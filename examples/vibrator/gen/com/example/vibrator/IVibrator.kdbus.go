@@ -90,7 +90,9 @@ const IVibrator_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BU
   </method>
   <method name="On">
    <arg name="timeout_ms" type="i" direction="in"/>
-   <arg name="callback" type="a(so)" direction="in"/>
+   <arg name="callback" type="a(so)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Vibrates for timeoutMs milliseconds, then calls callback.onComplete() when one is given.&#xA;A vibration already running is replaced."/>
   </method>
   <method name="Perform">
@@ -100,7 +102,9 @@ const IVibrator_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BU
    <arg name="strength" type="i" direction="in">
     <annotation name="org.kdbusgo.Enum" value="com.example.vibrator.EffectStrength"/>
    </arg>
-   <arg name="callback" type="a(so)" direction="in"/>
+   <arg name="callback" type="a(so)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="result" type="i" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Plays a predefined effect at the given strength and returns how long it lasts, in&#xA;milliseconds; calls callback.onComplete() when it ends."/>
   </method>
@@ -115,8 +119,12 @@ const IVibrator_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BU
    <annotation name="org.gtk.GDBus.DocString" value="Sets the strength of on() vibrations, from 0 (off) to 1 (full)."/>
   </method>
   <method name="Compose">
-   <arg name="composite" type="a(iid)" direction="in"/>
-   <arg name="callback" type="a(so)" direction="in"/>
+   <arg name="composite" type="a(iid)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3"/>
+   </arg>
+   <arg name="callback" type="a(so)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Plays the primitives one after another; calls callback.onComplete() at the end."/>
   </method>
   <method name="Pulse">
@@ -413,7 +421,9 @@ var IVibrator_ServiceDesc = runtime.ServiceDesc{
   </method>
   <method name="On">
    <arg name="timeout_ms" type="i" direction="in"/>
-   <arg name="callback" type="a(so)" direction="in"/>
+   <arg name="callback" type="a(so)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Vibrates for timeoutMs milliseconds, then calls callback.onComplete() when one is given.&#xA;A vibration already running is replaced."/>
   </method>
   <method name="Perform">
@@ -423,7 +433,9 @@ var IVibrator_ServiceDesc = runtime.ServiceDesc{
    <arg name="strength" type="i" direction="in">
     <annotation name="org.kdbusgo.Enum" value="com.example.vibrator.EffectStrength"/>
    </arg>
-   <arg name="callback" type="a(so)" direction="in"/>
+   <arg name="callback" type="a(so)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <arg name="result" type="i" direction="out"/>
    <annotation name="org.gtk.GDBus.DocString" value="Plays a predefined effect at the given strength and returns how long it lasts, in&#xA;milliseconds; calls callback.onComplete() when it ends."/>
   </method>
@@ -438,8 +450,12 @@ var IVibrator_ServiceDesc = runtime.ServiceDesc{
    <annotation name="org.gtk.GDBus.DocString" value="Sets the strength of on() vibrations, from 0 (off) to 1 (full)."/>
   </method>
   <method name="Compose">
-   <arg name="composite" type="a(iid)" direction="in"/>
-   <arg name="callback" type="a(so)" direction="in"/>
+   <arg name="composite" type="a(iid)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2,3"/>
+   </arg>
+   <arg name="callback" type="a(so)" direction="in">
+    <annotation name="org.kdbusgo.Fields" value="1,2"/>
+   </arg>
    <annotation name="org.gtk.GDBus.DocString" value="Plays the primitives one after another; calls callback.onComplete() at the end."/>
   </method>
   <method name="Pulse">
