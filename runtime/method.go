@@ -114,8 +114,10 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 	if o.dest == "" && o.conn.UniqueName() != "" {
 		return Errorf(FailedPrecondition, "no destination for %s.%s: the service declares no bus_name; pass runtime.WithDestination to the client", m.Interface, m.Name)
 	}
-	if err := o.awaitReady(ctx, &co); err != nil {
-		return err
+	if m.NoReply {
+		if err := o.awaitReady(ctx, &co); err != nil {
+			return err
+		}
 	}
 	msg := o.newCall(m.Interface, m.Name, m.In.Sig, m.NoReply, &co)
 	buf := getBuffer()
@@ -136,8 +138,12 @@ func invoke[Req, Resp any](ctx context.Context, o *Object, m *UnaryMethod[Req, R
 		return o.conn.send(ctx, msg, e.FDs(), e.PayloadMask(), co.waitDelivery)
 	}
 	reply, err := o.conn.callWith(ctx, msg, e.FDs(), e.PayloadMask(), &co)
-	if err != nil {
-		return err
+	for owned := 0; err != nil; {
+		var again bool
+		if again, err = o.retryWhenReady(ctx, &co, err, &owned); !again {
+			return err
+		}
+		reply, err = o.conn.callWith(ctx, msg, e.FDs(), e.PayloadMask(), &co)
 	}
 	defer reply.closeFDs()
 	body, err := adaptBody(reply.Msg.Body, reply.Msg.Order, reply.Msg.Signature, m.Out.Sig)

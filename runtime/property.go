@@ -457,9 +457,6 @@ func (o *Object) callProperties(ctx context.Context, member string, sig wire.Sig
 	if o.dest == "" && o.conn.UniqueName() != "" {
 		return reply{}, Errorf(FailedPrecondition, "no destination for %s.%s: the service declares no bus_name; pass runtime.WithDestination to the client", PropertiesInterface, member)
 	}
-	if err := o.awaitReady(ctx, &co); err != nil {
-		return reply{}, err
-	}
 	msg := o.newCall(PropertiesInterface, member, sig, false, &co)
 	var e wire.Encoder
 	e.Reset(nil, msg.Order)
@@ -468,7 +465,15 @@ func (o *Object) callProperties(ctx context.Context, member string, sig wire.Sig
 		return reply{}, Errorf(InvalidArgument, "encoding the arguments of %s.%s: %v", PropertiesInterface, member, err)
 	}
 	msg.Body = e.Bytes()
-	return o.conn.call(ctx, msg, nil, 0)
+	r, err := o.conn.call(ctx, msg, nil, 0)
+	for owned := 0; err != nil; {
+		var again bool
+		if again, err = o.retryWhenReady(ctx, &co, err, &owned); !again {
+			return reply{}, err
+		}
+		r, err = o.conn.call(ctx, msg, nil, 0)
+	}
+	return r, nil
 }
 
 // Get reads property name of the object o (Properties.Get) into the property's field of the

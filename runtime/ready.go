@@ -20,8 +20,12 @@ import (
 // start the service for: when auto-start is allowed (no NoAutoStart) and the name is
 // activatable, the bus starts the service and delivers the call itself.
 //
-// Waiting costs a round trip to the bus before each call (GetNameOwner); only a call whose
-// name has no owner adds a match rule for NameOwnerChanged, asks again, and waits.
+// Waiting costs nothing while the service is there: the call is made as any other, and only
+// a call the bus answers with ServiceUnknown or NameHasNoOwner (no owner, and nothing it can
+// start) waits for the name to get an owner and is made again; the bus refused it unseen, so
+// it never ran. A no_reply call and a stream's opening call, which hear no such answer, ask
+// the bus for the owner first (GetNameOwner), and only a name with no owner adds a match rule
+// for NameOwnerChanged, asks again, and waits.
 func WaitForReady(wait bool) CallOption {
 	return func(o *callOptions) {
 		if wait {
@@ -46,9 +50,10 @@ const (
 	readyFailFast                  // WaitForReady(false)
 )
 
-// awaitReady waits, if the call and the client ask for it, until the destination's name has
-// an owner. It returns nil at once when there is nothing to wait for.
-func (o *Object) awaitReady(ctx context.Context, co *callOptions) error {
+// waitsForReady reports whether a call with co waits for its destination's name, as the call
+// and the client say: never for no destination, a unique name, the bus itself, or on a
+// peer-to-peer connection, none of which could appear later.
+func (o *Object) waitsForReady(co *callOptions) bool {
 	wait := o.waitForReady
 	switch co.ready {
 	case readyWait:
@@ -57,11 +62,43 @@ func (o *Object) awaitReady(ctx context.Context, co *callOptions) error {
 		wait = false
 	}
 	name := o.dest
-	if !wait || name == "" || name[0] == ':' || name == classic.BusName || o.conn.UniqueName() == "" {
-		// No name, a unique name, the bus itself, or a peer-to-peer connection: nothing that
-		// could appear later.
+	return wait && name != "" && name[0] != ':' && name != classic.BusName && o.conn.UniqueName() != ""
+}
+
+// retryWhenReady reports whether a call that failed with err is to be made again once its
+// destination has an owner, and waits for that: the call asked to wait, and the bus refused
+// it for want of an owner. A failed wait is returned as the call's error. *owned counts the
+// retries the name had an owner for already: one is a name that appeared meanwhile, a second
+// is a callee that itself answers ServiceUnknown, whose error is the call's.
+func (o *Object) retryWhenReady(ctx context.Context, co *callOptions, err error, owned *int) (bool, error) {
+	if !o.waitsForReady(co) || !noOwner(err) {
+		return false, err
+	}
+	if owner, gerr := o.conn.GetNameOwner(ctx, o.dest); gerr == nil && owner != "" {
+		*owned++
+		return *owned == 1, err
+	}
+	// WaitForName adds its match rule before it asks for the owner again, so an owner that
+	// appears at any moment from here on is seen.
+	if _, werr := o.conn.WaitForName(ctx, o.dest); werr != nil {
+		return false, werr
+	}
+	return true, nil
+}
+
+// noOwner reports whether the bus refused a call because its destination has no owner.
+func noOwner(err error) bool {
+	return errors.Is(err, &Error{Name: ErrorServiceUnknown}) || errors.Is(err, &Error{Name: ErrorNameHasNoOwner})
+}
+
+// awaitReady waits, for a call that hears no refusal from the bus (a no_reply call, a stream's
+// opening call) and that asks to wait, until the destination's name has an owner. It returns
+// nil at once when there is nothing to wait for.
+func (o *Object) awaitReady(ctx context.Context, co *callOptions) error {
+	if !o.waitsForReady(co) {
 		return nil
 	}
+	name := o.dest
 	_, err := o.conn.GetNameOwner(ctx, name)
 	if err == nil {
 		return nil
@@ -78,8 +115,6 @@ func (o *Object) awaitReady(ctx context.Context, co *callOptions) error {
 			return nil // the bus starts the service for the call
 		}
 	}
-	// WaitForName adds its match rule before it asks for the owner again, so an owner that
-	// appears at any moment from here on is seen.
 	_, err = o.conn.WaitForName(ctx, name)
 	return err
 }

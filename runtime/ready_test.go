@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -185,4 +186,64 @@ func TestWaitForReadyLeavesActivationToTheBus(t *testing.T) {
 			}
 		})
 	}
+}
+
+// A waiting call to a service that is there costs nothing more than a call: the monitor sees
+// the client's call and nothing it asked the bus before it. A callee that itself answers
+// ServiceUnknown is not mistaken for a missing one for long: its error comes back after one
+// more try.
+func TestWaitForReadyCostsNothingWhenReady(t *testing.T) {
+	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
+		var calls atomic.Int32
+		serve(t, d, &impl{echo: func(ctx context.Context, m *echoMsg) (*echoMsg, error) {
+			calls.Add(1)
+			if m.Text == "proxy" {
+				return nil, &Error{Name: ErrorServiceUnknown, Message: "the proxied service is not there"}
+			}
+			return &echoMsg{Text: m.Text, N: m.N + 1}, nil
+		}})
+		cli := dial(t, d)
+		waiting := NewObject(cli, &testDesc, WithWaitForReady(true))
+		if _, err := echoMethod.Invoke(ctx5s(t), waiting, &echoMsg{Text: "warm"}); err != nil {
+			t.Fatal(err) // the connection's own start-up calls are behind us
+		}
+
+		before := recordCalls(t, d, cli.UniqueName(), "Echo")
+		if _, err := echoMethod.Invoke(ctx5s(t), waiting, &echoMsg{Text: "ready"}); err != nil {
+			t.Fatal(err)
+		}
+		if got := <-before; len(got) != 0 {
+			t.Fatalf("a waiting call to a service that is there asked the bus %v first; want nothing", got)
+		}
+
+		calls.Store(0)
+		_, err := echoMethod.Invoke(ctx5s(t), waiting, &echoMsg{Text: "proxy"})
+		if !errors.Is(err, &Error{Name: ErrorServiceUnknown}) {
+			t.Fatalf("a callee answering ServiceUnknown: %v, want its error", err)
+		}
+		if n := calls.Load(); n != 2 {
+			t.Fatalf("the callee answering ServiceUnknown was called %d times; want 2 (the call and one retry)", n)
+		}
+	})
+}
+
+// recordCalls makes a classic connection a monitor and sends on the channel it returns the
+// members of the method calls sender makes before its first call of member.
+func recordCalls(t *testing.T, d *bustest.Bus, sender, member string) <-chan []string {
+	t.Helper()
+	out := make(chan []string, 1)
+	var seen []string
+	watch := watchFor(t, d, func(m *wire.Message) bool {
+		if m.Sender != sender || m.Type != wire.MethodCall {
+			return false
+		}
+		if m.Member == member {
+			out <- seen
+			return true
+		}
+		seen = append(seen, m.Member)
+		return false
+	})
+	_ = watch
+	return out
 }
