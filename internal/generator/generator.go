@@ -3,8 +3,10 @@
 //
 // For each .proto file with services (or with constants and field defaults) it writes <stem>.kdbus.go, in the Go package of
 // protoc-gen-go's output, and for each service <stem>.<Service>.introspect.xml. The mapping
-// from protobuf to D-Bus types is described in docs/mapping.md; this package implements it
-// and reports, with the file, line and column, any .proto that D-Bus cannot express.
+// from protobuf to D-Bus types is described in docs/mapping.md; this package implements it.
+// Where D-Bus's limits leave a message no typed form, it carries the message serialized and
+// warns (fallback.go); what cannot be generated at all (invalid options, clashing names) it
+// reports with the file, line and column.
 package generator
 
 import (

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -237,4 +238,51 @@ func TestPluginLargeRealProtos(t *testing.T) {
 	if msg, err := exec.Command(goTool, "test", "-count=1", pkg).CombinedOutput(); err != nil {
 		t.Fatalf("round trips through the generated package: %v\n%s", err, msg)
 	}
+}
+
+// systemIncludeProto uses protobuf's own messages from the include files installed with protoc.
+const systemIncludeProto = `syntax = "proto3";
+
+package kdbus.test.system;
+
+import "google/protobuf/api.proto";
+import "google/protobuf/descriptor.proto";
+import "google/protobuf/type.proto";
+
+option go_package = "example.com/system;systempb";
+
+service Descriptors {
+  rpc Describe(google.protobuf.FileDescriptorSet) returns (google.protobuf.FileDescriptorProto);
+  rpc Options(google.protobuf.FileOptions) returns (stream google.protobuf.SourceCodeInfo);
+  rpc Types(stream google.protobuf.Type) returns (google.protobuf.Api);
+}
+`
+
+// TestPluginSystemIncludes runs protoc with the plugin as a new user would, with the include
+// files installed with protoc (an older descriptor.proto than the Go packages may have been
+// built from): generation succeeds, each fallback is a warning at the field's position in the
+// system's descriptor.proto, and every signature fits.
+func TestPluginSystemIncludes(t *testing.T) {
+	protoc := requireTool(t, "protoc")
+	plugin := buildPlugin(t)
+	includes := protocIncludes(t)
+	in, out := t.TempDir(), t.TempDir()
+	writeFile(t, filepath.Join(in, "system.proto"), systemIncludeProto)
+	args := append([]string{"-I", in}, includes...)
+	args = append(args, "--plugin=protoc-gen-kdbus="+plugin, "--kdbus_out=paths=source_relative:"+out, filepath.Join(in, "system.proto"))
+	cmd := exec.Command(protoc, args...)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("protoc: %v\n%s", err, stderr.String())
+	}
+	lines := strings.Split(strings.TrimSpace(stderr.String()), "\n")
+	located := regexp.MustCompile(`^protoc-gen-kdbus: google/protobuf/descriptor\.proto:\d+:\d+: google\.protobuf\.[A-Za-z_.]+: sent as serialized protobuf \(ay, annotated org\.kdbusgo\.Proto=google\.protobuf\.[A-Za-z_.]+\) in the D-Bus mapping of system\.proto, to fit D-Bus's limits: .+$`)
+	for _, l := range lines {
+		if !located.MatchString(l) {
+			t.Errorf("unexpected output: %s", l)
+		}
+	}
+	t.Logf("%d fallback warnings", len(lines))
+	checkFits(t, readTree(t, out))
 }
