@@ -402,6 +402,10 @@ func (g *generator) warnFallback(p *filePlan, steps []decision) {
 		name := c.msg.Desc.FullName()
 		g.warnAt(locate(where, nil, fmt.Sprintf("%s are sent as one argument, ay %s holding %s serialized as protobuf (annotated %s), to fit D-Bus's limits: %s, and serializing its message fields would not be enough",
 			what, c.args[0].Name, name, AnnotationProto, reasons[name]), ""))
+		g.model.serializedMemfd(c.msg, map[protoreflect.FullName]bool{}, func(memfd *protogen.Field) {
+			g.warnf(memfd.Desc.ParentFile().Path(), "%s is marked memfd, but where %s travels whole, serialized to fit D-Bus's limits, the bytes travel inline inside it, not as a memfd",
+				memfd.Desc.FullName(), name)
+		})
 	}
 	for _, sp := range p.services {
 		for _, mp := range sp.methods {

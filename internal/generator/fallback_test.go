@@ -110,6 +110,21 @@ func limitCases() []badCase {
 		return pos(src, "L30 next") + `: bad\.v1\.L29\.next: sent as serialized protobuf \(ay, annotated org\.kdbusgo\.Proto=bad\.v1\.L30\) in the D-Bus mapping of bad\.proto, to fit D-Bus's limits: in the client stream frames of rpc bad\.v1\.Svc\.Send \(the fields of bad\.v1\.L0\), arrays would nest 32 deep; D-Bus allows 31 in one signature inside a stream frame`
 	})
 
+	// A memfd field inside a message that travels whole: its bytes travel inline.
+	var memfd strings.Builder
+	memfd.WriteString(badHeader + "service Svc {\n  rpc Put(Big) returns (google.protobuf.Empty);\n}\n\nmessage Big {\n  bytes blob = 1 [(kdbus.v1.field).memfd = true];\n")
+	for i := 2; i <= 300; i++ {
+		fmt.Fprintf(&memfd, "  int32 f%d = %d;\n", i, i)
+	}
+	memfd.WriteString("}\n")
+	add("memfd inside a message sent whole", memfd.String(),
+		func(src string) string {
+			return pos(src, "rpc Put") + `: bad\.v1\.Svc\.Put: its in-arguments are sent as one argument, ay big holding bad\.v1\.Big serialized as protobuf \(annotated org\.kdbusgo\.Proto\), to fit D-Bus's limits: the in-arguments of rpc bad\.v1\.Svc\.Put \(the fields of bad\.v1\.Big\) would have a signature of 300 characters; D-Bus allows 255, and serializing its message fields would not be enough`
+		},
+		func(string) string {
+			return `bad\.proto: bad\.v1\.Big\.blob is marked memfd, but where bad\.v1\.Big travels whole, serialized to fit D-Bus's limits, the bytes travel inline inside it, not as a memfd`
+		})
+
 	return cases
 }
 
