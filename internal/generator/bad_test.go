@@ -52,62 +52,6 @@ func badCases() []badCase {
 		cases = append(cases, c)
 	}
 
-	// A signature over 255 characters: 300 int32 fields.
-	var long strings.Builder
-	long.WriteString(badHeader + "service Svc {\n  rpc Big(BigRequest) returns (google.protobuf.Empty);\n}\n\nmessage BigRequest {\n")
-	for i := 1; i <= 300; i++ {
-		fmt.Fprintf(&long, "  int32 f%d = %d;\n", i, i)
-	}
-	long.WriteString("}\n")
-	add("signature too long", long.String(), func(src string) string {
-		return pos(src, "rpc Big") + `: bad\.v1\.Svc\.Big: its in-arguments \(the fields of bad\.v1\.BigRequest\) have a signature of 300 characters; D-Bus allows 255; hint: split the message .*`
-	})
-
-	// Arrays nested 40 deep: every singular message field is a 0-or-1 element array.
-	var deep strings.Builder
-	deep.WriteString(badHeader + "service Svc {\n  rpc Deep(L0) returns (google.protobuf.Empty);\n}\n\n")
-	for i := 0; i < 40; i++ {
-		fmt.Fprintf(&deep, "message L%d { L%d next = 1; }\n", i, i+1)
-	}
-	deep.WriteString("message L40 { int32 x = 1; }\n")
-	add("arrays nested too deeply", deep.String(), func(src string) string {
-		return pos(src, "L33 next") + `: bad\.v1\.L32\.next: arrays nest deeper than the 32 D-Bus allows in one signature; hint: flatten the nesting.*`
-	})
-
-	// Structs nested 40 deep without arrays: proto2 required message fields.
-	var structs strings.Builder
-	structs.WriteString("syntax = \"proto2\";\n\npackage bad.v1;\n\nservice Svc {\n  rpc Deep(S0) returns (S0);\n}\n\n")
-	for i := 0; i < 40; i++ {
-		fmt.Fprintf(&structs, "message S%d { required S%d next = 1; }\n", i, i+1)
-	}
-	structs.WriteString("message S40 { optional int32 x = 1; }\n")
-	add("structs nested too deeply", structs.String(), func(src string) string {
-		return pos(src, "required S33 next") + `: bad\.v1\.S32\.next: structs nest deeper than the 32 D-Bus allows in one signature; hint: flatten the nesting of messages inside messages`
-	})
-
-	// Oneofs inside oneofs: each level is a struct, a variant and a struct, which signatures
-	// do not count across variants, but values do.
-	var variants strings.Builder
-	variants.WriteString(badHeader + "service Svc {\n  rpc Deep(O0) returns (google.protobuf.Empty);\n}\n\n")
-	for i := 0; i < 30; i++ {
-		fmt.Fprintf(&variants, "message O%d { oneof o { O%d next = 1; } }\n", i, i+1)
-	}
-	variants.WriteString("message O30 { int32 x = 1; }\n")
-	add("values nested too deeply through variants", variants.String(), func(src string) string {
-		return `bad\.proto:\d+:\d+: bad\.v1\.O\d+\.(o|next): values nest deeper than the 64 containers D-Bus allows, counting variants; hint: .*`
-	})
-
-	// A oneof member whose variant's own signature is too long.
-	var member strings.Builder
-	member.WriteString(badHeader + "service Svc {\n  rpc Pick(Choice) returns (google.protobuf.Empty);\n}\n\nmessage Choice {\n  oneof c {\n    Big big = 1;\n  }\n}\n\nmessage Big {\n")
-	for i := 1; i <= 260; i++ {
-		fmt.Fprintf(&member, "  bool b%d = %d;\n", i, i)
-	}
-	member.WriteString("}\n")
-	add("oneof member too long for a variant", member.String(), func(src string) string {
-		return pos(src, "Big big = 1") + `: bad\.v1\.Choice\.big: as a oneof member its value travels in a variant whose signature would be 262 characters long; D-Bus allows 255; hint: .*`
-	})
-
 	iface := badHeader + `service Svc {
   option (kdbus.v1.service) = { interface: "not-an.interface" };
   rpc Get(google.protobuf.Empty) returns (google.protobuf.Empty);
@@ -191,28 +135,6 @@ message Note {
 `
 	add("no_reply on a stream", streamNoReply, func(src string) string {
 		return pos(src, "option (kdbus.v1.method)") + `: bad\.v1\.Svc\.Feed: a streaming rpc cannot be no_reply: the reply to its opening call ends the stream with its status; hint: remove no_reply, or make the rpc unary`
-	})
-
-	// 252 fields fit in a method's arguments, not in a frame: a Data signal adds 5 characters.
-	var wide strings.Builder
-	wide.WriteString(badHeader + "service Svc {\n  rpc Unary(Wide) returns (Wide);\n  rpc Watch(google.protobuf.Empty) returns (stream Wide);\n}\n\nmessage Wide {\n")
-	for i := 1; i <= 252; i++ {
-		fmt.Fprintf(&wide, "  int32 f%d = %d;\n", i, i)
-	}
-	wide.WriteString("}\n")
-	add("frame signature too long", wide.String(), func(src string) string {
-		return pos(src, "rpc Watch") + `: bad\.v1\.Svc\.Watch: its server stream frames \(the fields of bad\.v1\.Wide\) have a signature of 252 characters; a stream frame allows 250 \(D-Bus's 255, less the 5 of the Data signal around it\); hint: split the message .*`
-	})
-
-	// 32 nested arrays fit in a method's arguments, not in a frame, which is an array element.
-	var deepFrame strings.Builder
-	deepFrame.WriteString(badHeader + "service Svc {\n  rpc Unary(L0) returns (L0);\n  rpc Send(stream L0) returns (google.protobuf.Empty);\n}\n\n")
-	for i := 0; i < 32; i++ {
-		fmt.Fprintf(&deepFrame, "message L%d { L%d next = 1; }\n", i, i+1)
-	}
-	deepFrame.WriteString("message L32 { int32 x = 1; }\n")
-	add("frame arrays nested too deeply", deepFrame.String(), func(src string) string {
-		return pos(src, "L32 next") + `: bad\.v1\.L31\.next: arrays nest deeper than the 31 D-Bus allows in one signature inside a stream frame; hint: flatten the nesting.*`
 	})
 
 	noPkg := `syntax = "proto3";

@@ -49,6 +49,22 @@ func (ds *diagnostics) add(desc protoreflect.Descriptor, what, hint string) {
 // the file's root) when the source information has one, at desc's location otherwise. Longer
 // paths are tried first, then their prefixes down to the options message itself.
 func (ds *diagnostics) addAt(desc protoreflect.Descriptor, path protoreflect.SourcePath, what, hint string) {
+	d := locate(desc, path, what, hint)
+	key := d.String()
+	if ds.seen == nil {
+		ds.seen = map[string]bool{}
+	}
+	if ds.seen[key] {
+		return
+	}
+	ds.seen[key] = true
+	ds.list = append(ds.list, d)
+}
+
+// locate describes desc at the location of the option at path (a source path from the file's
+// root) when the source information has one, at desc's location otherwise. Longer paths are
+// tried first, then their prefixes down to the options message itself.
+func locate(desc protoreflect.Descriptor, path protoreflect.SourcePath, what, hint string) diagnostic {
 	file := desc.ParentFile()
 	locs := file.SourceLocations()
 	loc := locs.ByDescriptor(desc)
@@ -62,15 +78,7 @@ func (ds *diagnostics) addAt(desc protoreflect.Descriptor, path protoreflect.Sou
 	if len(loc.Path) > 0 {
 		d.line, d.col = loc.StartLine+1, loc.StartColumn+1
 	}
-	key := d.String()
-	if ds.seen == nil {
-		ds.seen = map[string]bool{}
-	}
-	if ds.seen[key] {
-		return
-	}
-	ds.seen[key] = true
-	ds.list = append(ds.list, d)
+	return d
 }
 
 // err returns the problems as one error, a line each, or nil.

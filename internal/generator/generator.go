@@ -3,8 +3,10 @@
 //
 // For each .proto file with services (or with constants and field defaults) it writes <stem>.kdbus.go, in the Go package of
 // protoc-gen-go's output, and for each service <stem>.<Service>.introspect.xml. The mapping
-// from protobuf to D-Bus types is described in docs/mapping.md; this package implements it
-// and reports, with the file, line and column, any .proto that D-Bus cannot express.
+// from protobuf to D-Bus types is described in docs/mapping.md; this package implements it.
+// Where D-Bus's limits leave a message no typed form, it carries the message serialized and
+// warns (fallback.go); what cannot be generated at all (invalid options, clashing names) it
+// reports with the file, line and column.
 package generator
 
 import (
@@ -18,8 +20,9 @@ import (
 
 // Options configure a run of the generator.
 type Options struct {
-	// Warnings receives a line for each thing the generator could not honour (memfd fields
-	// inside serialized messages). Nil discards them.
+	// Warnings receives a line for each thing the generator could not honour: memfd fields
+	// inside serialized messages, and each field or message serialized because D-Bus's limits
+	// leave no typed form for it. Nil discards them.
 	Warnings io.Writer
 }
 
@@ -36,7 +39,11 @@ type generator struct {
 	gen          *protogen.Plugin
 	opts         Options
 	diags        diagnostics
-	model        *model
+	base         *model            // the messages of the run, without fallback decisions
+	model        *model            // the model of the file being planned
+	models       map[string]*model // by file path: the model that follows the file's fallback decisions
+	fallbacks    map[string][]decision
+	warned       map[string]bool
 	namers       map[protogen.GoImportPath]*namer
 	serviceNames map[*protogen.Service]*serviceNames
 	messageNames map[*protogen.Message]*messageNames
@@ -51,13 +58,14 @@ func Generate(gen *protogen.Plugin, opts Options) error {
 	gen.SupportedEditionsMinimum = SupportedEditionsMinimum
 	gen.SupportedEditionsMaximum = SupportedEditionsMaximum
 
-	g := &generator{gen: gen, opts: opts}
-	g.model = newModel(gen, &g.diags, g.warnf)
+	g := &generator{gen: gen, opts: opts, models: map[string]*model{}, fallbacks: map[string][]decision{}, warned: map[string]bool{}}
+	g.base = newModel(gen, &g.diags, g.warnf)
 	g.namers, g.serviceNames, g.messageNames = packageNamers(gen, g.serviceDecls)
 
 	var plans []*filePlan
 	for _, f := range gen.Files {
 		if f.Generate && (len(f.Services) > 0 || fileHasExtras(f)) {
+			g.model = g.fileModel(f)
 			plans = append(plans, g.planFile(f))
 		}
 	}
@@ -83,9 +91,34 @@ func Run(warnings io.Writer) {
 	})
 }
 
+// fileModel returns the model that maps the services of file f, following the fallback
+// decisions the file's services call for (fallback.go).
+func (g *generator) fileModel(f *protogen.File) *model {
+	path := f.Desc.Path()
+	if m := g.models[path]; m != nil {
+		return m
+	}
+	opaque, whole, steps := g.resolveFallback(f)
+	m := g.base.derive(opaque, whole, &g.diags, g.warnf)
+	g.models[path] = m
+	g.fallbacks[path] = steps
+	return m
+}
+
 func (g *generator) warnf(file, format string, args ...any) {
-	if g.opts.Warnings == nil {
+	g.warnLine(file + ": " + fmt.Sprintf(format, args...))
+}
+
+// warnAt writes a warning located like a diagnostic: file:line:col: element: what.
+func (g *generator) warnAt(d diagnostic) {
+	g.warnLine(d.String())
+}
+
+// warnLine writes a warning, once.
+func (g *generator) warnLine(line string) {
+	if g.opts.Warnings == nil || g.warned[line] {
 		return
 	}
-	fmt.Fprintf(g.opts.Warnings, "protoc-gen-kdbus: %s: %s\n", file, fmt.Sprintf(format, args...))
+	g.warned[line] = true
+	fmt.Fprintf(g.opts.Warnings, "protoc-gen-kdbus: %s\n", line)
 }

@@ -320,6 +320,10 @@ func (e *emitter) codecExpr(c *topCodec) string {
 // decode each message's fields.
 func (e *emitter) codecs() {
 	for _, c := range e.p.codecs {
+		if c.whole {
+			e.wholeCodec(c)
+			continue
+		}
 		if c.info == nil {
 			continue
 		}
@@ -342,6 +346,20 @@ func (e *emitter) codecs() {
 		e.encodeFunc(in)
 		e.decodeFunc(in)
 	}
+}
+
+// wholeCodec writes the codec of a message that travels as one argument: the message
+// serialized as protobuf, where D-Bus's limits leave its fields no typed form.
+func (e *emitter) wholeCodec(c *topCodec) {
+	t := e.ident(c.msg.GoIdent)
+	e.P("// ", c.varName, " carries ", c.msg.Desc.FullName(), " as one D-Bus argument of signature \"ay\": the message")
+	e.P("// serialized as protobuf, since its fields do not fit D-Bus's limits as typed arguments.")
+	e.P("var ", c.varName, " = ", e.rt("Codec"), "[", t, "]{")
+	e.P(`Sig: "ay",`)
+	e.P("Encode: func(e *", e.wire("Encoder"), ", m *", t, ") { ", e.rt("EncodeProto"), "(e, m) },")
+	e.P("Decode: func(d *", e.wire("Decoder"), ", m *", t, ") { ", e.rt("DecodeProto"), "(d, m) },")
+	e.P("}")
+	e.P()
 }
 
 func depthParam(in *info) string {

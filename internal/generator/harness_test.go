@@ -33,6 +33,7 @@ var goldenCases = map[string][]string{
 	"nopkg":     {"nopkg/nopkg.proto"},
 	"signals":   {"signals/signals.proto"},
 	"binder":    {"binder/binder.proto"},
+	"fallback":  {"fallback/fallback.proto"},
 	"shared":    {"shared/shared.proto"}, // no services: nothing generated
 }
 

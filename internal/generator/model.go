@@ -131,23 +131,31 @@ type model struct {
 	recursive map[protoreflect.FullName]bool
 	infos     map[protoreflect.FullName]*info
 	diags     *diagnostics
-	warn      func(file, format string, args ...any)
+	warn      func(file, format string, args ...any) // nil: no warnings
 	memfdSeen map[protoreflect.FullName]bool
 	// serialized holds the messages already searched for memfd fields that travel inside a
-	// serialized message (serializedMemfd).
+	// recursive message (serializedMemfd).
 	serialized map[protoreflect.FullName]bool
+
+	// The fallback decisions (fallback.go) the mapping follows: opaque holds the field
+	// declarations whose message values travel serialized wherever they appear, whole the
+	// messages that travel as one serialized argument where they are a whole request, response,
+	// stream frame or signal.
+	opaque map[protoreflect.FullName]bool
+	whole  map[protoreflect.FullName]bool
 }
 
 func newModel(gen *protogen.Plugin, diags *diagnostics, warn func(file, format string, args ...any)) *model {
 	m := &model{
-		gen:       gen,
-		messages:  map[protoreflect.FullName]*protogen.Message{},
-		infos:     map[protoreflect.FullName]*info{},
-		diags:     diags,
-		warn:      warn,
-		memfdSeen: map[protoreflect.FullName]bool{},
-
+		gen:        gen,
+		messages:   map[protoreflect.FullName]*protogen.Message{},
+		infos:      map[protoreflect.FullName]*info{},
+		diags:      diags,
+		warn:       warn,
+		memfdSeen:  map[protoreflect.FullName]bool{},
 		serialized: map[protoreflect.FullName]bool{},
+		opaque:     map[protoreflect.FullName]bool{},
+		whole:      map[protoreflect.FullName]bool{},
 	}
 	var walk func(ms []*protogen.Message)
 	walk = func(ms []*protogen.Message) {
@@ -161,6 +169,23 @@ func newModel(gen *protogen.Plugin, diags *diagnostics, warn func(file, format s
 	}
 	m.recursive = findRecursive(m.messages)
 	return m
+}
+
+// derive returns a model of the same messages that follows the given fallback decisions,
+// reporting to diags and warn (nil: no warnings).
+func (m *model) derive(opaque, whole map[protoreflect.FullName]bool, diags *diagnostics, warn func(file, format string, args ...any)) *model {
+	return &model{
+		gen:        m.gen,
+		messages:   m.messages,
+		recursive:  m.recursive,
+		infos:      map[protoreflect.FullName]*info{},
+		diags:      diags,
+		warn:       warn,
+		memfdSeen:  map[protoreflect.FullName]bool{},
+		serialized: map[protoreflect.FullName]bool{},
+		opaque:     opaque,
+		whole:      whole,
+	}
 }
 
 // valueMessage returns the message a field's values are of: the message of a message field or
@@ -341,16 +366,8 @@ func (m *model) oneofNode(o *protogen.Oneof) *node {
 		n.members = append(n.members, leaf)
 		n.dynamic = n.dynamic || leaf.dynamic
 		inner = max(inner, leaf.total)
-		// A variant's signature is a signature of its own, with its own limits.
-		switch {
-		case leaf.sigLen > wire.MaxSignatureLength:
-			m.diags.add(f.Desc, fmt.Sprintf("as a oneof member its value travels in a variant whose signature would be %s characters long; D-Bus allows %d", lenText(leaf.sigLen), wire.MaxSignatureLength),
-				"make the member's message smaller, or move part of it into a bytes field or a nested message sent separately")
-		case leaf.arrays > wire.MaxArrayDepth:
-			m.blame(leaf, f.Desc, metricArrays, wire.MaxArrayDepth, "its variant's signature nests arrays deeper than the %d D-Bus allows", "flatten the nesting, for example by lifting repeated messages into separate fields")
-		case leaf.structs > wire.MaxStructDepth:
-			m.blame(leaf, f.Desc, metricStructs, wire.MaxStructDepth, "its variant's signature nests structs deeper than the %d D-Bus allows", "flatten the nesting of messages inside messages")
-		}
+		// A variant's signature is a signature of its own, with its own limits, which the
+		// fallback (fallback.go) makes it fit.
 	}
 	n.total = 2 + inner
 	return n
@@ -397,7 +414,17 @@ func (m *model) leaf(f, fd *protogen.Field) *node {
 			n.arrays, n.structs, n.total, n.dynamic = w.arrays, w.structs, w.total, w.dynamic
 		case m.recursive[name]:
 			n.kind, n.sig, n.arrays, n.total = kProto, "ay", 1, 1
-			m.serializedMemfd(msg, msg)
+			m.serializedMemfd(msg, m.serialized, func(memfd *protogen.Field) {
+				m.warnf(memfd.Desc.ParentFile().Path(), "%s is marked memfd, but wherever %s is a field it travels as serialized protobuf (ay, being part of a cycle of message types), and there the bytes travel inline inside it, not as a memfd; hold the payload in a message outside the cycle to send it as a memfd",
+					memfd.Desc.FullName(), msg.Desc.FullName())
+			})
+		case m.opaque[f.Desc.FullName()]:
+			// A fallback decision: this field's values travel serialized to fit D-Bus's limits.
+			n.kind, n.sig, n.arrays, n.total = kProto, "ay", 1, 1
+			m.serializedMemfd(msg, map[protoreflect.FullName]bool{}, func(memfd *protogen.Field) {
+				m.warnf(memfd.Desc.ParentFile().Path(), "%s is marked memfd, but where %s is serialized to fit D-Bus's limits (as the value of %s), the bytes travel inline inside it, not as a memfd",
+					memfd.Desc.FullName(), msg.Desc.FullName(), f.Desc.FullName())
+			})
 		default:
 			in := m.messageInfo(msg)
 			if len(in.units) == 0 {
@@ -448,24 +475,30 @@ func kindText(f *protogen.Field) string {
 }
 
 // serializedMemfd checks the memfd fields of msg and of every message it contains, which
-// travel inside the serialized protobuf of top, a message of a cycle of message types: there
-// they are plain bytes, so it warns that such fields travel inline.
-func (m *model) serializedMemfd(top, msg *protogen.Message) {
-	if m.serialized[msg.Desc.FullName()] {
+// travel inside a serialized message: there they are plain bytes, so it calls warn
+// for each, to say that such fields travel inline.
+func (m *model) serializedMemfd(msg *protogen.Message, seen map[protoreflect.FullName]bool, warn func(memfd *protogen.Field)) {
+	if seen[msg.Desc.FullName()] {
 		return
 	}
-	m.serialized[msg.Desc.FullName()] = true
+	seen[msg.Desc.FullName()] = true
 	for _, f := range msg.Fields {
 		if fieldOptions(f.Desc).GetMemfd() {
 			m.checkMemfd(f)
 			if f.Desc.Kind() == protoreflect.BytesKind {
-				m.warn(f.Desc.ParentFile().Path(), "%s is marked memfd, but wherever %s is a field it travels as serialized protobuf (ay, being part of a cycle of message types), and there the bytes travel inline inside it, not as a memfd; hold the payload in a message outside the cycle to send it as a memfd",
-					f.Desc.FullName(), top.Desc.FullName())
+				warn(f)
 			}
 		}
 		if f.Message != nil && wkts[f.Message.Desc.FullName()] == nil {
-			m.serializedMemfd(top, f.Message)
+			m.serializedMemfd(f.Message, seen, warn)
 		}
+	}
+}
+
+// warnf passes a warning on, unless the model is one the fallback only tries out.
+func (m *model) warnf(file, format string, args ...any) {
+	if m.warn != nil {
+		m.warn(file, format, args...)
 	}
 }
 
@@ -542,39 +575,6 @@ func (n *node) children(mt metric) []*node {
 		}
 	}
 	return nil
-}
-
-// element returns the descriptor to blame for n's own contribution.
-func (n *node) element() protoreflect.Descriptor {
-	if n.kind == kOneof {
-		return n.oneof.Desc
-	}
-	return n.field.Desc
-}
-
-// blame reports the element where the nesting inside n (which belongs to outer) first goes
-// beyond limit: it follows the deepest path down to the innermost field that crosses it.
-func (m *model) blame(n *node, outer protoreflect.Descriptor, mt metric, limit int, what, hint string) {
-	el := outer
-	budget := limit
-	for n != nil {
-		if n.field != nil || n.kind == kOneof {
-			el = n.element()
-		}
-		own := n.own(mt)
-		if own > budget {
-			break
-		}
-		budget -= own
-		var deepest *node
-		for _, c := range n.children(mt) {
-			if c.get(mt) > budget && (deepest == nil || c.get(mt) > deepest.get(mt)) {
-				deepest = c
-			}
-		}
-		n = deepest
-	}
-	m.diags.add(el, fmt.Sprintf(what, limit), hint)
 }
 
 func lenText(n int) string {

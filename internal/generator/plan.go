@@ -57,6 +57,7 @@ type filePlan struct {
 type topCodec struct {
 	msg     *protogen.Message
 	runtime string // the runtime's codec variable for Empty and the well-known types
+	whole   bool   // the fallback carries the message as one serialized argument (fallback.go)
 	info    *info  // the message's units otherwise
 	varName string // the generated codec variable
 	sig     string
@@ -132,6 +133,7 @@ func (g *generator) planFile(f *protogen.File) *filePlan {
 		checkDefaults(&g.diags, m)
 	})
 	p.collectInfos()
+	g.warnFallback(p, g.fallbacks[f.Desc.Path()])
 	return p
 }
 
@@ -236,15 +238,8 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 			g.diags.addAt(m.Desc, mPath(1), fmt.Sprintf("a no_reply method sends no reply, but it returns %s", m.Output.Desc.FullName()),
 				"make the rpc return google.protobuf.Empty, or remove no_reply")
 		}
-		inWhat, outWhat := "in-arguments", "out-arguments"
-		if mp.clientStreams {
-			inWhat = "client stream frames"
-		}
-		if mp.serverStreams {
-			outWhat = "server stream frames"
-		}
-		mp.in = g.topCodec(p, m.Input, m.Desc, inWhat, mp.clientStreams)
-		mp.out = g.topCodec(p, m.Output, m.Desc, outWhat, mp.serverStreams)
+		mp.in = g.topCodec(p, m.Input)
+		mp.out = g.topCodec(p, m.Output)
 		sp.methods = append(sp.methods, mp)
 	}
 
@@ -255,69 +250,38 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 	return sp
 }
 
-// topCodec returns the codec of msg as a whole request, response, signal or stream frame, and
-// checks that its arguments fit D-Bus's limits; where is the method or service that uses it,
-// what names the arguments in diagnostics ("in-arguments"). A frame's fields are checked as
-// they travel: wrapped in a struct inside the array of a Data signal.
-func (g *generator) topCodec(p *filePlan, msg *protogen.Message, where protoreflect.Descriptor, what string, frame bool) *topCodec {
+// topCodec returns the codec of msg as a whole request, response, signal or stream frame. Its
+// arguments fit D-Bus's limits: the fallback decisions of the file's model (fallback.go) see
+// to it.
+func (g *generator) topCodec(p *filePlan, msg *protogen.Message) *topCodec {
 	name := msg.Desc.FullName()
-	c := p.codecByMsg[name]
-	if c == nil {
-		c = &topCodec{msg: msg}
-		switch w := wkts[name]; {
-		case name == emptyName:
-			c.runtime = "EmptyCodec"
-		case w != nil:
-			c.runtime = w.name + "Codec"
-			for _, a := range w.args {
-				c.sig += a.sig
-				c.args = append(c.args, introspect.Arg{Name: a.name, Type: a.sig})
-			}
-		default:
-			c.info = g.model.messageInfo(msg)
-			c.sig = c.info.sig
-			for _, u := range c.info.units {
-				c.args = append(c.args, unitArg(u))
-			}
-		}
-		p.codecByMsg[name] = c
-		p.codecs = append(p.codecs, c)
-	}
-	if c.info == nil {
+	if c := p.codecByMsg[name]; c != nil {
 		return c
 	}
-	in := c.info
-	maxSig, maxArrays, maxStructs, maxTotal := wire.MaxSignatureLength, wire.MaxArrayDepth, wire.MaxStructDepth, wire.MaxTotalDepth
-	within := ""
-	if frame {
-		maxSig -= frameSigExtra
-		maxArrays--
-		maxStructs--
-		maxTotal -= 2
-		within = " inside a stream frame"
-	}
-	if in.sigLen > maxSig {
-		allows := fmt.Sprintf("D-Bus allows %d", maxSig)
-		if frame {
-			allows = fmt.Sprintf("a stream frame allows %d (D-Bus's %d, less the %d of the Data signal around it)", maxSig, wire.MaxSignatureLength, frameSigExtra)
+	c := &topCodec{msg: msg}
+	switch w := wkts[name]; {
+	case name == emptyName:
+		c.runtime = "EmptyCodec"
+	case w != nil:
+		c.runtime = w.name + "Codec"
+		for _, a := range w.args {
+			c.sig += a.sig
+			c.args = append(c.args, introspect.Arg{Name: a.name, Type: a.sig})
 		}
-		g.diags.add(where, fmt.Sprintf("its %s (the fields of %s) have a signature of %s characters; %s", what, name, lenText(in.sigLen), allows),
-			"split the message into smaller ones, or move rarely used fields into a nested message carried as bytes")
-		return c
-	}
-	for _, u := range in.units {
-		switch {
-		case u.n.arrays > maxArrays:
-			g.model.blame(u.n, where, metricArrays, maxArrays, "arrays nest deeper than the %d D-Bus allows in one signature"+within,
-				"flatten the nesting: every repeated field, map and optional or message field adds an array level")
-		case u.n.structs > maxStructs:
-			g.model.blame(u.n, where, metricStructs, maxStructs, "structs nest deeper than the %d D-Bus allows in one signature"+within,
-				"flatten the nesting of messages inside messages")
-		case u.n.total > maxTotal:
-			g.model.blame(u.n, where, metricTotal, maxTotal, "values nest deeper than the %d containers D-Bus allows, counting variants"+within,
-				"flatten the nesting of messages and oneofs")
+	case g.model.whole[name]:
+		c.whole = true
+		c.sig = "ay"
+		c.args = []introspect.Arg{{Name: wholeArgName(msg), Type: "ay",
+			Annotations: []introspect.Annotation{{Name: AnnotationProto, Value: string(name)}}}}
+	default:
+		c.info = g.model.messageInfo(msg)
+		c.sig = c.info.sig
+		for _, u := range c.info.units {
+			c.args = append(c.args, unitArg(u))
 		}
 	}
+	p.codecByMsg[name] = c
+	p.codecs = append(p.codecs, c)
 	return c
 }
 
@@ -462,7 +426,7 @@ func (p *filePlan) collectInfos() {
 // allocNames names the file's codec variables and functions.
 func (p *filePlan) allocNames(gen *protogen.Plugin, n *namer) {
 	for _, c := range p.codecs {
-		if c.info != nil {
+		if c.runtime == "" {
 			c.varName = n.alloc("kdbusCodec_" + p.stem + "_" + codecKey(gen, p.file, c.msg))
 		}
 	}

@@ -74,40 +74,42 @@ func (m *model) resolveMessage(s *protogen.Service, name string) *protogen.Messa
 // reported when the service is planned.
 func (g *generator) serviceDecls(s *protogen.Service) serviceDecls {
 	opts := serviceOptions(s)
+	m := g.fileModel(g.gen.FilesByPath[s.Desc.ParentFile().Path()])
 	d := serviceDecls{
 		errors:       opts.GetErrors(),
-		filterable:   g.filterableFields,
+		filterable:   m.filterableFields,
 		propFields:   propertyFields,
 		propertyName: propertyName,
 	}
 	seen := map[*protogen.Message]bool{}
 	for _, name := range opts.GetSignals() {
-		if msg := g.model.resolveMessage(s, name); msg != nil && !seen[msg] {
+		if msg := g.base.resolveMessage(s, name); msg != nil && !seen[msg] {
 			seen[msg] = true
 			d.signals = append(d.signals, msg)
 		}
 	}
 	if name := opts.GetProperties(); name != "" {
-		d.props = g.model.resolveMessage(s, name)
+		d.props = g.base.resolveMessage(s, name)
 	}
 	return d
 }
 
 // signalUnits returns the arguments of a signal message: nil for messages that the runtime
-// encodes itself (Empty and the other well-known types).
-func (g *generator) signalUnits(msg *protogen.Message) []*unit {
-	if msg.Desc.FullName() == emptyName || wkts[msg.Desc.FullName()] != nil {
+// encodes itself (Empty and the other well-known types) and for those the fallback sends
+// whole.
+func (m *model) signalUnits(msg *protogen.Message) []*unit {
+	if name := msg.Desc.FullName(); name == emptyName || wkts[name] != nil || m.whole[name] {
 		return nil
 	}
-	return g.model.messageInfo(msg).units
+	return m.messageInfo(msg).units
 }
 
 // filterableFields returns the fields of a signal message that subscribers can filter on:
 // single strings, object paths and signatures among the first 64 arguments, which match rules
 // and bloom filters can name.
-func (g *generator) filterableFields(msg *protogen.Message) []*protogen.Field {
+func (m *model) filterableFields(msg *protogen.Message) []*protogen.Field {
 	var out []*protogen.Field
-	for i, u := range g.signalUnits(msg) {
+	for i, u := range m.signalUnits(msg) {
 		if i > 63 {
 			break
 		}
@@ -146,7 +148,7 @@ func (g *generator) planSignals(p *filePlan, sp *servicePlan, optPath func(sub .
 	members := map[string]bool{}
 	for i, name := range serviceOptions(s).GetSignals() {
 		path := optPath(serviceOptSignals, int32(i))
-		msg := g.model.resolveMessage(s, name)
+		msg := g.base.resolveMessage(s, name)
 		if msg == nil {
 			g.diags.addAt(s.Desc, path, fmt.Sprintf("option signals: no message %q", name),
 				"name a message of the service's package, such as \"DoorChanged\", or give its full name, such as \"example.v1.DoorChanged\"")
@@ -163,12 +165,12 @@ func (g *generator) planSignals(p *filePlan, sp *servicePlan, optPath func(sub .
 			member:     member,
 			deprecated: msg.Desc.Options().(*descriptorpb.MessageOptions).GetDeprecated(),
 		}
-		sg.codec = g.topCodec(p, msg, s.Desc, "arguments of signal "+member, false)
+		sg.codec = g.topCodec(p, msg)
 		if strings.Contains(sg.codec.sig, "h") {
 			g.diags.addAt(s.Desc, path, fmt.Sprintf("signal %s carries file descriptors (a memfd field of %s); signals cannot", member, msg.Desc.FullName()),
 				"send large payloads in method calls, or send a signal that tells subscribers to fetch them")
 		}
-		for i, u := range g.signalUnits(msg) {
+		for i, u := range g.model.signalUnits(msg) {
 			if fn := sp.names.filters[msg][u.n.field]; fn != "" && u.n.kind == kScalar {
 				sg.filters = append(sg.filters, filterPlan{index: i, field: u.n.field, sig: u.n.sig, fn: fn})
 			}
@@ -190,7 +192,7 @@ func (g *generator) planProperties(sp *servicePlan, optPath func(sub ...int32) p
 		return
 	}
 	path := optPath(serviceOptProperties)
-	msg := g.model.resolveMessage(s, name)
+	msg := g.base.resolveMessage(s, name)
 	if msg == nil {
 		g.diags.addAt(s.Desc, path, fmt.Sprintf("option properties: no message %q", name),
 			"name a message of the service's package, such as \"VehicleState\", or give its full name")
@@ -265,14 +267,6 @@ func (g *generator) planProperties(sp *servicePlan, optPath func(sub ...int32) p
 		case strings.Contains(u.n.sig, "h"):
 			g.diags.add(f.Desc, "a property cannot hold file descriptors (a memfd field)",
 				"serve large payloads from a method")
-			continue
-		case u.n.sigLen > wire.MaxSignatureLength:
-			g.diags.add(f.Desc, fmt.Sprintf("the property's type has a signature of %s characters; D-Bus allows %d", lenText(u.n.sigLen), wire.MaxSignatureLength),
-				"make the field's message smaller")
-			continue
-		case u.n.arrays > wire.MaxArrayDepth || u.n.structs > wire.MaxStructDepth || u.n.total > wire.MaxTotalDepth-3:
-			g.diags.add(f.Desc, "the property's value nests too deeply to travel inside GetAll's a{sv}",
-				"flatten the nesting of the field's type")
 			continue
 		}
 		pp.props = append(pp.props, pr)

@@ -100,7 +100,7 @@ func Stream[Req, Resp any](t *testing.T, xmlDoc string, m *runtime.StreamMethod[
 		if !ok {
 			t.Fatalf("%s.%s: no org.kdbusgo.Stream.In annotation", m.Interface, m.Name)
 		}
-		inSig, inArgs = wire.Signature(v), sigCount(t, v)
+		inSig, inArgs = wire.Signature(v), SigCount(t, v)
 	} else if _, ok := annotation(xm.Annotations, "org.kdbusgo.Stream.In"); ok {
 		t.Errorf("%s.%s: org.kdbusgo.Stream.In on a method whose client does not stream", m.Interface, m.Name)
 	}
@@ -113,7 +113,7 @@ func Stream[Req, Resp any](t *testing.T, xmlDoc string, m *runtime.StreamMethod[
 		if !ok {
 			t.Fatalf("%s.%s: no org.kdbusgo.Stream.Out annotation", m.Interface, m.Name)
 		}
-		outSig, outArgs = wire.Signature(v), sigCount(t, v)
+		outSig, outArgs = wire.Signature(v), SigCount(t, v)
 	} else if _, ok := annotation(xm.Annotations, "org.kdbusgo.Stream.Out"); ok {
 		t.Errorf("%s.%s: org.kdbusgo.Stream.Out on a method whose server does not stream", m.Interface, m.Name)
 	}
@@ -121,8 +121,9 @@ func Stream[Req, Resp any](t *testing.T, xmlDoc string, m *runtime.StreamMethod[
 	t.Run(m.Name+"/out", func(t *testing.T) { Codec(t, m.Out, outSig, outArgs) })
 }
 
-// sigCount returns how many complete types signature sig holds.
-func sigCount(t *testing.T, sig string) int {
+// SigCount returns how many complete types signature sig holds: the number of arguments of
+// a body of that signature.
+func SigCount(t *testing.T, sig string) int {
 	t.Helper()
 	if err := wire.ValidateSignature(sig); err != nil {
 		t.Fatalf("signature %q: %v", sig, err)
@@ -312,6 +313,69 @@ func Samples[T any](n int) []*T {
 		out = append(out, m)
 	}
 	return out
+}
+
+// fullDepth bounds how deeply Full nests messages, so that recursive types end.
+const fullDepth = 45
+
+// Full returns a message of type T with every field set, to any depth (recursive types down
+// to fullDepth levels): lists and maps with two elements, each oneof set to its member of
+// index pick (modulo the number of members), scalars random (seeded by pick). It reaches what
+// Samples leaves out: the far end of long chains of messages and of wide messages.
+func Full[T any](pick int) *T {
+	m := new(T)
+	f := &fullFiller{r: rand.New(rand.NewSource(int64(pick) + 1000)), pick: pick}
+	f.fill(msg(m).ProtoReflect(), 0)
+	return m
+}
+
+type fullFiller struct {
+	r    *rand.Rand
+	pick int
+}
+
+func (f *fullFiller) fill(m protoreflect.Message, depth int) {
+	md := m.Descriptor()
+	if md.FullName() == "google.protobuf.Value" {
+		m.Set(md.Fields().ByName("string_value"), protoreflect.ValueOfString("full"))
+		return
+	}
+	fields := md.Fields()
+	for i := 0; i < fields.Len(); i++ {
+		fd := fields.Get(i)
+		if o := fd.ContainingOneof(); o != nil && !o.IsSynthetic() {
+			if o.Fields().Get(f.pick%o.Fields().Len()) != fd {
+				continue
+			}
+		}
+		isMsg := fd.Message() != nil && !fd.IsMap() || fd.IsMap() && fd.MapValue().Message() != nil
+		if isMsg && depth >= fullDepth {
+			continue
+		}
+		switch {
+		case fd.IsList():
+			l := m.Mutable(fd).List()
+			for range 2 {
+				l.Append(f.value(l.NewElement, fd, depth+1))
+			}
+		case fd.IsMap():
+			mp := m.Mutable(fd).Map()
+			for range 2 {
+				mp.Set(scalar(fd.MapKey(), f.r).MapKey(), f.value(mp.NewValue, fd.MapValue(), depth+1))
+			}
+		default:
+			m.Set(fd, f.value(func() protoreflect.Value { return m.NewField(fd) }, fd, depth+1))
+		}
+	}
+}
+
+func (f *fullFiller) value(newValue func() protoreflect.Value, fd protoreflect.FieldDescriptor, depth int) protoreflect.Value {
+	if fd.Message() != nil {
+		v := newValue()
+		f.fill(v.Message(), depth)
+		return v
+	}
+	return scalar(fd, f.r)
 }
 
 // Minimal sets what a message needs to be valid and to survive the mapping: its required
