@@ -2,6 +2,9 @@
 // deadlines and cancellation, dispatch of incoming calls to registered servers, errors mapped
 // between status codes and D-Bus error names, interceptors, the caller's identity, the
 // standard interfaces (Introspectable, Peer, Properties) and bus name ownership.
+//
+// The codecs that generated code uses live in package kdbusimpl, which is for generated code
+// only; users need this package alone.
 package runtime
 
 import (

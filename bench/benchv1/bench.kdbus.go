@@ -7,6 +7,7 @@ import (
 	bytes "bytes"
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
@@ -234,7 +235,7 @@ var bench_Notify = runtime.UnaryMethod[NotifyRequest, emptypb.Empty]{
 	Interface: Bench_Interface,
 	Name:      Bench_Notify_Member,
 	In:        kdbusCodec_bench_NotifyRequest,
-	Out:       runtime.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   true,
 }
 
@@ -357,56 +358,56 @@ func MatchTickChannel(v string) runtime.SubscribeOption {
 }
 
 // kdbusCodec_bench_PingRequest carries kdbusgo.bench.v1.PingRequest as D-Bus arguments of signature "ay".
-var kdbusCodec_bench_PingRequest = runtime.Codec[PingRequest]{
+var kdbusCodec_bench_PingRequest = kdbusimpl.Codec[PingRequest]{
 	Sig:    "ay",
 	Encode: kdbusEncode_bench_PingRequest,
 	Decode: kdbusDecode_bench_PingRequest,
 }
 
 // kdbusCodec_bench_PingReply carries kdbusgo.bench.v1.PingReply as D-Bus arguments of signature "ay".
-var kdbusCodec_bench_PingReply = runtime.Codec[PingReply]{
+var kdbusCodec_bench_PingReply = kdbusimpl.Codec[PingReply]{
 	Sig:    "ay",
 	Encode: kdbusEncode_bench_PingReply,
 	Decode: kdbusDecode_bench_PingReply,
 }
 
 // kdbusCodec_bench_NotifyRequest carries kdbusgo.bench.v1.NotifyRequest as D-Bus arguments of signature "ay".
-var kdbusCodec_bench_NotifyRequest = runtime.Codec[NotifyRequest]{
+var kdbusCodec_bench_NotifyRequest = kdbusimpl.Codec[NotifyRequest]{
 	Sig:    "ay",
 	Encode: kdbusEncode_bench_NotifyRequest,
 	Decode: kdbusDecode_bench_NotifyRequest,
 }
 
 // kdbusCodec_bench_SinkRequest carries kdbusgo.bench.v1.SinkRequest as D-Bus arguments of signature "ay".
-var kdbusCodec_bench_SinkRequest = runtime.Codec[SinkRequest]{
+var kdbusCodec_bench_SinkRequest = kdbusimpl.Codec[SinkRequest]{
 	Sig:    "ay",
 	Encode: kdbusEncode_bench_SinkRequest,
 	Decode: kdbusDecode_bench_SinkRequest,
 }
 
 // kdbusCodec_bench_BlobReply carries kdbusgo.bench.v1.BlobReply as D-Bus arguments of signature "tt".
-var kdbusCodec_bench_BlobReply = runtime.Codec[BlobReply]{
+var kdbusCodec_bench_BlobReply = kdbusimpl.Codec[BlobReply]{
 	Sig:    "tt",
 	Encode: kdbusEncode_bench_BlobReply,
 	Decode: kdbusDecode_bench_BlobReply,
 }
 
 // kdbusCodec_bench_BlobRequest carries kdbusgo.bench.v1.BlobRequest as D-Bus arguments of signature "h".
-var kdbusCodec_bench_BlobRequest = runtime.Codec[BlobRequest]{
+var kdbusCodec_bench_BlobRequest = kdbusimpl.Codec[BlobRequest]{
 	Sig:    "h",
 	Encode: kdbusEncode_bench_BlobRequest,
 	Decode: kdbusDecode_bench_BlobRequest,
 }
 
 // kdbusCodec_bench_StreamRequest carries kdbusgo.bench.v1.StreamRequest as D-Bus arguments of signature "tu".
-var kdbusCodec_bench_StreamRequest = runtime.Codec[StreamRequest]{
+var kdbusCodec_bench_StreamRequest = kdbusimpl.Codec[StreamRequest]{
 	Sig:    "tu",
 	Encode: kdbusEncode_bench_StreamRequest,
 	Decode: kdbusDecode_bench_StreamRequest,
 }
 
 // kdbusCodec_bench_Tick carries kdbusgo.bench.v1.Tick as D-Bus arguments of signature "st".
-var kdbusCodec_bench_Tick = runtime.Codec[Tick]{
+var kdbusCodec_bench_Tick = kdbusimpl.Codec[Tick]{
 	Sig:    "st",
 	Encode: kdbusEncode_bench_Tick,
 	Decode: kdbusDecode_bench_Tick,
@@ -484,12 +485,12 @@ func kdbusEncode_bench_BlobRequest(e *wire.Encoder, m *BlobRequest) {
 	if m == nil {
 		m = new(BlobRequest)
 	}
-	runtime.AppendMemfd(e, m.Data)
+	kdbusimpl.AppendMemfd(e, m.Data)
 }
 
 // kdbusDecode_bench_BlobRequest reads the fields of kdbusgo.bench.v1.BlobRequest from D-Bus values of signature "h".
 func kdbusDecode_bench_BlobRequest(d *wire.Decoder, m *BlobRequest) {
-	m.Data = runtime.DecodeMemfd(d)
+	m.Data = kdbusimpl.DecodeMemfd(d)
 }
 
 // kdbusEncode_bench_StreamRequest appends the fields of kdbusgo.bench.v1.StreamRequest as D-Bus values of signature "tu".

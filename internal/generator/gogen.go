@@ -11,6 +11,7 @@ import (
 
 const (
 	runtimePkg = protogen.GoImportPath("github.com/kdbus-go/kdbus/runtime")
+	implPkg    = protogen.GoImportPath("github.com/kdbus-go/kdbus/runtime/kdbusimpl")
 	wirePkg    = protogen.GoImportPath("github.com/kdbus-go/kdbus/wire")
 	contextPkg = protogen.GoImportPath("context")
 	bytesPkg   = protogen.GoImportPath("bytes")
@@ -43,6 +44,7 @@ func (g *generator) emitGo(p *filePlan) {
 func (e *emitter) P(v ...any) { e.g.P(v...) }
 
 func (e *emitter) rt(name string) string   { return e.g.QualifiedGoIdent(runtimePkg.Ident(name)) }
+func (e *emitter) impl(name string) string { return e.g.QualifiedGoIdent(implPkg.Ident(name)) }
 func (e *emitter) wire(name string) string { return e.g.QualifiedGoIdent(wirePkg.Ident(name)) }
 func (e *emitter) ident(id protogen.GoIdent) string {
 	return e.g.QualifiedGoIdent(id)
@@ -311,7 +313,7 @@ func (p *filePlan) stemBase() string {
 
 func (e *emitter) codecExpr(c *topCodec) string {
 	if c.runtime != "" {
-		return e.rt(c.runtime)
+		return e.impl(c.runtime)
 	}
 	return c.varName
 }
@@ -326,7 +328,7 @@ func (e *emitter) codecs() {
 		t := e.ident(c.msg.GoIdent)
 		enc, dec := e.p.encNames[c.info], e.p.decNames[c.info]
 		e.P("// ", c.varName, " carries ", c.msg.Desc.FullName(), " as D-Bus arguments of signature ", strconv.Quote(c.sig), ".")
-		e.P("var ", c.varName, " = ", e.rt("Codec"), "[", t, "]{")
+		e.P("var ", c.varName, " = ", e.impl("Codec"), "[", t, "]{")
 		e.P("Sig: ", strconv.Quote(c.sig), ",")
 		if c.info.dynamic {
 			e.P("Encode: func(e *", e.wire("Encoder"), ", m *", t, ") { ", enc, "(e, m, 1) },")
@@ -545,16 +547,16 @@ func (e *emitter) encodeLeaf(n *node, x string, off int) {
 	case kBytes:
 		e.P("e.ByteArray(", x, ")")
 	case kMemfd:
-		e.P(e.rt("AppendMemfd"), "(e, ", x, ")")
+		e.P(e.impl("AppendMemfd"), "(e, ", x, ")")
 	case kStruct:
 		e.P("e.BeginStruct()")
 		e.P(e.p.encNames[n.msg], "(e, ", x, depthArg(n.msg.dynamic, off+1), ")")
 	case kEmpty:
 		e.P("e.Bool(true)")
 	case kProto:
-		e.P(e.rt("EncodeProto"), "(e, ", x, ")")
+		e.P(e.impl("EncodeProto"), "(e, ", x, ")")
 	case kWKT:
-		e.P(e.rt("Encode"+n.wkt.name), "(e, ", x, depthArg(n.wkt.dynamic, off), ")")
+		e.P(e.impl("Encode"+n.wkt.name), "(e, ", x, depthArg(n.wkt.dynamic, off), ")")
 	}
 }
 
@@ -605,7 +607,7 @@ func (e *emitter) decodeUnit(u *unit) {
 		e.P("if ", end, " := d.BeginArray(", alignOf(n.elem.sig), "); d.More(", end, ") {")
 		assign(e.decodeLeaf(n.elem, 1))
 		e.P("if d.More(", end, ") {")
-		e.P(e.rt("ExtraPresenceElement"), "(d, ", strconv.Quote(qualifiedName(f.Desc)), ")")
+		e.P(e.impl("ExtraPresenceElement"), "(d, ", strconv.Quote(qualifiedName(f.Desc)), ")")
 		e.P("}")
 		e.P("}")
 	case kList:
@@ -640,16 +642,16 @@ func (e *emitter) decodeOneof(n *node) {
 		want := strconv.Quote(mb.sig)
 		e.P("case ", strconv.Quote(string(f.Desc.Name())), ":")
 		e.P("if sig != ", want, " {")
-		e.P(e.rt("BadOneofVariant"), "(d, ", oname, ", name, sig, ", want, ")")
+		e.P(e.impl("BadOneofVariant"), "(d, ", oname, ", name, sig, ", want, ")")
 		e.P("} else {")
 		v := e.decodeLeaf(mb, 2)
 		e.P("m.", o.GoName, " = &", e.ident(f.GoIdent), "{", f.GoName, ": ", v, "}")
 		e.P("}")
 	}
 	e.P(`case "":`)
-	e.P(e.rt("SkipVariantValue"), "(d, sig)")
+	e.P(e.impl("SkipVariantValue"), "(d, sig)")
 	e.P("default:")
-	e.P(e.rt("UnknownOneofMember"), "(d, ", oname, ", name)")
+	e.P(e.impl("UnknownOneofMember"), "(d, ", oname, ", name)")
 	e.P("}")
 }
 
@@ -668,7 +670,7 @@ func (e *emitter) decodeLeaf(n *node, off int) string {
 	case kBytes:
 		return e.g.QualifiedGoIdent(bytesPkg.Ident("Clone")) + "(d.ByteArray())"
 	case kMemfd:
-		return e.rt("DecodeMemfd") + "(d)"
+		return e.impl("DecodeMemfd") + "(d)"
 	case kStruct:
 		v := e.newTmp("v")
 		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")
@@ -681,10 +683,10 @@ func (e *emitter) decodeLeaf(n *node, off int) string {
 	case kProto:
 		v := e.newTmp("v")
 		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")
-		e.P(e.rt("DecodeProto"), "(d, ", v, ")")
+		e.P(e.impl("DecodeProto"), "(d, ", v, ")")
 		return v
 	case kWKT:
-		return e.rt("Decode"+n.wkt.name) + "(d" + depthArg(n.wkt.dynamic, off) + ")"
+		return e.impl("Decode"+n.wkt.name) + "(d" + depthArg(n.wkt.dynamic, off) + ")"
 	}
 	panic("generator: unknown leaf kind")
 }

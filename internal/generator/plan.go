@@ -56,7 +56,7 @@ type filePlan struct {
 // topCodec is the codec of a message as a whole request or response.
 type topCodec struct {
 	msg     *protogen.Message
-	runtime string // the runtime's codec variable for Empty and the well-known types
+	runtime string // the kdbusimpl codec variable for Empty and the well-known types
 	info    *info  // the message's units otherwise
 	varName string // the generated codec variable
 	sig     string

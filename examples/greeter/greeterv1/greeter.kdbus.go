@@ -6,6 +6,7 @@ package greeterv1
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	maps "maps"
 	slices "slices"
@@ -246,42 +247,42 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_greeter_HelloRequest carries example.greeter.v1.HelloRequest as D-Bus arguments of signature "s".
-var kdbusCodec_greeter_HelloRequest = runtime.Codec[HelloRequest]{
+var kdbusCodec_greeter_HelloRequest = kdbusimpl.Codec[HelloRequest]{
 	Sig:    "s",
 	Encode: kdbusEncode_greeter_HelloRequest,
 	Decode: kdbusDecode_greeter_HelloRequest,
 }
 
 // kdbusCodec_greeter_HelloReply carries example.greeter.v1.HelloReply as D-Bus arguments of signature "s".
-var kdbusCodec_greeter_HelloReply = runtime.Codec[HelloReply]{
+var kdbusCodec_greeter_HelloReply = kdbusimpl.Codec[HelloReply]{
 	Sig:    "s",
 	Encode: kdbusEncode_greeter_HelloReply,
 	Decode: kdbusDecode_greeter_HelloReply,
 }
 
 // kdbusCodec_greeter_AddRequest carries example.greeter.v1.AddRequest as D-Bus arguments of signature "xx".
-var kdbusCodec_greeter_AddRequest = runtime.Codec[AddRequest]{
+var kdbusCodec_greeter_AddRequest = kdbusimpl.Codec[AddRequest]{
 	Sig:    "xx",
 	Encode: kdbusEncode_greeter_AddRequest,
 	Decode: kdbusDecode_greeter_AddRequest,
 }
 
 // kdbusCodec_greeter_AddReply carries example.greeter.v1.AddReply as D-Bus arguments of signature "x".
-var kdbusCodec_greeter_AddReply = runtime.Codec[AddReply]{
+var kdbusCodec_greeter_AddReply = kdbusimpl.Codec[AddReply]{
 	Sig:    "x",
 	Encode: kdbusEncode_greeter_AddReply,
 	Decode: kdbusDecode_greeter_AddReply,
 }
 
 // kdbusCodec_greeter_DescribeRequest carries example.greeter.v1.DescribeRequest as D-Bus arguments of signature "a(suas)a{si}i".
-var kdbusCodec_greeter_DescribeRequest = runtime.Codec[DescribeRequest]{
+var kdbusCodec_greeter_DescribeRequest = kdbusimpl.Codec[DescribeRequest]{
 	Sig:    "a(suas)a{si}i",
 	Encode: kdbusEncode_greeter_DescribeRequest,
 	Decode: kdbusDecode_greeter_DescribeRequest,
 }
 
 // kdbusCodec_greeter_DescribeReply carries example.greeter.v1.DescribeReply as D-Bus arguments of signature "sa(suas)".
-var kdbusCodec_greeter_DescribeReply = runtime.Codec[DescribeReply]{
+var kdbusCodec_greeter_DescribeReply = kdbusimpl.Codec[DescribeReply]{
 	Sig:    "sa(suas)",
 	Encode: kdbusEncode_greeter_DescribeReply,
 	Decode: kdbusDecode_greeter_DescribeReply,
@@ -371,7 +372,7 @@ func kdbusDecode_greeter_DescribeRequest(d *wire.Decoder, m *DescribeRequest) {
 		kdbusDecode_greeter_Person(d, v2)
 		m.Person = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "DescribeRequest.person")
+			kdbusimpl.ExtraPresenceElement(d, "DescribeRequest.person")
 		}
 	}
 	for end3 := d.BeginArray(8); d.More(end3); {

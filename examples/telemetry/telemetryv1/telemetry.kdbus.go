@@ -6,6 +6,7 @@ package telemetryv1
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
@@ -242,21 +243,21 @@ var Telemetry_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_telemetry_ReadingsRequest carries example.telemetry.v1.ReadingsRequest as D-Bus arguments of signature "suu".
-var kdbusCodec_telemetry_ReadingsRequest = runtime.Codec[ReadingsRequest]{
+var kdbusCodec_telemetry_ReadingsRequest = kdbusimpl.Codec[ReadingsRequest]{
 	Sig:    "suu",
 	Encode: kdbusEncode_telemetry_ReadingsRequest,
 	Decode: kdbusDecode_telemetry_ReadingsRequest,
 }
 
 // kdbusCodec_telemetry_Reading carries example.telemetry.v1.Reading as D-Bus arguments of signature "stdxb".
-var kdbusCodec_telemetry_Reading = runtime.Codec[Reading]{
+var kdbusCodec_telemetry_Reading = kdbusimpl.Codec[Reading]{
 	Sig:    "stdxb",
 	Encode: kdbusEncode_telemetry_Reading,
 	Decode: kdbusDecode_telemetry_Reading,
 }
 
 // kdbusCodec_telemetry_UploadSummary carries example.telemetry.v1.UploadSummary as D-Bus arguments of signature "uddd".
-var kdbusCodec_telemetry_UploadSummary = runtime.Codec[UploadSummary]{
+var kdbusCodec_telemetry_UploadSummary = kdbusimpl.Codec[UploadSummary]{
 	Sig:    "uddd",
 	Encode: kdbusEncode_telemetry_UploadSummary,
 	Decode: kdbusDecode_telemetry_UploadSummary,

@@ -6,6 +6,7 @@ package vehiclev1
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	maps "maps"
@@ -316,7 +317,7 @@ var vehicle_SetDoor = runtime.UnaryMethod[SetDoorRequest, emptypb.Empty]{
 	Interface: Vehicle_Interface,
 	Name:      Vehicle_SetDoor_Member,
 	In:        kdbusCodec_vehicle_SetDoorRequest,
-	Out:       runtime.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   false,
 }
 
@@ -324,7 +325,7 @@ var vehicle_Drive = runtime.UnaryMethod[DriveRequest, emptypb.Empty]{
 	Interface: Vehicle_Interface,
 	Name:      Vehicle_Drive_Member,
 	In:        kdbusCodec_vehicle_DriveRequest,
-	Out:       runtime.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   false,
 }
 
@@ -596,28 +597,28 @@ func (p *VehiclePropertyStore) SetOdometerM(v uint64) error {
 }
 
 // kdbusCodec_vehicle_SetDoorRequest carries example.vehicle.v1.SetDoorRequest as D-Bus arguments of signature "sb".
-var kdbusCodec_vehicle_SetDoorRequest = runtime.Codec[SetDoorRequest]{
+var kdbusCodec_vehicle_SetDoorRequest = kdbusimpl.Codec[SetDoorRequest]{
 	Sig:    "sb",
 	Encode: kdbusEncode_vehicle_SetDoorRequest,
 	Decode: kdbusDecode_vehicle_SetDoorRequest,
 }
 
 // kdbusCodec_vehicle_DriveRequest carries example.vehicle.v1.DriveRequest as D-Bus arguments of signature "d".
-var kdbusCodec_vehicle_DriveRequest = runtime.Codec[DriveRequest]{
+var kdbusCodec_vehicle_DriveRequest = kdbusimpl.Codec[DriveRequest]{
 	Sig:    "d",
 	Encode: kdbusEncode_vehicle_DriveRequest,
 	Decode: kdbusDecode_vehicle_DriveRequest,
 }
 
 // kdbusCodec_vehicle_DoorChanged carries example.vehicle.v1.DoorChanged as D-Bus arguments of signature "sb".
-var kdbusCodec_vehicle_DoorChanged = runtime.Codec[DoorChanged]{
+var kdbusCodec_vehicle_DoorChanged = kdbusimpl.Codec[DoorChanged]{
 	Sig:    "sb",
 	Encode: kdbusEncode_vehicle_DoorChanged,
 	Decode: kdbusDecode_vehicle_DoorChanged,
 }
 
 // kdbusCodec_vehicle_GearShifted carries example.vehicle.v1.GearShifted as D-Bus arguments of signature "ii".
-var kdbusCodec_vehicle_GearShifted = runtime.Codec[GearShifted]{
+var kdbusCodec_vehicle_GearShifted = kdbusimpl.Codec[GearShifted]{
 	Sig:    "ii",
 	Encode: kdbusEncode_vehicle_GearShifted,
 	Decode: kdbusDecode_vehicle_GearShifted,

@@ -6,6 +6,7 @@ package binderpb
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	proto "google.golang.org/protobuf/proto"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
@@ -165,8 +166,8 @@ var recorder_Start = runtime.UnaryMethod[StartRequest, StartResponse]{
 var recorder_Stop = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 	Interface: Recorder_Interface,
 	Name:      Recorder_Stop_Member,
-	In:        runtime.EmptyCodec,
-	Out:       runtime.EmptyCodec,
+	In:        kdbusimpl.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   true,
 }
 
@@ -317,7 +318,7 @@ var listener_OnLevel = runtime.UnaryMethod[Level, emptypb.Empty]{
 	Interface: Listener_Interface,
 	Name:      Listener_OnLevel_Member,
 	In:        kdbusCodec_binder_Level,
-	Out:       runtime.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   true,
 }
 
@@ -365,21 +366,21 @@ func NewSettings() *Settings {
 }
 
 // kdbusCodec_binder_StartRequest carries kdbus.test.binder.StartRequest as D-Bus arguments of signature "aha(so)aha(ixuddbsiasait)".
-var kdbusCodec_binder_StartRequest = runtime.Codec[StartRequest]{
+var kdbusCodec_binder_StartRequest = kdbusimpl.Codec[StartRequest]{
 	Sig:    "aha(so)aha(ixuddbsiasait)",
 	Encode: kdbusEncode_binder_StartRequest,
 	Decode: kdbusDecode_binder_StartRequest,
 }
 
 // kdbusCodec_binder_StartResponse carries kdbus.test.binder.StartResponse as D-Bus arguments of signature "a(so)".
-var kdbusCodec_binder_StartResponse = runtime.Codec[StartResponse]{
+var kdbusCodec_binder_StartResponse = kdbusimpl.Codec[StartResponse]{
 	Sig:    "a(so)",
 	Encode: kdbusEncode_binder_StartResponse,
 	Decode: kdbusDecode_binder_StartResponse,
 }
 
 // kdbusCodec_binder_Level carries kdbus.test.binder.Level as D-Bus arguments of signature "d".
-var kdbusCodec_binder_Level = runtime.Codec[Level]{
+var kdbusCodec_binder_Level = kdbusimpl.Codec[Level]{
 	Sig:    "d",
 	Encode: kdbusEncode_binder_Level,
 	Decode: kdbusDecode_binder_Level,
@@ -392,17 +393,17 @@ func kdbusEncode_binder_StartRequest(e *wire.Encoder, m *StartRequest) {
 	}
 	a1 := e.BeginArray(4)
 	if m.File != nil {
-		runtime.EncodeUnixFD(e, m.File)
+		kdbusimpl.EncodeUnixFD(e, m.File)
 	}
 	e.EndArray(a1)
 	a2 := e.BeginArray(8)
 	if m.Listener != nil {
-		runtime.EncodeObjectRef(e, m.Listener)
+		kdbusimpl.EncodeObjectRef(e, m.Listener)
 	}
 	e.EndArray(a2)
 	a3 := e.BeginArray(4)
 	for _, x4 := range m.Extra {
-		runtime.EncodeUnixFD(e, x4)
+		kdbusimpl.EncodeUnixFD(e, x4)
 	}
 	e.EndArray(a3)
 	a5 := e.BeginArray(8)
@@ -416,19 +417,19 @@ func kdbusEncode_binder_StartRequest(e *wire.Encoder, m *StartRequest) {
 // kdbusDecode_binder_StartRequest reads the fields of kdbus.test.binder.StartRequest from D-Bus values of signature "aha(so)aha(ixuddbsiasait)".
 func kdbusDecode_binder_StartRequest(d *wire.Decoder, m *StartRequest) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		m.File = runtime.DecodeUnixFD(d)
+		m.File = kdbusimpl.DecodeUnixFD(d)
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "StartRequest.file")
+			kdbusimpl.ExtraPresenceElement(d, "StartRequest.file")
 		}
 	}
 	if end2 := d.BeginArray(8); d.More(end2) {
-		m.Listener = runtime.DecodeObjectRef(d)
+		m.Listener = kdbusimpl.DecodeObjectRef(d)
 		if d.More(end2) {
-			runtime.ExtraPresenceElement(d, "StartRequest.listener")
+			kdbusimpl.ExtraPresenceElement(d, "StartRequest.listener")
 		}
 	}
 	for end3 := d.BeginArray(4); d.More(end3); {
-		m.Extra = append(m.Extra, runtime.DecodeUnixFD(d))
+		m.Extra = append(m.Extra, kdbusimpl.DecodeUnixFD(d))
 	}
 	if end4 := d.BeginArray(8); d.More(end4) {
 		v5 := new(Settings)
@@ -436,7 +437,7 @@ func kdbusDecode_binder_StartRequest(d *wire.Decoder, m *StartRequest) {
 		kdbusDecode_binder_Settings(d, v5)
 		m.Settings = v5
 		if d.More(end4) {
-			runtime.ExtraPresenceElement(d, "StartRequest.settings")
+			kdbusimpl.ExtraPresenceElement(d, "StartRequest.settings")
 		}
 	}
 }
@@ -481,14 +482,14 @@ func kdbusDecode_binder_Settings(d *wire.Decoder, m *Settings) {
 		v2 := d.String()
 		m.Note = &v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Settings.note")
+			kdbusimpl.ExtraPresenceElement(d, "Settings.note")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
 		v4 := Settings_Mode(d.Int32())
 		m.Fallback = &v4
 		if d.More(end3) {
-			runtime.ExtraPresenceElement(d, "Settings.fallback")
+			kdbusimpl.ExtraPresenceElement(d, "Settings.fallback")
 		}
 	}
 	m.Id = d.Uint64()
@@ -501,7 +502,7 @@ func kdbusEncode_binder_StartResponse(e *wire.Encoder, m *StartResponse) {
 	}
 	a1 := e.BeginArray(8)
 	if m.Session != nil {
-		runtime.EncodeObjectRef(e, m.Session)
+		kdbusimpl.EncodeObjectRef(e, m.Session)
 	}
 	e.EndArray(a1)
 }
@@ -509,9 +510,9 @@ func kdbusEncode_binder_StartResponse(e *wire.Encoder, m *StartResponse) {
 // kdbusDecode_binder_StartResponse reads the fields of kdbus.test.binder.StartResponse from D-Bus values of signature "a(so)".
 func kdbusDecode_binder_StartResponse(d *wire.Decoder, m *StartResponse) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		m.Session = runtime.DecodeObjectRef(d)
+		m.Session = kdbusimpl.DecodeObjectRef(d)
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "StartResponse.session")
+			kdbusimpl.ExtraPresenceElement(d, "StartResponse.session")
 		}
 	}
 }

@@ -6,6 +6,7 @@ package clashpb
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
@@ -198,14 +199,14 @@ var Clash_ServiceDesc_ = runtime.ServiceDesc{
 }
 
 // kdbusCodec_clash_ClashClient carries kdbus.test.clash.ClashClient as D-Bus arguments of signature "s".
-var kdbusCodec_clash_ClashClient = runtime.Codec[ClashClient]{
+var kdbusCodec_clash_ClashClient = kdbusimpl.Codec[ClashClient]{
 	Sig:    "s",
 	Encode: kdbusEncode_clash_ClashClient,
 	Decode: kdbusDecode_clash_ClashClient,
 }
 
 // kdbusCodec_clash_ClashServer carries kdbus.test.clash.ClashServer as D-Bus arguments of signature "sa(i)".
-var kdbusCodec_clash_ClashServer = runtime.Codec[ClashServer]{
+var kdbusCodec_clash_ClashServer = kdbusimpl.Codec[ClashServer]{
 	Sig:    "sa(i)",
 	Encode: kdbusEncode_clash_ClashServer,
 	Decode: kdbusDecode_clash_ClashServer,
@@ -247,7 +248,7 @@ func kdbusDecode_clash_ClashServer(d *wire.Decoder, m *ClashServer) {
 		kdbusDecode_clash_Clash_ServiceDesc(d, v2)
 		m.Desc = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "ClashServer.desc")
+			kdbusimpl.ExtraPresenceElement(d, "ClashServer.desc")
 		}
 	}
 }

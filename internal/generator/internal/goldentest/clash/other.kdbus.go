@@ -6,6 +6,7 @@ package clashpb
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
@@ -150,7 +151,7 @@ var Other_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_other_ClashClient carries kdbus.test.clash.ClashClient as D-Bus arguments of signature "s".
-var kdbusCodec_other_ClashClient = runtime.Codec[ClashClient]{
+var kdbusCodec_other_ClashClient = kdbusimpl.Codec[ClashClient]{
 	Sig:    "s",
 	Encode: kdbusEncode_other_ClashClient,
 	Decode: kdbusDecode_other_ClashClient,

@@ -7,6 +7,7 @@ import (
 	bytes "bytes"
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
@@ -223,7 +224,7 @@ var Settings_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_editions_Setting carries kdbus.test.editions.Setting as D-Bus arguments of signature "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)".
-var kdbusCodec_editions_Setting = runtime.Codec[Setting]{
+var kdbusCodec_editions_Setting = kdbusimpl.Codec[Setting]{
 	Sig:    "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)",
 	Encode: kdbusEncode_editions_Setting,
 	Decode: kdbusDecode_editions_Setting,
@@ -305,14 +306,14 @@ func kdbusDecode_editions_Setting(d *wire.Decoder, m *Setting) {
 		v2 := d.String()
 		m.Key = &v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Setting.key")
+			kdbusimpl.ExtraPresenceElement(d, "Setting.key")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
 		v4 := d.Int32()
 		m.ExplicitNumber = &v4
 		if d.More(end3) {
-			runtime.ExtraPresenceElement(d, "Setting.explicit_number")
+			kdbusimpl.ExtraPresenceElement(d, "Setting.explicit_number")
 		}
 	}
 	m.Value = d.String()
@@ -323,7 +324,7 @@ func kdbusDecode_editions_Setting(d *wire.Decoder, m *Setting) {
 		v7 := Level(d.Int32())
 		m.Level = &v7
 		if d.More(end6) {
-			runtime.ExtraPresenceElement(d, "Setting.level")
+			kdbusimpl.ExtraPresenceElement(d, "Setting.level")
 		}
 	}
 	m.ImplicitLevel = Level(d.Int32())
@@ -339,7 +340,7 @@ func kdbusDecode_editions_Setting(d *wire.Decoder, m *Setting) {
 		kdbusDecode_editions_Owner(d, v11)
 		m.Owner = v11
 		if d.More(end10) {
-			runtime.ExtraPresenceElement(d, "Setting.owner")
+			kdbusimpl.ExtraPresenceElement(d, "Setting.owner")
 		}
 	}
 	v12 := new(Owner)
@@ -352,33 +353,33 @@ func kdbusDecode_editions_Setting(d *wire.Decoder, m *Setting) {
 		kdbusDecode_editions_Owner(d, v14)
 		m.DelimitedOwner = v14
 		if d.More(end13) {
-			runtime.ExtraPresenceElement(d, "Setting.delimited_owner")
+			kdbusimpl.ExtraPresenceElement(d, "Setting.delimited_owner")
 		}
 	}
 	if end15 := d.BeginArray(4); d.More(end15) {
 		m.Data = bytes.Clone(d.ByteArray())
 		if d.More(end15) {
-			runtime.ExtraPresenceElement(d, "Setting.data")
+			kdbusimpl.ExtraPresenceElement(d, "Setting.data")
 		}
 	}
 	d.BeginStruct()
 	switch name, sig := d.String(), d.Variant(); name {
 	case "user":
 		if sig != "s" {
-			runtime.BadOneofVariant(d, "Setting.scope", name, sig, "s")
+			kdbusimpl.BadOneofVariant(d, "Setting.scope", name, sig, "s")
 		} else {
 			m.Scope = &Setting_User{User: d.String()}
 		}
 	case "system":
 		if sig != "s" {
-			runtime.BadOneofVariant(d, "Setting.scope", name, sig, "s")
+			kdbusimpl.BadOneofVariant(d, "Setting.scope", name, sig, "s")
 		} else {
 			m.Scope = &Setting_System{System: d.String()}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "Setting.scope", name)
+		kdbusimpl.UnknownOneofMember(d, "Setting.scope", name)
 	}
 }
 
@@ -401,7 +402,7 @@ func kdbusDecode_editions_Owner(d *wire.Decoder, m *Owner) {
 		v2 := d.String()
 		m.Name = &v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Owner.name")
+			kdbusimpl.ExtraPresenceElement(d, "Owner.name")
 		}
 	}
 	m.Uid = d.Uint32()

@@ -6,6 +6,7 @@ package greeterv1
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
@@ -366,15 +367,15 @@ var greeter_Notify = runtime.UnaryMethod[HelloRequest, emptypb.Empty]{
 	Interface: Greeter_Interface,
 	Name:      Greeter_Notify_Member,
 	In:        kdbusCodec_greeter_HelloRequest,
-	Out:       runtime.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   true,
 }
 
 var greeter_Ping = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 	Interface: Greeter_Interface,
 	Name:      Greeter_Ping_Member,
-	In:        runtime.EmptyCodec,
-	Out:       runtime.EmptyCodec,
+	In:        kdbusimpl.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   false,
 }
 
@@ -414,7 +415,7 @@ var greeter_Collect = runtime.StreamMethod[HelloRequest, HelloReply]{
 var greeter_Ticks = runtime.StreamMethod[emptypb.Empty, Nothing]{
 	Interface:     Greeter_Interface,
 	Name:          Greeter_Ticks_Member,
-	In:            runtime.EmptyCodec,
+	In:            kdbusimpl.EmptyCodec,
 	Out:           kdbusCodec_greeter_Nothing,
 	ServerStreams: true,
 }
@@ -607,28 +608,28 @@ func (p *GreeterPropertyStore) SetGreetings(v uint32) error {
 }
 
 // kdbusCodec_greeter_HelloRequest carries example.greeter.v1.HelloRequest as D-Bus arguments of signature "ss".
-var kdbusCodec_greeter_HelloRequest = runtime.Codec[HelloRequest]{
+var kdbusCodec_greeter_HelloRequest = kdbusimpl.Codec[HelloRequest]{
 	Sig:    "ss",
 	Encode: kdbusEncode_greeter_HelloRequest,
 	Decode: kdbusDecode_greeter_HelloRequest,
 }
 
 // kdbusCodec_greeter_HelloReply carries example.greeter.v1.HelloReply as D-Bus arguments of signature "s".
-var kdbusCodec_greeter_HelloReply = runtime.Codec[HelloReply]{
+var kdbusCodec_greeter_HelloReply = kdbusimpl.Codec[HelloReply]{
 	Sig:    "s",
 	Encode: kdbusEncode_greeter_HelloReply,
 	Decode: kdbusDecode_greeter_HelloReply,
 }
 
 // kdbusCodec_greeter_Greeted carries example.greeter.v1.Greeted as D-Bus arguments of signature "s".
-var kdbusCodec_greeter_Greeted = runtime.Codec[Greeted]{
+var kdbusCodec_greeter_Greeted = kdbusimpl.Codec[Greeted]{
 	Sig:    "s",
 	Encode: kdbusEncode_greeter_Greeted,
 	Decode: kdbusDecode_greeter_Greeted,
 }
 
 // kdbusCodec_greeter_Nothing carries example.greeter.v1.Nothing as D-Bus arguments of signature "".
-var kdbusCodec_greeter_Nothing = runtime.Codec[Nothing]{
+var kdbusCodec_greeter_Nothing = kdbusimpl.Codec[Nothing]{
 	Sig:    "",
 	Encode: kdbusEncode_greeter_Nothing,
 	Decode: kdbusDecode_greeter_Nothing,

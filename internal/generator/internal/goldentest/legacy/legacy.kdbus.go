@@ -7,6 +7,7 @@ import (
 	bytes "bytes"
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
@@ -207,14 +208,14 @@ var Archive_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_legacy_Record carries kdbus.test.legacy.Record as D-Bus arguments of signature "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb".
-var kdbusCodec_legacy_Record = runtime.Codec[Record]{
+var kdbusCodec_legacy_Record = kdbusimpl.Codec[Record]{
 	Sig:    "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb",
 	Encode: kdbusEncode_legacy_Record,
 	Decode: kdbusDecode_legacy_Record,
 }
 
 // kdbusCodec_legacy_Receipt carries kdbus.test.legacy.Receipt as D-Bus arguments of signature "at".
-var kdbusCodec_legacy_Receipt = runtime.Codec[Receipt]{
+var kdbusCodec_legacy_Receipt = kdbusimpl.Codec[Receipt]{
 	Sig:    "at",
 	Encode: kdbusEncode_legacy_Receipt,
 	Decode: kdbusDecode_legacy_Receipt,
@@ -315,27 +316,27 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 		v3 := d.String()
 		m.Title = &v3
 		if d.More(end2) {
-			runtime.ExtraPresenceElement(d, "Record.title")
+			kdbusimpl.ExtraPresenceElement(d, "Record.title")
 		}
 	}
 	if end4 := d.BeginArray(4); d.More(end4) {
 		v5 := d.Int32()
 		m.Version = &v5
 		if d.More(end4) {
-			runtime.ExtraPresenceElement(d, "Record.version")
+			kdbusimpl.ExtraPresenceElement(d, "Record.version")
 		}
 	}
 	if end6 := d.BeginArray(4); d.More(end6) {
 		v7 := Kind(d.Int32())
 		m.Kind = &v7
 		if d.More(end6) {
-			runtime.ExtraPresenceElement(d, "Record.kind")
+			kdbusimpl.ExtraPresenceElement(d, "Record.kind")
 		}
 	}
 	if end8 := d.BeginArray(4); d.More(end8) {
 		m.Payload = bytes.Clone(d.ByteArray())
 		if d.More(end8) {
-			runtime.ExtraPresenceElement(d, "Record.payload")
+			kdbusimpl.ExtraPresenceElement(d, "Record.payload")
 		}
 	}
 	v9 := Kind(d.Int32())
@@ -350,7 +351,7 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 		kdbusDecode_legacy_Stamp(d, v12)
 		m.Modified = v12
 		if d.More(end11) {
-			runtime.ExtraPresenceElement(d, "Record.modified")
+			kdbusimpl.ExtraPresenceElement(d, "Record.modified")
 		}
 	}
 	for end13 := d.BeginArray(4); d.More(end13); {
@@ -365,7 +366,7 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 		kdbusDecode_legacy_Record_Extra(d, v16)
 		m.Extra = v16
 		if d.More(end15) {
-			runtime.ExtraPresenceElement(d, "Record.extra")
+			kdbusimpl.ExtraPresenceElement(d, "Record.extra")
 		}
 	}
 	for end17 := d.BeginArray(8); d.More(end17); {
@@ -378,13 +379,13 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 	switch name, sig := d.String(), d.Variant(); name {
 	case "url":
 		if sig != "s" {
-			runtime.BadOneofVariant(d, "Record.origin", name, sig, "s")
+			kdbusimpl.BadOneofVariant(d, "Record.origin", name, sig, "s")
 		} else {
 			m.Origin = &Record_Url{Url: d.String()}
 		}
 	case "scanned":
 		if sig != "(axas)" {
-			runtime.BadOneofVariant(d, "Record.origin", name, sig, "(axas)")
+			kdbusimpl.BadOneofVariant(d, "Record.origin", name, sig, "(axas)")
 		} else {
 			v19 := new(Stamp)
 			d.BeginStruct()
@@ -392,22 +393,22 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 			m.Origin = &Record_Scanned{Scanned: v19}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "Record.origin", name)
+		kdbusimpl.UnknownOneofMember(d, "Record.origin", name)
 	}
 	if end20 := d.BeginArray(8); d.More(end20) {
 		v21 := d.Double()
 		m.Weight = &v21
 		if d.More(end20) {
-			runtime.ExtraPresenceElement(d, "Record.weight")
+			kdbusimpl.ExtraPresenceElement(d, "Record.weight")
 		}
 	}
 	if end22 := d.BeginArray(8); d.More(end22) {
 		v23 := float32(d.Double())
 		m.Ratio = &v23
 		if d.More(end22) {
-			runtime.ExtraPresenceElement(d, "Record.ratio")
+			kdbusimpl.ExtraPresenceElement(d, "Record.ratio")
 		}
 	}
 	m.Digest = bytes.Clone(d.ByteArray())
@@ -438,14 +439,14 @@ func kdbusDecode_legacy_Stamp(d *wire.Decoder, m *Stamp) {
 		v2 := d.Int64()
 		m.Unix = &v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Stamp.unix")
+			kdbusimpl.ExtraPresenceElement(d, "Stamp.unix")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
 		v4 := d.String()
 		m.Zone = &v4
 		if d.More(end3) {
-			runtime.ExtraPresenceElement(d, "Stamp.zone")
+			kdbusimpl.ExtraPresenceElement(d, "Stamp.zone")
 		}
 	}
 }
@@ -469,7 +470,7 @@ func kdbusDecode_legacy_Record_Extra(d *wire.Decoder, m *Record_Extra) {
 		v2 := d.String()
 		m.Note = &v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Record.Extra.note")
+			kdbusimpl.ExtraPresenceElement(d, "Record.Extra.note")
 		}
 	}
 	v3 := d.Int32()
@@ -494,7 +495,7 @@ func kdbusDecode_legacy_Record_Line(d *wire.Decoder, m *Record_Line) {
 		v2 := d.String()
 		m.Text = &v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Record.Line.text")
+			kdbusimpl.ExtraPresenceElement(d, "Record.Line.text")
 		}
 	}
 }
@@ -517,7 +518,7 @@ func kdbusDecode_legacy_Receipt(d *wire.Decoder, m *Receipt) {
 		v2 := d.Uint64()
 		m.Number = &v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Receipt.number")
+			kdbusimpl.ExtraPresenceElement(d, "Receipt.number")
 		}
 	}
 }

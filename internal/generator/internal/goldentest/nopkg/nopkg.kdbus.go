@@ -7,6 +7,7 @@ import (
 	context "context"
 	shared "github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/shared"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
@@ -225,14 +226,14 @@ var Bare_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_nopkg_Ping carries Ping as D-Bus arguments of signature "iaayai".
-var kdbusCodec_nopkg_Ping = runtime.Codec[Ping]{
+var kdbusCodec_nopkg_Ping = kdbusimpl.Codec[Ping]{
 	Sig:    "iaayai",
 	Encode: kdbusEncode_nopkg_Ping,
 	Decode: kdbusDecode_nopkg_Ping,
 }
 
 // kdbusCodec_nopkg_sharedpb_Label carries kdbus.test.shared.Label as D-Bus arguments of signature "si(sv)".
-var kdbusCodec_nopkg_sharedpb_Label = runtime.Codec[shared.Label]{
+var kdbusCodec_nopkg_sharedpb_Label = kdbusimpl.Codec[shared.Label]{
 	Sig:    "si(sv)",
 	Encode: kdbusEncode_nopkg_sharedpb_Label,
 	Decode: kdbusDecode_nopkg_sharedpb_Label,
@@ -246,7 +247,7 @@ func kdbusEncode_nopkg_Ping(e *wire.Encoder, m *Ping) {
 	e.Int32(m.N)
 	a1 := e.BeginArray(4)
 	if m.Label != nil {
-		runtime.EncodeProto(e, m.Label)
+		kdbusimpl.EncodeProto(e, m.Label)
 	}
 	e.EndArray(a1)
 	a2 := e.BeginArray(4)
@@ -261,10 +262,10 @@ func kdbusDecode_nopkg_Ping(d *wire.Decoder, m *Ping) {
 	m.N = d.Int32()
 	if end1 := d.BeginArray(4); d.More(end1) {
 		v2 := new(shared.Label)
-		runtime.DecodeProto(d, v2)
+		kdbusimpl.DecodeProto(d, v2)
 		m.Label = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Ping.label")
+			kdbusimpl.ExtraPresenceElement(d, "Ping.label")
 		}
 	}
 	for end3 := d.BeginArray(4); d.More(end3); {
@@ -288,7 +289,7 @@ func kdbusEncode_nopkg_sharedpb_Label(e *wire.Encoder, m *shared.Label) {
 	case *shared.Label_ParentHint:
 		e.String("parent_hint")
 		e.Variant("ay")
-		runtime.EncodeProto(e, x1.ParentHint)
+		kdbusimpl.EncodeProto(e, x1.ParentHint)
 	default:
 		e.String("")
 		e.Variant("s")
@@ -304,21 +305,21 @@ func kdbusDecode_nopkg_sharedpb_Label(d *wire.Decoder, m *shared.Label) {
 	switch name, sig := d.String(), d.Variant(); name {
 	case "weight":
 		if sig != "i" {
-			runtime.BadOneofVariant(d, "Label.extra", name, sig, "i")
+			kdbusimpl.BadOneofVariant(d, "Label.extra", name, sig, "i")
 		} else {
 			m.Extra = &shared.Label_Weight{Weight: d.Int32()}
 		}
 	case "parent_hint":
 		if sig != "ay" {
-			runtime.BadOneofVariant(d, "Label.extra", name, sig, "ay")
+			kdbusimpl.BadOneofVariant(d, "Label.extra", name, sig, "ay")
 		} else {
 			v1 := new(shared.Label)
-			runtime.DecodeProto(d, v1)
+			kdbusimpl.DecodeProto(d, v1)
 			m.Extra = &shared.Label_ParentHint{ParentHint: v1}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "Label.extra", name)
+		kdbusimpl.UnknownOneofMember(d, "Label.extra", name)
 	}
 }

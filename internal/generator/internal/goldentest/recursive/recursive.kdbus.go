@@ -6,6 +6,7 @@ package recursivepb
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	maps "maps"
 	slices "slices"
@@ -332,28 +333,28 @@ var Trees_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_recursive_Forest carries kdbus.test.recursive.Forest as D-Bus arguments of signature "aayaaya{say}aaya(s)".
-var kdbusCodec_recursive_Forest = runtime.Codec[Forest]{
+var kdbusCodec_recursive_Forest = kdbusimpl.Codec[Forest]{
 	Sig:    "aayaaya{say}aaya(s)",
 	Encode: kdbusEncode_recursive_Forest,
 	Decode: kdbusDecode_recursive_Forest,
 }
 
 // kdbusCodec_recursive_Node carries kdbus.test.recursive.Node as D-Bus arguments of signature "saayaaya{say}(sv)h".
-var kdbusCodec_recursive_Node = runtime.Codec[Node]{
+var kdbusCodec_recursive_Node = kdbusimpl.Codec[Node]{
 	Sig:    "saayaaya{say}(sv)h",
 	Encode: kdbusEncode_recursive_Node,
 	Decode: kdbusDecode_recursive_Node,
 }
 
 // kdbusCodec_recursive_Even carries kdbus.test.recursive.Even as D-Bus arguments of signature "iaay".
-var kdbusCodec_recursive_Even = runtime.Codec[Even]{
+var kdbusCodec_recursive_Even = kdbusimpl.Codec[Even]{
 	Sig:    "iaay",
 	Encode: kdbusEncode_recursive_Even,
 	Decode: kdbusDecode_recursive_Even,
 }
 
 // kdbusCodec_recursive_Odd carries kdbus.test.recursive.Odd as D-Bus arguments of signature "iaay".
-var kdbusCodec_recursive_Odd = runtime.Codec[Odd]{
+var kdbusCodec_recursive_Odd = kdbusimpl.Codec[Odd]{
 	Sig:    "iaay",
 	Encode: kdbusEncode_recursive_Odd,
 	Decode: kdbusDecode_recursive_Odd,
@@ -366,12 +367,12 @@ func kdbusEncode_recursive_Forest(e *wire.Encoder, m *Forest) {
 	}
 	a1 := e.BeginArray(4)
 	if m.Root != nil {
-		runtime.EncodeProto(e, m.Root)
+		kdbusimpl.EncodeProto(e, m.Root)
 	}
 	e.EndArray(a1)
 	a2 := e.BeginArray(4)
 	for _, x3 := range m.Trees {
-		runtime.EncodeProto(e, x3)
+		kdbusimpl.EncodeProto(e, x3)
 	}
 	e.EndArray(a2)
 	a4 := e.BeginArray(8)
@@ -379,12 +380,12 @@ func kdbusEncode_recursive_Forest(e *wire.Encoder, m *Forest) {
 		v6 := m.Evens[k5]
 		e.BeginStruct()
 		e.String(k5)
-		runtime.EncodeProto(e, v6)
+		kdbusimpl.EncodeProto(e, v6)
 	}
 	e.EndArray(a4)
 	a7 := e.BeginArray(4)
 	if m.Ring != nil {
-		runtime.EncodeProto(e, m.Ring)
+		kdbusimpl.EncodeProto(e, m.Ring)
 	}
 	e.EndArray(a7)
 	a8 := e.BeginArray(8)
@@ -399,22 +400,22 @@ func kdbusEncode_recursive_Forest(e *wire.Encoder, m *Forest) {
 func kdbusDecode_recursive_Forest(d *wire.Decoder, m *Forest) {
 	if end1 := d.BeginArray(4); d.More(end1) {
 		v2 := new(Node)
-		runtime.DecodeProto(d, v2)
+		kdbusimpl.DecodeProto(d, v2)
 		m.Root = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Forest.root")
+			kdbusimpl.ExtraPresenceElement(d, "Forest.root")
 		}
 	}
 	for end3 := d.BeginArray(4); d.More(end3); {
 		v4 := new(Node)
-		runtime.DecodeProto(d, v4)
+		kdbusimpl.DecodeProto(d, v4)
 		m.Trees = append(m.Trees, v4)
 	}
 	for end5 := d.BeginArray(8); d.More(end5); {
 		d.BeginStruct()
 		k6 := d.String()
 		v7 := new(Even)
-		runtime.DecodeProto(d, v7)
+		kdbusimpl.DecodeProto(d, v7)
 		if m.Evens == nil {
 			m.Evens = make(map[string]*Even)
 		}
@@ -422,10 +423,10 @@ func kdbusDecode_recursive_Forest(d *wire.Decoder, m *Forest) {
 	}
 	if end8 := d.BeginArray(4); d.More(end8) {
 		v9 := new(Ring)
-		runtime.DecodeProto(d, v9)
+		kdbusimpl.DecodeProto(d, v9)
 		m.Ring = v9
 		if d.More(end8) {
-			runtime.ExtraPresenceElement(d, "Forest.ring")
+			kdbusimpl.ExtraPresenceElement(d, "Forest.ring")
 		}
 	}
 	if end10 := d.BeginArray(8); d.More(end10) {
@@ -434,7 +435,7 @@ func kdbusDecode_recursive_Forest(d *wire.Decoder, m *Forest) {
 		kdbusDecode_recursive_Plain(d, v11)
 		m.Plain = v11
 		if d.More(end10) {
-			runtime.ExtraPresenceElement(d, "Forest.plain")
+			kdbusimpl.ExtraPresenceElement(d, "Forest.plain")
 		}
 	}
 }
@@ -460,12 +461,12 @@ func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 	e.String(m.Name)
 	a1 := e.BeginArray(4)
 	for _, x2 := range m.Children {
-		runtime.EncodeProto(e, x2)
+		kdbusimpl.EncodeProto(e, x2)
 	}
 	e.EndArray(a1)
 	a3 := e.BeginArray(4)
 	if m.Parent != nil {
-		runtime.EncodeProto(e, m.Parent)
+		kdbusimpl.EncodeProto(e, m.Parent)
 	}
 	e.EndArray(a3)
 	a4 := e.BeginArray(8)
@@ -473,7 +474,7 @@ func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 		v6 := m.ByName[k5]
 		e.BeginStruct()
 		e.String(k5)
-		runtime.EncodeProto(e, v6)
+		kdbusimpl.EncodeProto(e, v6)
 	}
 	e.EndArray(a4)
 	e.BeginStruct()
@@ -481,7 +482,7 @@ func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 	case *Node_Other:
 		e.String("other")
 		e.Variant("ay")
-		runtime.EncodeProto(e, x7.Other)
+		kdbusimpl.EncodeProto(e, x7.Other)
 	case *Node_Weight:
 		e.String("weight")
 		e.Variant("i")
@@ -491,7 +492,7 @@ func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 		e.Variant("s")
 		e.String("")
 	}
-	runtime.AppendMemfd(e, m.Blob)
+	kdbusimpl.AppendMemfd(e, m.Blob)
 }
 
 // kdbusDecode_recursive_Node reads the fields of kdbus.test.recursive.Node from D-Bus values of signature "saayaaya{say}(sv)h".
@@ -499,22 +500,22 @@ func kdbusDecode_recursive_Node(d *wire.Decoder, m *Node) {
 	m.Name = d.String()
 	for end1 := d.BeginArray(4); d.More(end1); {
 		v2 := new(Node)
-		runtime.DecodeProto(d, v2)
+		kdbusimpl.DecodeProto(d, v2)
 		m.Children = append(m.Children, v2)
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
 		v4 := new(Node)
-		runtime.DecodeProto(d, v4)
+		kdbusimpl.DecodeProto(d, v4)
 		m.Parent = v4
 		if d.More(end3) {
-			runtime.ExtraPresenceElement(d, "Node.parent")
+			kdbusimpl.ExtraPresenceElement(d, "Node.parent")
 		}
 	}
 	for end5 := d.BeginArray(8); d.More(end5); {
 		d.BeginStruct()
 		k6 := d.String()
 		v7 := new(Node)
-		runtime.DecodeProto(d, v7)
+		kdbusimpl.DecodeProto(d, v7)
 		if m.ByName == nil {
 			m.ByName = make(map[string]*Node)
 		}
@@ -524,24 +525,24 @@ func kdbusDecode_recursive_Node(d *wire.Decoder, m *Node) {
 	switch name, sig := d.String(), d.Variant(); name {
 	case "other":
 		if sig != "ay" {
-			runtime.BadOneofVariant(d, "Node.extra", name, sig, "ay")
+			kdbusimpl.BadOneofVariant(d, "Node.extra", name, sig, "ay")
 		} else {
 			v8 := new(Node)
-			runtime.DecodeProto(d, v8)
+			kdbusimpl.DecodeProto(d, v8)
 			m.Extra = &Node_Other{Other: v8}
 		}
 	case "weight":
 		if sig != "i" {
-			runtime.BadOneofVariant(d, "Node.extra", name, sig, "i")
+			kdbusimpl.BadOneofVariant(d, "Node.extra", name, sig, "i")
 		} else {
 			m.Extra = &Node_Weight{Weight: d.Int32()}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "Node.extra", name)
+		kdbusimpl.UnknownOneofMember(d, "Node.extra", name)
 	}
-	m.Blob = runtime.DecodeMemfd(d)
+	m.Blob = kdbusimpl.DecodeMemfd(d)
 }
 
 // kdbusEncode_recursive_Even appends the fields of kdbus.test.recursive.Even as D-Bus values of signature "iaay".
@@ -552,7 +553,7 @@ func kdbusEncode_recursive_Even(e *wire.Encoder, m *Even) {
 	e.Int32(m.N)
 	a1 := e.BeginArray(4)
 	if m.Next != nil {
-		runtime.EncodeProto(e, m.Next)
+		kdbusimpl.EncodeProto(e, m.Next)
 	}
 	e.EndArray(a1)
 }
@@ -562,10 +563,10 @@ func kdbusDecode_recursive_Even(d *wire.Decoder, m *Even) {
 	m.N = d.Int32()
 	if end1 := d.BeginArray(4); d.More(end1) {
 		v2 := new(Odd)
-		runtime.DecodeProto(d, v2)
+		kdbusimpl.DecodeProto(d, v2)
 		m.Next = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Even.next")
+			kdbusimpl.ExtraPresenceElement(d, "Even.next")
 		}
 	}
 }
@@ -578,7 +579,7 @@ func kdbusEncode_recursive_Odd(e *wire.Encoder, m *Odd) {
 	e.Int32(m.N)
 	a1 := e.BeginArray(4)
 	if m.Next != nil {
-		runtime.EncodeProto(e, m.Next)
+		kdbusimpl.EncodeProto(e, m.Next)
 	}
 	e.EndArray(a1)
 }
@@ -588,10 +589,10 @@ func kdbusDecode_recursive_Odd(d *wire.Decoder, m *Odd) {
 	m.N = d.Int32()
 	if end1 := d.BeginArray(4); d.More(end1) {
 		v2 := new(Even)
-		runtime.DecodeProto(d, v2)
+		kdbusimpl.DecodeProto(d, v2)
 		m.Next = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Odd.next")
+			kdbusimpl.ExtraPresenceElement(d, "Odd.next")
 		}
 	}
 }

@@ -7,6 +7,7 @@ import (
 	bytes "bytes"
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	maps "maps"
 	slices "slices"
@@ -615,42 +616,42 @@ var Kitchen_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_scalars_Everything carries kdbus.test.scalars.Everything as D-Bus arguments of signature "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai".
-var kdbusCodec_scalars_Everything = runtime.Codec[Everything]{
+var kdbusCodec_scalars_Everything = kdbusimpl.Codec[Everything]{
 	Sig:    "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai",
 	Encode: kdbusEncode_scalars_Everything,
 	Decode: kdbusDecode_scalars_Everything,
 }
 
 // kdbusCodec_scalars_Choice carries kdbus.test.scalars.Choice as D-Bus arguments of signature "s(sv)u(sv)as(sv)".
-var kdbusCodec_scalars_Choice = runtime.Codec[Choice]{
+var kdbusCodec_scalars_Choice = kdbusimpl.Codec[Choice]{
 	Sig:    "s(sv)u(sv)as(sv)",
 	Encode: kdbusEncode_scalars_Choice,
 	Decode: kdbusDecode_scalars_Choice,
 }
 
 // kdbusCodec_scalars_Collections carries kdbus.test.scalars.Collections as D-Bus arguments of signature "aiasaayaia(sa(xx)i)abadada{si}a{is}a{xay}a{ui}a{t(sa(xx)i)}a{bs}a{ib}a{td}a{s(xx)}a{bb}".
-var kdbusCodec_scalars_Collections = runtime.Codec[Collections]{
+var kdbusCodec_scalars_Collections = kdbusimpl.Codec[Collections]{
 	Sig:    "aiasaayaia(sa(xx)i)abadada{si}a{is}a{xay}a{ui}a{t(sa(xx)i)}a{bs}a{ib}a{td}a{s(xx)}a{bb}",
 	Encode: kdbusEncode_scalars_Collections,
 	Decode: kdbusDecode_scalars_Collections,
 }
 
 // kdbusCodec_scalars_Shuffled carries kdbus.test.scalars.Shuffled as D-Bus arguments of signature "s(sv)ss".
-var kdbusCodec_scalars_Shuffled = runtime.Codec[Shuffled]{
+var kdbusCodec_scalars_Shuffled = kdbusimpl.Codec[Shuffled]{
 	Sig:    "s(sv)ss",
 	Encode: kdbusEncode_scalars_Shuffled,
 	Decode: kdbusDecode_scalars_Shuffled,
 }
 
 // kdbusCodec_scalars_Blob carries kdbus.test.scalars.Blob as D-Bus arguments of signature "hsahah(sv)".
-var kdbusCodec_scalars_Blob = runtime.Codec[Blob]{
+var kdbusCodec_scalars_Blob = kdbusimpl.Codec[Blob]{
 	Sig:    "hsahah(sv)",
 	Encode: kdbusEncode_scalars_Blob,
 	Decode: kdbusDecode_scalars_Blob,
 }
 
 // kdbusCodec_scalars_Parcel carries kdbus.test.scalars.Parcel as D-Bus arguments of signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
-var kdbusCodec_scalars_Parcel = runtime.Codec[Parcel]{
+var kdbusCodec_scalars_Parcel = kdbusimpl.Codec[Parcel]{
 	Sig:    "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}",
 	Encode: kdbusEncode_scalars_Parcel,
 	Decode: kdbusDecode_scalars_Parcel,
@@ -764,83 +765,83 @@ func kdbusDecode_scalars_Everything(d *wire.Decoder, m *Everything) {
 		kdbusDecode_scalars_Inner(d, v2)
 		m.Inner = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Everything.inner")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.inner")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
 		d.Bool()
 		m.Nothing = new(Empty)
 		if d.More(end3) {
-			runtime.ExtraPresenceElement(d, "Everything.nothing")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.nothing")
 		}
 	}
 	if end4 := d.BeginArray(4); d.More(end4) {
 		v5 := d.Bool()
 		m.Ob = &v5
 		if d.More(end4) {
-			runtime.ExtraPresenceElement(d, "Everything.ob")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.ob")
 		}
 	}
 	if end6 := d.BeginArray(4); d.More(end6) {
 		v7 := d.Int32()
 		m.Oi32 = &v7
 		if d.More(end6) {
-			runtime.ExtraPresenceElement(d, "Everything.oi32")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.oi32")
 		}
 	}
 	if end8 := d.BeginArray(4); d.More(end8) {
 		v9 := d.Uint32()
 		m.Ou32 = &v9
 		if d.More(end8) {
-			runtime.ExtraPresenceElement(d, "Everything.ou32")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.ou32")
 		}
 	}
 	if end10 := d.BeginArray(8); d.More(end10) {
 		v11 := d.Int64()
 		m.Oi64 = &v11
 		if d.More(end10) {
-			runtime.ExtraPresenceElement(d, "Everything.oi64")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.oi64")
 		}
 	}
 	if end12 := d.BeginArray(8); d.More(end12) {
 		v13 := d.Uint64()
 		m.Ou64 = &v13
 		if d.More(end12) {
-			runtime.ExtraPresenceElement(d, "Everything.ou64")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.ou64")
 		}
 	}
 	if end14 := d.BeginArray(8); d.More(end14) {
 		v15 := d.Double()
 		m.Od = &v15
 		if d.More(end14) {
-			runtime.ExtraPresenceElement(d, "Everything.od")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.od")
 		}
 	}
 	if end16 := d.BeginArray(8); d.More(end16) {
 		v17 := float32(d.Double())
 		m.Of = &v17
 		if d.More(end16) {
-			runtime.ExtraPresenceElement(d, "Everything.of")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.of")
 		}
 	}
 	if end18 := d.BeginArray(4); d.More(end18) {
 		v19 := d.String()
 		m.Os = &v19
 		if d.More(end18) {
-			runtime.ExtraPresenceElement(d, "Everything.os")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.os")
 		}
 	}
 	if end20 := d.BeginArray(4); d.More(end20) {
 		m.Oby = bytes.Clone(d.ByteArray())
 		if d.More(end20) {
-			runtime.ExtraPresenceElement(d, "Everything.oby")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.oby")
 		}
 	}
 	if end21 := d.BeginArray(4); d.More(end21) {
 		v22 := Color(d.Int32())
 		m.Ocolor = &v22
 		if d.More(end21) {
-			runtime.ExtraPresenceElement(d, "Everything.ocolor")
+			kdbusimpl.ExtraPresenceElement(d, "Everything.ocolor")
 		}
 	}
 }
@@ -869,7 +870,7 @@ func kdbusDecode_scalars_Inner(d *wire.Decoder, m *Inner) {
 		kdbusDecode_scalars_Inner_Point(d, v2)
 		m.Where = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Inner.where")
+			kdbusimpl.ExtraPresenceElement(d, "Inner.where")
 		}
 	}
 	m.Color = Color(d.Int32())
@@ -978,19 +979,19 @@ func kdbusDecode_scalars_Choice(d *wire.Decoder, m *Choice) {
 	switch name, sig := d.String(), d.Variant(); name {
 	case "text":
 		if sig != "s" {
-			runtime.BadOneofVariant(d, "Choice.pick", name, sig, "s")
+			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "s")
 		} else {
 			m.Pick = &Choice_Text{Text: d.String()}
 		}
 	case "number":
 		if sig != "x" {
-			runtime.BadOneofVariant(d, "Choice.pick", name, sig, "x")
+			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "x")
 		} else {
 			m.Pick = &Choice_Number{Number: d.Int64()}
 		}
 	case "inner":
 		if sig != "(sa(xx)i)" {
-			runtime.BadOneofVariant(d, "Choice.pick", name, sig, "(sa(xx)i)")
+			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "(sa(xx)i)")
 		} else {
 			v1 := new(Inner)
 			d.BeginStruct()
@@ -999,46 +1000,46 @@ func kdbusDecode_scalars_Choice(d *wire.Decoder, m *Choice) {
 		}
 	case "color":
 		if sig != "i" {
-			runtime.BadOneofVariant(d, "Choice.pick", name, sig, "i")
+			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "i")
 		} else {
 			m.Pick = &Choice_Color{Color: Color(d.Int32())}
 		}
 	case "raw":
 		if sig != "ay" {
-			runtime.BadOneofVariant(d, "Choice.pick", name, sig, "ay")
+			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "ay")
 		} else {
 			m.Pick = &Choice_Raw{Raw: bytes.Clone(d.ByteArray())}
 		}
 	case "none":
 		if sig != "b" {
-			runtime.BadOneofVariant(d, "Choice.pick", name, sig, "b")
+			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "b")
 		} else {
 			d.Bool()
 			m.Pick = &Choice_None{None: new(Empty)}
 		}
 	case "ratio":
 		if sig != "d" {
-			runtime.BadOneofVariant(d, "Choice.pick", name, sig, "d")
+			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "d")
 		} else {
 			m.Pick = &Choice_Ratio{Ratio: float32(d.Double())}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "Choice.pick", name)
+		kdbusimpl.UnknownOneofMember(d, "Choice.pick", name)
 	}
 	m.After = d.Uint32()
 	d.BeginStruct()
 	switch name, sig := d.String(), d.Variant(); name {
 	case "flag":
 		if sig != "b" {
-			runtime.BadOneofVariant(d, "Choice.second", name, sig, "b")
+			kdbusimpl.BadOneofVariant(d, "Choice.second", name, sig, "b")
 		} else {
 			m.Second = &Choice_Flag{Flag: d.Bool()}
 		}
 	case "point":
 		if sig != "(xx)" {
-			runtime.BadOneofVariant(d, "Choice.second", name, sig, "(xx)")
+			kdbusimpl.BadOneofVariant(d, "Choice.second", name, sig, "(xx)")
 		} else {
 			v2 := new(Inner_Point)
 			d.BeginStruct()
@@ -1046,37 +1047,37 @@ func kdbusDecode_scalars_Choice(d *wire.Decoder, m *Choice) {
 			m.Second = &Choice_Point{Point: v2}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "Choice.second", name)
+		kdbusimpl.UnknownOneofMember(d, "Choice.second", name)
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
 		v4 := d.String()
 		m.Maybe = &v4
 		if d.More(end3) {
-			runtime.ExtraPresenceElement(d, "Choice.maybe")
+			kdbusimpl.ExtraPresenceElement(d, "Choice.maybe")
 		}
 	}
 	d.BeginStruct()
 	switch name, sig := d.String(), d.Variant(); name {
 	case "e1":
 		if sig != "b" {
-			runtime.BadOneofVariant(d, "Choice.only_empty", name, sig, "b")
+			kdbusimpl.BadOneofVariant(d, "Choice.only_empty", name, sig, "b")
 		} else {
 			d.Bool()
 			m.OnlyEmpty = &Choice_E1{E1: new(Empty)}
 		}
 	case "e2":
 		if sig != "b" {
-			runtime.BadOneofVariant(d, "Choice.only_empty", name, sig, "b")
+			kdbusimpl.BadOneofVariant(d, "Choice.only_empty", name, sig, "b")
 		} else {
 			d.Bool()
 			m.OnlyEmpty = &Choice_E2{E2: new(Empty)}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "Choice.only_empty", name)
+		kdbusimpl.UnknownOneofMember(d, "Choice.only_empty", name)
 	}
 }
 
@@ -1366,20 +1367,20 @@ func kdbusDecode_scalars_Shuffled(d *wire.Decoder, m *Shuffled) {
 	switch name, sig := d.String(), d.Variant(); name {
 	case "fifth":
 		if sig != "s" {
-			runtime.BadOneofVariant(d, "Shuffled.either", name, sig, "s")
+			kdbusimpl.BadOneofVariant(d, "Shuffled.either", name, sig, "s")
 		} else {
 			m.Either = &Shuffled_Fifth{Fifth: d.String()}
 		}
 	case "second":
 		if sig != "s" {
-			runtime.BadOneofVariant(d, "Shuffled.either", name, sig, "s")
+			kdbusimpl.BadOneofVariant(d, "Shuffled.either", name, sig, "s")
 		} else {
 			m.Either = &Shuffled_Second{Second: d.String()}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "Shuffled.either", name)
+		kdbusimpl.UnknownOneofMember(d, "Shuffled.either", name)
 	}
 	m.Third = d.String()
 	m.Fourth = d.String()
@@ -1390,16 +1391,16 @@ func kdbusEncode_scalars_Blob(e *wire.Encoder, m *Blob) {
 	if m == nil {
 		m = new(Blob)
 	}
-	runtime.AppendMemfd(e, m.Data)
+	kdbusimpl.AppendMemfd(e, m.Data)
 	e.String(m.Name)
 	a1 := e.BeginArray(4)
 	for _, x2 := range m.Chunks {
-		runtime.AppendMemfd(e, x2)
+		kdbusimpl.AppendMemfd(e, x2)
 	}
 	e.EndArray(a1)
 	a3 := e.BeginArray(4)
 	if m.Extra != nil {
-		runtime.AppendMemfd(e, m.Extra)
+		kdbusimpl.AppendMemfd(e, m.Extra)
 	}
 	e.EndArray(a3)
 	e.BeginStruct()
@@ -1407,7 +1408,7 @@ func kdbusEncode_scalars_Blob(e *wire.Encoder, m *Blob) {
 	case *Blob_Frame:
 		e.String("frame")
 		e.Variant("h")
-		runtime.AppendMemfd(e, x4.Frame)
+		kdbusimpl.AppendMemfd(e, x4.Frame)
 	case *Blob_Label:
 		e.String("label")
 		e.Variant("s")
@@ -1421,35 +1422,35 @@ func kdbusEncode_scalars_Blob(e *wire.Encoder, m *Blob) {
 
 // kdbusDecode_scalars_Blob reads the fields of kdbus.test.scalars.Blob from D-Bus values of signature "hsahah(sv)".
 func kdbusDecode_scalars_Blob(d *wire.Decoder, m *Blob) {
-	m.Data = runtime.DecodeMemfd(d)
+	m.Data = kdbusimpl.DecodeMemfd(d)
 	m.Name = d.String()
 	for end1 := d.BeginArray(4); d.More(end1); {
-		m.Chunks = append(m.Chunks, runtime.DecodeMemfd(d))
+		m.Chunks = append(m.Chunks, kdbusimpl.DecodeMemfd(d))
 	}
 	if end2 := d.BeginArray(4); d.More(end2) {
-		m.Extra = runtime.DecodeMemfd(d)
+		m.Extra = kdbusimpl.DecodeMemfd(d)
 		if d.More(end2) {
-			runtime.ExtraPresenceElement(d, "Blob.extra")
+			kdbusimpl.ExtraPresenceElement(d, "Blob.extra")
 		}
 	}
 	d.BeginStruct()
 	switch name, sig := d.String(), d.Variant(); name {
 	case "frame":
 		if sig != "h" {
-			runtime.BadOneofVariant(d, "Blob.kind", name, sig, "h")
+			kdbusimpl.BadOneofVariant(d, "Blob.kind", name, sig, "h")
 		} else {
-			m.Kind = &Blob_Frame{Frame: runtime.DecodeMemfd(d)}
+			m.Kind = &Blob_Frame{Frame: kdbusimpl.DecodeMemfd(d)}
 		}
 	case "label":
 		if sig != "s" {
-			runtime.BadOneofVariant(d, "Blob.kind", name, sig, "s")
+			kdbusimpl.BadOneofVariant(d, "Blob.kind", name, sig, "s")
 		} else {
 			m.Kind = &Blob_Label{Label: d.String()}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "Blob.kind", name)
+		kdbusimpl.UnknownOneofMember(d, "Blob.kind", name)
 	}
 }
 
@@ -1489,7 +1490,7 @@ func kdbusDecode_scalars_Parcel(d *wire.Decoder, m *Parcel) {
 		kdbusDecode_scalars_Blob(d, v2)
 		m.Main = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Parcel.main")
+			kdbusimpl.ExtraPresenceElement(d, "Parcel.main")
 		}
 	}
 	for end3 := d.BeginArray(8); d.More(end3); {

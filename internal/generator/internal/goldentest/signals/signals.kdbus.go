@@ -7,6 +7,7 @@ import (
 	bytes "bytes"
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 	structpb "google.golang.org/protobuf/types/known/structpb"
@@ -359,8 +360,8 @@ func ExportStationServer(conn *runtime.Conn, impl StationServer, props *StationP
 var station_Touch = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 	Interface: Station_Interface,
 	Name:      Station_Touch_Member,
-	In:        runtime.EmptyCodec,
-	Out:       runtime.EmptyCodec,
+	In:        kdbusimpl.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   false,
 }
 
@@ -554,7 +555,7 @@ var station_Properties = runtime.Properties[StationProperties]{
 					v2 := d.Int32()
 					m.Delay = &v2
 					if d.More(end1) {
-						runtime.ExtraPresenceElement(d, "StationProperties.delay")
+						kdbusimpl.ExtraPresenceElement(d, "StationProperties.delay")
 					}
 				}
 			},
@@ -618,15 +619,15 @@ var station_Properties = runtime.Properties[StationProperties]{
 			Encode: func(e *wire.Encoder, m *StationProperties) {
 				a1 := e.BeginArray(8)
 				if m.Opened != nil {
-					runtime.EncodeTimestamp(e, m.Opened)
+					kdbusimpl.EncodeTimestamp(e, m.Opened)
 				}
 				e.EndArray(a1)
 			},
 			Decode: func(d *wire.Decoder, m *StationProperties) {
 				if end1 := d.BeginArray(8); d.More(end1) {
-					m.Opened = runtime.DecodeTimestamp(d)
+					m.Opened = kdbusimpl.DecodeTimestamp(d)
 					if d.More(end1) {
-						runtime.ExtraPresenceElement(d, "StationProperties.opened")
+						kdbusimpl.ExtraPresenceElement(d, "StationProperties.opened")
 					}
 				}
 			},
@@ -641,16 +642,16 @@ var station_Properties = runtime.Properties[StationProperties]{
 				const depth = 3
 				a1 := e.BeginArray(4)
 				if m.Extra != nil {
-					runtime.EncodeStruct(e, m.Extra, depth+1)
+					kdbusimpl.EncodeStruct(e, m.Extra, depth+1)
 				}
 				e.EndArray(a1)
 			},
 			Decode: func(d *wire.Decoder, m *StationProperties) {
 				const depth = 3
 				if end1 := d.BeginArray(4); d.More(end1) {
-					m.Extra = runtime.DecodeStruct(d, depth+1)
+					m.Extra = kdbusimpl.DecodeStruct(d, depth+1)
 					if d.More(end1) {
-						runtime.ExtraPresenceElement(d, "StationProperties.extra")
+						kdbusimpl.ExtraPresenceElement(d, "StationProperties.extra")
 					}
 				}
 			},
@@ -702,7 +703,7 @@ var station_Properties = runtime.Properties[StationProperties]{
 					kdbusDecode_signals_Platform(d, v2)
 					m.Main = v2
 					if d.More(end1) {
-						runtime.ExtraPresenceElement(d, "StationProperties.main")
+						kdbusimpl.ExtraPresenceElement(d, "StationProperties.main")
 					}
 				}
 			},
@@ -833,21 +834,21 @@ func (p *StationPropertyStore) SetMain(v *Platform) error {
 }
 
 // kdbusCodec_signals_Arrived carries kdbus.test.signals.Arrived as D-Bus arguments of signature "sogus".
-var kdbusCodec_signals_Arrived = runtime.Codec[Arrived]{
+var kdbusCodec_signals_Arrived = kdbusimpl.Codec[Arrived]{
 	Sig:    "sogus",
 	Encode: kdbusEncode_signals_Arrived,
 	Decode: kdbusDecode_signals_Arrived,
 }
 
 // kdbusCodec_signals_Departed carries kdbus.test.signals.Departed as D-Bus arguments of signature "asa(xi)".
-var kdbusCodec_signals_Departed = runtime.Codec[Departed]{
+var kdbusCodec_signals_Departed = kdbusimpl.Codec[Departed]{
 	Sig:    "asa(xi)",
 	Encode: kdbusEncode_signals_Departed,
 	Decode: kdbusDecode_signals_Departed,
 }
 
 // kdbusCodec_signals_Tick carries kdbus.test.signals.Tick as D-Bus arguments of signature "t".
-var kdbusCodec_signals_Tick = runtime.Codec[Tick]{
+var kdbusCodec_signals_Tick = kdbusimpl.Codec[Tick]{
 	Sig:    "t",
 	Encode: kdbusEncode_signals_Tick,
 	Decode: kdbusDecode_signals_Tick,
@@ -886,7 +887,7 @@ func kdbusEncode_signals_Departed(e *wire.Encoder, m *Departed) {
 	e.EndArray(a1)
 	a3 := e.BeginArray(8)
 	if m.At != nil {
-		runtime.EncodeTimestamp(e, m.At)
+		kdbusimpl.EncodeTimestamp(e, m.At)
 	}
 	e.EndArray(a3)
 }
@@ -897,9 +898,9 @@ func kdbusDecode_signals_Departed(d *wire.Decoder, m *Departed) {
 		m.Lines = append(m.Lines, d.String())
 	}
 	if end2 := d.BeginArray(8); d.More(end2) {
-		m.At = runtime.DecodeTimestamp(d)
+		m.At = kdbusimpl.DecodeTimestamp(d)
 		if d.More(end2) {
-			runtime.ExtraPresenceElement(d, "Departed.at")
+			kdbusimpl.ExtraPresenceElement(d, "Departed.at")
 		}
 	}
 }

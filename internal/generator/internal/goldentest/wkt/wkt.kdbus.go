@@ -6,6 +6,7 @@ package wktpb
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	anypb "google.golang.org/protobuf/types/known/anypb"
 	durationpb "google.golang.org/protobuf/types/known/durationpb"
@@ -425,80 +426,80 @@ var known_All = runtime.UnaryMethod[KnownTypes, KnownTypes]{
 var known_Now = runtime.UnaryMethod[emptypb.Empty, timestamppb.Timestamp]{
 	Interface: Known_Interface,
 	Name:      Known_Now_Member,
-	In:        runtime.EmptyCodec,
-	Out:       runtime.TimestampCodec,
+	In:        kdbusimpl.EmptyCodec,
+	Out:       kdbusimpl.TimestampCodec,
 	NoReply:   false,
 }
 
 var known_Wait = runtime.UnaryMethod[durationpb.Duration, emptypb.Empty]{
 	Interface: Known_Interface,
 	Name:      Known_Wait_Member,
-	In:        runtime.DurationCodec,
-	Out:       runtime.EmptyCodec,
+	In:        kdbusimpl.DurationCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   false,
 }
 
 var known_Echo = runtime.UnaryMethod[structpb.Value, structpb.Value]{
 	Interface: Known_Interface,
 	Name:      Known_Echo_Member,
-	In:        runtime.ValueCodec,
-	Out:       runtime.ValueCodec,
+	In:        kdbusimpl.ValueCodec,
+	Out:       kdbusimpl.ValueCodec,
 	NoReply:   false,
 }
 
 var known_EchoStruct = runtime.UnaryMethod[structpb.Struct, structpb.ListValue]{
 	Interface: Known_Interface,
 	Name:      Known_EchoStruct_Member,
-	In:        runtime.StructCodec,
-	Out:       runtime.ListValueCodec,
+	In:        kdbusimpl.StructCodec,
+	Out:       kdbusimpl.ListValueCodec,
 	NoReply:   false,
 }
 
 var known_Lookup = runtime.UnaryMethod[wrapperspb.StringValue, wrapperspb.Int64Value]{
 	Interface: Known_Interface,
 	Name:      Known_Lookup_Member,
-	In:        runtime.StringValueCodec,
-	Out:       runtime.Int64ValueCodec,
+	In:        kdbusimpl.StringValueCodec,
+	Out:       kdbusimpl.Int64ValueCodec,
 	NoReply:   false,
 }
 
 var known_Wrap = runtime.UnaryMethod[wrapperspb.BytesValue, anypb.Any]{
 	Interface: Known_Interface,
 	Name:      Known_Wrap_Member,
-	In:        runtime.BytesValueCodec,
-	Out:       runtime.AnyCodec,
+	In:        kdbusimpl.BytesValueCodec,
+	Out:       kdbusimpl.AnyCodec,
 	NoReply:   false,
 }
 
 var known_Mask = runtime.UnaryMethod[fieldmaskpb.FieldMask, wrapperspb.BoolValue]{
 	Interface: Known_Interface,
 	Name:      Known_Mask_Member,
-	In:        runtime.FieldMaskCodec,
-	Out:       runtime.BoolValueCodec,
+	In:        kdbusimpl.FieldMaskCodec,
+	Out:       kdbusimpl.BoolValueCodec,
 	NoReply:   false,
 }
 
 var known_Numbers = runtime.UnaryMethod[wrapperspb.DoubleValue, wrapperspb.FloatValue]{
 	Interface: Known_Interface,
 	Name:      Known_Numbers_Member,
-	In:        runtime.DoubleValueCodec,
-	Out:       runtime.FloatValueCodec,
+	In:        kdbusimpl.DoubleValueCodec,
+	Out:       kdbusimpl.FloatValueCodec,
 	NoReply:   false,
 }
 
 var known_Unsigned = runtime.UnaryMethod[wrapperspb.UInt32Value, wrapperspb.UInt64Value]{
 	Interface: Known_Interface,
 	Name:      Known_Unsigned_Member,
-	In:        runtime.UInt32ValueCodec,
-	Out:       runtime.UInt64ValueCodec,
+	In:        kdbusimpl.UInt32ValueCodec,
+	Out:       kdbusimpl.UInt64ValueCodec,
 	NoReply:   false,
 }
 
 var known_Signed = runtime.UnaryMethod[wrapperspb.Int32Value, wrapperspb.Int32Value]{
 	Interface: Known_Interface,
 	Name:      Known_Signed_Member,
-	In:        runtime.Int32ValueCodec,
-	Out:       runtime.Int32ValueCodec,
+	In:        kdbusimpl.Int32ValueCodec,
+	Out:       kdbusimpl.Int32ValueCodec,
 	NoReply:   false,
 }
 
@@ -513,24 +514,24 @@ var known_Deep = runtime.UnaryMethod[DeepValues, DeepValues]{
 var known_Clock = runtime.StreamMethod[durationpb.Duration, timestamppb.Timestamp]{
 	Interface:     Known_Interface,
 	Name:          Known_Clock_Member,
-	In:            runtime.DurationCodec,
-	Out:           runtime.TimestampCodec,
+	In:            kdbusimpl.DurationCodec,
+	Out:           kdbusimpl.TimestampCodec,
 	ServerStreams: true,
 }
 
 var known_Tally = runtime.StreamMethod[wrapperspb.Int64Value, wrapperspb.Int64Value]{
 	Interface:     Known_Interface,
 	Name:          Known_Tally_Member,
-	In:            runtime.Int64ValueCodec,
-	Out:           runtime.Int64ValueCodec,
+	In:            kdbusimpl.Int64ValueCodec,
+	Out:           kdbusimpl.Int64ValueCodec,
 	ClientStreams: true,
 }
 
 var known_Pass = runtime.StreamMethod[emptypb.Empty, emptypb.Empty]{
 	Interface:     Known_Interface,
 	Name:          Known_Pass_Member,
-	In:            runtime.EmptyCodec,
-	Out:           runtime.EmptyCodec,
+	In:            kdbusimpl.EmptyCodec,
+	Out:           kdbusimpl.EmptyCodec,
 	ClientStreams: true,
 	ServerStreams: true,
 }
@@ -718,14 +719,14 @@ var Known_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_wkt_KnownTypes carries kdbus.test.wkt.KnownTypes as D-Bus arguments of signature "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)".
-var kdbusCodec_wkt_KnownTypes = runtime.Codec[KnownTypes]{
+var kdbusCodec_wkt_KnownTypes = kdbusimpl.Codec[KnownTypes]{
 	Sig:    "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)",
 	Encode: func(e *wire.Encoder, m *KnownTypes) { kdbusEncode_wkt_KnownTypes(e, m, 1) },
 	Decode: func(d *wire.Decoder, m *KnownTypes) { kdbusDecode_wkt_KnownTypes(d, m, 1) },
 }
 
 // kdbusCodec_wkt_DeepValues carries kdbus.test.wkt.DeepValues as D-Bus arguments of signature "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)".
-var kdbusCodec_wkt_DeepValues = runtime.Codec[DeepValues]{
+var kdbusCodec_wkt_DeepValues = kdbusimpl.Codec[DeepValues]{
 	Sig:    "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)",
 	Encode: func(e *wire.Encoder, m *DeepValues) { kdbusEncode_wkt_DeepValues(e, m, 1) },
 	Decode: func(d *wire.Decoder, m *DeepValues) { kdbusDecode_wkt_DeepValues(d, m, 1) },
@@ -739,102 +740,102 @@ func kdbusEncode_wkt_KnownTypes(e *wire.Encoder, m *KnownTypes, depth int) {
 	}
 	a1 := e.BeginArray(8)
 	if m.Time != nil {
-		runtime.EncodeTimestamp(e, m.Time)
+		kdbusimpl.EncodeTimestamp(e, m.Time)
 	}
 	e.EndArray(a1)
 	a2 := e.BeginArray(8)
 	if m.Duration != nil {
-		runtime.EncodeDuration(e, m.Duration)
+		kdbusimpl.EncodeDuration(e, m.Duration)
 	}
 	e.EndArray(a2)
 	a3 := e.BeginArray(4)
 	if m.Empty != nil {
-		runtime.EncodeEmpty(e, m.Empty)
+		kdbusimpl.EncodeEmpty(e, m.Empty)
 	}
 	e.EndArray(a3)
 	a4 := e.BeginArray(8)
 	if m.DoubleValue != nil {
-		runtime.EncodeDoubleValue(e, m.DoubleValue)
+		kdbusimpl.EncodeDoubleValue(e, m.DoubleValue)
 	}
 	e.EndArray(a4)
 	a5 := e.BeginArray(8)
 	if m.FloatValue != nil {
-		runtime.EncodeFloatValue(e, m.FloatValue)
+		kdbusimpl.EncodeFloatValue(e, m.FloatValue)
 	}
 	e.EndArray(a5)
 	a6 := e.BeginArray(8)
 	if m.Int64Value != nil {
-		runtime.EncodeInt64Value(e, m.Int64Value)
+		kdbusimpl.EncodeInt64Value(e, m.Int64Value)
 	}
 	e.EndArray(a6)
 	a7 := e.BeginArray(8)
 	if m.Uint64Value != nil {
-		runtime.EncodeUInt64Value(e, m.Uint64Value)
+		kdbusimpl.EncodeUInt64Value(e, m.Uint64Value)
 	}
 	e.EndArray(a7)
 	a8 := e.BeginArray(4)
 	if m.Int32Value != nil {
-		runtime.EncodeInt32Value(e, m.Int32Value)
+		kdbusimpl.EncodeInt32Value(e, m.Int32Value)
 	}
 	e.EndArray(a8)
 	a9 := e.BeginArray(4)
 	if m.Uint32Value != nil {
-		runtime.EncodeUInt32Value(e, m.Uint32Value)
+		kdbusimpl.EncodeUInt32Value(e, m.Uint32Value)
 	}
 	e.EndArray(a9)
 	a10 := e.BeginArray(4)
 	if m.BoolValue != nil {
-		runtime.EncodeBoolValue(e, m.BoolValue)
+		kdbusimpl.EncodeBoolValue(e, m.BoolValue)
 	}
 	e.EndArray(a10)
 	a11 := e.BeginArray(4)
 	if m.StringValue != nil {
-		runtime.EncodeStringValue(e, m.StringValue)
+		kdbusimpl.EncodeStringValue(e, m.StringValue)
 	}
 	e.EndArray(a11)
 	a12 := e.BeginArray(4)
 	if m.BytesValue != nil {
-		runtime.EncodeBytesValue(e, m.BytesValue)
+		kdbusimpl.EncodeBytesValue(e, m.BytesValue)
 	}
 	e.EndArray(a12)
 	a13 := e.BeginArray(4)
 	if m.Struct != nil {
-		runtime.EncodeStruct(e, m.Struct, depth+1)
+		kdbusimpl.EncodeStruct(e, m.Struct, depth+1)
 	}
 	e.EndArray(a13)
 	a14 := e.BeginArray(1)
 	if m.Value != nil {
-		runtime.EncodeValue(e, m.Value, depth+1)
+		kdbusimpl.EncodeValue(e, m.Value, depth+1)
 	}
 	e.EndArray(a14)
 	a15 := e.BeginArray(4)
 	if m.List != nil {
-		runtime.EncodeListValue(e, m.List, depth+1)
+		kdbusimpl.EncodeListValue(e, m.List, depth+1)
 	}
 	e.EndArray(a15)
 	a16 := e.BeginArray(8)
 	if m.Any != nil {
-		runtime.EncodeAny(e, m.Any)
+		kdbusimpl.EncodeAny(e, m.Any)
 	}
 	e.EndArray(a16)
 	a17 := e.BeginArray(4)
 	if m.Mask != nil {
-		runtime.EncodeFieldMask(e, m.Mask)
+		kdbusimpl.EncodeFieldMask(e, m.Mask)
 	}
 	e.EndArray(a17)
 	a18 := e.BeginArray(8)
 	for _, x19 := range m.Times {
-		runtime.EncodeTimestamp(e, x19)
+		kdbusimpl.EncodeTimestamp(e, x19)
 	}
 	e.EndArray(a18)
 	a20 := e.BeginArray(1)
 	for _, x21 := range m.Values {
-		runtime.EncodeValue(e, x21, depth+1)
+		kdbusimpl.EncodeValue(e, x21, depth+1)
 	}
 	e.EndArray(a20)
 	a22 := e.BeginArray(4)
 	for _, x23 := range m.Strings {
-		runtime.EncodeStringValue(e, x23)
+		kdbusimpl.EncodeStringValue(e, x23)
 	}
 	e.EndArray(a22)
 	a24 := e.BeginArray(8)
@@ -842,7 +843,7 @@ func kdbusEncode_wkt_KnownTypes(e *wire.Encoder, m *KnownTypes, depth int) {
 		v26 := m.Durations[k25]
 		e.BeginStruct()
 		e.String(k25)
-		runtime.EncodeDuration(e, v26)
+		kdbusimpl.EncodeDuration(e, v26)
 	}
 	e.EndArray(a24)
 	a27 := e.BeginArray(8)
@@ -850,7 +851,7 @@ func kdbusEncode_wkt_KnownTypes(e *wire.Encoder, m *KnownTypes, depth int) {
 		v29 := m.Structs[k28]
 		e.BeginStruct()
 		e.String(k28)
-		runtime.EncodeStruct(e, v29, depth+2)
+		kdbusimpl.EncodeStruct(e, v29, depth+2)
 	}
 	e.EndArray(a27)
 	a30 := e.BeginArray(8)
@@ -858,7 +859,7 @@ func kdbusEncode_wkt_KnownTypes(e *wire.Encoder, m *KnownTypes, depth int) {
 		v32 := m.Empties[k31]
 		e.BeginStruct()
 		e.Int32(k31)
-		runtime.EncodeEmpty(e, v32)
+		kdbusimpl.EncodeEmpty(e, v32)
 	}
 	e.EndArray(a30)
 	e.BeginStruct()
@@ -866,23 +867,23 @@ func kdbusEncode_wkt_KnownTypes(e *wire.Encoder, m *KnownTypes, depth int) {
 	case *KnownTypes_At:
 		e.String("at")
 		e.Variant("(xi)")
-		runtime.EncodeTimestamp(e, x33.At)
+		kdbusimpl.EncodeTimestamp(e, x33.At)
 	case *KnownTypes_Dynamic:
 		e.String("dynamic")
 		e.Variant("v")
-		runtime.EncodeValue(e, x33.Dynamic, depth+2)
+		kdbusimpl.EncodeValue(e, x33.Dynamic, depth+2)
 	case *KnownTypes_Count:
 		e.String("count")
 		e.Variant("i")
-		runtime.EncodeInt32Value(e, x33.Count)
+		kdbusimpl.EncodeInt32Value(e, x33.Count)
 	case *KnownTypes_Nothing:
 		e.String("nothing")
 		e.Variant("b")
-		runtime.EncodeEmpty(e, x33.Nothing)
+		kdbusimpl.EncodeEmpty(e, x33.Nothing)
 	case *KnownTypes_Items:
 		e.String("items")
 		e.Variant("av")
-		runtime.EncodeListValue(e, x33.Items, depth+2)
+		kdbusimpl.EncodeListValue(e, x33.Items, depth+2)
 	default:
 		e.String("")
 		e.Variant("s")
@@ -893,115 +894,115 @@ func kdbusEncode_wkt_KnownTypes(e *wire.Encoder, m *KnownTypes, depth int) {
 // kdbusDecode_wkt_KnownTypes reads the fields of kdbus.test.wkt.KnownTypes from D-Bus values of signature "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)".
 func kdbusDecode_wkt_KnownTypes(d *wire.Decoder, m *KnownTypes, depth int) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		m.Time = runtime.DecodeTimestamp(d)
+		m.Time = kdbusimpl.DecodeTimestamp(d)
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.time")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.time")
 		}
 	}
 	if end2 := d.BeginArray(8); d.More(end2) {
-		m.Duration = runtime.DecodeDuration(d)
+		m.Duration = kdbusimpl.DecodeDuration(d)
 		if d.More(end2) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.duration")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.duration")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
-		m.Empty = runtime.DecodeEmpty(d)
+		m.Empty = kdbusimpl.DecodeEmpty(d)
 		if d.More(end3) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.empty")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.empty")
 		}
 	}
 	if end4 := d.BeginArray(8); d.More(end4) {
-		m.DoubleValue = runtime.DecodeDoubleValue(d)
+		m.DoubleValue = kdbusimpl.DecodeDoubleValue(d)
 		if d.More(end4) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.double_value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.double_value")
 		}
 	}
 	if end5 := d.BeginArray(8); d.More(end5) {
-		m.FloatValue = runtime.DecodeFloatValue(d)
+		m.FloatValue = kdbusimpl.DecodeFloatValue(d)
 		if d.More(end5) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.float_value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.float_value")
 		}
 	}
 	if end6 := d.BeginArray(8); d.More(end6) {
-		m.Int64Value = runtime.DecodeInt64Value(d)
+		m.Int64Value = kdbusimpl.DecodeInt64Value(d)
 		if d.More(end6) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.int64_value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.int64_value")
 		}
 	}
 	if end7 := d.BeginArray(8); d.More(end7) {
-		m.Uint64Value = runtime.DecodeUInt64Value(d)
+		m.Uint64Value = kdbusimpl.DecodeUInt64Value(d)
 		if d.More(end7) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.uint64_value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.uint64_value")
 		}
 	}
 	if end8 := d.BeginArray(4); d.More(end8) {
-		m.Int32Value = runtime.DecodeInt32Value(d)
+		m.Int32Value = kdbusimpl.DecodeInt32Value(d)
 		if d.More(end8) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.int32_value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.int32_value")
 		}
 	}
 	if end9 := d.BeginArray(4); d.More(end9) {
-		m.Uint32Value = runtime.DecodeUInt32Value(d)
+		m.Uint32Value = kdbusimpl.DecodeUInt32Value(d)
 		if d.More(end9) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.uint32_value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.uint32_value")
 		}
 	}
 	if end10 := d.BeginArray(4); d.More(end10) {
-		m.BoolValue = runtime.DecodeBoolValue(d)
+		m.BoolValue = kdbusimpl.DecodeBoolValue(d)
 		if d.More(end10) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.bool_value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.bool_value")
 		}
 	}
 	if end11 := d.BeginArray(4); d.More(end11) {
-		m.StringValue = runtime.DecodeStringValue(d)
+		m.StringValue = kdbusimpl.DecodeStringValue(d)
 		if d.More(end11) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.string_value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.string_value")
 		}
 	}
 	if end12 := d.BeginArray(4); d.More(end12) {
-		m.BytesValue = runtime.DecodeBytesValue(d)
+		m.BytesValue = kdbusimpl.DecodeBytesValue(d)
 		if d.More(end12) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.bytes_value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.bytes_value")
 		}
 	}
 	if end13 := d.BeginArray(4); d.More(end13) {
-		m.Struct = runtime.DecodeStruct(d, depth+1)
+		m.Struct = kdbusimpl.DecodeStruct(d, depth+1)
 		if d.More(end13) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.struct")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.struct")
 		}
 	}
 	if end14 := d.BeginArray(1); d.More(end14) {
-		m.Value = runtime.DecodeValue(d, depth+1)
+		m.Value = kdbusimpl.DecodeValue(d, depth+1)
 		if d.More(end14) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.value")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.value")
 		}
 	}
 	if end15 := d.BeginArray(4); d.More(end15) {
-		m.List = runtime.DecodeListValue(d, depth+1)
+		m.List = kdbusimpl.DecodeListValue(d, depth+1)
 		if d.More(end15) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.list")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.list")
 		}
 	}
 	if end16 := d.BeginArray(8); d.More(end16) {
-		m.Any = runtime.DecodeAny(d)
+		m.Any = kdbusimpl.DecodeAny(d)
 		if d.More(end16) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.any")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.any")
 		}
 	}
 	if end17 := d.BeginArray(4); d.More(end17) {
-		m.Mask = runtime.DecodeFieldMask(d)
+		m.Mask = kdbusimpl.DecodeFieldMask(d)
 		if d.More(end17) {
-			runtime.ExtraPresenceElement(d, "KnownTypes.mask")
+			kdbusimpl.ExtraPresenceElement(d, "KnownTypes.mask")
 		}
 	}
 	for end18 := d.BeginArray(8); d.More(end18); {
-		m.Times = append(m.Times, runtime.DecodeTimestamp(d))
+		m.Times = append(m.Times, kdbusimpl.DecodeTimestamp(d))
 	}
 	for end19 := d.BeginArray(1); d.More(end19); {
-		m.Values = append(m.Values, runtime.DecodeValue(d, depth+1))
+		m.Values = append(m.Values, kdbusimpl.DecodeValue(d, depth+1))
 	}
 	for end20 := d.BeginArray(4); d.More(end20); {
-		m.Strings = append(m.Strings, runtime.DecodeStringValue(d))
+		m.Strings = append(m.Strings, kdbusimpl.DecodeStringValue(d))
 	}
 	for end21 := d.BeginArray(8); d.More(end21); {
 		d.BeginStruct()
@@ -1009,7 +1010,7 @@ func kdbusDecode_wkt_KnownTypes(d *wire.Decoder, m *KnownTypes, depth int) {
 		if m.Durations == nil {
 			m.Durations = make(map[string]*durationpb.Duration)
 		}
-		m.Durations[k22] = runtime.DecodeDuration(d)
+		m.Durations[k22] = kdbusimpl.DecodeDuration(d)
 	}
 	for end23 := d.BeginArray(8); d.More(end23); {
 		d.BeginStruct()
@@ -1017,7 +1018,7 @@ func kdbusDecode_wkt_KnownTypes(d *wire.Decoder, m *KnownTypes, depth int) {
 		if m.Structs == nil {
 			m.Structs = make(map[string]*structpb.Struct)
 		}
-		m.Structs[k24] = runtime.DecodeStruct(d, depth+2)
+		m.Structs[k24] = kdbusimpl.DecodeStruct(d, depth+2)
 	}
 	for end25 := d.BeginArray(8); d.More(end25); {
 		d.BeginStruct()
@@ -1025,44 +1026,44 @@ func kdbusDecode_wkt_KnownTypes(d *wire.Decoder, m *KnownTypes, depth int) {
 		if m.Empties == nil {
 			m.Empties = make(map[int32]*emptypb.Empty)
 		}
-		m.Empties[k26] = runtime.DecodeEmpty(d)
+		m.Empties[k26] = kdbusimpl.DecodeEmpty(d)
 	}
 	d.BeginStruct()
 	switch name, sig := d.String(), d.Variant(); name {
 	case "at":
 		if sig != "(xi)" {
-			runtime.BadOneofVariant(d, "KnownTypes.which", name, sig, "(xi)")
+			kdbusimpl.BadOneofVariant(d, "KnownTypes.which", name, sig, "(xi)")
 		} else {
-			m.Which = &KnownTypes_At{At: runtime.DecodeTimestamp(d)}
+			m.Which = &KnownTypes_At{At: kdbusimpl.DecodeTimestamp(d)}
 		}
 	case "dynamic":
 		if sig != "v" {
-			runtime.BadOneofVariant(d, "KnownTypes.which", name, sig, "v")
+			kdbusimpl.BadOneofVariant(d, "KnownTypes.which", name, sig, "v")
 		} else {
-			m.Which = &KnownTypes_Dynamic{Dynamic: runtime.DecodeValue(d, depth+2)}
+			m.Which = &KnownTypes_Dynamic{Dynamic: kdbusimpl.DecodeValue(d, depth+2)}
 		}
 	case "count":
 		if sig != "i" {
-			runtime.BadOneofVariant(d, "KnownTypes.which", name, sig, "i")
+			kdbusimpl.BadOneofVariant(d, "KnownTypes.which", name, sig, "i")
 		} else {
-			m.Which = &KnownTypes_Count{Count: runtime.DecodeInt32Value(d)}
+			m.Which = &KnownTypes_Count{Count: kdbusimpl.DecodeInt32Value(d)}
 		}
 	case "nothing":
 		if sig != "b" {
-			runtime.BadOneofVariant(d, "KnownTypes.which", name, sig, "b")
+			kdbusimpl.BadOneofVariant(d, "KnownTypes.which", name, sig, "b")
 		} else {
-			m.Which = &KnownTypes_Nothing{Nothing: runtime.DecodeEmpty(d)}
+			m.Which = &KnownTypes_Nothing{Nothing: kdbusimpl.DecodeEmpty(d)}
 		}
 	case "items":
 		if sig != "av" {
-			runtime.BadOneofVariant(d, "KnownTypes.which", name, sig, "av")
+			kdbusimpl.BadOneofVariant(d, "KnownTypes.which", name, sig, "av")
 		} else {
-			m.Which = &KnownTypes_Items{Items: runtime.DecodeListValue(d, depth+2)}
+			m.Which = &KnownTypes_Items{Items: kdbusimpl.DecodeListValue(d, depth+2)}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "KnownTypes.which", name)
+		kdbusimpl.UnknownOneofMember(d, "KnownTypes.which", name)
 	}
 }
 
@@ -1115,7 +1116,7 @@ func kdbusDecode_wkt_DeepValues(d *wire.Decoder, m *DeepValues, depth int) {
 		kdbusDecode_wkt_Level1(d, v2, depth+2)
 		m.One = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "DeepValues.one")
+			kdbusimpl.ExtraPresenceElement(d, "DeepValues.one")
 		}
 	}
 	for end3 := d.BeginArray(8); d.More(end3); {
@@ -1139,7 +1140,7 @@ func kdbusDecode_wkt_DeepValues(d *wire.Decoder, m *DeepValues, depth int) {
 	switch name, sig := d.String(), d.Variant(); name {
 	case "picked":
 		if sig != "(a(aa{sv}av)av)" {
-			runtime.BadOneofVariant(d, "DeepValues.pick", name, sig, "(a(aa{sv}av)av)")
+			kdbusimpl.BadOneofVariant(d, "DeepValues.pick", name, sig, "(a(aa{sv}av)av)")
 		} else {
 			v8 := new(Level1)
 			d.BeginStruct()
@@ -1147,9 +1148,9 @@ func kdbusDecode_wkt_DeepValues(d *wire.Decoder, m *DeepValues, depth int) {
 			m.Pick = &DeepValues_Picked{Picked: v8}
 		}
 	case "":
-		runtime.SkipVariantValue(d, sig)
+		kdbusimpl.SkipVariantValue(d, sig)
 	default:
-		runtime.UnknownOneofMember(d, "DeepValues.pick", name)
+		kdbusimpl.UnknownOneofMember(d, "DeepValues.pick", name)
 	}
 }
 
@@ -1167,7 +1168,7 @@ func kdbusEncode_wkt_Level1(e *wire.Encoder, m *Level1, depth int) {
 	e.EndArray(a1)
 	a2 := e.BeginArray(1)
 	if m.Here != nil {
-		runtime.EncodeValue(e, m.Here, depth+1)
+		kdbusimpl.EncodeValue(e, m.Here, depth+1)
 	}
 	e.EndArray(a2)
 }
@@ -1180,13 +1181,13 @@ func kdbusDecode_wkt_Level1(d *wire.Decoder, m *Level1, depth int) {
 		kdbusDecode_wkt_Level2(d, v2, depth+2)
 		m.Two = v2
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Level1.two")
+			kdbusimpl.ExtraPresenceElement(d, "Level1.two")
 		}
 	}
 	if end3 := d.BeginArray(1); d.More(end3) {
-		m.Here = runtime.DecodeValue(d, depth+1)
+		m.Here = kdbusimpl.DecodeValue(d, depth+1)
 		if d.More(end3) {
-			runtime.ExtraPresenceElement(d, "Level1.here")
+			kdbusimpl.ExtraPresenceElement(d, "Level1.here")
 		}
 	}
 }
@@ -1199,12 +1200,12 @@ func kdbusEncode_wkt_Level2(e *wire.Encoder, m *Level2, depth int) {
 	}
 	a1 := e.BeginArray(4)
 	if m.Data != nil {
-		runtime.EncodeStruct(e, m.Data, depth+1)
+		kdbusimpl.EncodeStruct(e, m.Data, depth+1)
 	}
 	e.EndArray(a1)
 	a2 := e.BeginArray(1)
 	for _, x3 := range m.List {
-		runtime.EncodeValue(e, x3, depth+1)
+		kdbusimpl.EncodeValue(e, x3, depth+1)
 	}
 	e.EndArray(a2)
 }
@@ -1212,12 +1213,12 @@ func kdbusEncode_wkt_Level2(e *wire.Encoder, m *Level2, depth int) {
 // kdbusDecode_wkt_Level2 reads the fields of kdbus.test.wkt.Level2 from D-Bus values of signature "aa{sv}av".
 func kdbusDecode_wkt_Level2(d *wire.Decoder, m *Level2, depth int) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		m.Data = runtime.DecodeStruct(d, depth+1)
+		m.Data = kdbusimpl.DecodeStruct(d, depth+1)
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "Level2.data")
+			kdbusimpl.ExtraPresenceElement(d, "Level2.data")
 		}
 	}
 	for end2 := d.BeginArray(1); d.More(end2); {
-		m.List = append(m.List, runtime.DecodeValue(d, depth+1))
+		m.List = append(m.List, kdbusimpl.DecodeValue(d, depth+1))
 	}
 }

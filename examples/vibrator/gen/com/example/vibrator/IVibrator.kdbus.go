@@ -6,6 +6,7 @@ package vibrator
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
@@ -299,7 +300,7 @@ func ExportIVibratorServer(conn *runtime.Conn, impl IVibratorServer) (*runtime.O
 var iVibrator_GetCapabilities = runtime.UnaryMethod[emptypb.Empty, IVibratorGetCapabilitiesResponse]{
 	Interface: IVibrator_Interface,
 	Name:      IVibrator_GetCapabilities_Member,
-	In:        runtime.EmptyCodec,
+	In:        kdbusimpl.EmptyCodec,
 	Out:       kdbusCodec_IVibrator_IVibratorGetCapabilitiesResponse,
 	NoReply:   false,
 }
@@ -307,8 +308,8 @@ var iVibrator_GetCapabilities = runtime.UnaryMethod[emptypb.Empty, IVibratorGetC
 var iVibrator_Off = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 	Interface: IVibrator_Interface,
 	Name:      IVibrator_Off_Member,
-	In:        runtime.EmptyCodec,
-	Out:       runtime.EmptyCodec,
+	In:        kdbusimpl.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   false,
 }
 
@@ -316,7 +317,7 @@ var iVibrator_On = runtime.UnaryMethod[IVibratorOnRequest, emptypb.Empty]{
 	Interface: IVibrator_Interface,
 	Name:      IVibrator_On_Member,
 	In:        kdbusCodec_IVibrator_IVibratorOnRequest,
-	Out:       runtime.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   false,
 }
 
@@ -331,7 +332,7 @@ var iVibrator_Perform = runtime.UnaryMethod[IVibratorPerformRequest, IVibratorPe
 var iVibrator_GetSupportedEffects = runtime.UnaryMethod[emptypb.Empty, IVibratorGetSupportedEffectsResponse]{
 	Interface: IVibrator_Interface,
 	Name:      IVibrator_GetSupportedEffects_Member,
-	In:        runtime.EmptyCodec,
+	In:        kdbusimpl.EmptyCodec,
 	Out:       kdbusCodec_IVibrator_IVibratorGetSupportedEffectsResponse,
 	NoReply:   false,
 }
@@ -340,7 +341,7 @@ var iVibrator_SetAmplitude = runtime.UnaryMethod[IVibratorSetAmplitudeRequest, e
 	Interface: IVibrator_Interface,
 	Name:      IVibrator_SetAmplitude_Member,
 	In:        kdbusCodec_IVibrator_IVibratorSetAmplitudeRequest,
-	Out:       runtime.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   false,
 }
 
@@ -348,7 +349,7 @@ var iVibrator_Compose = runtime.UnaryMethod[IVibratorComposeRequest, emptypb.Emp
 	Interface: IVibrator_Interface,
 	Name:      IVibrator_Compose_Member,
 	In:        kdbusCodec_IVibrator_IVibratorComposeRequest,
-	Out:       runtime.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   false,
 }
 
@@ -356,14 +357,14 @@ var iVibrator_Pulse = runtime.UnaryMethod[IVibratorPulseRequest, emptypb.Empty]{
 	Interface: IVibrator_Interface,
 	Name:      IVibrator_Pulse_Member,
 	In:        kdbusCodec_IVibrator_IVibratorPulseRequest,
-	Out:       runtime.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   true,
 }
 
 var iVibrator_PlayedPulses = runtime.UnaryMethod[emptypb.Empty, IVibratorPlayedPulsesResponse]{
 	Interface: IVibrator_Interface,
 	Name:      IVibrator_PlayedPulses_Member,
-	In:        runtime.EmptyCodec,
+	In:        kdbusimpl.EmptyCodec,
 	Out:       kdbusCodec_IVibrator_IVibratorPlayedPulsesResponse,
 	NoReply:   false,
 }
@@ -459,63 +460,63 @@ var IVibrator_ServiceDesc = runtime.ServiceDesc{
 }
 
 // kdbusCodec_IVibrator_IVibratorGetCapabilitiesResponse carries com.example.vibrator.IVibratorGetCapabilitiesResponse as D-Bus arguments of signature "i".
-var kdbusCodec_IVibrator_IVibratorGetCapabilitiesResponse = runtime.Codec[IVibratorGetCapabilitiesResponse]{
+var kdbusCodec_IVibrator_IVibratorGetCapabilitiesResponse = kdbusimpl.Codec[IVibratorGetCapabilitiesResponse]{
 	Sig:    "i",
 	Encode: kdbusEncode_IVibrator_IVibratorGetCapabilitiesResponse,
 	Decode: kdbusDecode_IVibrator_IVibratorGetCapabilitiesResponse,
 }
 
 // kdbusCodec_IVibrator_IVibratorOnRequest carries com.example.vibrator.IVibratorOnRequest as D-Bus arguments of signature "ia(so)".
-var kdbusCodec_IVibrator_IVibratorOnRequest = runtime.Codec[IVibratorOnRequest]{
+var kdbusCodec_IVibrator_IVibratorOnRequest = kdbusimpl.Codec[IVibratorOnRequest]{
 	Sig:    "ia(so)",
 	Encode: kdbusEncode_IVibrator_IVibratorOnRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorOnRequest,
 }
 
 // kdbusCodec_IVibrator_IVibratorPerformRequest carries com.example.vibrator.IVibratorPerformRequest as D-Bus arguments of signature "iia(so)".
-var kdbusCodec_IVibrator_IVibratorPerformRequest = runtime.Codec[IVibratorPerformRequest]{
+var kdbusCodec_IVibrator_IVibratorPerformRequest = kdbusimpl.Codec[IVibratorPerformRequest]{
 	Sig:    "iia(so)",
 	Encode: kdbusEncode_IVibrator_IVibratorPerformRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorPerformRequest,
 }
 
 // kdbusCodec_IVibrator_IVibratorPerformResponse carries com.example.vibrator.IVibratorPerformResponse as D-Bus arguments of signature "i".
-var kdbusCodec_IVibrator_IVibratorPerformResponse = runtime.Codec[IVibratorPerformResponse]{
+var kdbusCodec_IVibrator_IVibratorPerformResponse = kdbusimpl.Codec[IVibratorPerformResponse]{
 	Sig:    "i",
 	Encode: kdbusEncode_IVibrator_IVibratorPerformResponse,
 	Decode: kdbusDecode_IVibrator_IVibratorPerformResponse,
 }
 
 // kdbusCodec_IVibrator_IVibratorGetSupportedEffectsResponse carries com.example.vibrator.IVibratorGetSupportedEffectsResponse as D-Bus arguments of signature "ai".
-var kdbusCodec_IVibrator_IVibratorGetSupportedEffectsResponse = runtime.Codec[IVibratorGetSupportedEffectsResponse]{
+var kdbusCodec_IVibrator_IVibratorGetSupportedEffectsResponse = kdbusimpl.Codec[IVibratorGetSupportedEffectsResponse]{
 	Sig:    "ai",
 	Encode: kdbusEncode_IVibrator_IVibratorGetSupportedEffectsResponse,
 	Decode: kdbusDecode_IVibrator_IVibratorGetSupportedEffectsResponse,
 }
 
 // kdbusCodec_IVibrator_IVibratorSetAmplitudeRequest carries com.example.vibrator.IVibratorSetAmplitudeRequest as D-Bus arguments of signature "d".
-var kdbusCodec_IVibrator_IVibratorSetAmplitudeRequest = runtime.Codec[IVibratorSetAmplitudeRequest]{
+var kdbusCodec_IVibrator_IVibratorSetAmplitudeRequest = kdbusimpl.Codec[IVibratorSetAmplitudeRequest]{
 	Sig:    "d",
 	Encode: kdbusEncode_IVibrator_IVibratorSetAmplitudeRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorSetAmplitudeRequest,
 }
 
 // kdbusCodec_IVibrator_IVibratorComposeRequest carries com.example.vibrator.IVibratorComposeRequest as D-Bus arguments of signature "a(iid)a(so)".
-var kdbusCodec_IVibrator_IVibratorComposeRequest = runtime.Codec[IVibratorComposeRequest]{
+var kdbusCodec_IVibrator_IVibratorComposeRequest = kdbusimpl.Codec[IVibratorComposeRequest]{
 	Sig:    "a(iid)a(so)",
 	Encode: kdbusEncode_IVibrator_IVibratorComposeRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorComposeRequest,
 }
 
 // kdbusCodec_IVibrator_IVibratorPulseRequest carries com.example.vibrator.IVibratorPulseRequest as D-Bus arguments of signature "i".
-var kdbusCodec_IVibrator_IVibratorPulseRequest = runtime.Codec[IVibratorPulseRequest]{
+var kdbusCodec_IVibrator_IVibratorPulseRequest = kdbusimpl.Codec[IVibratorPulseRequest]{
 	Sig:    "i",
 	Encode: kdbusEncode_IVibrator_IVibratorPulseRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorPulseRequest,
 }
 
 // kdbusCodec_IVibrator_IVibratorPlayedPulsesResponse carries com.example.vibrator.IVibratorPlayedPulsesResponse as D-Bus arguments of signature "iai".
-var kdbusCodec_IVibrator_IVibratorPlayedPulsesResponse = runtime.Codec[IVibratorPlayedPulsesResponse]{
+var kdbusCodec_IVibrator_IVibratorPlayedPulsesResponse = kdbusimpl.Codec[IVibratorPlayedPulsesResponse]{
 	Sig:    "iai",
 	Encode: kdbusEncode_IVibrator_IVibratorPlayedPulsesResponse,
 	Decode: kdbusDecode_IVibrator_IVibratorPlayedPulsesResponse,
@@ -542,7 +543,7 @@ func kdbusEncode_IVibrator_IVibratorOnRequest(e *wire.Encoder, m *IVibratorOnReq
 	e.Int32(m.TimeoutMs)
 	a1 := e.BeginArray(8)
 	if m.Callback != nil {
-		runtime.EncodeObjectRef(e, m.Callback)
+		kdbusimpl.EncodeObjectRef(e, m.Callback)
 	}
 	e.EndArray(a1)
 }
@@ -551,9 +552,9 @@ func kdbusEncode_IVibrator_IVibratorOnRequest(e *wire.Encoder, m *IVibratorOnReq
 func kdbusDecode_IVibrator_IVibratorOnRequest(d *wire.Decoder, m *IVibratorOnRequest) {
 	m.TimeoutMs = d.Int32()
 	if end1 := d.BeginArray(8); d.More(end1) {
-		m.Callback = runtime.DecodeObjectRef(d)
+		m.Callback = kdbusimpl.DecodeObjectRef(d)
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "IVibratorOnRequest.callback")
+			kdbusimpl.ExtraPresenceElement(d, "IVibratorOnRequest.callback")
 		}
 	}
 }
@@ -567,7 +568,7 @@ func kdbusEncode_IVibrator_IVibratorPerformRequest(e *wire.Encoder, m *IVibrator
 	e.Int32(int32(m.Strength))
 	a1 := e.BeginArray(8)
 	if m.Callback != nil {
-		runtime.EncodeObjectRef(e, m.Callback)
+		kdbusimpl.EncodeObjectRef(e, m.Callback)
 	}
 	e.EndArray(a1)
 }
@@ -577,9 +578,9 @@ func kdbusDecode_IVibrator_IVibratorPerformRequest(d *wire.Decoder, m *IVibrator
 	m.Effect = Effect(d.Int32())
 	m.Strength = EffectStrength(d.Int32())
 	if end1 := d.BeginArray(8); d.More(end1) {
-		m.Callback = runtime.DecodeObjectRef(d)
+		m.Callback = kdbusimpl.DecodeObjectRef(d)
 		if d.More(end1) {
-			runtime.ExtraPresenceElement(d, "IVibratorPerformRequest.callback")
+			kdbusimpl.ExtraPresenceElement(d, "IVibratorPerformRequest.callback")
 		}
 	}
 }
@@ -642,7 +643,7 @@ func kdbusEncode_IVibrator_IVibratorComposeRequest(e *wire.Encoder, m *IVibrator
 	e.EndArray(a1)
 	a3 := e.BeginArray(8)
 	if m.Callback != nil {
-		runtime.EncodeObjectRef(e, m.Callback)
+		kdbusimpl.EncodeObjectRef(e, m.Callback)
 	}
 	e.EndArray(a3)
 }
@@ -656,9 +657,9 @@ func kdbusDecode_IVibrator_IVibratorComposeRequest(d *wire.Decoder, m *IVibrator
 		m.Composite = append(m.Composite, v2)
 	}
 	if end3 := d.BeginArray(8); d.More(end3) {
-		m.Callback = runtime.DecodeObjectRef(d)
+		m.Callback = kdbusimpl.DecodeObjectRef(d)
 		if d.More(end3) {
-			runtime.ExtraPresenceElement(d, "IVibratorComposeRequest.callback")
+			kdbusimpl.ExtraPresenceElement(d, "IVibratorComposeRequest.callback")
 		}
 	}
 }

@@ -6,6 +6,7 @@ package vibrator
 import (
 	context "context"
 	runtime "github.com/kdbus-go/kdbus/runtime"
+	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
@@ -129,8 +130,8 @@ func ExportIVibratorCallbackServer(conn *runtime.Conn, impl IVibratorCallbackSer
 var iVibratorCallback_OnComplete = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 	Interface: IVibratorCallback_Interface,
 	Name:      IVibratorCallback_OnComplete_Member,
-	In:        runtime.EmptyCodec,
-	Out:       runtime.EmptyCodec,
+	In:        kdbusimpl.EmptyCodec,
+	Out:       kdbusimpl.EmptyCodec,
 	NoReply:   true,
 }
 
