@@ -8,6 +8,7 @@ package benchv1
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
@@ -42,85 +43,6 @@ const (
 const (
 	Bench_Tick_Signal = "Tick"
 )
-
-// Bench_IntrospectXML is the introspection document of an object that serves the Bench service,
-// as bench.Bench.introspect.xml holds it.
-const Bench_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="kdbusgo.bench.v1.Bench">
-  <method name="Ping">
-   <arg name="payload" type="ay" direction="in"/>
-   <arg name="payload" type="ay" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Ping echoes its payload back."/>
-  </method>
-  <method name="Notify">
-   <arg name="payload" type="ay" direction="in"/>
-   <annotation name="org.freedesktop.DBus.Method.NoReply" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Notify takes a payload and sends nothing back, for pipelined one-way messages."/>
-  </method>
-  <method name="Sink">
-   <arg name="data" type="ay" direction="in"/>
-   <arg name="size" type="t" direction="out"/>
-   <arg name="sample" type="t" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Sink takes a payload inline, as a byte array, and describes it."/>
-  </method>
-  <method name="Blob">
-   <arg name="data" type="h" direction="in">
-    <annotation name="org.kdbusgo.Memfd" value="true"/>
-   </arg>
-   <arg name="size" type="t" direction="out"/>
-   <arg name="sample" type="t" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Blob takes a payload as a sealed memfd and describes it."/>
-  </method>
-  <method name="Stream">
-   <arg name="frames" type="t" direction="in"/>
-   <arg name="size" type="u" direction="in"/>
-   <annotation name="org.kdbusgo.Stream" value="server"/>
-   <annotation name="org.kdbusgo.Stream.Out" value="ay"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Stream sends the number of frames the request asks for, each carrying a payload of the&#xA;size it asks for, for server-stream throughput."/>
-  </method>
-  <signal name="Tick">
-   <arg name="channel" type="s"/>
-   <arg name="seq" type="t"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Tick is the signal of the signal benchmark: subscribers filter on its channel."/>
-  </signal>
-  <annotation name="org.gtk.GDBus.DocString" value="Bench answers the benchmark suite&#39;s calls."/>
- </interface>
-</node>
-`
 
 // BenchClient is the client API of the Bench service.
 //
@@ -334,6 +256,10 @@ var Bench_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Bench_IntrospectXML is the introspection document of an object that serves the Bench service,
+// as bench.Bench.introspect.xml holds it and the runtime serves it.
+var Bench_IntrospectXML = introspect.Document([]string{Bench_ServiceDesc.XML}, nil)
 
 var bench_signal_Tick = runtime.SignalType[Tick]{
 	Interface: Bench_Interface,

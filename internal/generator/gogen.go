@@ -12,13 +12,14 @@ import (
 )
 
 const (
-	runtimePkg = protogen.GoImportPath("github.com/kdbus-go/kdbus/runtime")
-	implPkg    = protogen.GoImportPath("github.com/kdbus-go/kdbus/runtime/kdbusimpl")
-	wirePkg    = protogen.GoImportPath("github.com/kdbus-go/kdbus/wire")
-	contextPkg = protogen.GoImportPath("context")
-	bytesPkg   = protogen.GoImportPath("bytes")
-	slicesPkg  = protogen.GoImportPath("slices")
-	mapsPkg    = protogen.GoImportPath("maps")
+	runtimePkg    = protogen.GoImportPath("github.com/kdbus-go/kdbus/runtime")
+	implPkg       = protogen.GoImportPath("github.com/kdbus-go/kdbus/runtime/kdbusimpl")
+	wirePkg       = protogen.GoImportPath("github.com/kdbus-go/kdbus/wire")
+	introspectPkg = protogen.GoImportPath("github.com/kdbus-go/kdbus/introspect")
+	contextPkg    = protogen.GoImportPath("context")
+	bytesPkg      = protogen.GoImportPath("bytes")
+	slicesPkg     = protogen.GoImportPath("slices")
+	mapsPkg       = protogen.GoImportPath("maps")
 )
 
 // emitter writes one generated Go file.
@@ -169,11 +170,6 @@ func (e *emitter) service(sp *servicePlan) {
 	}
 	e.constBlock("Constants of the "+string(name)+" service.", serviceOptions(s).GetConstants(), n.consts)
 
-	e.P("// ", n.xml, " is the introspection document of an object that serves the ", name, " service,")
-	e.P("// as ", xmlFile, " holds it.")
-	e.P("const ", n.xml, " = ", goString(sp.xmlDoc))
-	e.P()
-
 	deprecated := func() {
 		if sp.deprecated {
 			e.P("//")
@@ -321,6 +317,10 @@ func (e *emitter) service(sp *servicePlan) {
 	}
 	e.P("XML: ", goString(sp.xmlIface), ",")
 	e.P("}")
+	e.P()
+	e.P("// ", n.xml, " is the introspection document of an object that serves the ", name, " service,")
+	e.P("// as ", xmlFile, " holds it and the runtime serves it.")
+	e.P("var ", n.xml, " = ", e.g.QualifiedGoIdent(introspectPkg.Ident("Document")), "([]string{", n.desc, ".XML}, nil)")
 	e.P()
 	e.signalsAndProperties(sp)
 }

@@ -8,6 +8,7 @@ package greeterv1
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
@@ -45,70 +46,6 @@ const (
 var (
 	ErrGreeterNoName = &runtime.Error{Code: runtime.Unknown, Name: Greeter_Error_NoName}
 )
-
-// Greeter_IntrospectXML is the introspection document of an object that serves the Greeter service,
-// as greeter.Greeter.introspect.xml holds it.
-const Greeter_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="example.greeter.v1.Greeter">
-  <method name="SayHello">
-   <arg name="name" type="s" direction="in"/>
-   <arg name="message" type="s" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="SayHello greets someone by name. An empty name fails with the NoName error."/>
-  </method>
-  <method name="Add">
-   <arg name="a" type="x" direction="in"/>
-   <arg name="b" type="x" direction="in"/>
-   <arg name="sum" type="x" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Add adds two numbers."/>
-  </method>
-  <method name="Describe">
-   <arg name="person" type="a(suas)" direction="in"/>
-   <arg name="scores" type="a{si}" direction="in"/>
-   <arg name="mood" type="i" direction="in">
-    <annotation name="org.kdbusgo.Enum" value="example.greeter.v1.Mood"/>
-   </arg>
-   <arg name="summary" type="s" direction="out"/>
-   <arg name="people" type="a(suas)" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Describe summarizes a person, their scores and their mood."/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Greeter greets people and does a little arithmetic."/>
- </interface>
-</node>
-`
 
 // GreeterClient is the client API of the Greeter service.
 //
@@ -251,3 +188,7 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Greeter_IntrospectXML is the introspection document of an object that serves the Greeter service,
+// as greeter.Greeter.introspect.xml holds it and the runtime serves it.
+var Greeter_IntrospectXML = introspect.Document([]string{Greeter_ServiceDesc.XML}, nil)

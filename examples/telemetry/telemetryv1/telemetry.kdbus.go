@@ -8,6 +8,7 @@ package telemetryv1
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
@@ -34,72 +35,6 @@ const (
 	Telemetry_Upload_Member   = "Upload"
 	Telemetry_Echo_Member     = "Echo"
 )
-
-// Telemetry_IntrospectXML is the introspection document of an object that serves the Telemetry service,
-// as telemetry.Telemetry.introspect.xml holds it.
-const Telemetry_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="example.telemetry.v1.Telemetry">
-  <method name="Readings">
-   <arg name="sensor" type="s" direction="in"/>
-   <arg name="count" type="u" direction="in"/>
-   <arg name="interval_ms" type="u" direction="in"/>
-   <annotation name="org.kdbusgo.Stream" value="server"/>
-   <annotation name="org.kdbusgo.Stream.Out" value="stdxb"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Readings streams readings of one sensor: count of them (0: until the caller stops),&#xA;one every interval_ms milliseconds."/>
-  </method>
-  <method name="Upload">
-   <arg name="count" type="u" direction="out"/>
-   <arg name="min" type="d" direction="out"/>
-   <arg name="max" type="d" direction="out"/>
-   <arg name="mean" type="d" direction="out"/>
-   <annotation name="org.kdbusgo.Stream" value="client"/>
-   <annotation name="org.kdbusgo.Stream.In" value="stdxb"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Upload takes a stream of readings and answers with their summary once the caller closes&#xA;its side."/>
-  </method>
-  <method name="Echo">
-   <annotation name="org.kdbusgo.Stream" value="bidi"/>
-   <annotation name="org.kdbusgo.Stream.In" value="stdxb"/>
-   <annotation name="org.kdbusgo.Stream.Out" value="stdxb"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Echo sends every reading back as it arrives, marked as echoed."/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Telemetry serves the readings of simulated sensors."/>
- </interface>
-</node>
-`
 
 // TelemetryClient is the client API of the Telemetry service.
 //
@@ -249,3 +184,7 @@ var Telemetry_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Telemetry_IntrospectXML is the introspection document of an object that serves the Telemetry service,
+// as telemetry.Telemetry.introspect.xml holds it and the runtime serves it.
+var Telemetry_IntrospectXML = introspect.Document([]string{Telemetry_ServiceDesc.XML}, nil)

@@ -8,6 +8,7 @@ package vehiclev1
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
@@ -63,93 +64,6 @@ const (
 var (
 	ErrVehicleMoving = &runtime.Error{Code: runtime.Unknown, Name: Vehicle_Error_Moving}
 )
-
-// Vehicle_IntrospectXML is the introspection document of an object that serves the Vehicle service,
-// as vehicle.Vehicle.introspect.xml holds it.
-const Vehicle_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="org.kdbusgo.Vehicle1">
-  <method name="SetDoor">
-   <arg name="door" type="s" direction="in"/>
-   <arg name="open" type="b" direction="in"/>
-   <annotation name="org.gtk.GDBus.DocString" value="SetDoor opens or closes a door. Opening a door while the vehicle moves fails with the&#xA;Moving error."/>
-  </method>
-  <method name="Drive">
-   <arg name="speed_kmh" type="d" direction="in"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Drive sets the speed the vehicle travels at. Moving needs the gear in DRIVE or REVERSE&#xA;and every door closed."/>
-  </method>
-  <signal name="DoorChanged">
-   <arg name="door" type="s"/>
-   <arg name="open" type="b"/>
-   <annotation name="org.gtk.GDBus.DocString" value="DoorChanged is emitted when a door opens or closes."/>
-  </signal>
-  <signal name="GearShifted">
-   <arg name="from" type="i">
-    <annotation name="org.kdbusgo.Enum" value="example.vehicle.v1.Gear"/>
-   </arg>
-   <arg name="to" type="i">
-    <annotation name="org.kdbusgo.Enum" value="example.vehicle.v1.Gear"/>
-   </arg>
-   <annotation name="org.gtk.GDBus.DocString" value="GearShifted is emitted when the gear changes, whoever shifted it."/>
-  </signal>
-  <property name="SpeedKmh" type="d" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="SpeedKmh is the current speed in km/h. Its changes are sent with the new value."/>
-  </property>
-  <property name="Gear" type="i" access="readwrite">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
-   <annotation name="org.kdbusgo.Enum" value="example.vehicle.v1.Gear"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Gear is the gear selector&#39;s position; clients may shift it (not into PARK while moving)."/>
-  </property>
-  <property name="Doors" type="a{sb}" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="invalidates"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Doors tells, for each door, whether it is open. A change only invalidates it: read it&#xA;again when it matters."/>
-  </property>
-  <property name="Vin" type="s" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Vin is the vehicle identification number, which never changes."/>
-  </property>
-  <property name="OdometerM" type="t" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="false"/>
-   <annotation name="org.gtk.GDBus.DocString" value="OdometerM is the distance driven in metres. It changes too often to announce."/>
-  </property>
-  <annotation name="org.gtk.GDBus.DocString" value="Vehicle is a simulated car: its speed, gear and doors as properties, and a signal&#xA;whenever a door opens or closes or the gear changes."/>
- </interface>
-</node>
-`
 
 // VehicleClient is the client API of the Vehicle service.
 //
@@ -402,6 +316,10 @@ var Vehicle_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Vehicle_IntrospectXML is the introspection document of an object that serves the Vehicle service,
+// as vehicle.Vehicle.introspect.xml holds it and the runtime serves it.
+var Vehicle_IntrospectXML = introspect.Document([]string{Vehicle_ServiceDesc.XML}, nil)
 
 var vehicle_signal_DoorChanged = runtime.SignalType[DoorChanged]{
 	Interface: Vehicle_Interface,

@@ -8,6 +8,7 @@ package binderpb
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	proto "google.golang.org/protobuf/proto"
@@ -45,61 +46,6 @@ const (
 	Recorder_ENABLED       bool    = true
 	Recorder_MARK          uint16  = 65
 )
-
-// Recorder_IntrospectXML is the introspection document of an object that serves the Recorder service,
-// as binder.Recorder.introspect.xml holds it.
-const Recorder_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="kdbus.test.binder.Recorder">
-  <method name="Start">
-   <arg name="file" type="ah" direction="in"/>
-   <arg name="listener" type="a(so)" direction="in"/>
-   <arg name="extra" type="ah" direction="in"/>
-   <arg name="settings" type="a(ixuddbsiasait)" direction="in"/>
-   <arg name="session" type="a(so)" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Start records into file and tells listener."/>
-  </method>
-  <method name="Stop">
-   <annotation name="org.freedesktop.DBus.Method.NoReply" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Stop ends a recording; it does not wait."/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Recorder records into files it is handed and reports to listeners."/>
- </interface>
-</node>
-`
 
 // RecorderClient is the client API of the Recorder service.
 //
@@ -211,6 +157,10 @@ var Recorder_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
+// Recorder_IntrospectXML is the introspection document of an object that serves the Recorder service,
+// as binder.Recorder.introspect.xml holds it and the runtime serves it.
+var Recorder_IntrospectXML = introspect.Document([]string{Recorder_ServiceDesc.XML}, nil)
+
 // D-Bus names of the Listener service.
 const (
 	// Listener_Interface is the D-Bus interface name of the service.
@@ -225,53 +175,6 @@ const (
 const (
 	Listener_OnLevel_Member = "OnLevel"
 )
-
-// Listener_IntrospectXML is the introspection document of an object that serves the Listener service,
-// as binder.Listener.introspect.xml holds it.
-const Listener_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="kdbus.test.binder.Listener">
-  <method name="OnLevel">
-   <arg name="db" type="d" direction="in"/>
-   <annotation name="org.freedesktop.DBus.Method.NoReply" value="true"/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Listener hears from a Recorder."/>
- </interface>
-</node>
-`
 
 // ListenerClient is the client API of the Listener service.
 //
@@ -350,6 +253,10 @@ var Listener_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Listener_IntrospectXML is the introspection document of an object that serves the Listener service,
+// as binder.Listener.introspect.xml holds it and the runtime serves it.
+var Listener_IntrospectXML = introspect.Document([]string{Listener_ServiceDesc.XML}, nil)
 
 // Constants of kdbus.test.binder.Settings.
 const (

@@ -8,6 +8,7 @@ package clashpb
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
@@ -44,60 +45,6 @@ const (
 var (
 	ErrClashInterface = &runtime.Error{Code: runtime.Unknown, Name: Clash_Error_Interface}
 )
-
-// Clash_IntrospectXML is the introspection document of an object that serves the Clash service,
-// as clash.Clash.introspect.xml holds it.
-const Clash_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="org.kdbusgo.Test.Clash2">
-  <method name="Get">
-   <arg name="text" type="s" direction="in"/>
-   <arg name="text" type="s" direction="out"/>
-   <arg name="desc" type="a(i)" direction="out"/>
-  </method>
-  <method name="GetInterface">
-   <arg name="text" type="s" direction="in"/>
-   <arg name="desc" type="a(i)" direction="in"/>
-   <arg name="text" type="s" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Interface has the name of a generated constant&#39;s suffix."/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Clash is named so that its generated identifiers meet the package&#39;s messages."/>
- </interface>
-</node>
-`
 
 // ClashClient_ is the client API of the Clash service.
 //
@@ -205,3 +152,7 @@ var Clash_ServiceDesc_ = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Clash_IntrospectXML is the introspection document of an object that serves the Clash service,
+// as clash.Clash.introspect.xml holds it and the runtime serves it.
+var Clash_IntrospectXML = introspect.Document([]string{Clash_ServiceDesc_.XML}, nil)

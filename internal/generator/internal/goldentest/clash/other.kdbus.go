@@ -8,6 +8,7 @@ package clashpb
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
@@ -32,53 +33,6 @@ const (
 const (
 	Other_Get_Member = "Get"
 )
-
-// Other_IntrospectXML is the introspection document of an object that serves the Other service,
-// as other.Other.introspect.xml holds it.
-const Other_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="kdbus.test.clash.Other">
-  <method name="Get">
-   <arg name="text" type="s" direction="in"/>
-   <arg name="text" type="s" direction="out"/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Other uses the same message as Clash; its codecs are its own."/>
- </interface>
-</node>
-`
 
 // OtherClient is the client API of the Other service.
 //
@@ -157,3 +111,7 @@ var Other_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Other_IntrospectXML is the introspection document of an object that serves the Other service,
+// as other.Other.introspect.xml holds it and the runtime serves it.
+var Other_IntrospectXML = introspect.Document([]string{Other_ServiceDesc.XML}, nil)

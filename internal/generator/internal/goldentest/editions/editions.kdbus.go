@@ -8,6 +8,7 @@ package editionspb
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
@@ -32,88 +33,6 @@ const (
 const (
 	Settings_Put_Member = "PutSetting"
 )
-
-// Settings_IntrospectXML is the introspection document of an object that serves the Settings service,
-// as editions.Settings.introspect.xml holds it.
-const Settings_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="org.kdbusgo.test.Settings1">
-  <method name="PutSetting">
-   <arg name="key" type="as" direction="in"/>
-   <arg name="explicit_number" type="ai" direction="in"/>
-   <arg name="value" type="s" direction="in"/>
-   <arg name="implicit_number" type="x" direction="in"/>
-   <arg name="revision" type="u" direction="in"/>
-   <arg name="level" type="ai" direction="in">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.editions.Level"/>
-   </arg>
-   <arg name="implicit_level" type="i" direction="in">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.editions.Level"/>
-   </arg>
-   <arg name="packed_numbers" type="ai" direction="in"/>
-   <arg name="expanded_numbers" type="ai" direction="in"/>
-   <arg name="owner" type="a(asu)" direction="in"/>
-   <arg name="required_owner" type="(asu)" direction="in"/>
-   <arg name="delimited_owner" type="a(asu)" direction="in"/>
-   <arg name="data" type="aay" direction="in"/>
-   <arg name="scope" type="(sv)" direction="in"/>
-   <arg name="key" type="as" direction="out"/>
-   <arg name="explicit_number" type="ai" direction="out"/>
-   <arg name="value" type="s" direction="out"/>
-   <arg name="implicit_number" type="x" direction="out"/>
-   <arg name="revision" type="u" direction="out"/>
-   <arg name="level" type="ai" direction="out">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.editions.Level"/>
-   </arg>
-   <arg name="implicit_level" type="i" direction="out">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.editions.Level"/>
-   </arg>
-   <arg name="packed_numbers" type="ai" direction="out"/>
-   <arg name="expanded_numbers" type="ai" direction="out"/>
-   <arg name="owner" type="a(asu)" direction="out"/>
-   <arg name="required_owner" type="(asu)" direction="out"/>
-   <arg name="delimited_owner" type="a(asu)" direction="out"/>
-   <arg name="data" type="aay" direction="out"/>
-   <arg name="scope" type="(sv)" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Put stores a setting."/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Settings stores settings."/>
- </interface>
-</node>
-`
 
 // SettingsClient is the client API of the Settings service.
 //
@@ -229,3 +148,7 @@ var Settings_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Settings_IntrospectXML is the introspection document of an object that serves the Settings service,
+// as editions.Settings.introspect.xml holds it and the runtime serves it.
+var Settings_IntrospectXML = introspect.Document([]string{Settings_ServiceDesc.XML}, nil)

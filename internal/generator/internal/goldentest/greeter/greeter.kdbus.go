@@ -8,6 +8,7 @@ package greeterv1
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
@@ -65,112 +66,6 @@ var (
 	ErrGreeterNotReady = &runtime.Error{Code: runtime.Unknown, Name: Greeter_Error_NotReady}
 	ErrGreeterTooMany  = &runtime.Error{Code: runtime.Unknown, Name: Greeter_Error_TooMany}
 )
-
-// Greeter_IntrospectXML is the introspection document of an object that serves the Greeter service,
-// as greeter.Greeter.introspect.xml holds it.
-const Greeter_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="example.greeter.v1.Greeter">
-  <method name="SayHello">
-   <arg name="name" type="s" direction="in"/>
-   <arg name="who" type="s" direction="in">
-    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-   </arg>
-   <arg name="message" type="s" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="SayHello greets someone by name."/>
-  </method>
-  <method name="Notify">
-   <arg name="name" type="s" direction="in"/>
-   <arg name="who" type="s" direction="in">
-    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-   </arg>
-   <annotation name="org.freedesktop.DBus.Method.NoReply" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Notify tells the greeter something and does not wait."/>
-  </method>
-  <method name="Ping">
-   <annotation name="org.gtk.GDBus.DocString" value="Ping checks that the greeter is there."/>
-  </method>
-  <method name="SayHelloOld">
-   <arg name="name" type="s" direction="in"/>
-   <arg name="who" type="s" direction="in">
-    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-   </arg>
-   <arg name="message" type="s" direction="out"/>
-   <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="SayHelloOld is the first version of SayHello."/>
-  </method>
-  <method name="Chat">
-   <annotation name="org.kdbusgo.Stream" value="bidi"/>
-   <annotation name="org.kdbusgo.Stream.In" value="ss"/>
-   <annotation name="org.kdbusgo.Stream.Out" value="s"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Chat greets each name of a stream of requests with a reply on a stream of its own."/>
-  </method>
-  <method name="Watch">
-   <arg name="name" type="s" direction="in"/>
-   <arg name="who" type="s" direction="in">
-    <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-   </arg>
-   <annotation name="org.kdbusgo.Stream" value="server"/>
-   <annotation name="org.kdbusgo.Stream.Out" value="s"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Watch sends the greetings the greeter makes from now on."/>
-  </method>
-  <method name="Collect">
-   <arg name="message" type="s" direction="out"/>
-   <annotation name="org.kdbusgo.Stream" value="client"/>
-   <annotation name="org.kdbusgo.Stream.In" value="ss"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Collect greets every name sent at once, when the client is done."/>
-  </method>
-  <method name="Ticks">
-   <annotation name="org.kdbusgo.Stream" value="server"/>
-   <annotation name="org.kdbusgo.Stream.Out" value=""/>
-   <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Ticks streams messages without fields."/>
-  </method>
-  <method name="Undocumented"/>
-  <signal name="Greeted">
-   <arg name="name" type="s"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Greeted is declared as a signal."/>
-  </signal>
-  <property name="Greetings" type="u" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
-  </property>
-  <annotation name="org.gtk.GDBus.DocString" value="Greeter greets people.&#xA;&#xA;It is the example the documentation uses."/>
- </interface>
-</node>
-`
 
 // GreeterClient is the client API of the Greeter service.
 //
@@ -541,6 +436,10 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Greeter_IntrospectXML is the introspection document of an object that serves the Greeter service,
+// as greeter.Greeter.introspect.xml holds it and the runtime serves it.
+var Greeter_IntrospectXML = introspect.Document([]string{Greeter_ServiceDesc.XML}, nil)
 
 var greeter_signal_Greeted = runtime.SignalType[Greeted]{
 	Interface: Greeter_Interface,

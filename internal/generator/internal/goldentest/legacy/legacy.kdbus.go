@@ -8,6 +8,7 @@ package legacypb
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
@@ -32,75 +33,6 @@ const (
 const (
 	Archive_Store_Member = "Store"
 )
-
-// Archive_IntrospectXML is the introspection document of an object that serves the Archive service,
-// as legacy.Archive.introspect.xml holds it.
-const Archive_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="kdbus.test.legacy.Archive">
-  <method name="Store">
-   <arg name="id" type="s" direction="in"/>
-   <arg name="title" type="as" direction="in"/>
-   <arg name="version" type="ai" direction="in"/>
-   <arg name="kind" type="ai" direction="in">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.legacy.Kind"/>
-   </arg>
-   <arg name="payload" type="aay" direction="in"/>
-   <arg name="required_kind" type="i" direction="in">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.legacy.Kind"/>
-   </arg>
-   <arg name="created" type="(axas)" direction="in"/>
-   <arg name="modified" type="a(axas)" direction="in"/>
-   <arg name="marks" type="ai" direction="in"/>
-   <arg name="labels" type="as" direction="in"/>
-   <arg name="extra" type="a(asi)" direction="in"/>
-   <arg name="line" type="a(as)" direction="in"/>
-   <arg name="origin" type="(sv)" direction="in"/>
-   <arg name="weight" type="ad" direction="in"/>
-   <arg name="ratio" type="ad" direction="in"/>
-   <arg name="digest" type="ay" direction="in"/>
-   <arg name="sealed" type="b" direction="in"/>
-   <arg name="number" type="at" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Store keeps a record."/>
-  </method>
-  <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-  <annotation name="org.gtk.GDBus.DocString" value="Archive is an old service."/>
- </interface>
-</node>
-`
 
 // ArchiveClient is the client API of the Archive service.
 //
@@ -213,3 +145,7 @@ var Archive_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Archive_IntrospectXML is the introspection document of an object that serves the Archive service,
+// as legacy.Archive.introspect.xml holds it and the runtime serves it.
+var Archive_IntrospectXML = introspect.Document([]string{Archive_ServiceDesc.XML}, nil)

@@ -9,6 +9,7 @@ package nopkg
 import (
 	context "context"
 	shared "github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/shared"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
@@ -34,78 +35,6 @@ const (
 	Bare_Touch_Member   = "Touch"
 	Bare_Relabel_Member = "Relabel"
 )
-
-// Bare_IntrospectXML is the introspection document of an object that serves the Bare service,
-// as nopkg.Bare.introspect.xml holds it.
-const Bare_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="org.kdbusgo.test.Bare">
-  <method name="Touch">
-   <arg name="n" type="i" direction="in"/>
-   <arg name="label" type="aay" direction="in">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.shared.Label"/>
-   </arg>
-   <arg name="kinds" type="ai" direction="in">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.shared.Label.Kind"/>
-   </arg>
-   <arg name="n" type="i" direction="out"/>
-   <arg name="label" type="aay" direction="out">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.shared.Label"/>
-   </arg>
-   <arg name="kinds" type="ai" direction="out">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.shared.Label.Kind"/>
-   </arg>
-  </method>
-  <method name="Relabel">
-   <arg name="text" type="s" direction="in"/>
-   <arg name="kind" type="i" direction="in">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.shared.Label.Kind"/>
-   </arg>
-   <arg name="extra" type="(sv)" direction="in"/>
-   <arg name="text" type="s" direction="out"/>
-   <arg name="kind" type="i" direction="out">
-    <annotation name="org.kdbusgo.Enum" value="kdbus.test.shared.Label.Kind"/>
-   </arg>
-   <arg name="extra" type="(sv)" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Relabel takes and returns a message of another Go package."/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Bare lives in no package."/>
- </interface>
-</node>
-`
 
 // BareClient is the client API of the Bare service.
 //
@@ -232,3 +161,7 @@ var Bare_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Bare_IntrospectXML is the introspection document of an object that serves the Bare service,
+// as nopkg.Bare.introspect.xml holds it and the runtime serves it.
+var Bare_IntrospectXML = introspect.Document([]string{Bare_ServiceDesc.XML}, nil)

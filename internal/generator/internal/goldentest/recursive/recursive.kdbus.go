@@ -8,6 +8,7 @@ package recursivepb
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
@@ -34,119 +35,6 @@ const (
 	Trees_Grow_Member  = "Grow"
 	Trees_Walk_Member  = "Walk"
 )
-
-// Trees_IntrospectXML is the introspection document of an object that serves the Trees service,
-// as recursive.Trees.introspect.xml holds it.
-const Trees_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="kdbus.test.recursive.Trees">
-  <method name="Plant">
-   <arg name="root" type="aay" direction="in">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="trees" type="aay" direction="in">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="evens" type="a{say}" direction="in">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Even"/>
-   </arg>
-   <arg name="ring" type="aay" direction="in">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Ring"/>
-   </arg>
-   <arg name="plain" type="a(s)" direction="in"/>
-   <arg name="root" type="aay" direction="out">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="trees" type="aay" direction="out">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="evens" type="a{say}" direction="out">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Even"/>
-   </arg>
-   <arg name="ring" type="aay" direction="out">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Ring"/>
-   </arg>
-   <arg name="plain" type="a(s)" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Plant takes a forest, which holds trees but is not recursive itself."/>
-  </method>
-  <method name="Grow">
-   <arg name="name" type="s" direction="in"/>
-   <arg name="children" type="aay" direction="in">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="parent" type="aay" direction="in">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="by_name" type="a{say}" direction="in">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="extra" type="(sv)" direction="in"/>
-   <arg name="blob" type="h" direction="in">
-    <annotation name="org.kdbusgo.Memfd" value="true"/>
-   </arg>
-   <arg name="name" type="s" direction="out"/>
-   <arg name="children" type="aay" direction="out">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="parent" type="aay" direction="out">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="by_name" type="a{say}" direction="out">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Node"/>
-   </arg>
-   <arg name="extra" type="(sv)" direction="out"/>
-   <arg name="blob" type="h" direction="out">
-    <annotation name="org.kdbusgo.Memfd" value="true"/>
-   </arg>
-   <annotation name="org.gtk.GDBus.DocString" value="Grow takes a recursive message as the whole request."/>
-  </method>
-  <method name="Walk">
-   <arg name="n" type="i" direction="in"/>
-   <arg name="next" type="aay" direction="in">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Odd"/>
-   </arg>
-   <arg name="n" type="i" direction="out"/>
-   <arg name="next" type="aay" direction="out">
-    <annotation name="org.kdbusgo.Proto" value="kdbus.test.recursive.Even"/>
-   </arg>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Trees handles recursive messages."/>
- </interface>
-</node>
-`
 
 // TreesClient is the client API of the Trees service.
 //
@@ -337,3 +225,7 @@ var Trees_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Trees_IntrospectXML is the introspection document of an object that serves the Trees service,
+// as recursive.Trees.introspect.xml holds it and the runtime serves it.
+var Trees_IntrospectXML = introspect.Document([]string{Trees_ServiceDesc.XML}, nil)

@@ -9,6 +9,7 @@ package signalspb
 import (
 	bytes "bytes"
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	wire "github.com/kdbus-go/kdbus/wire"
@@ -60,103 +61,6 @@ const (
 	Station_Token_Property     = "Token"
 	Station_Main_Property      = "Main"
 )
-
-// Station_IntrospectXML is the introspection document of an object that serves the Station service,
-// as signals.Station.introspect.xml holds it.
-const Station_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="kdbus.test.signals.Station">
-  <method name="Touch">
-   <annotation name="org.gtk.GDBus.DocString" value="Touch does nothing."/>
-  </method>
-  <signal name="Arrived">
-   <arg name="line" type="s"/>
-   <arg name="platform" type="o"/>
-   <arg name="format" type="g"/>
-   <arg name="cars" type="u"/>
-   <arg name="note" type="s"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Arrived is emitted when a train arrives: filters apply to its first three arguments."/>
-  </signal>
-  <signal name="Departed">
-   <arg name="lines" type="as"/>
-   <arg name="at" type="a(xi)"/>
-   <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Departed is emitted when a train leaves."/>
-  </signal>
-  <signal name="Tick">
-   <arg name="n" type="t"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Tick carries nothing to filter on."/>
-  </signal>
-  <property name="Name" type="s" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="const"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Name is the station&#39;s name."/>
-  </property>
-  <property name="Mood" type="i" access="readwrite">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
-   <annotation name="org.kdbusgo.Enum" value="kdbus.test.signals.Mood"/>
-  </property>
-  <property name="Delay" type="ai" access="readwrite">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
-  </property>
-  <property name="Platforms" type="a(sau)" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="invalidates"/>
-  </property>
-  <property name="Load" type="a{sd}" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
-  </property>
-  <property name="Opened" type="a(xi)" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
-  </property>
-  <property name="Extra" type="aa{sv}" access="readwrite">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
-  </property>
-  <property name="HomePath" type="o" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="true"/>
-  </property>
-  <property name="Token" type="ay" access="write">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="invalidates"/>
-  </property>
-  <property name="Main" type="a(sau)" access="read">
-   <annotation name="org.freedesktop.DBus.Property.EmitsChangedSignal" value="false"/>
-   <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-  </property>
-  <annotation name="org.gtk.GDBus.DocString" value="Station announces what happens on its platforms."/>
- </interface>
-</node>
-`
 
 // StationClient is the client API of the Station service.
 //
@@ -445,6 +349,10 @@ var Station_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Station_IntrospectXML is the introspection document of an object that serves the Station service,
+// as signals.Station.introspect.xml holds it and the runtime serves it.
+var Station_IntrospectXML = introspect.Document([]string{Station_ServiceDesc.XML}, nil)
 
 var station_signal_Arrived = runtime.SignalType[Arrived]{
 	Interface: Station_Interface,

@@ -8,6 +8,7 @@ package wktpb
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	anypb "google.golang.org/protobuf/types/known/anypb"
@@ -53,172 +54,6 @@ const (
 	Known_Tally_Member      = "Tally"
 	Known_Pass_Member       = "Pass"
 )
-
-// Known_IntrospectXML is the introspection document of an object that serves the Known service,
-// as wkt.Known.introspect.xml holds it.
-const Known_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="kdbus.test.wkt.Known">
-  <method name="All">
-   <arg name="time" type="a(xi)" direction="in"/>
-   <arg name="duration" type="a(xi)" direction="in"/>
-   <arg name="empty" type="ab" direction="in"/>
-   <arg name="double_value" type="ad" direction="in"/>
-   <arg name="float_value" type="ad" direction="in"/>
-   <arg name="int64_value" type="ax" direction="in"/>
-   <arg name="uint64_value" type="at" direction="in"/>
-   <arg name="int32_value" type="ai" direction="in"/>
-   <arg name="uint32_value" type="au" direction="in"/>
-   <arg name="bool_value" type="ab" direction="in"/>
-   <arg name="string_value" type="as" direction="in"/>
-   <arg name="bytes_value" type="aay" direction="in"/>
-   <arg name="struct" type="aa{sv}" direction="in"/>
-   <arg name="value" type="av" direction="in"/>
-   <arg name="list" type="aav" direction="in"/>
-   <arg name="any" type="a(say)" direction="in"/>
-   <arg name="mask" type="aas" direction="in"/>
-   <arg name="times" type="a(xi)" direction="in"/>
-   <arg name="values" type="av" direction="in"/>
-   <arg name="strings" type="as" direction="in"/>
-   <arg name="durations" type="a{s(xi)}" direction="in"/>
-   <arg name="structs" type="a{sa{sv}}" direction="in"/>
-   <arg name="empties" type="a{ib}" direction="in"/>
-   <arg name="which" type="(sv)" direction="in"/>
-   <arg name="time" type="a(xi)" direction="out"/>
-   <arg name="duration" type="a(xi)" direction="out"/>
-   <arg name="empty" type="ab" direction="out"/>
-   <arg name="double_value" type="ad" direction="out"/>
-   <arg name="float_value" type="ad" direction="out"/>
-   <arg name="int64_value" type="ax" direction="out"/>
-   <arg name="uint64_value" type="at" direction="out"/>
-   <arg name="int32_value" type="ai" direction="out"/>
-   <arg name="uint32_value" type="au" direction="out"/>
-   <arg name="bool_value" type="ab" direction="out"/>
-   <arg name="string_value" type="as" direction="out"/>
-   <arg name="bytes_value" type="aay" direction="out"/>
-   <arg name="struct" type="aa{sv}" direction="out"/>
-   <arg name="value" type="av" direction="out"/>
-   <arg name="list" type="aav" direction="out"/>
-   <arg name="any" type="a(say)" direction="out"/>
-   <arg name="mask" type="aas" direction="out"/>
-   <arg name="times" type="a(xi)" direction="out"/>
-   <arg name="values" type="av" direction="out"/>
-   <arg name="strings" type="as" direction="out"/>
-   <arg name="durations" type="a{s(xi)}" direction="out"/>
-   <arg name="structs" type="a{sa{sv}}" direction="out"/>
-   <arg name="empties" type="a{ib}" direction="out"/>
-   <arg name="which" type="(sv)" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="All echoes every well-known type as a field."/>
-  </method>
-  <method name="Now">
-   <arg name="seconds" type="x" direction="out"/>
-   <arg name="nanos" type="i" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Now returns the time: a Timestamp as a whole response."/>
-  </method>
-  <method name="Wait">
-   <arg name="seconds" type="x" direction="in"/>
-   <arg name="nanos" type="i" direction="in"/>
-  </method>
-  <method name="Echo">
-   <arg name="value" type="v" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="EchoStruct">
-   <arg name="fields" type="a{sv}" direction="in"/>
-   <arg name="values" type="av" direction="out"/>
-  </method>
-  <method name="Lookup">
-   <arg name="value" type="s" direction="in"/>
-   <arg name="value" type="x" direction="out"/>
-  </method>
-  <method name="Wrap">
-   <arg name="value" type="ay" direction="in"/>
-   <arg name="type_url" type="s" direction="out"/>
-   <arg name="value" type="ay" direction="out"/>
-  </method>
-  <method name="Mask">
-   <arg name="paths" type="as" direction="in"/>
-   <arg name="value" type="b" direction="out"/>
-  </method>
-  <method name="Numbers">
-   <arg name="value" type="d" direction="in"/>
-   <arg name="value" type="d" direction="out"/>
-  </method>
-  <method name="Unsigned">
-   <arg name="value" type="u" direction="in"/>
-   <arg name="value" type="t" direction="out"/>
-  </method>
-  <method name="Signed">
-   <arg name="value" type="i" direction="in"/>
-   <arg name="value" type="i" direction="out"/>
-  </method>
-  <method name="Deep">
-   <arg name="one" type="a(a(aa{sv}av)av)" direction="in"/>
-   <arg name="many" type="a(a(aa{sv}av)av)" direction="in"/>
-   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="in"/>
-   <arg name="pick" type="(sv)" direction="in"/>
-   <arg name="one" type="a(a(aa{sv}av)av)" direction="out"/>
-   <arg name="many" type="a(a(aa{sv}av)av)" direction="out"/>
-   <arg name="named" type="a{s(a(aa{sv}av)av)}" direction="out"/>
-   <arg name="pick" type="(sv)" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Deep carries dynamic values inside structs, so its codecs pass the depth down."/>
-  </method>
-  <method name="Clock">
-   <arg name="seconds" type="x" direction="in"/>
-   <arg name="nanos" type="i" direction="in"/>
-   <annotation name="org.kdbusgo.Stream" value="server"/>
-   <annotation name="org.kdbusgo.Stream.Out" value="xi"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Clock streams the time at every interval."/>
-  </method>
-  <method name="Tally">
-   <arg name="value" type="x" direction="out"/>
-   <annotation name="org.kdbusgo.Stream" value="client"/>
-   <annotation name="org.kdbusgo.Stream.In" value="x"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Tally sums a stream of numbers."/>
-  </method>
-  <method name="Pass">
-   <annotation name="org.kdbusgo.Stream" value="bidi"/>
-   <annotation name="org.kdbusgo.Stream.In" value=""/>
-   <annotation name="org.kdbusgo.Stream.Out" value=""/>
-   <annotation name="org.gtk.GDBus.DocString" value="Pass streams empty messages both ways."/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="Known takes and returns the well-known types."/>
- </interface>
-</node>
-`
 
 // KnownClient is the client API of the Known service.
 //
@@ -723,3 +558,7 @@ var Known_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// Known_IntrospectXML is the introspection document of an object that serves the Known service,
+// as wkt.Known.introspect.xml holds it and the runtime serves it.
+var Known_IntrospectXML = introspect.Document([]string{Known_ServiceDesc.XML}, nil)

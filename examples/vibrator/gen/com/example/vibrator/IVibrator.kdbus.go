@@ -8,6 +8,7 @@ package vibrator
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
@@ -51,98 +52,6 @@ const (
 	IVibrator_CAP_ALL               int32 = 15
 	IVibrator_MAX_ON_MS             int32 = 10000
 )
-
-// IVibrator_IntrospectXML is the introspection document of an object that serves the IVibrator service,
-// as IVibrator.IVibrator.introspect.xml holds it.
-const IVibrator_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="com.example.vibrator.IVibrator">
-  <method name="GetCapabilities">
-   <arg name="result" type="i" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Returns the CAP_* bits of what this motor can do."/>
-  </method>
-  <method name="Off">
-   <annotation name="org.gtk.GDBus.DocString" value="Stops vibrating."/>
-  </method>
-  <method name="On">
-   <arg name="timeout_ms" type="i" direction="in"/>
-   <arg name="callback" type="a(so)" direction="in"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Vibrates for timeoutMs milliseconds, then calls callback.onComplete() when one is given.&#xA;A vibration already running is replaced."/>
-  </method>
-  <method name="Perform">
-   <arg name="effect" type="i" direction="in">
-    <annotation name="org.kdbusgo.Enum" value="com.example.vibrator.Effect"/>
-   </arg>
-   <arg name="strength" type="i" direction="in">
-    <annotation name="org.kdbusgo.Enum" value="com.example.vibrator.EffectStrength"/>
-   </arg>
-   <arg name="callback" type="a(so)" direction="in"/>
-   <arg name="result" type="i" direction="out"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Plays a predefined effect at the given strength and returns how long it lasts, in&#xA;milliseconds; calls callback.onComplete() when it ends."/>
-  </method>
-  <method name="GetSupportedEffects">
-   <arg name="result" type="ai" direction="out">
-    <annotation name="org.kdbusgo.Enum" value="com.example.vibrator.Effect"/>
-   </arg>
-   <annotation name="org.gtk.GDBus.DocString" value="Returns the effects perform() can play."/>
-  </method>
-  <method name="SetAmplitude">
-   <arg name="amplitude" type="d" direction="in"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Sets the strength of on() vibrations, from 0 (off) to 1 (full)."/>
-  </method>
-  <method name="Compose">
-   <arg name="composite" type="a(iid)" direction="in"/>
-   <arg name="callback" type="a(so)" direction="in"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Plays the primitives one after another; calls callback.onComplete() at the end."/>
-  </method>
-  <method name="Pulse">
-   <arg name="duration_ms" type="i" direction="in"/>
-   <annotation name="org.freedesktop.DBus.Method.NoReply" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Queues a short pulse of durationMs milliseconds. Pulses play one after another, in the&#xA;order they were sent; the caller does not wait."/>
-  </method>
-  <method name="PlayedPulses">
-   <arg name="result" type="i" direction="out"/>
-   <arg name="durations_ms" type="ai" direction="out"/>
-   <annotation name="org.freedesktop.DBus.Deprecated" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="Returns how many pulses have played, and fills durationsMs with their durations in the&#xA;order they played.&#xA;@deprecated kept for diagnostics; a client should not depend on it."/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="A vibration motor, as a phone or a steering wheel has one."/>
- </interface>
-</node>
-`
 
 // IVibratorClient is the client API of the IVibrator service.
 //
@@ -466,3 +375,7 @@ var IVibrator_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// IVibrator_IntrospectXML is the introspection document of an object that serves the IVibrator service,
+// as IVibrator.IVibrator.introspect.xml holds it and the runtime serves it.
+var IVibrator_IntrospectXML = introspect.Document([]string{IVibrator_ServiceDesc.XML}, nil)

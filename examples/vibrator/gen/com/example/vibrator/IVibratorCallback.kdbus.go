@@ -8,6 +8,7 @@ package vibrator
 
 import (
 	context "context"
+	introspect "github.com/kdbus-go/kdbus/introspect"
 	runtime "github.com/kdbus-go/kdbus/runtime"
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
@@ -33,53 +34,6 @@ const (
 const (
 	IVibratorCallback_OnComplete_Member = "OnComplete"
 )
-
-// IVibratorCallback_IntrospectXML is the introspection document of an object that serves the IVibratorCallback service,
-// as IVibratorCallback.IVibratorCallback.introspect.xml holds it.
-const IVibratorCallback_IntrospectXML = `<!DOCTYPE node PUBLIC "-//freedesktop//DTD D-BUS Object Introspection 1.0//EN"
- "http://www.freedesktop.org/standards/dbus/1.0/introspect.dtd">
-<node>
- <interface name="org.freedesktop.DBus.Peer">
-  <method name="Ping"/>
-  <method name="GetMachineId">
-   <arg name="machine_uuid" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Introspectable">
-  <method name="Introspect">
-   <arg name="xml_data" type="s" direction="out"/>
-  </method>
- </interface>
- <interface name="org.freedesktop.DBus.Properties">
-  <method name="Get">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="out"/>
-  </method>
-  <method name="GetAll">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="props" type="a{sv}" direction="out"/>
-  </method>
-  <method name="Set">
-   <arg name="interface_name" type="s" direction="in"/>
-   <arg name="property_name" type="s" direction="in"/>
-   <arg name="value" type="v" direction="in"/>
-  </method>
-  <signal name="PropertiesChanged">
-   <arg name="interface_name" type="s"/>
-   <arg name="changed_properties" type="a{sv}"/>
-   <arg name="invalidated_properties" type="as"/>
-  </signal>
- </interface>
- <interface name="com.example.vibrator.IVibratorCallback">
-  <method name="OnComplete">
-   <annotation name="org.freedesktop.DBus.Method.NoReply" value="true"/>
-   <annotation name="org.gtk.GDBus.DocString" value="The vibration ended, by running its course or by off()."/>
-  </method>
-  <annotation name="org.gtk.GDBus.DocString" value="What a vibration&#39;s owner hears back. The motor calls it from its own process, so a client&#xA;serves it.&#xA;Converted from a oneway interface: every method is no-reply."/>
- </interface>
-</node>
-`
 
 // IVibratorCallbackClient is the client API of the IVibratorCallback service.
 //
@@ -164,3 +118,7 @@ var IVibratorCallback_ServiceDesc = runtime.ServiceDesc{
  </interface>
 `,
 }
+
+// IVibratorCallback_IntrospectXML is the introspection document of an object that serves the IVibratorCallback service,
+// as IVibratorCallback.IVibratorCallback.introspect.xml holds it and the runtime serves it.
+var IVibratorCallback_IntrospectXML = introspect.Document([]string{IVibratorCallback_ServiceDesc.XML}, nil)
