@@ -102,6 +102,9 @@ func (c *benchClient) SubscribeTick(ctx context.Context, opts ...runtime.Subscri
 // BenchServer is the server API of the Bench service.
 //
 // Bench answers the benchmark suite's calls.
+//
+// Implementations embed UnimplementedBenchServer by value, or UnsafeBenchServer to opt out of
+// that.
 type BenchServer interface {
 	// Ping echoes its payload back.
 	Ping(context.Context, *PingRequest) (*PingReply, error)
@@ -114,11 +117,24 @@ type BenchServer interface {
 	// Stream sends the number of frames the request asks for, each carrying a payload of the
 	// size it asks for, for server-stream throughput.
 	Stream(*StreamRequest, runtime.ServerStreamingServer[PingReply]) error
+	mustEmbedUnimplementedBenchServer()
 }
 
 // UnimplementedBenchServer answers every method of the Bench service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// BenchServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterBenchServer refuses such a server.
 type UnimplementedBenchServer struct{}
+
+func (UnimplementedBenchServer) mustEmbedUnimplementedBenchServer() {}
+func (UnimplementedBenchServer) testEmbeddedByValue()               {}
+
+// UnsafeBenchServer may be embedded instead of UnimplementedBenchServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeBenchServer interface {
+	mustEmbedUnimplementedBenchServer()
+}
 
 func (UnimplementedBenchServer) Ping(context.Context, *PingRequest) (*PingReply, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Ping is not implemented")
@@ -142,6 +158,11 @@ func (UnimplementedBenchServer) Stream(*StreamRequest, runtime.ServerStreamingSe
 
 // RegisterBenchServer serves impl on r at Bench_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterBenchServer(r runtime.Registrar, impl BenchServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedBenchServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Bench_ServiceDesc, impl, opts...)
 }
 

@@ -240,16 +240,32 @@ func (e *emitter) service(sp *servicePlan) {
 	// Server.
 	e.P("// ", n.server, " is the server API of the ", name, " service.")
 	serviceDoc()
+	e.P("//")
+	e.P("// Implementations embed ", n.unimpl, " by value, or ", n.unsafe, " to opt out of")
+	e.P("// that.")
 	e.P("type ", n.server, " interface {")
 	for _, mp := range sp.methods {
 		methodDoc(mp)
 		e.P(mp.m.GoName, e.serverSig(mp))
 	}
+	e.P(mustEmbed(n), "()")
 	e.P("}")
 	e.P()
 	e.P("// ", n.unimpl, " answers every method of the ", name, " service with an Unimplemented")
-	e.P("// error. Embed it in a server to keep it compiling when methods are added.")
+	e.P("// error. Servers embed it, by value, so that they keep compiling when methods are added:")
+	e.P("// ", n.server, " requires it. Embedded as a nil pointer, it would panic when called;")
+	e.P("// ", n.register, " refuses such a server.")
 	e.P("type ", n.unimpl, " struct{}")
+	e.P()
+	e.P("func (", n.unimpl, ") ", mustEmbed(n), "() {}")
+	e.P("func (", n.unimpl, ") testEmbeddedByValue() {}")
+	e.P()
+	e.P("// ", n.unsafe, " may be embedded instead of ", n.unimpl, " to opt out of forward")
+	e.P("// compatibility: a server that embeds it stops compiling when methods are added to the")
+	e.P("// service, which is rarely wanted.")
+	e.P("type ", n.unsafe, " interface {")
+	e.P(mustEmbed(n), "()")
+	e.P("}")
 	e.P()
 	for _, mp := range sp.methods {
 		e.P("func (", n.unimpl, ") ", mp.m.GoName, e.serverSig(mp), " {")
@@ -323,6 +339,20 @@ func (e *emitter) service(sp *servicePlan) {
 	e.P("var ", n.xml, " = ", e.g.QualifiedGoIdent(introspectPkg.Ident("Document")), "([]string{", n.desc, ".XML}, nil)")
 	e.P()
 	e.signalsAndProperties(sp)
+}
+
+// mustEmbed is the unexported method of a server interface that embedding the service's
+// Unimplemented type (or its Unsafe interface) provides.
+func mustEmbed(n *serviceNames) string { return "mustEmbed" + n.unimpl }
+
+// checkEmbedding writes the statements of a Register function that refuse a server embedding
+// the Unimplemented type as a nil pointer.
+func (e *emitter) checkEmbedding(n *serviceNames) {
+	e.P("if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {")
+	e.P("if err := ", e.impl("CheckEmbeddedByValue"), "(impl, t.testEmbeddedByValue, ", strconv.Quote(n.unimpl), "); err != nil {")
+	e.P("return err")
+	e.P("}")
+	e.P("}")
 }
 
 // clientSig returns the parameters and results of the client interface's method for mp.

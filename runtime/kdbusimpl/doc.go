@@ -7,6 +7,8 @@
 // generator of the same module version. The API for users is package runtime.
 package kdbusimpl
 
+import "fmt"
+
 // SupportPackageIsVersion1 is referenced by generated code to check at compile time that the
 // module it builds against supports the code protoc-gen-kdbus writes. A runtime that can no
 // longer run code of this version drops the constant, and code generated for it stops
@@ -14,3 +16,17 @@ package kdbusimpl
 // github.com/kdbus-go/kdbus, or regenerate the code with the protoc-gen-kdbus of the module
 // version in use.
 const SupportPackageIsVersion1 = true
+
+// CheckEmbeddedByValue calls test, the testEmbeddedByValue method of impl, a server whose type
+// embeds the generated Unimplemented type named unimplemented. The call panics when that type
+// is embedded as a nil pointer, as a call of an unimplemented method would later; the panic
+// becomes an error that says how to fix the server.
+func CheckEmbeddedByValue(impl any, test func(), unimplemented string) (err error) {
+	defer func() {
+		if recover() != nil {
+			err = fmt.Errorf("server %T embeds *%s as a nil pointer, which panics when an unimplemented method is called: embed %s by value", impl, unimplemented, unimplemented)
+		}
+	}()
+	test()
+	return nil
+}

@@ -84,6 +84,9 @@ func (c *greeterClient) Describe(ctx context.Context, req *DescribeRequest, opts
 // GreeterServer is the server API of the Greeter service.
 //
 // Greeter greets people and does a little arithmetic.
+//
+// Implementations embed UnimplementedGreeterServer by value, or UnsafeGreeterServer to opt out of
+// that.
 type GreeterServer interface {
 	// SayHello greets someone by name. An empty name fails with the NoName error.
 	SayHello(context.Context, *HelloRequest) (*HelloReply, error)
@@ -91,11 +94,24 @@ type GreeterServer interface {
 	Add(context.Context, *AddRequest) (*AddReply, error)
 	// Describe summarizes a person, their scores and their mood.
 	Describe(context.Context, *DescribeRequest) (*DescribeReply, error)
+	mustEmbedUnimplementedGreeterServer()
 }
 
 // UnimplementedGreeterServer answers every method of the Greeter service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// GreeterServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterGreeterServer refuses such a server.
 type UnimplementedGreeterServer struct{}
+
+func (UnimplementedGreeterServer) mustEmbedUnimplementedGreeterServer() {}
+func (UnimplementedGreeterServer) testEmbeddedByValue()                 {}
+
+// UnsafeGreeterServer may be embedded instead of UnimplementedGreeterServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeGreeterServer interface {
+	mustEmbedUnimplementedGreeterServer()
+}
 
 func (UnimplementedGreeterServer) SayHello(context.Context, *HelloRequest) (*HelloReply, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method SayHello is not implemented")
@@ -111,6 +127,11 @@ func (UnimplementedGreeterServer) Describe(context.Context, *DescribeRequest) (*
 
 // RegisterGreeterServer serves impl on r at Greeter_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedGreeterServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Greeter_ServiceDesc, impl, opts...)
 }
 

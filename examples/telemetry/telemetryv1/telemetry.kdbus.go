@@ -75,6 +75,9 @@ func (c *telemetryClient) Echo(ctx context.Context, opts ...runtime.CallOption) 
 // TelemetryServer is the server API of the Telemetry service.
 //
 // Telemetry serves the readings of simulated sensors.
+//
+// Implementations embed UnimplementedTelemetryServer by value, or UnsafeTelemetryServer to opt out of
+// that.
 type TelemetryServer interface {
 	// Readings streams readings of one sensor: count of them (0: until the caller stops),
 	// one every interval_ms milliseconds.
@@ -84,11 +87,24 @@ type TelemetryServer interface {
 	Upload(runtime.ClientStreamingServer[Reading, UploadSummary]) error
 	// Echo sends every reading back as it arrives, marked as echoed.
 	Echo(runtime.BidiStreamingServer[Reading, Reading]) error
+	mustEmbedUnimplementedTelemetryServer()
 }
 
 // UnimplementedTelemetryServer answers every method of the Telemetry service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// TelemetryServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterTelemetryServer refuses such a server.
 type UnimplementedTelemetryServer struct{}
+
+func (UnimplementedTelemetryServer) mustEmbedUnimplementedTelemetryServer() {}
+func (UnimplementedTelemetryServer) testEmbeddedByValue()                   {}
+
+// UnsafeTelemetryServer may be embedded instead of UnimplementedTelemetryServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeTelemetryServer interface {
+	mustEmbedUnimplementedTelemetryServer()
+}
 
 func (UnimplementedTelemetryServer) Readings(*ReadingsRequest, runtime.ServerStreamingServer[Reading]) error {
 	return runtime.Errorf(runtime.Unimplemented, "method Readings is not implemented")
@@ -104,6 +120,11 @@ func (UnimplementedTelemetryServer) Echo(runtime.BidiStreamingServer[Reading, Re
 
 // RegisterTelemetryServer serves impl on r at Telemetry_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterTelemetryServer(r runtime.Registrar, impl TelemetryServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedTelemetryServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Telemetry_ServiceDesc, impl, opts...)
 }
 

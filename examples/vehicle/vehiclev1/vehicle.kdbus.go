@@ -198,6 +198,9 @@ func (c *vehicleClient) SubscribeGearShifted(ctx context.Context, opts ...runtim
 //
 // Vehicle is a simulated car: its speed, gear and doors as properties, and a signal
 // whenever a door opens or closes or the gear changes.
+//
+// Implementations embed UnimplementedVehicleServer by value, or UnsafeVehicleServer to opt out of
+// that.
 type VehicleServer interface {
 	// SetDoor opens or closes a door. Opening a door while the vehicle moves fails with the
 	// Moving error.
@@ -205,11 +208,24 @@ type VehicleServer interface {
 	// Drive sets the speed the vehicle travels at. Moving needs the gear in DRIVE or REVERSE
 	// and every door closed.
 	Drive(context.Context, *DriveRequest) (*emptypb.Empty, error)
+	mustEmbedUnimplementedVehicleServer()
 }
 
 // UnimplementedVehicleServer answers every method of the Vehicle service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// VehicleServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterVehicleServer refuses such a server.
 type UnimplementedVehicleServer struct{}
+
+func (UnimplementedVehicleServer) mustEmbedUnimplementedVehicleServer() {}
+func (UnimplementedVehicleServer) testEmbeddedByValue()                 {}
+
+// UnsafeVehicleServer may be embedded instead of UnimplementedVehicleServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeVehicleServer interface {
+	mustEmbedUnimplementedVehicleServer()
+}
 
 func (UnimplementedVehicleServer) SetDoor(context.Context, *SetDoorRequest) (*emptypb.Empty, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method SetDoor is not implemented")
@@ -222,6 +238,11 @@ func (UnimplementedVehicleServer) Drive(context.Context, *DriveRequest) (*emptyp
 // RegisterVehicleServer serves impl and the property values in props on r at Vehicle_ObjectPath, or at the
 // path runtime.AtPath gives. One store may be registered at several paths or connections.
 func RegisterVehicleServer(r runtime.Registrar, impl VehicleServer, props *VehiclePropertyStore, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedVehicleServer"); err != nil {
+			return err
+		}
+	}
 	var store runtime.PropertyHost
 	if props != nil {
 		store = props.PropertyStore

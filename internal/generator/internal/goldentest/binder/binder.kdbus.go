@@ -78,16 +78,32 @@ func (c *recorderClient) Stop(ctx context.Context, req *emptypb.Empty, opts ...r
 // RecorderServer is the server API of the Recorder service.
 //
 // Recorder records into files it is handed and reports to listeners.
+//
+// Implementations embed UnimplementedRecorderServer by value, or UnsafeRecorderServer to opt out of
+// that.
 type RecorderServer interface {
 	// Start records into file and tells listener.
 	Start(context.Context, *StartRequest) (*StartResponse, error)
 	// Stop ends a recording; it does not wait.
 	Stop(context.Context, *emptypb.Empty) (*emptypb.Empty, error)
+	mustEmbedUnimplementedRecorderServer()
 }
 
 // UnimplementedRecorderServer answers every method of the Recorder service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// RecorderServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterRecorderServer refuses such a server.
 type UnimplementedRecorderServer struct{}
+
+func (UnimplementedRecorderServer) mustEmbedUnimplementedRecorderServer() {}
+func (UnimplementedRecorderServer) testEmbeddedByValue()                  {}
+
+// UnsafeRecorderServer may be embedded instead of UnimplementedRecorderServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeRecorderServer interface {
+	mustEmbedUnimplementedRecorderServer()
+}
 
 func (UnimplementedRecorderServer) Start(context.Context, *StartRequest) (*StartResponse, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Start is not implemented")
@@ -99,6 +115,11 @@ func (UnimplementedRecorderServer) Stop(context.Context, *emptypb.Empty) (*empty
 
 // RegisterRecorderServer serves impl on r at Recorder_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterRecorderServer(r runtime.Registrar, impl RecorderServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedRecorderServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Recorder_ServiceDesc, impl, opts...)
 }
 
@@ -201,13 +222,29 @@ func (c *listenerClient) OnLevel(ctx context.Context, req *Level, opts ...runtim
 // ListenerServer is the server API of the Listener service.
 //
 // Listener hears from a Recorder.
+//
+// Implementations embed UnimplementedListenerServer by value, or UnsafeListenerServer to opt out of
+// that.
 type ListenerServer interface {
 	OnLevel(context.Context, *Level) (*emptypb.Empty, error)
+	mustEmbedUnimplementedListenerServer()
 }
 
 // UnimplementedListenerServer answers every method of the Listener service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// ListenerServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterListenerServer refuses such a server.
 type UnimplementedListenerServer struct{}
+
+func (UnimplementedListenerServer) mustEmbedUnimplementedListenerServer() {}
+func (UnimplementedListenerServer) testEmbeddedByValue()                  {}
+
+// UnsafeListenerServer may be embedded instead of UnimplementedListenerServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeListenerServer interface {
+	mustEmbedUnimplementedListenerServer()
+}
 
 func (UnimplementedListenerServer) OnLevel(context.Context, *Level) (*emptypb.Empty, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method OnLevel is not implemented")
@@ -215,6 +252,11 @@ func (UnimplementedListenerServer) OnLevel(context.Context, *Level) (*emptypb.Em
 
 // RegisterListenerServer serves impl on r at Listener_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterListenerServer(r runtime.Registrar, impl ListenerServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedListenerServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Listener_ServiceDesc, impl, opts...)
 }
 

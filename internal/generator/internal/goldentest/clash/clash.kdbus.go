@@ -76,15 +76,31 @@ func (c *clashClient) Interface(ctx context.Context, req *ClashServer, opts ...r
 // ClashServer_ is the server API of the Clash service.
 //
 // Clash is named so that its generated identifiers meet the package's messages.
+//
+// Implementations embed UnimplementedClashServer by value, or UnsafeClashServer to opt out of
+// that.
 type ClashServer_ interface {
 	Get(context.Context, *ClashClient) (*ClashServer, error)
 	// Interface has the name of a generated constant's suffix.
 	Interface(context.Context, *ClashServer) (*ClashClient, error)
+	mustEmbedUnimplementedClashServer()
 }
 
 // UnimplementedClashServer answers every method of the Clash service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// ClashServer_ requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterClashServer refuses such a server.
 type UnimplementedClashServer struct{}
+
+func (UnimplementedClashServer) mustEmbedUnimplementedClashServer() {}
+func (UnimplementedClashServer) testEmbeddedByValue()               {}
+
+// UnsafeClashServer may be embedded instead of UnimplementedClashServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeClashServer interface {
+	mustEmbedUnimplementedClashServer()
+}
 
 func (UnimplementedClashServer) Get(context.Context, *ClashClient) (*ClashServer, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Get is not implemented")
@@ -96,6 +112,11 @@ func (UnimplementedClashServer) Interface(context.Context, *ClashServer) (*Clash
 
 // RegisterClashServer serves impl on r at Clash_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterClashServer(r runtime.Registrar, impl ClashServer_, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedClashServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Clash_ServiceDesc_, impl, opts...)
 }
 

@@ -59,13 +59,29 @@ func (c *otherClient) Get(ctx context.Context, req *ClashClient, opts ...runtime
 // OtherServer is the server API of the Other service.
 //
 // Other uses the same message as Clash; its codecs are its own.
+//
+// Implementations embed UnimplementedOtherServer by value, or UnsafeOtherServer to opt out of
+// that.
 type OtherServer interface {
 	Get(context.Context, *ClashClient) (*ClashClient, error)
+	mustEmbedUnimplementedOtherServer()
 }
 
 // UnimplementedOtherServer answers every method of the Other service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// OtherServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterOtherServer refuses such a server.
 type UnimplementedOtherServer struct{}
+
+func (UnimplementedOtherServer) mustEmbedUnimplementedOtherServer() {}
+func (UnimplementedOtherServer) testEmbeddedByValue()               {}
+
+// UnsafeOtherServer may be embedded instead of UnimplementedOtherServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeOtherServer interface {
+	mustEmbedUnimplementedOtherServer()
+}
 
 func (UnimplementedOtherServer) Get(context.Context, *ClashClient) (*ClashClient, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Get is not implemented")
@@ -73,6 +89,11 @@ func (UnimplementedOtherServer) Get(context.Context, *ClashClient) (*ClashClient
 
 // RegisterOtherServer serves impl on r at Other_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterOtherServer(r runtime.Registrar, impl OtherServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedOtherServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Other_ServiceDesc, impl, opts...)
 }
 

@@ -60,14 +60,30 @@ func (c *settingsClient) Put(ctx context.Context, req *Setting, opts ...runtime.
 // SettingsServer is the server API of the Settings service.
 //
 // Settings stores settings.
+//
+// Implementations embed UnimplementedSettingsServer by value, or UnsafeSettingsServer to opt out of
+// that.
 type SettingsServer interface {
 	// Put stores a setting.
 	Put(context.Context, *Setting) (*Setting, error)
+	mustEmbedUnimplementedSettingsServer()
 }
 
 // UnimplementedSettingsServer answers every method of the Settings service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// SettingsServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterSettingsServer refuses such a server.
 type UnimplementedSettingsServer struct{}
+
+func (UnimplementedSettingsServer) mustEmbedUnimplementedSettingsServer() {}
+func (UnimplementedSettingsServer) testEmbeddedByValue()                  {}
+
+// UnsafeSettingsServer may be embedded instead of UnimplementedSettingsServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeSettingsServer interface {
+	mustEmbedUnimplementedSettingsServer()
+}
 
 func (UnimplementedSettingsServer) Put(context.Context, *Setting) (*Setting, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Put is not implemented")
@@ -75,6 +91,11 @@ func (UnimplementedSettingsServer) Put(context.Context, *Setting) (*Setting, err
 
 // RegisterSettingsServer serves impl on r at Settings_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterSettingsServer(r runtime.Registrar, impl SettingsServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedSettingsServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Settings_ServiceDesc, impl, opts...)
 }
 

@@ -178,6 +178,9 @@ func (c *greeterClient) SubscribeGreeted(ctx context.Context, opts ...runtime.Su
 // Greeter greets people.
 //
 // It is the example the documentation uses.
+//
+// Implementations embed UnimplementedGreeterServer by value, or UnsafeGreeterServer to opt out of
+// that.
 type GreeterServer interface {
 	// SayHello greets someone by name.
 	SayHello(context.Context, *HelloRequest) (*HelloReply, error)
@@ -200,11 +203,24 @@ type GreeterServer interface {
 	// Deprecated: Do not use.
 	Ticks(*emptypb.Empty, runtime.ServerStreamingServer[Nothing]) error
 	Undocumented(context.Context, *Nothing) (*Nothing, error)
+	mustEmbedUnimplementedGreeterServer()
 }
 
 // UnimplementedGreeterServer answers every method of the Greeter service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// GreeterServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterGreeterServer refuses such a server.
 type UnimplementedGreeterServer struct{}
+
+func (UnimplementedGreeterServer) mustEmbedUnimplementedGreeterServer() {}
+func (UnimplementedGreeterServer) testEmbeddedByValue()                 {}
+
+// UnsafeGreeterServer may be embedded instead of UnimplementedGreeterServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeGreeterServer interface {
+	mustEmbedUnimplementedGreeterServer()
+}
 
 func (UnimplementedGreeterServer) SayHello(context.Context, *HelloRequest) (*HelloReply, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method SayHello is not implemented")
@@ -245,6 +261,11 @@ func (UnimplementedGreeterServer) Undocumented(context.Context, *Nothing) (*Noth
 // RegisterGreeterServer serves impl and the property values in props on r at Greeter_ObjectPath, or at the
 // path runtime.AtPath gives. One store may be registered at several paths or connections.
 func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, props *GreeterPropertyStore, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedGreeterServer"); err != nil {
+			return err
+		}
+	}
 	var store runtime.PropertyHost
 	if props != nil {
 		store = props.PropertyStore

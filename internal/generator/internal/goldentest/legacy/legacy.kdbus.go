@@ -66,14 +66,30 @@ func (c *archiveClient) Store(ctx context.Context, req *Record, opts ...runtime.
 // Archive is an old service.
 //
 // Deprecated: Do not use.
+//
+// Implementations embed UnimplementedArchiveServer by value, or UnsafeArchiveServer to opt out of
+// that.
 type ArchiveServer interface {
 	// Store keeps a record.
 	Store(context.Context, *Record) (*Receipt, error)
+	mustEmbedUnimplementedArchiveServer()
 }
 
 // UnimplementedArchiveServer answers every method of the Archive service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// ArchiveServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterArchiveServer refuses such a server.
 type UnimplementedArchiveServer struct{}
+
+func (UnimplementedArchiveServer) mustEmbedUnimplementedArchiveServer() {}
+func (UnimplementedArchiveServer) testEmbeddedByValue()                 {}
+
+// UnsafeArchiveServer may be embedded instead of UnimplementedArchiveServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeArchiveServer interface {
+	mustEmbedUnimplementedArchiveServer()
+}
 
 func (UnimplementedArchiveServer) Store(context.Context, *Record) (*Receipt, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Store is not implemented")
@@ -83,6 +99,11 @@ func (UnimplementedArchiveServer) Store(context.Context, *Record) (*Receipt, err
 //
 // Deprecated: Do not use.
 func RegisterArchiveServer(r runtime.Registrar, impl ArchiveServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedArchiveServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Archive_ServiceDesc, impl, opts...)
 }
 

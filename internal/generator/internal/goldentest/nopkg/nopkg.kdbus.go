@@ -67,15 +67,31 @@ func (c *bareClient) Relabel(ctx context.Context, req *shared.Label, opts ...run
 // BareServer is the server API of the Bare service.
 //
 // Bare lives in no package.
+//
+// Implementations embed UnimplementedBareServer by value, or UnsafeBareServer to opt out of
+// that.
 type BareServer interface {
 	Touch(context.Context, *Ping) (*Ping, error)
 	// Relabel takes and returns a message of another Go package.
 	Relabel(context.Context, *shared.Label) (*shared.Label, error)
+	mustEmbedUnimplementedBareServer()
 }
 
 // UnimplementedBareServer answers every method of the Bare service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// BareServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterBareServer refuses such a server.
 type UnimplementedBareServer struct{}
+
+func (UnimplementedBareServer) mustEmbedUnimplementedBareServer() {}
+func (UnimplementedBareServer) testEmbeddedByValue()              {}
+
+// UnsafeBareServer may be embedded instead of UnimplementedBareServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeBareServer interface {
+	mustEmbedUnimplementedBareServer()
+}
 
 func (UnimplementedBareServer) Touch(context.Context, *Ping) (*Ping, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Touch is not implemented")
@@ -87,6 +103,11 @@ func (UnimplementedBareServer) Relabel(context.Context, *shared.Label) (*shared.
 
 // RegisterBareServer serves impl on r at Bare_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterBareServer(r runtime.Registrar, impl BareServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedBareServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Bare_ServiceDesc, impl, opts...)
 }
 

@@ -73,17 +73,33 @@ func (c *treesClient) Walk(ctx context.Context, req *Even, opts ...runtime.CallO
 // TreesServer is the server API of the Trees service.
 //
 // Trees handles recursive messages.
+//
+// Implementations embed UnimplementedTreesServer by value, or UnsafeTreesServer to opt out of
+// that.
 type TreesServer interface {
 	// Plant takes a forest, which holds trees but is not recursive itself.
 	Plant(context.Context, *Forest) (*Forest, error)
 	// Grow takes a recursive message as the whole request.
 	Grow(context.Context, *Node) (*Node, error)
 	Walk(context.Context, *Even) (*Odd, error)
+	mustEmbedUnimplementedTreesServer()
 }
 
 // UnimplementedTreesServer answers every method of the Trees service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// TreesServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterTreesServer refuses such a server.
 type UnimplementedTreesServer struct{}
+
+func (UnimplementedTreesServer) mustEmbedUnimplementedTreesServer() {}
+func (UnimplementedTreesServer) testEmbeddedByValue()               {}
+
+// UnsafeTreesServer may be embedded instead of UnimplementedTreesServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeTreesServer interface {
+	mustEmbedUnimplementedTreesServer()
+}
 
 func (UnimplementedTreesServer) Plant(context.Context, *Forest) (*Forest, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Plant is not implemented")
@@ -99,6 +115,11 @@ func (UnimplementedTreesServer) Walk(context.Context, *Even) (*Odd, error) {
 
 // RegisterTreesServer serves impl on r at Trees_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterTreesServer(r runtime.Registrar, impl TreesServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedTreesServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Trees_ServiceDesc, impl, opts...)
 }
 

@@ -95,6 +95,9 @@ func (c *kitchenClient) Pack(ctx context.Context, req *Parcel, opts ...runtime.C
 // KitchenServer is the server API of the Kitchen service.
 //
 // Kitchen takes and returns every kind of field.
+//
+// Implementations embed UnimplementedKitchenServer by value, or UnsafeKitchenServer to opt out of
+// that.
 type KitchenServer interface {
 	// Sink echoes everything.
 	Sink(context.Context, *Everything) (*Everything, error)
@@ -108,11 +111,24 @@ type KitchenServer interface {
 	Upload(context.Context, *Blob) (*Blob, error)
 	// Pack carries payloads inside nested messages, lists and maps.
 	Pack(context.Context, *Parcel) (*Parcel, error)
+	mustEmbedUnimplementedKitchenServer()
 }
 
 // UnimplementedKitchenServer answers every method of the Kitchen service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// KitchenServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterKitchenServer refuses such a server.
 type UnimplementedKitchenServer struct{}
+
+func (UnimplementedKitchenServer) mustEmbedUnimplementedKitchenServer() {}
+func (UnimplementedKitchenServer) testEmbeddedByValue()                 {}
+
+// UnsafeKitchenServer may be embedded instead of UnimplementedKitchenServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeKitchenServer interface {
+	mustEmbedUnimplementedKitchenServer()
+}
 
 func (UnimplementedKitchenServer) Sink(context.Context, *Everything) (*Everything, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Sink is not implemented")
@@ -140,6 +156,11 @@ func (UnimplementedKitchenServer) Pack(context.Context, *Parcel) (*Parcel, error
 
 // RegisterKitchenServer serves impl on r at Kitchen_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterKitchenServer(r runtime.Registrar, impl KitchenServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedKitchenServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Kitchen_ServiceDesc, impl, opts...)
 }
 

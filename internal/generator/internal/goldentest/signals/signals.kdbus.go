@@ -240,14 +240,30 @@ func (c *stationClient) SubscribeTick(ctx context.Context, opts ...runtime.Subsc
 // StationServer is the server API of the Station service.
 //
 // Station announces what happens on its platforms.
+//
+// Implementations embed UnimplementedStationServer by value, or UnsafeStationServer to opt out of
+// that.
 type StationServer interface {
 	// Touch does nothing.
 	Touch(context.Context, *emptypb.Empty) (*emptypb.Empty, error)
+	mustEmbedUnimplementedStationServer()
 }
 
 // UnimplementedStationServer answers every method of the Station service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// StationServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterStationServer refuses such a server.
 type UnimplementedStationServer struct{}
+
+func (UnimplementedStationServer) mustEmbedUnimplementedStationServer() {}
+func (UnimplementedStationServer) testEmbeddedByValue()                 {}
+
+// UnsafeStationServer may be embedded instead of UnimplementedStationServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeStationServer interface {
+	mustEmbedUnimplementedStationServer()
+}
 
 func (UnimplementedStationServer) Touch(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Touch is not implemented")
@@ -256,6 +272,11 @@ func (UnimplementedStationServer) Touch(context.Context, *emptypb.Empty) (*empty
 // RegisterStationServer serves impl and the property values in props on r at Station_ObjectPath, or at the
 // path runtime.AtPath gives. One store may be registered at several paths or connections.
 func RegisterStationServer(r runtime.Registrar, impl StationServer, props *StationPropertyStore, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedStationServer"); err != nil {
+			return err
+		}
+	}
 	var store runtime.PropertyHost
 	if props != nil {
 		store = props.PropertyStore

@@ -156,6 +156,9 @@ func (c *knownClient) Pass(ctx context.Context, opts ...runtime.CallOption) (run
 // KnownServer is the server API of the Known service.
 //
 // Known takes and returns the well-known types.
+//
+// Implementations embed UnimplementedKnownServer by value, or UnsafeKnownServer to opt out of
+// that.
 type KnownServer interface {
 	// All echoes every well-known type as a field.
 	All(context.Context, *KnownTypes) (*KnownTypes, error)
@@ -178,11 +181,24 @@ type KnownServer interface {
 	Tally(runtime.ClientStreamingServer[wrapperspb.Int64Value, wrapperspb.Int64Value]) error
 	// Pass streams empty messages both ways.
 	Pass(runtime.BidiStreamingServer[emptypb.Empty, emptypb.Empty]) error
+	mustEmbedUnimplementedKnownServer()
 }
 
 // UnimplementedKnownServer answers every method of the Known service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// KnownServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterKnownServer refuses such a server.
 type UnimplementedKnownServer struct{}
+
+func (UnimplementedKnownServer) mustEmbedUnimplementedKnownServer() {}
+func (UnimplementedKnownServer) testEmbeddedByValue()               {}
+
+// UnsafeKnownServer may be embedded instead of UnimplementedKnownServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeKnownServer interface {
+	mustEmbedUnimplementedKnownServer()
+}
 
 func (UnimplementedKnownServer) All(context.Context, *KnownTypes) (*KnownTypes, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method All is not implemented")
@@ -246,6 +262,11 @@ func (UnimplementedKnownServer) Pass(runtime.BidiStreamingServer[emptypb.Empty, 
 
 // RegisterKnownServer serves impl on r at Known_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterKnownServer(r runtime.Registrar, impl KnownServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedKnownServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&Known_ServiceDesc, impl, opts...)
 }
 

@@ -134,6 +134,9 @@ func (c *iVibratorClient) PlayedPulses(ctx context.Context, req *emptypb.Empty, 
 // IVibratorServer is the server API of the IVibrator service.
 //
 // A vibration motor, as a phone or a steering wheel has one.
+//
+// Implementations embed UnimplementedIVibratorServer by value, or UnsafeIVibratorServer to opt out of
+// that.
 type IVibratorServer interface {
 	// Returns the CAP_* bits of what this motor can do.
 	GetCapabilities(context.Context, *emptypb.Empty) (*IVibratorGetCapabilitiesResponse, error)
@@ -160,11 +163,24 @@ type IVibratorServer interface {
 	//
 	// Deprecated: Do not use.
 	PlayedPulses(context.Context, *emptypb.Empty) (*IVibratorPlayedPulsesResponse, error)
+	mustEmbedUnimplementedIVibratorServer()
 }
 
 // UnimplementedIVibratorServer answers every method of the IVibrator service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// IVibratorServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterIVibratorServer refuses such a server.
 type UnimplementedIVibratorServer struct{}
+
+func (UnimplementedIVibratorServer) mustEmbedUnimplementedIVibratorServer() {}
+func (UnimplementedIVibratorServer) testEmbeddedByValue()                   {}
+
+// UnsafeIVibratorServer may be embedded instead of UnimplementedIVibratorServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeIVibratorServer interface {
+	mustEmbedUnimplementedIVibratorServer()
+}
 
 func (UnimplementedIVibratorServer) GetCapabilities(context.Context, *emptypb.Empty) (*IVibratorGetCapabilitiesResponse, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method GetCapabilities is not implemented")
@@ -204,6 +220,11 @@ func (UnimplementedIVibratorServer) PlayedPulses(context.Context, *emptypb.Empty
 
 // RegisterIVibratorServer serves impl on r at IVibrator_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterIVibratorServer(r runtime.Registrar, impl IVibratorServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedIVibratorServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&IVibrator_ServiceDesc, impl, opts...)
 }
 

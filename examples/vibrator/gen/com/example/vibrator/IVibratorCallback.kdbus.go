@@ -65,14 +65,30 @@ func (c *iVibratorCallbackClient) OnComplete(ctx context.Context, req *emptypb.E
 // What a vibration's owner hears back. The motor calls it from its own process, so a client
 // serves it.
 // Converted from a oneway interface: every method is no-reply.
+//
+// Implementations embed UnimplementedIVibratorCallbackServer by value, or UnsafeIVibratorCallbackServer to opt out of
+// that.
 type IVibratorCallbackServer interface {
 	// The vibration ended, by running its course or by off().
 	OnComplete(context.Context, *emptypb.Empty) (*emptypb.Empty, error)
+	mustEmbedUnimplementedIVibratorCallbackServer()
 }
 
 // UnimplementedIVibratorCallbackServer answers every method of the IVibratorCallback service with an Unimplemented
-// error. Embed it in a server to keep it compiling when methods are added.
+// error. Servers embed it, by value, so that they keep compiling when methods are added:
+// IVibratorCallbackServer requires it. Embedded as a nil pointer, it would panic when called;
+// RegisterIVibratorCallbackServer refuses such a server.
 type UnimplementedIVibratorCallbackServer struct{}
+
+func (UnimplementedIVibratorCallbackServer) mustEmbedUnimplementedIVibratorCallbackServer() {}
+func (UnimplementedIVibratorCallbackServer) testEmbeddedByValue()                           {}
+
+// UnsafeIVibratorCallbackServer may be embedded instead of UnimplementedIVibratorCallbackServer to opt out of forward
+// compatibility: a server that embeds it stops compiling when methods are added to the
+// service, which is rarely wanted.
+type UnsafeIVibratorCallbackServer interface {
+	mustEmbedUnimplementedIVibratorCallbackServer()
+}
 
 func (UnimplementedIVibratorCallbackServer) OnComplete(context.Context, *emptypb.Empty) (*emptypb.Empty, error) {
 	return nil, runtime.Errorf(runtime.Unimplemented, "method OnComplete is not implemented")
@@ -80,6 +96,11 @@ func (UnimplementedIVibratorCallbackServer) OnComplete(context.Context, *emptypb
 
 // RegisterIVibratorCallbackServer serves impl on r at IVibratorCallback_ObjectPath, or at the path runtime.AtPath gives.
 func RegisterIVibratorCallbackServer(r runtime.Registrar, impl IVibratorCallbackServer, opts ...runtime.RegisterOption) error {
+	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
+		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedIVibratorCallbackServer"); err != nil {
+			return err
+		}
+	}
 	return r.Register(&IVibratorCallback_ServiceDesc, impl, opts...)
 }
 
