@@ -12,49 +12,56 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_bench_PingRequest carries kdbusgo.bench.v1.PingRequest as D-Bus arguments of signature "ay".
+// kdbusCodec_bench_PingRequest carries kdbusgo.bench.v1.PingRequest as D-Bus arguments of signature
+// "ay".
 var kdbusCodec_bench_PingRequest = kdbusimpl.Codec[PingRequest]{
 	Sig:    "ay",
 	Encode: kdbusEncode_bench_PingRequest,
 	Decode: kdbusDecode_bench_PingRequest,
 }
 
-// kdbusCodec_bench_PingReply carries kdbusgo.bench.v1.PingReply as D-Bus arguments of signature "ay".
+// kdbusCodec_bench_PingReply carries kdbusgo.bench.v1.PingReply as D-Bus arguments of signature
+// "ay".
 var kdbusCodec_bench_PingReply = kdbusimpl.Codec[PingReply]{
 	Sig:    "ay",
 	Encode: kdbusEncode_bench_PingReply,
 	Decode: kdbusDecode_bench_PingReply,
 }
 
-// kdbusCodec_bench_NotifyRequest carries kdbusgo.bench.v1.NotifyRequest as D-Bus arguments of signature "ay".
+// kdbusCodec_bench_NotifyRequest carries kdbusgo.bench.v1.NotifyRequest as D-Bus arguments of
+// signature "ay".
 var kdbusCodec_bench_NotifyRequest = kdbusimpl.Codec[NotifyRequest]{
 	Sig:    "ay",
 	Encode: kdbusEncode_bench_NotifyRequest,
 	Decode: kdbusDecode_bench_NotifyRequest,
 }
 
-// kdbusCodec_bench_SinkRequest carries kdbusgo.bench.v1.SinkRequest as D-Bus arguments of signature "ay".
+// kdbusCodec_bench_SinkRequest carries kdbusgo.bench.v1.SinkRequest as D-Bus arguments of signature
+// "ay".
 var kdbusCodec_bench_SinkRequest = kdbusimpl.Codec[SinkRequest]{
 	Sig:    "ay",
 	Encode: kdbusEncode_bench_SinkRequest,
 	Decode: kdbusDecode_bench_SinkRequest,
 }
 
-// kdbusCodec_bench_BlobReply carries kdbusgo.bench.v1.BlobReply as D-Bus arguments of signature "tt".
+// kdbusCodec_bench_BlobReply carries kdbusgo.bench.v1.BlobReply as D-Bus arguments of signature
+// "tt".
 var kdbusCodec_bench_BlobReply = kdbusimpl.Codec[BlobReply]{
 	Sig:    "tt",
 	Encode: kdbusEncode_bench_BlobReply,
 	Decode: kdbusDecode_bench_BlobReply,
 }
 
-// kdbusCodec_bench_BlobRequest carries kdbusgo.bench.v1.BlobRequest as D-Bus arguments of signature "h".
+// kdbusCodec_bench_BlobRequest carries kdbusgo.bench.v1.BlobRequest as D-Bus arguments of signature
+// "h".
 var kdbusCodec_bench_BlobRequest = kdbusimpl.Codec[BlobRequest]{
 	Sig:    "h",
 	Encode: kdbusEncode_bench_BlobRequest,
 	Decode: kdbusDecode_bench_BlobRequest,
 }
 
-// kdbusCodec_bench_StreamRequest carries kdbusgo.bench.v1.StreamRequest as D-Bus arguments of signature "tu".
+// kdbusCodec_bench_StreamRequest carries kdbusgo.bench.v1.StreamRequest as D-Bus arguments of
+// signature "tu".
 var kdbusCodec_bench_StreamRequest = kdbusimpl.Codec[StreamRequest]{
 	Sig:    "tu",
 	Encode: kdbusEncode_bench_StreamRequest,
@@ -68,7 +75,8 @@ var kdbusCodec_bench_Tick = kdbusimpl.Codec[Tick]{
 	Decode: kdbusDecode_bench_Tick,
 }
 
-// kdbusEncode_bench_PingRequest appends the fields of kdbusgo.bench.v1.PingRequest as D-Bus values of signature "ay".
+// kdbusEncode_bench_PingRequest appends the fields of kdbusgo.bench.v1.PingRequest as D-Bus values
+// of signature "ay".
 func kdbusEncode_bench_PingRequest(e *wire.Encoder, m *PingRequest) {
 	if m == nil {
 		m = new(PingRequest)
@@ -76,12 +84,14 @@ func kdbusEncode_bench_PingRequest(e *wire.Encoder, m *PingRequest) {
 	e.ByteArray(m.Payload)
 }
 
-// kdbusDecode_bench_PingRequest reads the fields of kdbusgo.bench.v1.PingRequest from D-Bus values of signature "ay".
+// kdbusDecode_bench_PingRequest reads the fields of kdbusgo.bench.v1.PingRequest from D-Bus values
+// of signature "ay".
 func kdbusDecode_bench_PingRequest(d *wire.Decoder, m *PingRequest) {
 	m.Payload = bytes.Clone(d.ByteArray())
 }
 
-// kdbusEncode_bench_PingReply appends the fields of kdbusgo.bench.v1.PingReply as D-Bus values of signature "ay".
+// kdbusEncode_bench_PingReply appends the fields of kdbusgo.bench.v1.PingReply as D-Bus values of
+// signature "ay".
 func kdbusEncode_bench_PingReply(e *wire.Encoder, m *PingReply) {
 	if m == nil {
 		m = new(PingReply)
@@ -89,12 +99,14 @@ func kdbusEncode_bench_PingReply(e *wire.Encoder, m *PingReply) {
 	e.ByteArray(m.Payload)
 }
 
-// kdbusDecode_bench_PingReply reads the fields of kdbusgo.bench.v1.PingReply from D-Bus values of signature "ay".
+// kdbusDecode_bench_PingReply reads the fields of kdbusgo.bench.v1.PingReply from D-Bus values of
+// signature "ay".
 func kdbusDecode_bench_PingReply(d *wire.Decoder, m *PingReply) {
 	m.Payload = bytes.Clone(d.ByteArray())
 }
 
-// kdbusEncode_bench_NotifyRequest appends the fields of kdbusgo.bench.v1.NotifyRequest as D-Bus values of signature "ay".
+// kdbusEncode_bench_NotifyRequest appends the fields of kdbusgo.bench.v1.NotifyRequest as D-Bus
+// values of signature "ay".
 func kdbusEncode_bench_NotifyRequest(e *wire.Encoder, m *NotifyRequest) {
 	if m == nil {
 		m = new(NotifyRequest)
@@ -102,12 +114,14 @@ func kdbusEncode_bench_NotifyRequest(e *wire.Encoder, m *NotifyRequest) {
 	e.ByteArray(m.Payload)
 }
 
-// kdbusDecode_bench_NotifyRequest reads the fields of kdbusgo.bench.v1.NotifyRequest from D-Bus values of signature "ay".
+// kdbusDecode_bench_NotifyRequest reads the fields of kdbusgo.bench.v1.NotifyRequest from D-Bus
+// values of signature "ay".
 func kdbusDecode_bench_NotifyRequest(d *wire.Decoder, m *NotifyRequest) {
 	m.Payload = bytes.Clone(d.ByteArray())
 }
 
-// kdbusEncode_bench_SinkRequest appends the fields of kdbusgo.bench.v1.SinkRequest as D-Bus values of signature "ay".
+// kdbusEncode_bench_SinkRequest appends the fields of kdbusgo.bench.v1.SinkRequest as D-Bus values
+// of signature "ay".
 func kdbusEncode_bench_SinkRequest(e *wire.Encoder, m *SinkRequest) {
 	if m == nil {
 		m = new(SinkRequest)
@@ -115,12 +129,14 @@ func kdbusEncode_bench_SinkRequest(e *wire.Encoder, m *SinkRequest) {
 	e.ByteArray(m.Data)
 }
 
-// kdbusDecode_bench_SinkRequest reads the fields of kdbusgo.bench.v1.SinkRequest from D-Bus values of signature "ay".
+// kdbusDecode_bench_SinkRequest reads the fields of kdbusgo.bench.v1.SinkRequest from D-Bus values
+// of signature "ay".
 func kdbusDecode_bench_SinkRequest(d *wire.Decoder, m *SinkRequest) {
 	m.Data = bytes.Clone(d.ByteArray())
 }
 
-// kdbusEncode_bench_BlobReply appends the fields of kdbusgo.bench.v1.BlobReply as D-Bus values of signature "tt".
+// kdbusEncode_bench_BlobReply appends the fields of kdbusgo.bench.v1.BlobReply as D-Bus values of
+// signature "tt".
 func kdbusEncode_bench_BlobReply(e *wire.Encoder, m *BlobReply) {
 	if m == nil {
 		m = new(BlobReply)
@@ -129,13 +145,15 @@ func kdbusEncode_bench_BlobReply(e *wire.Encoder, m *BlobReply) {
 	e.Uint64(m.Sample)
 }
 
-// kdbusDecode_bench_BlobReply reads the fields of kdbusgo.bench.v1.BlobReply from D-Bus values of signature "tt".
+// kdbusDecode_bench_BlobReply reads the fields of kdbusgo.bench.v1.BlobReply from D-Bus values of
+// signature "tt".
 func kdbusDecode_bench_BlobReply(d *wire.Decoder, m *BlobReply) {
 	m.Size = d.Uint64()
 	m.Sample = d.Uint64()
 }
 
-// kdbusEncode_bench_BlobRequest appends the fields of kdbusgo.bench.v1.BlobRequest as D-Bus values of signature "h".
+// kdbusEncode_bench_BlobRequest appends the fields of kdbusgo.bench.v1.BlobRequest as D-Bus values
+// of signature "h".
 func kdbusEncode_bench_BlobRequest(e *wire.Encoder, m *BlobRequest) {
 	if m == nil {
 		m = new(BlobRequest)
@@ -143,12 +161,14 @@ func kdbusEncode_bench_BlobRequest(e *wire.Encoder, m *BlobRequest) {
 	kdbusimpl.AppendMemfd(e, m.Data)
 }
 
-// kdbusDecode_bench_BlobRequest reads the fields of kdbusgo.bench.v1.BlobRequest from D-Bus values of signature "h".
+// kdbusDecode_bench_BlobRequest reads the fields of kdbusgo.bench.v1.BlobRequest from D-Bus values
+// of signature "h".
 func kdbusDecode_bench_BlobRequest(d *wire.Decoder, m *BlobRequest) {
 	m.Data = kdbusimpl.DecodeMemfd(d)
 }
 
-// kdbusEncode_bench_StreamRequest appends the fields of kdbusgo.bench.v1.StreamRequest as D-Bus values of signature "tu".
+// kdbusEncode_bench_StreamRequest appends the fields of kdbusgo.bench.v1.StreamRequest as D-Bus
+// values of signature "tu".
 func kdbusEncode_bench_StreamRequest(e *wire.Encoder, m *StreamRequest) {
 	if m == nil {
 		m = new(StreamRequest)
@@ -157,13 +177,15 @@ func kdbusEncode_bench_StreamRequest(e *wire.Encoder, m *StreamRequest) {
 	e.Uint32(m.Size)
 }
 
-// kdbusDecode_bench_StreamRequest reads the fields of kdbusgo.bench.v1.StreamRequest from D-Bus values of signature "tu".
+// kdbusDecode_bench_StreamRequest reads the fields of kdbusgo.bench.v1.StreamRequest from D-Bus
+// values of signature "tu".
 func kdbusDecode_bench_StreamRequest(d *wire.Decoder, m *StreamRequest) {
 	m.Frames = d.Uint64()
 	m.Size = d.Uint32()
 }
 
-// kdbusEncode_bench_Tick appends the fields of kdbusgo.bench.v1.Tick as D-Bus values of signature "st".
+// kdbusEncode_bench_Tick appends the fields of kdbusgo.bench.v1.Tick as D-Bus values of signature
+// "st".
 func kdbusEncode_bench_Tick(e *wire.Encoder, m *Tick) {
 	if m == nil {
 		m = new(Tick)
@@ -172,7 +194,8 @@ func kdbusEncode_bench_Tick(e *wire.Encoder, m *Tick) {
 	e.Uint64(m.Seq)
 }
 
-// kdbusDecode_bench_Tick reads the fields of kdbusgo.bench.v1.Tick from D-Bus values of signature "st".
+// kdbusDecode_bench_Tick reads the fields of kdbusgo.bench.v1.Tick from D-Bus values of signature
+// "st".
 func kdbusDecode_bench_Tick(d *wire.Decoder, m *Tick) {
 	m.Channel = d.String()
 	m.Seq = d.Uint64()

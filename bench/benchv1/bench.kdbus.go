@@ -14,19 +14,20 @@ import (
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Bench service.
 const (
 	// Bench_Interface is the D-Bus interface name of the service.
 	Bench_Interface = "kdbusgo.bench.v1.Bench"
-	// Bench_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Bench_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Bench_ObjectPath = "/kdbusgo/bench/v1/Bench"
-	// Bench_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Bench_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Bench_BusName = "org.kdbusgo.Bench"
 )
 
@@ -56,8 +57,8 @@ type BenchClient interface {
 	Sink(ctx context.Context, req *SinkRequest, opts ...runtime.CallOption) (*BlobReply, error)
 	// Blob takes a payload as a sealed memfd and describes it.
 	Blob(ctx context.Context, req *BlobRequest, opts ...runtime.CallOption) (*BlobReply, error)
-	// Stream sends the number of frames the request asks for, each carrying a payload of the
-	// size it asks for, for server-stream throughput.
+	// Stream sends the number of frames the request asks for, each carrying a payload of the size
+	// it asks for, for server-stream throughput.
 	Stream(ctx context.Context, req *StreamRequest, opts ...runtime.CallOption) (runtime.ServerStreamingClient[PingReply], error)
 	// SubscribeTick subscribes to the Tick signal.
 	//
@@ -69,8 +70,8 @@ type benchClient struct {
 	obj *runtime.Object
 }
 
-// NewBenchClient returns a client of the Bench service on conn. It calls Bench_BusName
-// at Bench_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
+// NewBenchClient returns a client of the Bench service on conn. It calls Bench_BusName at
+// Bench_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
 func NewBenchClient(conn *runtime.Conn, opts ...runtime.ClientOption) BenchClient {
 	return &benchClient{obj: runtime.NewObject(conn, &Bench_ServiceDesc, opts...)}
 }
@@ -103,8 +104,7 @@ func (c *benchClient) SubscribeTick(ctx context.Context, opts ...runtime.Subscri
 //
 // Bench answers the benchmark suite's calls.
 //
-// Implementations embed UnimplementedBenchServer by value, or UnsafeBenchServer to opt out of
-// that.
+// Implementations embed UnimplementedBenchServer by value, or UnsafeBenchServer to opt out of that.
 type BenchServer interface {
 	// Ping echoes its payload back.
 	Ping(context.Context, *PingRequest) (*PingReply, error)
@@ -114,24 +114,24 @@ type BenchServer interface {
 	Sink(context.Context, *SinkRequest) (*BlobReply, error)
 	// Blob takes a payload as a sealed memfd and describes it.
 	Blob(context.Context, *BlobRequest) (*BlobReply, error)
-	// Stream sends the number of frames the request asks for, each carrying a payload of the
-	// size it asks for, for server-stream throughput.
+	// Stream sends the number of frames the request asks for, each carrying a payload of the size
+	// it asks for, for server-stream throughput.
 	Stream(*StreamRequest, runtime.ServerStreamingServer[PingReply]) error
 	mustEmbedUnimplementedBenchServer()
 }
 
-// UnimplementedBenchServer answers every method of the Bench service with an Unimplemented
-// error. Servers embed it, by value, so that they keep compiling when methods are added:
-// BenchServer requires it. Embedded as a nil pointer, it would panic when called;
-// RegisterBenchServer refuses such a server.
+// UnimplementedBenchServer answers every method of the Bench service with an Unimplemented error.
+// Servers embed it, by value, so that they keep compiling when methods are added: BenchServer
+// requires it. Embedded as a nil pointer, it would panic when called; RegisterBenchServer refuses
+// such a server.
 type UnimplementedBenchServer struct{}
 
 func (UnimplementedBenchServer) mustEmbedUnimplementedBenchServer() {}
 func (UnimplementedBenchServer) testEmbeddedByValue()               {}
 
 // UnsafeBenchServer may be embedded instead of UnimplementedBenchServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeBenchServer interface {
 	mustEmbedUnimplementedBenchServer()
 }
@@ -166,8 +166,8 @@ func RegisterBenchServer(r runtime.Registrar, impl BenchServer, opts ...runtime.
 	return r.Register(&Bench_ServiceDesc, impl, opts...)
 }
 
-// ExportBenchServer serves impl on conn at a new object path of its own and returns a reference
-// to it, to pass to a peer (a callback, a session object) who calls it with NewBenchClient(conn,
+// ExportBenchServer serves impl on conn at a new object path of its own and returns a reference to
+// it, to pass to a peer (a callback, a session object) who calls it with NewBenchClient(conn,
 // runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
 func ExportBenchServer(conn *runtime.Conn, impl BenchServer) (*runtime.ObjectRef, error) {
 	return conn.Export(func(r runtime.Registrar) error { return RegisterBenchServer(r, impl) })
@@ -278,8 +278,8 @@ var Bench_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// Bench_IntrospectXML is the introspection document of an object that serves the Bench service,
-// as bench.Bench.introspect.xml holds it and the runtime serves it.
+// Bench_IntrospectXML is the introspection document of an object that serves the Bench service, as
+// bench.Bench.introspect.xml holds it and the runtime serves it.
 var Bench_IntrospectXML = introspect.Document([]string{Bench_ServiceDesc.XML}, nil)
 
 var bench_signal_Tick = runtime.SignalType[Tick]{
@@ -294,7 +294,8 @@ type BenchEmitter struct {
 }
 
 // NewBenchEmitter returns an emitter of the Bench service's signals on conn, from Bench_ObjectPath
-// unless runtime.EmitAt says otherwise. Signals are broadcast unless runtime.EmitTo names a receiver.
+// unless runtime.EmitAt says otherwise. Signals are broadcast unless runtime.EmitTo names a
+// receiver.
 func NewBenchEmitter(conn *runtime.Conn, opts ...runtime.EmitOption) *BenchEmitter {
 	return &BenchEmitter{em: runtime.NewEmitter(conn, &Bench_ServiceDesc, opts...)}
 }

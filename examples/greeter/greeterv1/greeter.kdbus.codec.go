@@ -13,49 +13,56 @@ import (
 	slices "slices"
 )
 
-// kdbusCodec_greeter_HelloRequest carries example.greeter.v1.HelloRequest as D-Bus arguments of signature "s".
+// kdbusCodec_greeter_HelloRequest carries example.greeter.v1.HelloRequest as D-Bus arguments of
+// signature "s".
 var kdbusCodec_greeter_HelloRequest = kdbusimpl.Codec[HelloRequest]{
 	Sig:    "s",
 	Encode: kdbusEncode_greeter_HelloRequest,
 	Decode: kdbusDecode_greeter_HelloRequest,
 }
 
-// kdbusCodec_greeter_HelloReply carries example.greeter.v1.HelloReply as D-Bus arguments of signature "s".
+// kdbusCodec_greeter_HelloReply carries example.greeter.v1.HelloReply as D-Bus arguments of
+// signature "s".
 var kdbusCodec_greeter_HelloReply = kdbusimpl.Codec[HelloReply]{
 	Sig:    "s",
 	Encode: kdbusEncode_greeter_HelloReply,
 	Decode: kdbusDecode_greeter_HelloReply,
 }
 
-// kdbusCodec_greeter_AddRequest carries example.greeter.v1.AddRequest as D-Bus arguments of signature "xx".
+// kdbusCodec_greeter_AddRequest carries example.greeter.v1.AddRequest as D-Bus arguments of
+// signature "xx".
 var kdbusCodec_greeter_AddRequest = kdbusimpl.Codec[AddRequest]{
 	Sig:    "xx",
 	Encode: kdbusEncode_greeter_AddRequest,
 	Decode: kdbusDecode_greeter_AddRequest,
 }
 
-// kdbusCodec_greeter_AddReply carries example.greeter.v1.AddReply as D-Bus arguments of signature "x".
+// kdbusCodec_greeter_AddReply carries example.greeter.v1.AddReply as D-Bus arguments of signature
+// "x".
 var kdbusCodec_greeter_AddReply = kdbusimpl.Codec[AddReply]{
 	Sig:    "x",
 	Encode: kdbusEncode_greeter_AddReply,
 	Decode: kdbusDecode_greeter_AddReply,
 }
 
-// kdbusCodec_greeter_DescribeRequest carries example.greeter.v1.DescribeRequest as D-Bus arguments of signature "a(suas)a{si}i".
+// kdbusCodec_greeter_DescribeRequest carries example.greeter.v1.DescribeRequest as D-Bus arguments
+// of signature "a(suas)a{si}i".
 var kdbusCodec_greeter_DescribeRequest = kdbusimpl.Codec[DescribeRequest]{
 	Sig:    "a(suas)a{si}i",
 	Encode: kdbusEncode_greeter_DescribeRequest,
 	Decode: kdbusDecode_greeter_DescribeRequest,
 }
 
-// kdbusCodec_greeter_DescribeReply carries example.greeter.v1.DescribeReply as D-Bus arguments of signature "sa(suas)".
+// kdbusCodec_greeter_DescribeReply carries example.greeter.v1.DescribeReply as D-Bus arguments of
+// signature "sa(suas)".
 var kdbusCodec_greeter_DescribeReply = kdbusimpl.Codec[DescribeReply]{
 	Sig:    "sa(suas)",
 	Encode: kdbusEncode_greeter_DescribeReply,
 	Decode: kdbusDecode_greeter_DescribeReply,
 }
 
-// kdbusEncode_greeter_HelloRequest appends the fields of example.greeter.v1.HelloRequest as D-Bus values of signature "s".
+// kdbusEncode_greeter_HelloRequest appends the fields of example.greeter.v1.HelloRequest as D-Bus
+// values of signature "s".
 func kdbusEncode_greeter_HelloRequest(e *wire.Encoder, m *HelloRequest) {
 	if m == nil {
 		m = new(HelloRequest)
@@ -63,12 +70,14 @@ func kdbusEncode_greeter_HelloRequest(e *wire.Encoder, m *HelloRequest) {
 	e.String(m.Name)
 }
 
-// kdbusDecode_greeter_HelloRequest reads the fields of example.greeter.v1.HelloRequest from D-Bus values of signature "s".
+// kdbusDecode_greeter_HelloRequest reads the fields of example.greeter.v1.HelloRequest from D-Bus
+// values of signature "s".
 func kdbusDecode_greeter_HelloRequest(d *wire.Decoder, m *HelloRequest) {
 	m.Name = d.String()
 }
 
-// kdbusEncode_greeter_HelloReply appends the fields of example.greeter.v1.HelloReply as D-Bus values of signature "s".
+// kdbusEncode_greeter_HelloReply appends the fields of example.greeter.v1.HelloReply as D-Bus
+// values of signature "s".
 func kdbusEncode_greeter_HelloReply(e *wire.Encoder, m *HelloReply) {
 	if m == nil {
 		m = new(HelloReply)
@@ -76,12 +85,14 @@ func kdbusEncode_greeter_HelloReply(e *wire.Encoder, m *HelloReply) {
 	e.String(m.Message)
 }
 
-// kdbusDecode_greeter_HelloReply reads the fields of example.greeter.v1.HelloReply from D-Bus values of signature "s".
+// kdbusDecode_greeter_HelloReply reads the fields of example.greeter.v1.HelloReply from D-Bus
+// values of signature "s".
 func kdbusDecode_greeter_HelloReply(d *wire.Decoder, m *HelloReply) {
 	m.Message = d.String()
 }
 
-// kdbusEncode_greeter_AddRequest appends the fields of example.greeter.v1.AddRequest as D-Bus values of signature "xx".
+// kdbusEncode_greeter_AddRequest appends the fields of example.greeter.v1.AddRequest as D-Bus
+// values of signature "xx".
 func kdbusEncode_greeter_AddRequest(e *wire.Encoder, m *AddRequest) {
 	if m == nil {
 		m = new(AddRequest)
@@ -90,13 +101,15 @@ func kdbusEncode_greeter_AddRequest(e *wire.Encoder, m *AddRequest) {
 	e.Int64(m.B)
 }
 
-// kdbusDecode_greeter_AddRequest reads the fields of example.greeter.v1.AddRequest from D-Bus values of signature "xx".
+// kdbusDecode_greeter_AddRequest reads the fields of example.greeter.v1.AddRequest from D-Bus
+// values of signature "xx".
 func kdbusDecode_greeter_AddRequest(d *wire.Decoder, m *AddRequest) {
 	m.A = d.Int64()
 	m.B = d.Int64()
 }
 
-// kdbusEncode_greeter_AddReply appends the fields of example.greeter.v1.AddReply as D-Bus values of signature "x".
+// kdbusEncode_greeter_AddReply appends the fields of example.greeter.v1.AddReply as D-Bus values of
+// signature "x".
 func kdbusEncode_greeter_AddReply(e *wire.Encoder, m *AddReply) {
 	if m == nil {
 		m = new(AddReply)
@@ -104,12 +117,14 @@ func kdbusEncode_greeter_AddReply(e *wire.Encoder, m *AddReply) {
 	e.Int64(m.Sum)
 }
 
-// kdbusDecode_greeter_AddReply reads the fields of example.greeter.v1.AddReply from D-Bus values of signature "x".
+// kdbusDecode_greeter_AddReply reads the fields of example.greeter.v1.AddReply from D-Bus values of
+// signature "x".
 func kdbusDecode_greeter_AddReply(d *wire.Decoder, m *AddReply) {
 	m.Sum = d.Int64()
 }
 
-// kdbusEncode_greeter_DescribeRequest appends the fields of example.greeter.v1.DescribeRequest as D-Bus values of signature "a(suas)a{si}i".
+// kdbusEncode_greeter_DescribeRequest appends the fields of example.greeter.v1.DescribeRequest as
+// D-Bus values of signature "a(suas)a{si}i".
 func kdbusEncode_greeter_DescribeRequest(e *wire.Encoder, m *DescribeRequest) {
 	if m == nil {
 		m = new(DescribeRequest)
@@ -131,7 +146,8 @@ func kdbusEncode_greeter_DescribeRequest(e *wire.Encoder, m *DescribeRequest) {
 	e.Int32(int32(m.Mood))
 }
 
-// kdbusDecode_greeter_DescribeRequest reads the fields of example.greeter.v1.DescribeRequest from D-Bus values of signature "a(suas)a{si}i".
+// kdbusDecode_greeter_DescribeRequest reads the fields of example.greeter.v1.DescribeRequest from
+// D-Bus values of signature "a(suas)a{si}i".
 func kdbusDecode_greeter_DescribeRequest(d *wire.Decoder, m *DescribeRequest) {
 	if end1 := d.BeginArray(8); d.More(end1) {
 		v2 := new(Person)
@@ -153,7 +169,8 @@ func kdbusDecode_greeter_DescribeRequest(d *wire.Decoder, m *DescribeRequest) {
 	m.Mood = Mood(d.Int32())
 }
 
-// kdbusEncode_greeter_Person appends the fields of example.greeter.v1.Person as D-Bus values of signature "suas".
+// kdbusEncode_greeter_Person appends the fields of example.greeter.v1.Person as D-Bus values of
+// signature "suas".
 func kdbusEncode_greeter_Person(e *wire.Encoder, m *Person) {
 	if m == nil {
 		m = new(Person)
@@ -167,7 +184,8 @@ func kdbusEncode_greeter_Person(e *wire.Encoder, m *Person) {
 	e.EndArray(a1)
 }
 
-// kdbusDecode_greeter_Person reads the fields of example.greeter.v1.Person from D-Bus values of signature "suas".
+// kdbusDecode_greeter_Person reads the fields of example.greeter.v1.Person from D-Bus values of
+// signature "suas".
 func kdbusDecode_greeter_Person(d *wire.Decoder, m *Person) {
 	m.Name = d.String()
 	m.Age = d.Uint32()
@@ -176,7 +194,8 @@ func kdbusDecode_greeter_Person(d *wire.Decoder, m *Person) {
 	}
 }
 
-// kdbusEncode_greeter_DescribeReply appends the fields of example.greeter.v1.DescribeReply as D-Bus values of signature "sa(suas)".
+// kdbusEncode_greeter_DescribeReply appends the fields of example.greeter.v1.DescribeReply as D-Bus
+// values of signature "sa(suas)".
 func kdbusEncode_greeter_DescribeReply(e *wire.Encoder, m *DescribeReply) {
 	if m == nil {
 		m = new(DescribeReply)
@@ -190,7 +209,8 @@ func kdbusEncode_greeter_DescribeReply(e *wire.Encoder, m *DescribeReply) {
 	e.EndArray(a1)
 }
 
-// kdbusDecode_greeter_DescribeReply reads the fields of example.greeter.v1.DescribeReply from D-Bus values of signature "sa(suas)".
+// kdbusDecode_greeter_DescribeReply reads the fields of example.greeter.v1.DescribeReply from D-Bus
+// values of signature "sa(suas)".
 func kdbusDecode_greeter_DescribeReply(d *wire.Decoder, m *DescribeReply) {
 	m.Summary = d.String()
 	for end1 := d.BeginArray(8); d.More(end1); {

@@ -13,19 +13,20 @@ import (
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Greeter service.
 const (
 	// Greeter_Interface is the D-Bus interface name of the service.
 	Greeter_Interface = "example.greeter.v1.Greeter"
-	// Greeter_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Greeter_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Greeter_ObjectPath = "/example/greeter/v1/Greeter"
-	// Greeter_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Greeter_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Greeter_BusName = "example.greeter.v1"
 )
 
@@ -63,8 +64,8 @@ type greeterClient struct {
 	obj *runtime.Object
 }
 
-// NewGreeterClient returns a client of the Greeter service on conn. It calls Greeter_BusName
-// at Greeter_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
+// NewGreeterClient returns a client of the Greeter service on conn. It calls Greeter_BusName at
+// Greeter_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
 func NewGreeterClient(conn *runtime.Conn, opts ...runtime.ClientOption) GreeterClient {
 	return &greeterClient{obj: runtime.NewObject(conn, &Greeter_ServiceDesc, opts...)}
 }
@@ -107,8 +108,8 @@ func (UnimplementedGreeterServer) mustEmbedUnimplementedGreeterServer() {}
 func (UnimplementedGreeterServer) testEmbeddedByValue()                 {}
 
 // UnsafeGreeterServer may be embedded instead of UnimplementedGreeterServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeGreeterServer interface {
 	mustEmbedUnimplementedGreeterServer()
 }
@@ -125,7 +126,8 @@ func (UnimplementedGreeterServer) Describe(context.Context, *DescribeRequest) (*
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Describe is not implemented")
 }
 
-// RegisterGreeterServer serves impl on r at Greeter_ObjectPath, or at the path runtime.AtPath gives.
+// RegisterGreeterServer serves impl on r at Greeter_ObjectPath, or at the path runtime.AtPath
+// gives.
 func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedGreeterServer"); err != nil {
@@ -166,7 +168,8 @@ var greeter_Describe = runtime.UnaryMethod[DescribeRequest, DescribeReply]{
 	NoReply:   false,
 }
 
-// Greeter_ServiceDesc describes the Greeter service for runtime.Conn.Register and runtime.NewObject.
+// Greeter_ServiceDesc describes the Greeter service for runtime.Conn.Register and
+// runtime.NewObject.
 var Greeter_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Greeter_Interface,
 	Path:        Greeter_ObjectPath,

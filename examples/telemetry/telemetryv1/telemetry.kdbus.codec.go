@@ -11,28 +11,32 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_telemetry_ReadingsRequest carries example.telemetry.v1.ReadingsRequest as D-Bus arguments of signature "suu".
+// kdbusCodec_telemetry_ReadingsRequest carries example.telemetry.v1.ReadingsRequest as D-Bus
+// arguments of signature "suu".
 var kdbusCodec_telemetry_ReadingsRequest = kdbusimpl.Codec[ReadingsRequest]{
 	Sig:    "suu",
 	Encode: kdbusEncode_telemetry_ReadingsRequest,
 	Decode: kdbusDecode_telemetry_ReadingsRequest,
 }
 
-// kdbusCodec_telemetry_Reading carries example.telemetry.v1.Reading as D-Bus arguments of signature "stdxb".
+// kdbusCodec_telemetry_Reading carries example.telemetry.v1.Reading as D-Bus arguments of signature
+// "stdxb".
 var kdbusCodec_telemetry_Reading = kdbusimpl.Codec[Reading]{
 	Sig:    "stdxb",
 	Encode: kdbusEncode_telemetry_Reading,
 	Decode: kdbusDecode_telemetry_Reading,
 }
 
-// kdbusCodec_telemetry_UploadSummary carries example.telemetry.v1.UploadSummary as D-Bus arguments of signature "uddd".
+// kdbusCodec_telemetry_UploadSummary carries example.telemetry.v1.UploadSummary as D-Bus arguments
+// of signature "uddd".
 var kdbusCodec_telemetry_UploadSummary = kdbusimpl.Codec[UploadSummary]{
 	Sig:    "uddd",
 	Encode: kdbusEncode_telemetry_UploadSummary,
 	Decode: kdbusDecode_telemetry_UploadSummary,
 }
 
-// kdbusEncode_telemetry_ReadingsRequest appends the fields of example.telemetry.v1.ReadingsRequest as D-Bus values of signature "suu".
+// kdbusEncode_telemetry_ReadingsRequest appends the fields of example.telemetry.v1.ReadingsRequest
+// as D-Bus values of signature "suu".
 func kdbusEncode_telemetry_ReadingsRequest(e *wire.Encoder, m *ReadingsRequest) {
 	if m == nil {
 		m = new(ReadingsRequest)
@@ -42,14 +46,16 @@ func kdbusEncode_telemetry_ReadingsRequest(e *wire.Encoder, m *ReadingsRequest) 
 	e.Uint32(m.IntervalMs)
 }
 
-// kdbusDecode_telemetry_ReadingsRequest reads the fields of example.telemetry.v1.ReadingsRequest from D-Bus values of signature "suu".
+// kdbusDecode_telemetry_ReadingsRequest reads the fields of example.telemetry.v1.ReadingsRequest
+// from D-Bus values of signature "suu".
 func kdbusDecode_telemetry_ReadingsRequest(d *wire.Decoder, m *ReadingsRequest) {
 	m.Sensor = d.String()
 	m.Count = d.Uint32()
 	m.IntervalMs = d.Uint32()
 }
 
-// kdbusEncode_telemetry_Reading appends the fields of example.telemetry.v1.Reading as D-Bus values of signature "stdxb".
+// kdbusEncode_telemetry_Reading appends the fields of example.telemetry.v1.Reading as D-Bus values
+// of signature "stdxb".
 func kdbusEncode_telemetry_Reading(e *wire.Encoder, m *Reading) {
 	if m == nil {
 		m = new(Reading)
@@ -61,7 +67,8 @@ func kdbusEncode_telemetry_Reading(e *wire.Encoder, m *Reading) {
 	e.Bool(m.Echoed)
 }
 
-// kdbusDecode_telemetry_Reading reads the fields of example.telemetry.v1.Reading from D-Bus values of signature "stdxb".
+// kdbusDecode_telemetry_Reading reads the fields of example.telemetry.v1.Reading from D-Bus values
+// of signature "stdxb".
 func kdbusDecode_telemetry_Reading(d *wire.Decoder, m *Reading) {
 	m.Sensor = d.String()
 	m.Seq = d.Uint64()
@@ -70,7 +77,8 @@ func kdbusDecode_telemetry_Reading(d *wire.Decoder, m *Reading) {
 	m.Echoed = d.Bool()
 }
 
-// kdbusEncode_telemetry_UploadSummary appends the fields of example.telemetry.v1.UploadSummary as D-Bus values of signature "uddd".
+// kdbusEncode_telemetry_UploadSummary appends the fields of example.telemetry.v1.UploadSummary as
+// D-Bus values of signature "uddd".
 func kdbusEncode_telemetry_UploadSummary(e *wire.Encoder, m *UploadSummary) {
 	if m == nil {
 		m = new(UploadSummary)
@@ -81,7 +89,8 @@ func kdbusEncode_telemetry_UploadSummary(e *wire.Encoder, m *UploadSummary) {
 	e.Double(m.Mean)
 }
 
-// kdbusDecode_telemetry_UploadSummary reads the fields of example.telemetry.v1.UploadSummary from D-Bus values of signature "uddd".
+// kdbusDecode_telemetry_UploadSummary reads the fields of example.telemetry.v1.UploadSummary from
+// D-Bus values of signature "uddd".
 func kdbusDecode_telemetry_UploadSummary(d *wire.Decoder, m *UploadSummary) {
 	m.Count = d.Uint32()
 	m.Min = d.Double()

@@ -13,19 +13,20 @@ import (
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Telemetry service.
 const (
 	// Telemetry_Interface is the D-Bus interface name of the service.
 	Telemetry_Interface = "example.telemetry.v1.Telemetry"
-	// Telemetry_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Telemetry_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Telemetry_ObjectPath = "/example/telemetry/v1/Telemetry"
-	// Telemetry_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Telemetry_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Telemetry_BusName = "example.telemetry.v1"
 )
 
@@ -40,11 +41,11 @@ const (
 //
 // Telemetry serves the readings of simulated sensors.
 type TelemetryClient interface {
-	// Readings streams readings of one sensor: count of them (0: until the caller stops),
-	// one every interval_ms milliseconds.
+	// Readings streams readings of one sensor: count of them (0: until the caller stops), one every
+	// interval_ms milliseconds.
 	Readings(ctx context.Context, req *ReadingsRequest, opts ...runtime.CallOption) (runtime.ServerStreamingClient[Reading], error)
-	// Upload takes a stream of readings and answers with their summary once the caller closes
-	// its side.
+	// Upload takes a stream of readings and answers with their summary once the caller closes its
+	// side.
 	Upload(ctx context.Context, opts ...runtime.CallOption) (runtime.ClientStreamingClient[Reading, UploadSummary], error)
 	// Echo sends every reading back as it arrives, marked as echoed.
 	Echo(ctx context.Context, opts ...runtime.CallOption) (runtime.BidiStreamingClient[Reading, Reading], error)
@@ -76,14 +77,14 @@ func (c *telemetryClient) Echo(ctx context.Context, opts ...runtime.CallOption) 
 //
 // Telemetry serves the readings of simulated sensors.
 //
-// Implementations embed UnimplementedTelemetryServer by value, or UnsafeTelemetryServer to opt out of
-// that.
+// Implementations embed UnimplementedTelemetryServer by value, or UnsafeTelemetryServer to opt out
+// of that.
 type TelemetryServer interface {
-	// Readings streams readings of one sensor: count of them (0: until the caller stops),
-	// one every interval_ms milliseconds.
+	// Readings streams readings of one sensor: count of them (0: until the caller stops), one every
+	// interval_ms milliseconds.
 	Readings(*ReadingsRequest, runtime.ServerStreamingServer[Reading]) error
-	// Upload takes a stream of readings and answers with their summary once the caller closes
-	// its side.
+	// Upload takes a stream of readings and answers with their summary once the caller closes its
+	// side.
 	Upload(runtime.ClientStreamingServer[Reading, UploadSummary]) error
 	// Echo sends every reading back as it arrives, marked as echoed.
 	Echo(runtime.BidiStreamingServer[Reading, Reading]) error
@@ -99,8 +100,8 @@ type UnimplementedTelemetryServer struct{}
 func (UnimplementedTelemetryServer) mustEmbedUnimplementedTelemetryServer() {}
 func (UnimplementedTelemetryServer) testEmbeddedByValue()                   {}
 
-// UnsafeTelemetryServer may be embedded instead of UnimplementedTelemetryServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
+// UnsafeTelemetryServer may be embedded instead of UnimplementedTelemetryServer to opt out of
+// forward compatibility: a server that embeds it stops compiling when methods are added to the
 // service, which is rarely wanted.
 type UnsafeTelemetryServer interface {
 	mustEmbedUnimplementedTelemetryServer()
@@ -118,7 +119,8 @@ func (UnimplementedTelemetryServer) Echo(runtime.BidiStreamingServer[Reading, Re
 	return runtime.Errorf(runtime.Unimplemented, "method Echo is not implemented")
 }
 
-// RegisterTelemetryServer serves impl on r at Telemetry_ObjectPath, or at the path runtime.AtPath gives.
+// RegisterTelemetryServer serves impl on r at Telemetry_ObjectPath, or at the path runtime.AtPath
+// gives.
 func RegisterTelemetryServer(r runtime.Registrar, impl TelemetryServer, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedTelemetryServer"); err != nil {
@@ -129,8 +131,8 @@ func RegisterTelemetryServer(r runtime.Registrar, impl TelemetryServer, opts ...
 }
 
 // ExportTelemetryServer serves impl on conn at a new object path of its own and returns a reference
-// to it, to pass to a peer (a callback, a session object) who calls it with NewTelemetryClient(conn,
-// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+// to it, to pass to a peer (a callback, a session object) who calls it with
+// NewTelemetryClient(conn, runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
 func ExportTelemetryServer(conn *runtime.Conn, impl TelemetryServer) (*runtime.ObjectRef, error) {
 	return conn.Export(func(r runtime.Registrar) error { return RegisterTelemetryServer(r, impl) })
 }
@@ -160,7 +162,8 @@ var telemetry_Echo = runtime.StreamMethod[Reading, Reading]{
 	ServerStreams: true,
 }
 
-// Telemetry_ServiceDesc describes the Telemetry service for runtime.Conn.Register and runtime.NewObject.
+// Telemetry_ServiceDesc describes the Telemetry service for runtime.Conn.Register and
+// runtime.NewObject.
 var Telemetry_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Telemetry_Interface,
 	Path:        Telemetry_ObjectPath,
@@ -206,6 +209,6 @@ var Telemetry_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// Telemetry_IntrospectXML is the introspection document of an object that serves the Telemetry service,
-// as telemetry.Telemetry.introspect.xml holds it and the runtime serves it.
+// Telemetry_IntrospectXML is the introspection document of an object that serves the Telemetry
+// service, as telemetry.Telemetry.introspect.xml holds it and the runtime serves it.
 var Telemetry_IntrospectXML = introspect.Document([]string{Telemetry_ServiceDesc.XML}, nil)

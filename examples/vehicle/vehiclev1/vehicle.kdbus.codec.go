@@ -11,35 +11,40 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_vehicle_SetDoorRequest carries example.vehicle.v1.SetDoorRequest as D-Bus arguments of signature "sb".
+// kdbusCodec_vehicle_SetDoorRequest carries example.vehicle.v1.SetDoorRequest as D-Bus arguments of
+// signature "sb".
 var kdbusCodec_vehicle_SetDoorRequest = kdbusimpl.Codec[SetDoorRequest]{
 	Sig:    "sb",
 	Encode: kdbusEncode_vehicle_SetDoorRequest,
 	Decode: kdbusDecode_vehicle_SetDoorRequest,
 }
 
-// kdbusCodec_vehicle_DriveRequest carries example.vehicle.v1.DriveRequest as D-Bus arguments of signature "d".
+// kdbusCodec_vehicle_DriveRequest carries example.vehicle.v1.DriveRequest as D-Bus arguments of
+// signature "d".
 var kdbusCodec_vehicle_DriveRequest = kdbusimpl.Codec[DriveRequest]{
 	Sig:    "d",
 	Encode: kdbusEncode_vehicle_DriveRequest,
 	Decode: kdbusDecode_vehicle_DriveRequest,
 }
 
-// kdbusCodec_vehicle_DoorChanged carries example.vehicle.v1.DoorChanged as D-Bus arguments of signature "sb".
+// kdbusCodec_vehicle_DoorChanged carries example.vehicle.v1.DoorChanged as D-Bus arguments of
+// signature "sb".
 var kdbusCodec_vehicle_DoorChanged = kdbusimpl.Codec[DoorChanged]{
 	Sig:    "sb",
 	Encode: kdbusEncode_vehicle_DoorChanged,
 	Decode: kdbusDecode_vehicle_DoorChanged,
 }
 
-// kdbusCodec_vehicle_GearShifted carries example.vehicle.v1.GearShifted as D-Bus arguments of signature "ii".
+// kdbusCodec_vehicle_GearShifted carries example.vehicle.v1.GearShifted as D-Bus arguments of
+// signature "ii".
 var kdbusCodec_vehicle_GearShifted = kdbusimpl.Codec[GearShifted]{
 	Sig:    "ii",
 	Encode: kdbusEncode_vehicle_GearShifted,
 	Decode: kdbusDecode_vehicle_GearShifted,
 }
 
-// kdbusEncode_vehicle_SetDoorRequest appends the fields of example.vehicle.v1.SetDoorRequest as D-Bus values of signature "sb".
+// kdbusEncode_vehicle_SetDoorRequest appends the fields of example.vehicle.v1.SetDoorRequest as
+// D-Bus values of signature "sb".
 func kdbusEncode_vehicle_SetDoorRequest(e *wire.Encoder, m *SetDoorRequest) {
 	if m == nil {
 		m = new(SetDoorRequest)
@@ -48,13 +53,15 @@ func kdbusEncode_vehicle_SetDoorRequest(e *wire.Encoder, m *SetDoorRequest) {
 	e.Bool(m.Open)
 }
 
-// kdbusDecode_vehicle_SetDoorRequest reads the fields of example.vehicle.v1.SetDoorRequest from D-Bus values of signature "sb".
+// kdbusDecode_vehicle_SetDoorRequest reads the fields of example.vehicle.v1.SetDoorRequest from
+// D-Bus values of signature "sb".
 func kdbusDecode_vehicle_SetDoorRequest(d *wire.Decoder, m *SetDoorRequest) {
 	m.Door = d.String()
 	m.Open = d.Bool()
 }
 
-// kdbusEncode_vehicle_DriveRequest appends the fields of example.vehicle.v1.DriveRequest as D-Bus values of signature "d".
+// kdbusEncode_vehicle_DriveRequest appends the fields of example.vehicle.v1.DriveRequest as D-Bus
+// values of signature "d".
 func kdbusEncode_vehicle_DriveRequest(e *wire.Encoder, m *DriveRequest) {
 	if m == nil {
 		m = new(DriveRequest)
@@ -62,12 +69,14 @@ func kdbusEncode_vehicle_DriveRequest(e *wire.Encoder, m *DriveRequest) {
 	e.Double(m.SpeedKmh)
 }
 
-// kdbusDecode_vehicle_DriveRequest reads the fields of example.vehicle.v1.DriveRequest from D-Bus values of signature "d".
+// kdbusDecode_vehicle_DriveRequest reads the fields of example.vehicle.v1.DriveRequest from D-Bus
+// values of signature "d".
 func kdbusDecode_vehicle_DriveRequest(d *wire.Decoder, m *DriveRequest) {
 	m.SpeedKmh = d.Double()
 }
 
-// kdbusEncode_vehicle_DoorChanged appends the fields of example.vehicle.v1.DoorChanged as D-Bus values of signature "sb".
+// kdbusEncode_vehicle_DoorChanged appends the fields of example.vehicle.v1.DoorChanged as D-Bus
+// values of signature "sb".
 func kdbusEncode_vehicle_DoorChanged(e *wire.Encoder, m *DoorChanged) {
 	if m == nil {
 		m = new(DoorChanged)
@@ -76,13 +85,15 @@ func kdbusEncode_vehicle_DoorChanged(e *wire.Encoder, m *DoorChanged) {
 	e.Bool(m.Open)
 }
 
-// kdbusDecode_vehicle_DoorChanged reads the fields of example.vehicle.v1.DoorChanged from D-Bus values of signature "sb".
+// kdbusDecode_vehicle_DoorChanged reads the fields of example.vehicle.v1.DoorChanged from D-Bus
+// values of signature "sb".
 func kdbusDecode_vehicle_DoorChanged(d *wire.Decoder, m *DoorChanged) {
 	m.Door = d.String()
 	m.Open = d.Bool()
 }
 
-// kdbusEncode_vehicle_GearShifted appends the fields of example.vehicle.v1.GearShifted as D-Bus values of signature "ii".
+// kdbusEncode_vehicle_GearShifted appends the fields of example.vehicle.v1.GearShifted as D-Bus
+// values of signature "ii".
 func kdbusEncode_vehicle_GearShifted(e *wire.Encoder, m *GearShifted) {
 	if m == nil {
 		m = new(GearShifted)
@@ -91,7 +102,8 @@ func kdbusEncode_vehicle_GearShifted(e *wire.Encoder, m *GearShifted) {
 	e.Int32(int32(m.To))
 }
 
-// kdbusDecode_vehicle_GearShifted reads the fields of example.vehicle.v1.GearShifted from D-Bus values of signature "ii".
+// kdbusDecode_vehicle_GearShifted reads the fields of example.vehicle.v1.GearShifted from D-Bus
+// values of signature "ii".
 func kdbusDecode_vehicle_GearShifted(d *wire.Decoder, m *GearShifted) {
 	m.From = Gear(d.Int32())
 	m.To = Gear(d.Int32())

@@ -17,19 +17,20 @@ import (
 	slices "slices"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Vehicle service.
 const (
 	// Vehicle_Interface is the D-Bus interface name of the service.
 	Vehicle_Interface = "org.kdbusgo.Vehicle1"
-	// Vehicle_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Vehicle_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Vehicle_ObjectPath = "/org/kdbusgo/Vehicle1"
-	// Vehicle_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Vehicle_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Vehicle_BusName = "org.kdbusgo.Vehicle1"
 )
 
@@ -67,14 +68,14 @@ var (
 
 // VehicleClient is the client API of the Vehicle service.
 //
-// Vehicle is a simulated car: its speed, gear and doors as properties, and a signal
-// whenever a door opens or closes or the gear changes.
+// Vehicle is a simulated car: its speed, gear and doors as properties, and a signal whenever a door
+// opens or closes or the gear changes.
 type VehicleClient interface {
-	// SetDoor opens or closes a door. Opening a door while the vehicle moves fails with the
-	// Moving error.
+	// SetDoor opens or closes a door. Opening a door while the vehicle moves fails with the Moving
+	// error.
 	SetDoor(ctx context.Context, req *SetDoorRequest, opts ...runtime.CallOption) (*emptypb.Empty, error)
-	// Drive sets the speed the vehicle travels at. Moving needs the gear in DRIVE or REVERSE
-	// and every door closed.
+	// Drive sets the speed the vehicle travels at. Moving needs the gear in DRIVE or REVERSE and
+	// every door closed.
 	Drive(ctx context.Context, req *DriveRequest, opts ...runtime.CallOption) (*emptypb.Empty, error)
 	// GetSpeedKmh reads property SpeedKmh.
 	//
@@ -90,8 +91,8 @@ type VehicleClient interface {
 	SetGear(ctx context.Context, v Gear, opts ...runtime.CallOption) error
 	// GetDoors reads property Doors.
 	//
-	// Doors tells, for each door, whether it is open. A change only invalidates it: read it
-	// again when it matters.
+	// Doors tells, for each door, whether it is open. A change only invalidates it: read it again
+	// when it matters.
 	GetDoors(ctx context.Context, opts ...runtime.CallOption) (map[string]bool, error)
 	// GetVin reads property Vin.
 	//
@@ -120,8 +121,8 @@ type vehicleClient struct {
 	obj *runtime.Object
 }
 
-// NewVehicleClient returns a client of the Vehicle service on conn. It calls Vehicle_BusName
-// at Vehicle_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
+// NewVehicleClient returns a client of the Vehicle service on conn. It calls Vehicle_BusName at
+// Vehicle_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
 func NewVehicleClient(conn *runtime.Conn, opts ...runtime.ClientOption) VehicleClient {
 	return &vehicleClient{obj: runtime.NewObject(conn, &Vehicle_ServiceDesc, opts...)}
 }
@@ -196,17 +197,17 @@ func (c *vehicleClient) SubscribeGearShifted(ctx context.Context, opts ...runtim
 
 // VehicleServer is the server API of the Vehicle service.
 //
-// Vehicle is a simulated car: its speed, gear and doors as properties, and a signal
-// whenever a door opens or closes or the gear changes.
+// Vehicle is a simulated car: its speed, gear and doors as properties, and a signal whenever a door
+// opens or closes or the gear changes.
 //
 // Implementations embed UnimplementedVehicleServer by value, or UnsafeVehicleServer to opt out of
 // that.
 type VehicleServer interface {
-	// SetDoor opens or closes a door. Opening a door while the vehicle moves fails with the
-	// Moving error.
+	// SetDoor opens or closes a door. Opening a door while the vehicle moves fails with the Moving
+	// error.
 	SetDoor(context.Context, *SetDoorRequest) (*emptypb.Empty, error)
-	// Drive sets the speed the vehicle travels at. Moving needs the gear in DRIVE or REVERSE
-	// and every door closed.
+	// Drive sets the speed the vehicle travels at. Moving needs the gear in DRIVE or REVERSE and
+	// every door closed.
 	Drive(context.Context, *DriveRequest) (*emptypb.Empty, error)
 	mustEmbedUnimplementedVehicleServer()
 }
@@ -221,8 +222,8 @@ func (UnimplementedVehicleServer) mustEmbedUnimplementedVehicleServer() {}
 func (UnimplementedVehicleServer) testEmbeddedByValue()                 {}
 
 // UnsafeVehicleServer may be embedded instead of UnimplementedVehicleServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeVehicleServer interface {
 	mustEmbedUnimplementedVehicleServer()
 }
@@ -235,8 +236,8 @@ func (UnimplementedVehicleServer) Drive(context.Context, *DriveRequest) (*emptyp
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Drive is not implemented")
 }
 
-// RegisterVehicleServer serves impl and the property values in props on r at Vehicle_ObjectPath, or at the
-// path runtime.AtPath gives. One store may be registered at several paths or connections.
+// RegisterVehicleServer serves impl and the property values in props on r at Vehicle_ObjectPath, or
+// at the path runtime.AtPath gives. One store may be registered at several paths or connections.
 func RegisterVehicleServer(r runtime.Registrar, impl VehicleServer, props *VehiclePropertyStore, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedVehicleServer"); err != nil {
@@ -273,7 +274,8 @@ var vehicle_Drive = runtime.UnaryMethod[DriveRequest, emptypb.Empty]{
 	NoReply:   false,
 }
 
-// Vehicle_ServiceDesc describes the Vehicle service for runtime.Conn.Register and runtime.NewObject.
+// Vehicle_ServiceDesc describes the Vehicle service for runtime.Conn.Register and
+// runtime.NewObject.
 var Vehicle_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Vehicle_Interface,
 	Path:        Vehicle_ObjectPath,
@@ -359,8 +361,9 @@ type VehicleEmitter struct {
 	em *runtime.Emitter
 }
 
-// NewVehicleEmitter returns an emitter of the Vehicle service's signals on conn, from Vehicle_ObjectPath
-// unless runtime.EmitAt says otherwise. Signals are broadcast unless runtime.EmitTo names a receiver.
+// NewVehicleEmitter returns an emitter of the Vehicle service's signals on conn, from
+// Vehicle_ObjectPath unless runtime.EmitAt says otherwise. Signals are broadcast unless
+// runtime.EmitTo names a receiver.
 func NewVehicleEmitter(conn *runtime.Conn, opts ...runtime.EmitOption) *VehicleEmitter {
 	return &VehicleEmitter{em: runtime.NewEmitter(conn, &Vehicle_ServiceDesc, opts...)}
 }
@@ -472,8 +475,8 @@ var vehicle_Properties = runtime.Properties[VehicleState]{
 // VehiclePropertyStore holds the values of the Vehicle service's properties on the server side. It
 // answers org.freedesktop.DBus.Properties for every object it is registered with, and its setters
 // announce changes with PropertiesChanged as each property declares. Values are kept, not copied:
-// do not modify a map, slice or message after setting it. Update changes several at once;
-// OnSet checks the writes of clients.
+// do not modify a map, slice or message after setting it. Update changes several at once; OnSet
+// checks the writes of clients.
 type VehiclePropertyStore struct {
 	*runtime.PropertyStore[VehicleState]
 }
@@ -504,22 +507,22 @@ func (p *VehiclePropertyStore) Gear() Gear {
 	return p.PropertyStore.Property(1).Gear
 }
 
-// SetGear sets property Gear to v, and announces the new value when it differs from the
-// current value.
+// SetGear sets property Gear to v, and announces the new value when it differs from the current
+// value.
 func (p *VehiclePropertyStore) SetGear(v Gear) error {
 	return p.PropertyStore.SetProperty(1, &VehicleState{Gear: v})
 }
 
 // Doors returns the value of property Doors.
 //
-// Doors tells, for each door, whether it is open. A change only invalidates it: read it
-// again when it matters.
+// Doors tells, for each door, whether it is open. A change only invalidates it: read it again when
+// it matters.
 func (p *VehiclePropertyStore) Doors() map[string]bool {
 	return p.PropertyStore.Property(2).Doors
 }
 
-// SetDoors sets property Doors to v, and announces that it changed (without the value) when it differs from the
-// current value.
+// SetDoors sets property Doors to v, and announces that it changed (without the value) when it
+// differs from the current value.
 func (p *VehiclePropertyStore) SetDoors(v map[string]bool) error {
 	return p.PropertyStore.SetProperty(2, &VehicleState{Doors: v})
 }
@@ -538,8 +541,8 @@ func (p *VehiclePropertyStore) OdometerM() uint64 {
 	return p.PropertyStore.Property(4).OdometerM
 }
 
-// SetOdometerM sets property OdometerM to v, without announcing it when it differs from the
-// current value.
+// SetOdometerM sets property OdometerM to v, without announcing it when it differs from the current
+// value.
 func (p *VehiclePropertyStore) SetOdometerM(v uint64) error {
 	return p.PropertyStore.SetProperty(4, &VehicleState{OdometerM: v})
 }

@@ -11,14 +11,16 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_binder_StartRequest carries kdbus.test.binder.StartRequest as D-Bus arguments of signature "aha(so)aha(ixuddbsiasait)".
+// kdbusCodec_binder_StartRequest carries kdbus.test.binder.StartRequest as D-Bus arguments of
+// signature "aha(so)aha(ixuddbsiasait)".
 var kdbusCodec_binder_StartRequest = kdbusimpl.Codec[StartRequest]{
 	Sig:    "aha(so)aha(ixuddbsiasait)",
 	Encode: kdbusEncode_binder_StartRequest,
 	Decode: kdbusDecode_binder_StartRequest,
 }
 
-// kdbusCodec_binder_StartResponse carries kdbus.test.binder.StartResponse as D-Bus arguments of signature "a(so)".
+// kdbusCodec_binder_StartResponse carries kdbus.test.binder.StartResponse as D-Bus arguments of
+// signature "a(so)".
 var kdbusCodec_binder_StartResponse = kdbusimpl.Codec[StartResponse]{
 	Sig:    "a(so)",
 	Encode: kdbusEncode_binder_StartResponse,
@@ -32,7 +34,8 @@ var kdbusCodec_binder_Level = kdbusimpl.Codec[Level]{
 	Decode: kdbusDecode_binder_Level,
 }
 
-// kdbusEncode_binder_StartRequest appends the fields of kdbus.test.binder.StartRequest as D-Bus values of signature "aha(so)aha(ixuddbsiasait)".
+// kdbusEncode_binder_StartRequest appends the fields of kdbus.test.binder.StartRequest as D-Bus
+// values of signature "aha(so)aha(ixuddbsiasait)".
 func kdbusEncode_binder_StartRequest(e *wire.Encoder, m *StartRequest) {
 	if m == nil {
 		m = new(StartRequest)
@@ -60,7 +63,8 @@ func kdbusEncode_binder_StartRequest(e *wire.Encoder, m *StartRequest) {
 	e.EndArray(a5)
 }
 
-// kdbusDecode_binder_StartRequest reads the fields of kdbus.test.binder.StartRequest from D-Bus values of signature "aha(so)aha(ixuddbsiasait)".
+// kdbusDecode_binder_StartRequest reads the fields of kdbus.test.binder.StartRequest from D-Bus
+// values of signature "aha(so)aha(ixuddbsiasait)".
 func kdbusDecode_binder_StartRequest(d *wire.Decoder, m *StartRequest) {
 	if end1 := d.BeginArray(4); d.More(end1) {
 		m.File = kdbusimpl.DecodeUnixFD(d)
@@ -88,7 +92,8 @@ func kdbusDecode_binder_StartRequest(d *wire.Decoder, m *StartRequest) {
 	}
 }
 
-// kdbusEncode_binder_Settings appends the fields of kdbus.test.binder.Settings as D-Bus values of signature "ixuddbsiasait".
+// kdbusEncode_binder_Settings appends the fields of kdbus.test.binder.Settings as D-Bus values of
+// signature "ixuddbsiasait".
 func kdbusEncode_binder_Settings(e *wire.Encoder, m *Settings) {
 	if m == nil {
 		m = new(Settings)
@@ -114,7 +119,8 @@ func kdbusEncode_binder_Settings(e *wire.Encoder, m *Settings) {
 	e.Uint64(m.Id)
 }
 
-// kdbusDecode_binder_Settings reads the fields of kdbus.test.binder.Settings from D-Bus values of signature "ixuddbsiasait".
+// kdbusDecode_binder_Settings reads the fields of kdbus.test.binder.Settings from D-Bus values of
+// signature "ixuddbsiasait".
 func kdbusDecode_binder_Settings(d *wire.Decoder, m *Settings) {
 	m.Rate = d.Int32()
 	m.Limit = d.Int64()
@@ -141,7 +147,8 @@ func kdbusDecode_binder_Settings(d *wire.Decoder, m *Settings) {
 	m.Id = d.Uint64()
 }
 
-// kdbusEncode_binder_StartResponse appends the fields of kdbus.test.binder.StartResponse as D-Bus values of signature "a(so)".
+// kdbusEncode_binder_StartResponse appends the fields of kdbus.test.binder.StartResponse as D-Bus
+// values of signature "a(so)".
 func kdbusEncode_binder_StartResponse(e *wire.Encoder, m *StartResponse) {
 	if m == nil {
 		m = new(StartResponse)
@@ -153,7 +160,8 @@ func kdbusEncode_binder_StartResponse(e *wire.Encoder, m *StartResponse) {
 	e.EndArray(a1)
 }
 
-// kdbusDecode_binder_StartResponse reads the fields of kdbus.test.binder.StartResponse from D-Bus values of signature "a(so)".
+// kdbusDecode_binder_StartResponse reads the fields of kdbus.test.binder.StartResponse from D-Bus
+// values of signature "a(so)".
 func kdbusDecode_binder_StartResponse(d *wire.Decoder, m *StartResponse) {
 	if end1 := d.BeginArray(8); d.More(end1) {
 		m.Session = kdbusimpl.DecodeObjectRef(d)
@@ -163,7 +171,8 @@ func kdbusDecode_binder_StartResponse(d *wire.Decoder, m *StartResponse) {
 	}
 }
 
-// kdbusEncode_binder_Level appends the fields of kdbus.test.binder.Level as D-Bus values of signature "d".
+// kdbusEncode_binder_Level appends the fields of kdbus.test.binder.Level as D-Bus values of
+// signature "d".
 func kdbusEncode_binder_Level(e *wire.Encoder, m *Level) {
 	if m == nil {
 		m = new(Level)
@@ -171,7 +180,8 @@ func kdbusEncode_binder_Level(e *wire.Encoder, m *Level) {
 	e.Double(m.Db)
 }
 
-// kdbusDecode_binder_Level reads the fields of kdbus.test.binder.Level from D-Bus values of signature "d".
+// kdbusDecode_binder_Level reads the fields of kdbus.test.binder.Level from D-Bus values of
+// signature "d".
 func kdbusDecode_binder_Level(d *wire.Decoder, m *Level) {
 	m.Db = d.Double()
 }

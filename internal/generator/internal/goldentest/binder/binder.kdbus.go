@@ -15,19 +15,20 @@ import (
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Recorder service.
 const (
 	// Recorder_Interface is the D-Bus interface name of the service.
 	Recorder_Interface = "kdbus.test.binder.Recorder"
-	// Recorder_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Recorder_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Recorder_ObjectPath = "/kdbus/test/binder/Recorder"
-	// Recorder_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Recorder_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Recorder_BusName = "kdbus.test.Recorder"
 )
 
@@ -61,8 +62,8 @@ type recorderClient struct {
 	obj *runtime.Object
 }
 
-// NewRecorderClient returns a client of the Recorder service on conn. It calls Recorder_BusName
-// at Recorder_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
+// NewRecorderClient returns a client of the Recorder service on conn. It calls Recorder_BusName at
+// Recorder_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
 func NewRecorderClient(conn *runtime.Conn, opts ...runtime.ClientOption) RecorderClient {
 	return &recorderClient{obj: runtime.NewObject(conn, &Recorder_ServiceDesc, opts...)}
 }
@@ -99,8 +100,8 @@ func (UnimplementedRecorderServer) mustEmbedUnimplementedRecorderServer() {}
 func (UnimplementedRecorderServer) testEmbeddedByValue()                  {}
 
 // UnsafeRecorderServer may be embedded instead of UnimplementedRecorderServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeRecorderServer interface {
 	mustEmbedUnimplementedRecorderServer()
 }
@@ -113,7 +114,8 @@ func (UnimplementedRecorderServer) Stop(context.Context, *emptypb.Empty) (*empty
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Stop is not implemented")
 }
 
-// RegisterRecorderServer serves impl on r at Recorder_ObjectPath, or at the path runtime.AtPath gives.
+// RegisterRecorderServer serves impl on r at Recorder_ObjectPath, or at the path runtime.AtPath
+// gives.
 func RegisterRecorderServer(r runtime.Registrar, impl RecorderServer, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedRecorderServer"); err != nil {
@@ -146,7 +148,8 @@ var recorder_Stop = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 	NoReply:   true,
 }
 
-// Recorder_ServiceDesc describes the Recorder service for runtime.Conn.Register and runtime.NewObject.
+// Recorder_ServiceDesc describes the Recorder service for runtime.Conn.Register and
+// runtime.NewObject.
 var Recorder_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Recorder_Interface,
 	Path:        Recorder_ObjectPath,
@@ -178,17 +181,19 @@ var Recorder_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// Recorder_IntrospectXML is the introspection document of an object that serves the Recorder service,
-// as binder.Recorder.introspect.xml holds it and the runtime serves it.
+// Recorder_IntrospectXML is the introspection document of an object that serves the Recorder
+// service, as binder.Recorder.introspect.xml holds it and the runtime serves it.
 var Recorder_IntrospectXML = introspect.Document([]string{Recorder_ServiceDesc.XML}, nil)
 
 // D-Bus names of the Listener service.
 const (
 	// Listener_Interface is the D-Bus interface name of the service.
 	Listener_Interface = "kdbus.test.binder.Listener"
-	// Listener_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Listener_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Listener_ObjectPath = "/kdbus/test/binder/Listener"
-	// Listener_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Listener_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Listener_BusName = ""
 )
 
@@ -208,9 +213,9 @@ type listenerClient struct {
 	obj *runtime.Object
 }
 
-// NewListenerClient returns a client of the Listener service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls Listener_ObjectPath
-// unless runtime.WithPath says otherwise.
+// NewListenerClient returns a client of the Listener service on conn. The service has no bus name:
+// pass the peer's name with runtime.WithDestination. It calls Listener_ObjectPath unless
+// runtime.WithPath says otherwise.
 func NewListenerClient(conn *runtime.Conn, opts ...runtime.ClientOption) ListenerClient {
 	return &listenerClient{obj: runtime.NewObject(conn, &Listener_ServiceDesc, opts...)}
 }
@@ -240,8 +245,8 @@ func (UnimplementedListenerServer) mustEmbedUnimplementedListenerServer() {}
 func (UnimplementedListenerServer) testEmbeddedByValue()                  {}
 
 // UnsafeListenerServer may be embedded instead of UnimplementedListenerServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeListenerServer interface {
 	mustEmbedUnimplementedListenerServer()
 }
@@ -250,7 +255,8 @@ func (UnimplementedListenerServer) OnLevel(context.Context, *Level) (*emptypb.Em
 	return nil, runtime.Errorf(runtime.Unimplemented, "method OnLevel is not implemented")
 }
 
-// RegisterListenerServer serves impl on r at Listener_ObjectPath, or at the path runtime.AtPath gives.
+// RegisterListenerServer serves impl on r at Listener_ObjectPath, or at the path runtime.AtPath
+// gives.
 func RegisterListenerServer(r runtime.Registrar, impl ListenerServer, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedListenerServer"); err != nil {
@@ -275,7 +281,8 @@ var listener_OnLevel = runtime.UnaryMethod[Level, emptypb.Empty]{
 	NoReply:   true,
 }
 
-// Listener_ServiceDesc describes the Listener service for runtime.Conn.Register and runtime.NewObject.
+// Listener_ServiceDesc describes the Listener service for runtime.Conn.Register and
+// runtime.NewObject.
 var Listener_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Listener_Interface,
 	Path:        Listener_ObjectPath,
@@ -296,8 +303,8 @@ var Listener_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// Listener_IntrospectXML is the introspection document of an object that serves the Listener service,
-// as binder.Listener.introspect.xml holds it and the runtime serves it.
+// Listener_IntrospectXML is the introspection document of an object that serves the Listener
+// service, as binder.Listener.introspect.xml holds it and the runtime serves it.
 var Listener_IntrospectXML = introspect.Document([]string{Listener_ServiceDesc.XML}, nil)
 
 // Constants of kdbus.test.binder.Settings.
@@ -305,8 +312,8 @@ const (
 	Settings_VERSION int8 = 3
 )
 
-// NewSettings returns a Settings holding the defaults its .proto declares
-// (proto3 fields have none of their own).
+// NewSettings returns a Settings holding the defaults its .proto declares (proto3 fields have none
+// of their own).
 func NewSettings() *Settings {
 	return &Settings{
 		Rate:     44100,

@@ -11,21 +11,24 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_clash_ClashClient carries kdbus.test.clash.ClashClient as D-Bus arguments of signature "s".
+// kdbusCodec_clash_ClashClient carries kdbus.test.clash.ClashClient as D-Bus arguments of signature
+// "s".
 var kdbusCodec_clash_ClashClient = kdbusimpl.Codec[ClashClient]{
 	Sig:    "s",
 	Encode: kdbusEncode_clash_ClashClient,
 	Decode: kdbusDecode_clash_ClashClient,
 }
 
-// kdbusCodec_clash_ClashServer carries kdbus.test.clash.ClashServer as D-Bus arguments of signature "sa(i)".
+// kdbusCodec_clash_ClashServer carries kdbus.test.clash.ClashServer as D-Bus arguments of signature
+// "sa(i)".
 var kdbusCodec_clash_ClashServer = kdbusimpl.Codec[ClashServer]{
 	Sig:    "sa(i)",
 	Encode: kdbusEncode_clash_ClashServer,
 	Decode: kdbusDecode_clash_ClashServer,
 }
 
-// kdbusEncode_clash_ClashClient appends the fields of kdbus.test.clash.ClashClient as D-Bus values of signature "s".
+// kdbusEncode_clash_ClashClient appends the fields of kdbus.test.clash.ClashClient as D-Bus values
+// of signature "s".
 func kdbusEncode_clash_ClashClient(e *wire.Encoder, m *ClashClient) {
 	if m == nil {
 		m = new(ClashClient)
@@ -33,12 +36,14 @@ func kdbusEncode_clash_ClashClient(e *wire.Encoder, m *ClashClient) {
 	e.String(m.Text)
 }
 
-// kdbusDecode_clash_ClashClient reads the fields of kdbus.test.clash.ClashClient from D-Bus values of signature "s".
+// kdbusDecode_clash_ClashClient reads the fields of kdbus.test.clash.ClashClient from D-Bus values
+// of signature "s".
 func kdbusDecode_clash_ClashClient(d *wire.Decoder, m *ClashClient) {
 	m.Text = d.String()
 }
 
-// kdbusEncode_clash_ClashServer appends the fields of kdbus.test.clash.ClashServer as D-Bus values of signature "sa(i)".
+// kdbusEncode_clash_ClashServer appends the fields of kdbus.test.clash.ClashServer as D-Bus values
+// of signature "sa(i)".
 func kdbusEncode_clash_ClashServer(e *wire.Encoder, m *ClashServer) {
 	if m == nil {
 		m = new(ClashServer)
@@ -52,7 +57,8 @@ func kdbusEncode_clash_ClashServer(e *wire.Encoder, m *ClashServer) {
 	e.EndArray(a1)
 }
 
-// kdbusDecode_clash_ClashServer reads the fields of kdbus.test.clash.ClashServer from D-Bus values of signature "sa(i)".
+// kdbusDecode_clash_ClashServer reads the fields of kdbus.test.clash.ClashServer from D-Bus values
+// of signature "sa(i)".
 func kdbusDecode_clash_ClashServer(d *wire.Decoder, m *ClashServer) {
 	m.Text = d.String()
 	if end1 := d.BeginArray(8); d.More(end1) {
@@ -66,7 +72,8 @@ func kdbusDecode_clash_ClashServer(d *wire.Decoder, m *ClashServer) {
 	}
 }
 
-// kdbusEncode_clash_Clash_ServiceDesc appends the fields of kdbus.test.clash.Clash_ServiceDesc as D-Bus values of signature "i".
+// kdbusEncode_clash_Clash_ServiceDesc appends the fields of kdbus.test.clash.Clash_ServiceDesc as
+// D-Bus values of signature "i".
 func kdbusEncode_clash_Clash_ServiceDesc(e *wire.Encoder, m *Clash_ServiceDesc) {
 	if m == nil {
 		m = new(Clash_ServiceDesc)
@@ -74,7 +81,8 @@ func kdbusEncode_clash_Clash_ServiceDesc(e *wire.Encoder, m *Clash_ServiceDesc) 
 	e.Int32(m.N)
 }
 
-// kdbusDecode_clash_Clash_ServiceDesc reads the fields of kdbus.test.clash.Clash_ServiceDesc from D-Bus values of signature "i".
+// kdbusDecode_clash_Clash_ServiceDesc reads the fields of kdbus.test.clash.Clash_ServiceDesc from
+// D-Bus values of signature "i".
 func kdbusDecode_clash_Clash_ServiceDesc(d *wire.Decoder, m *Clash_ServiceDesc) {
 	m.N = d.Int32()
 }

@@ -13,19 +13,20 @@ import (
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Clash service.
 const (
 	// Clash_Interface_ is the D-Bus interface name of the service.
 	Clash_Interface_ = "org.kdbusgo.Test.Clash2"
-	// Clash_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Clash_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Clash_ObjectPath = "/org/kdbusgo/test/clash"
-	// Clash_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Clash_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Clash_BusName = "org.kdbusgo.test-clash"
 )
 
@@ -59,8 +60,8 @@ type clashClient struct {
 	obj *runtime.Object
 }
 
-// NewClashClient_ returns a client of the Clash service on conn. It calls Clash_BusName
-// at Clash_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
+// NewClashClient_ returns a client of the Clash service on conn. It calls Clash_BusName at
+// Clash_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
 func NewClashClient_(conn *runtime.Conn, opts ...runtime.ClientOption) ClashClient_ {
 	return &clashClient{obj: runtime.NewObject(conn, &Clash_ServiceDesc_, opts...)}
 }
@@ -77,8 +78,7 @@ func (c *clashClient) Interface(ctx context.Context, req *ClashServer, opts ...r
 //
 // Clash is named so that its generated identifiers meet the package's messages.
 //
-// Implementations embed UnimplementedClashServer by value, or UnsafeClashServer to opt out of
-// that.
+// Implementations embed UnimplementedClashServer by value, or UnsafeClashServer to opt out of that.
 type ClashServer_ interface {
 	Get(context.Context, *ClashClient) (*ClashServer, error)
 	// Interface has the name of a generated constant's suffix.
@@ -86,18 +86,18 @@ type ClashServer_ interface {
 	mustEmbedUnimplementedClashServer()
 }
 
-// UnimplementedClashServer answers every method of the Clash service with an Unimplemented
-// error. Servers embed it, by value, so that they keep compiling when methods are added:
-// ClashServer_ requires it. Embedded as a nil pointer, it would panic when called;
-// RegisterClashServer refuses such a server.
+// UnimplementedClashServer answers every method of the Clash service with an Unimplemented error.
+// Servers embed it, by value, so that they keep compiling when methods are added: ClashServer_
+// requires it. Embedded as a nil pointer, it would panic when called; RegisterClashServer refuses
+// such a server.
 type UnimplementedClashServer struct{}
 
 func (UnimplementedClashServer) mustEmbedUnimplementedClashServer() {}
 func (UnimplementedClashServer) testEmbeddedByValue()               {}
 
 // UnsafeClashServer may be embedded instead of UnimplementedClashServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeClashServer interface {
 	mustEmbedUnimplementedClashServer()
 }
@@ -120,8 +120,8 @@ func RegisterClashServer(r runtime.Registrar, impl ClashServer_, opts ...runtime
 	return r.Register(&Clash_ServiceDesc_, impl, opts...)
 }
 
-// ExportClashServer serves impl on conn at a new object path of its own and returns a reference
-// to it, to pass to a peer (a callback, a session object) who calls it with NewClashClient_(conn,
+// ExportClashServer serves impl on conn at a new object path of its own and returns a reference to
+// it, to pass to a peer (a callback, a session object) who calls it with NewClashClient_(conn,
 // runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
 func ExportClashServer(conn *runtime.Conn, impl ClashServer_) (*runtime.ObjectRef, error) {
 	return conn.Export(func(r runtime.Registrar) error { return RegisterClashServer(r, impl) })
@@ -174,6 +174,6 @@ var Clash_ServiceDesc_ = runtime.ServiceDesc{
 `,
 }
 
-// Clash_IntrospectXML is the introspection document of an object that serves the Clash service,
-// as clash.Clash.introspect.xml holds it and the runtime serves it.
+// Clash_IntrospectXML is the introspection document of an object that serves the Clash service, as
+// clash.Clash.introspect.xml holds it and the runtime serves it.
 var Clash_IntrospectXML = introspect.Document([]string{Clash_ServiceDesc_.XML}, nil)

@@ -11,14 +11,16 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_other_ClashClient carries kdbus.test.clash.ClashClient as D-Bus arguments of signature "s".
+// kdbusCodec_other_ClashClient carries kdbus.test.clash.ClashClient as D-Bus arguments of signature
+// "s".
 var kdbusCodec_other_ClashClient = kdbusimpl.Codec[ClashClient]{
 	Sig:    "s",
 	Encode: kdbusEncode_other_ClashClient,
 	Decode: kdbusDecode_other_ClashClient,
 }
 
-// kdbusEncode_other_ClashClient appends the fields of kdbus.test.clash.ClashClient as D-Bus values of signature "s".
+// kdbusEncode_other_ClashClient appends the fields of kdbus.test.clash.ClashClient as D-Bus values
+// of signature "s".
 func kdbusEncode_other_ClashClient(e *wire.Encoder, m *ClashClient) {
 	if m == nil {
 		m = new(ClashClient)
@@ -26,7 +28,8 @@ func kdbusEncode_other_ClashClient(e *wire.Encoder, m *ClashClient) {
 	e.String(m.Text)
 }
 
-// kdbusDecode_other_ClashClient reads the fields of kdbus.test.clash.ClashClient from D-Bus values of signature "s".
+// kdbusDecode_other_ClashClient reads the fields of kdbus.test.clash.ClashClient from D-Bus values
+// of signature "s".
 func kdbusDecode_other_ClashClient(d *wire.Decoder, m *ClashClient) {
 	m.Text = d.String()
 }

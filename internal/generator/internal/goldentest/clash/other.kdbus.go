@@ -13,19 +13,20 @@ import (
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Other service.
 const (
 	// Other_Interface is the D-Bus interface name of the service.
 	Other_Interface = "kdbus.test.clash.Other"
-	// Other_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Other_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Other_ObjectPath = "/kdbus/test/clash/Other"
-	// Other_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Other_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Other_BusName = ""
 )
 
@@ -45,9 +46,9 @@ type otherClient struct {
 	obj *runtime.Object
 }
 
-// NewOtherClient returns a client of the Other service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls Other_ObjectPath
-// unless runtime.WithPath says otherwise.
+// NewOtherClient returns a client of the Other service on conn. The service has no bus name: pass
+// the peer's name with runtime.WithDestination. It calls Other_ObjectPath unless runtime.WithPath
+// says otherwise.
 func NewOtherClient(conn *runtime.Conn, opts ...runtime.ClientOption) OtherClient {
 	return &otherClient{obj: runtime.NewObject(conn, &Other_ServiceDesc, opts...)}
 }
@@ -60,25 +61,24 @@ func (c *otherClient) Get(ctx context.Context, req *ClashClient, opts ...runtime
 //
 // Other uses the same message as Clash; its codecs are its own.
 //
-// Implementations embed UnimplementedOtherServer by value, or UnsafeOtherServer to opt out of
-// that.
+// Implementations embed UnimplementedOtherServer by value, or UnsafeOtherServer to opt out of that.
 type OtherServer interface {
 	Get(context.Context, *ClashClient) (*ClashClient, error)
 	mustEmbedUnimplementedOtherServer()
 }
 
-// UnimplementedOtherServer answers every method of the Other service with an Unimplemented
-// error. Servers embed it, by value, so that they keep compiling when methods are added:
-// OtherServer requires it. Embedded as a nil pointer, it would panic when called;
-// RegisterOtherServer refuses such a server.
+// UnimplementedOtherServer answers every method of the Other service with an Unimplemented error.
+// Servers embed it, by value, so that they keep compiling when methods are added: OtherServer
+// requires it. Embedded as a nil pointer, it would panic when called; RegisterOtherServer refuses
+// such a server.
 type UnimplementedOtherServer struct{}
 
 func (UnimplementedOtherServer) mustEmbedUnimplementedOtherServer() {}
 func (UnimplementedOtherServer) testEmbeddedByValue()               {}
 
 // UnsafeOtherServer may be embedded instead of UnimplementedOtherServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeOtherServer interface {
 	mustEmbedUnimplementedOtherServer()
 }
@@ -97,8 +97,8 @@ func RegisterOtherServer(r runtime.Registrar, impl OtherServer, opts ...runtime.
 	return r.Register(&Other_ServiceDesc, impl, opts...)
 }
 
-// ExportOtherServer serves impl on conn at a new object path of its own and returns a reference
-// to it, to pass to a peer (a callback, a session object) who calls it with NewOtherClient(conn,
+// ExportOtherServer serves impl on conn at a new object path of its own and returns a reference to
+// it, to pass to a peer (a callback, a session object) who calls it with NewOtherClient(conn,
 // runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
 func ExportOtherServer(conn *runtime.Conn, impl OtherServer) (*runtime.ObjectRef, error) {
 	return conn.Export(func(r runtime.Registrar) error { return RegisterOtherServer(r, impl) })
@@ -133,6 +133,6 @@ var Other_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// Other_IntrospectXML is the introspection document of an object that serves the Other service,
-// as other.Other.introspect.xml holds it and the runtime serves it.
+// Other_IntrospectXML is the introspection document of an object that serves the Other service, as
+// other.Other.introspect.xml holds it and the runtime serves it.
 var Other_IntrospectXML = introspect.Document([]string{Other_ServiceDesc.XML}, nil)

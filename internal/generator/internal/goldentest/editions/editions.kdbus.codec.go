@@ -12,14 +12,16 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_editions_Setting carries kdbus.test.editions.Setting as D-Bus arguments of signature "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)".
+// kdbusCodec_editions_Setting carries kdbus.test.editions.Setting as D-Bus arguments of signature
+// "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)".
 var kdbusCodec_editions_Setting = kdbusimpl.Codec[Setting]{
 	Sig:    "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)",
 	Encode: kdbusEncode_editions_Setting,
 	Decode: kdbusDecode_editions_Setting,
 }
 
-// kdbusEncode_editions_Setting appends the fields of kdbus.test.editions.Setting as D-Bus values of signature "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)".
+// kdbusEncode_editions_Setting appends the fields of kdbus.test.editions.Setting as D-Bus values of
+// signature "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)".
 func kdbusEncode_editions_Setting(e *wire.Encoder, m *Setting) {
 	if m == nil {
 		m = new(Setting)
@@ -89,7 +91,8 @@ func kdbusEncode_editions_Setting(e *wire.Encoder, m *Setting) {
 	}
 }
 
-// kdbusDecode_editions_Setting reads the fields of kdbus.test.editions.Setting from D-Bus values of signature "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)".
+// kdbusDecode_editions_Setting reads the fields of kdbus.test.editions.Setting from D-Bus values of
+// signature "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)".
 func kdbusDecode_editions_Setting(d *wire.Decoder, m *Setting) {
 	if end1 := d.BeginArray(4); d.More(end1) {
 		v2 := d.String()
@@ -172,7 +175,8 @@ func kdbusDecode_editions_Setting(d *wire.Decoder, m *Setting) {
 	}
 }
 
-// kdbusEncode_editions_Owner appends the fields of kdbus.test.editions.Owner as D-Bus values of signature "asu".
+// kdbusEncode_editions_Owner appends the fields of kdbus.test.editions.Owner as D-Bus values of
+// signature "asu".
 func kdbusEncode_editions_Owner(e *wire.Encoder, m *Owner) {
 	if m == nil {
 		m = new(Owner)
@@ -185,7 +189,8 @@ func kdbusEncode_editions_Owner(e *wire.Encoder, m *Owner) {
 	e.Uint32(m.Uid)
 }
 
-// kdbusDecode_editions_Owner reads the fields of kdbus.test.editions.Owner from D-Bus values of signature "asu".
+// kdbusDecode_editions_Owner reads the fields of kdbus.test.editions.Owner from D-Bus values of
+// signature "asu".
 func kdbusDecode_editions_Owner(d *wire.Decoder, m *Owner) {
 	if end1 := d.BeginArray(4); d.More(end1) {
 		v2 := d.String()

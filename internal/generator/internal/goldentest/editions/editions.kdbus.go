@@ -13,19 +13,20 @@ import (
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Settings service.
 const (
 	// Settings_Interface is the D-Bus interface name of the service.
 	Settings_Interface = "org.kdbusgo.test.Settings1"
-	// Settings_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Settings_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Settings_ObjectPath = "/org/kdbusgo/test/Settings1"
-	// Settings_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Settings_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Settings_BusName = ""
 )
 
@@ -46,9 +47,9 @@ type settingsClient struct {
 	obj *runtime.Object
 }
 
-// NewSettingsClient returns a client of the Settings service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls Settings_ObjectPath
-// unless runtime.WithPath says otherwise.
+// NewSettingsClient returns a client of the Settings service on conn. The service has no bus name:
+// pass the peer's name with runtime.WithDestination. It calls Settings_ObjectPath unless
+// runtime.WithPath says otherwise.
 func NewSettingsClient(conn *runtime.Conn, opts ...runtime.ClientOption) SettingsClient {
 	return &settingsClient{obj: runtime.NewObject(conn, &Settings_ServiceDesc, opts...)}
 }
@@ -79,8 +80,8 @@ func (UnimplementedSettingsServer) mustEmbedUnimplementedSettingsServer() {}
 func (UnimplementedSettingsServer) testEmbeddedByValue()                  {}
 
 // UnsafeSettingsServer may be embedded instead of UnimplementedSettingsServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeSettingsServer interface {
 	mustEmbedUnimplementedSettingsServer()
 }
@@ -89,7 +90,8 @@ func (UnimplementedSettingsServer) Put(context.Context, *Setting) (*Setting, err
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Put is not implemented")
 }
 
-// RegisterSettingsServer serves impl on r at Settings_ObjectPath, or at the path runtime.AtPath gives.
+// RegisterSettingsServer serves impl on r at Settings_ObjectPath, or at the path runtime.AtPath
+// gives.
 func RegisterSettingsServer(r runtime.Registrar, impl SettingsServer, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedSettingsServer"); err != nil {
@@ -114,7 +116,8 @@ var settings_Put = runtime.UnaryMethod[Setting, Setting]{
 	NoReply:   false,
 }
 
-// Settings_ServiceDesc describes the Settings service for runtime.Conn.Register and runtime.NewObject.
+// Settings_ServiceDesc describes the Settings service for runtime.Conn.Register and
+// runtime.NewObject.
 var Settings_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Settings_Interface,
 	Path:        Settings_ObjectPath,
@@ -170,6 +173,6 @@ var Settings_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// Settings_IntrospectXML is the introspection document of an object that serves the Settings service,
-// as editions.Settings.introspect.xml holds it and the runtime serves it.
+// Settings_IntrospectXML is the introspection document of an object that serves the Settings
+// service, as editions.Settings.introspect.xml holds it and the runtime serves it.
 var Settings_IntrospectXML = introspect.Document([]string{Settings_ServiceDesc.XML}, nil)

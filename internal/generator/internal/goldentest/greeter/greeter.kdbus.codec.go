@@ -11,21 +11,24 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_greeter_HelloRequest carries example.greeter.v1.HelloRequest as D-Bus arguments of signature "ss".
+// kdbusCodec_greeter_HelloRequest carries example.greeter.v1.HelloRequest as D-Bus arguments of
+// signature "ss".
 var kdbusCodec_greeter_HelloRequest = kdbusimpl.Codec[HelloRequest]{
 	Sig:    "ss",
 	Encode: kdbusEncode_greeter_HelloRequest,
 	Decode: kdbusDecode_greeter_HelloRequest,
 }
 
-// kdbusCodec_greeter_HelloReply carries example.greeter.v1.HelloReply as D-Bus arguments of signature "s".
+// kdbusCodec_greeter_HelloReply carries example.greeter.v1.HelloReply as D-Bus arguments of
+// signature "s".
 var kdbusCodec_greeter_HelloReply = kdbusimpl.Codec[HelloReply]{
 	Sig:    "s",
 	Encode: kdbusEncode_greeter_HelloReply,
 	Decode: kdbusDecode_greeter_HelloReply,
 }
 
-// kdbusCodec_greeter_Greeted carries example.greeter.v1.Greeted as D-Bus arguments of signature "s".
+// kdbusCodec_greeter_Greeted carries example.greeter.v1.Greeted as D-Bus arguments of signature
+// "s".
 var kdbusCodec_greeter_Greeted = kdbusimpl.Codec[Greeted]{
 	Sig:    "s",
 	Encode: kdbusEncode_greeter_Greeted,
@@ -39,7 +42,8 @@ var kdbusCodec_greeter_Nothing = kdbusimpl.Codec[Nothing]{
 	Decode: kdbusDecode_greeter_Nothing,
 }
 
-// kdbusEncode_greeter_HelloRequest appends the fields of example.greeter.v1.HelloRequest as D-Bus values of signature "ss".
+// kdbusEncode_greeter_HelloRequest appends the fields of example.greeter.v1.HelloRequest as D-Bus
+// values of signature "ss".
 func kdbusEncode_greeter_HelloRequest(e *wire.Encoder, m *HelloRequest) {
 	if m == nil {
 		m = new(HelloRequest)
@@ -48,13 +52,15 @@ func kdbusEncode_greeter_HelloRequest(e *wire.Encoder, m *HelloRequest) {
 	e.String(m.Who)
 }
 
-// kdbusDecode_greeter_HelloRequest reads the fields of example.greeter.v1.HelloRequest from D-Bus values of signature "ss".
+// kdbusDecode_greeter_HelloRequest reads the fields of example.greeter.v1.HelloRequest from D-Bus
+// values of signature "ss".
 func kdbusDecode_greeter_HelloRequest(d *wire.Decoder, m *HelloRequest) {
 	m.Name = d.String()
 	m.Who = d.String()
 }
 
-// kdbusEncode_greeter_HelloReply appends the fields of example.greeter.v1.HelloReply as D-Bus values of signature "s".
+// kdbusEncode_greeter_HelloReply appends the fields of example.greeter.v1.HelloReply as D-Bus
+// values of signature "s".
 func kdbusEncode_greeter_HelloReply(e *wire.Encoder, m *HelloReply) {
 	if m == nil {
 		m = new(HelloReply)
@@ -62,12 +68,14 @@ func kdbusEncode_greeter_HelloReply(e *wire.Encoder, m *HelloReply) {
 	e.String(m.Message)
 }
 
-// kdbusDecode_greeter_HelloReply reads the fields of example.greeter.v1.HelloReply from D-Bus values of signature "s".
+// kdbusDecode_greeter_HelloReply reads the fields of example.greeter.v1.HelloReply from D-Bus
+// values of signature "s".
 func kdbusDecode_greeter_HelloReply(d *wire.Decoder, m *HelloReply) {
 	m.Message = d.String()
 }
 
-// kdbusEncode_greeter_Greeted appends the fields of example.greeter.v1.Greeted as D-Bus values of signature "s".
+// kdbusEncode_greeter_Greeted appends the fields of example.greeter.v1.Greeted as D-Bus values of
+// signature "s".
 func kdbusEncode_greeter_Greeted(e *wire.Encoder, m *Greeted) {
 	if m == nil {
 		m = new(Greeted)
@@ -75,13 +83,16 @@ func kdbusEncode_greeter_Greeted(e *wire.Encoder, m *Greeted) {
 	e.String(m.Name)
 }
 
-// kdbusDecode_greeter_Greeted reads the fields of example.greeter.v1.Greeted from D-Bus values of signature "s".
+// kdbusDecode_greeter_Greeted reads the fields of example.greeter.v1.Greeted from D-Bus values of
+// signature "s".
 func kdbusDecode_greeter_Greeted(d *wire.Decoder, m *Greeted) {
 	m.Name = d.String()
 }
 
-// kdbusEncode_greeter_Nothing appends the fields of example.greeter.v1.Nothing as D-Bus values of signature "".
+// kdbusEncode_greeter_Nothing appends the fields of example.greeter.v1.Nothing as D-Bus values of
+// signature "".
 func kdbusEncode_greeter_Nothing(*wire.Encoder, *Nothing) {}
 
-// kdbusDecode_greeter_Nothing reads the fields of example.greeter.v1.Nothing from D-Bus values of signature "".
+// kdbusDecode_greeter_Nothing reads the fields of example.greeter.v1.Nothing from D-Bus values of
+// signature "".
 func kdbusDecode_greeter_Nothing(*wire.Decoder, *Nothing) {}

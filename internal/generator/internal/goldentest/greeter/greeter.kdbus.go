@@ -15,19 +15,20 @@ import (
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Greeter service.
 const (
 	// Greeter_Interface is the D-Bus interface name of the service.
 	Greeter_Interface = "example.greeter.v1.Greeter"
-	// Greeter_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Greeter_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Greeter_ObjectPath = "/example/greeter/v1/Greeter"
-	// Greeter_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Greeter_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Greeter_BusName = "example.greeter.v1"
 )
 
@@ -111,8 +112,8 @@ type greeterClient struct {
 	obj *runtime.Object
 }
 
-// NewGreeterClient returns a client of the Greeter service on conn. It calls Greeter_BusName
-// at Greeter_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
+// NewGreeterClient returns a client of the Greeter service on conn. It calls Greeter_BusName at
+// Greeter_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
 func NewGreeterClient(conn *runtime.Conn, opts ...runtime.ClientOption) GreeterClient {
 	return &greeterClient{obj: runtime.NewObject(conn, &Greeter_ServiceDesc, opts...)}
 }
@@ -216,8 +217,8 @@ func (UnimplementedGreeterServer) mustEmbedUnimplementedGreeterServer() {}
 func (UnimplementedGreeterServer) testEmbeddedByValue()                 {}
 
 // UnsafeGreeterServer may be embedded instead of UnimplementedGreeterServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeGreeterServer interface {
 	mustEmbedUnimplementedGreeterServer()
 }
@@ -258,8 +259,8 @@ func (UnimplementedGreeterServer) Undocumented(context.Context, *Nothing) (*Noth
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Undocumented is not implemented")
 }
 
-// RegisterGreeterServer serves impl and the property values in props on r at Greeter_ObjectPath, or at the
-// path runtime.AtPath gives. One store may be registered at several paths or connections.
+// RegisterGreeterServer serves impl and the property values in props on r at Greeter_ObjectPath, or
+// at the path runtime.AtPath gives. One store may be registered at several paths or connections.
 func RegisterGreeterServer(r runtime.Registrar, impl GreeterServer, props *GreeterPropertyStore, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedGreeterServer"); err != nil {
@@ -353,7 +354,8 @@ var greeter_Undocumented = runtime.UnaryMethod[Nothing, Nothing]{
 	NoReply:   false,
 }
 
-// Greeter_ServiceDesc describes the Greeter service for runtime.Conn.Register and runtime.NewObject.
+// Greeter_ServiceDesc describes the Greeter service for runtime.Conn.Register and
+// runtime.NewObject.
 var Greeter_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Greeter_Interface,
 	Path:        Greeter_ObjectPath,
@@ -473,8 +475,9 @@ type GreeterEmitter struct {
 	em *runtime.Emitter
 }
 
-// NewGreeterEmitter returns an emitter of the Greeter service's signals on conn, from Greeter_ObjectPath
-// unless runtime.EmitAt says otherwise. Signals are broadcast unless runtime.EmitTo names a receiver.
+// NewGreeterEmitter returns an emitter of the Greeter service's signals on conn, from
+// Greeter_ObjectPath unless runtime.EmitAt says otherwise. Signals are broadcast unless
+// runtime.EmitTo names a receiver.
 func NewGreeterEmitter(conn *runtime.Conn, opts ...runtime.EmitOption) *GreeterEmitter {
 	return &GreeterEmitter{em: runtime.NewEmitter(conn, &Greeter_ServiceDesc, opts...)}
 }
@@ -513,8 +516,8 @@ var greeter_Properties = runtime.Properties[GreeterProperties]{
 // GreeterPropertyStore holds the values of the Greeter service's properties on the server side. It
 // answers org.freedesktop.DBus.Properties for every object it is registered with, and its setters
 // announce changes with PropertiesChanged as each property declares. Values are kept, not copied:
-// do not modify a map, slice or message after setting it. Update changes several at once;
-// OnSet checks the writes of clients.
+// do not modify a map, slice or message after setting it. Update changes several at once; OnSet
+// checks the writes of clients.
 type GreeterPropertyStore struct {
 	*runtime.PropertyStore[GreeterProperties]
 }

@@ -12,7 +12,8 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_legacy_Record carries kdbus.test.legacy.Record as D-Bus arguments of signature "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb".
+// kdbusCodec_legacy_Record carries kdbus.test.legacy.Record as D-Bus arguments of signature
+// "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb".
 var kdbusCodec_legacy_Record = kdbusimpl.Codec[Record]{
 	Sig:    "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb",
 	Encode: kdbusEncode_legacy_Record,
@@ -26,7 +27,8 @@ var kdbusCodec_legacy_Receipt = kdbusimpl.Codec[Receipt]{
 	Decode: kdbusDecode_legacy_Receipt,
 }
 
-// kdbusEncode_legacy_Record appends the fields of kdbus.test.legacy.Record as D-Bus values of signature "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb".
+// kdbusEncode_legacy_Record appends the fields of kdbus.test.legacy.Record as D-Bus values of
+// signature "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb".
 func kdbusEncode_legacy_Record(e *wire.Encoder, m *Record) {
 	if m == nil {
 		m = new(Record)
@@ -113,7 +115,8 @@ func kdbusEncode_legacy_Record(e *wire.Encoder, m *Record) {
 	e.Bool(m.GetSealed())
 }
 
-// kdbusDecode_legacy_Record reads the fields of kdbus.test.legacy.Record from D-Bus values of signature "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb".
+// kdbusDecode_legacy_Record reads the fields of kdbus.test.legacy.Record from D-Bus values of
+// signature "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb".
 func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 	v1 := d.String()
 	m.Id = &v1
@@ -221,7 +224,8 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 	m.Sealed = &v24
 }
 
-// kdbusEncode_legacy_Stamp appends the fields of kdbus.test.legacy.Stamp as D-Bus values of signature "axas".
+// kdbusEncode_legacy_Stamp appends the fields of kdbus.test.legacy.Stamp as D-Bus values of
+// signature "axas".
 func kdbusEncode_legacy_Stamp(e *wire.Encoder, m *Stamp) {
 	if m == nil {
 		m = new(Stamp)
@@ -238,7 +242,8 @@ func kdbusEncode_legacy_Stamp(e *wire.Encoder, m *Stamp) {
 	e.EndArray(a2)
 }
 
-// kdbusDecode_legacy_Stamp reads the fields of kdbus.test.legacy.Stamp from D-Bus values of signature "axas".
+// kdbusDecode_legacy_Stamp reads the fields of kdbus.test.legacy.Stamp from D-Bus values of
+// signature "axas".
 func kdbusDecode_legacy_Stamp(d *wire.Decoder, m *Stamp) {
 	if end1 := d.BeginArray(8); d.More(end1) {
 		v2 := d.Int64()
@@ -256,7 +261,8 @@ func kdbusDecode_legacy_Stamp(d *wire.Decoder, m *Stamp) {
 	}
 }
 
-// kdbusEncode_legacy_Record_Extra appends the fields of kdbus.test.legacy.Record.Extra as D-Bus values of signature "asi".
+// kdbusEncode_legacy_Record_Extra appends the fields of kdbus.test.legacy.Record.Extra as D-Bus
+// values of signature "asi".
 func kdbusEncode_legacy_Record_Extra(e *wire.Encoder, m *Record_Extra) {
 	if m == nil {
 		m = new(Record_Extra)
@@ -269,7 +275,8 @@ func kdbusEncode_legacy_Record_Extra(e *wire.Encoder, m *Record_Extra) {
 	e.Int32(m.GetPriority())
 }
 
-// kdbusDecode_legacy_Record_Extra reads the fields of kdbus.test.legacy.Record.Extra from D-Bus values of signature "asi".
+// kdbusDecode_legacy_Record_Extra reads the fields of kdbus.test.legacy.Record.Extra from D-Bus
+// values of signature "asi".
 func kdbusDecode_legacy_Record_Extra(d *wire.Decoder, m *Record_Extra) {
 	if end1 := d.BeginArray(4); d.More(end1) {
 		v2 := d.String()
@@ -282,7 +289,8 @@ func kdbusDecode_legacy_Record_Extra(d *wire.Decoder, m *Record_Extra) {
 	m.Priority = &v3
 }
 
-// kdbusEncode_legacy_Record_Line appends the fields of kdbus.test.legacy.Record.Line as D-Bus values of signature "as".
+// kdbusEncode_legacy_Record_Line appends the fields of kdbus.test.legacy.Record.Line as D-Bus
+// values of signature "as".
 func kdbusEncode_legacy_Record_Line(e *wire.Encoder, m *Record_Line) {
 	if m == nil {
 		m = new(Record_Line)
@@ -294,7 +302,8 @@ func kdbusEncode_legacy_Record_Line(e *wire.Encoder, m *Record_Line) {
 	e.EndArray(a1)
 }
 
-// kdbusDecode_legacy_Record_Line reads the fields of kdbus.test.legacy.Record.Line from D-Bus values of signature "as".
+// kdbusDecode_legacy_Record_Line reads the fields of kdbus.test.legacy.Record.Line from D-Bus
+// values of signature "as".
 func kdbusDecode_legacy_Record_Line(d *wire.Decoder, m *Record_Line) {
 	if end1 := d.BeginArray(4); d.More(end1) {
 		v2 := d.String()
@@ -305,7 +314,8 @@ func kdbusDecode_legacy_Record_Line(d *wire.Decoder, m *Record_Line) {
 	}
 }
 
-// kdbusEncode_legacy_Receipt appends the fields of kdbus.test.legacy.Receipt as D-Bus values of signature "at".
+// kdbusEncode_legacy_Receipt appends the fields of kdbus.test.legacy.Receipt as D-Bus values of
+// signature "at".
 func kdbusEncode_legacy_Receipt(e *wire.Encoder, m *Receipt) {
 	if m == nil {
 		m = new(Receipt)
@@ -317,7 +327,8 @@ func kdbusEncode_legacy_Receipt(e *wire.Encoder, m *Receipt) {
 	e.EndArray(a1)
 }
 
-// kdbusDecode_legacy_Receipt reads the fields of kdbus.test.legacy.Receipt from D-Bus values of signature "at".
+// kdbusDecode_legacy_Receipt reads the fields of kdbus.test.legacy.Receipt from D-Bus values of
+// signature "at".
 func kdbusDecode_legacy_Receipt(d *wire.Decoder, m *Receipt) {
 	if end1 := d.BeginArray(8); d.More(end1) {
 		v2 := d.Uint64()

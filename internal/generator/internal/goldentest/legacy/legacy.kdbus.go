@@ -13,19 +13,20 @@ import (
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Archive service.
 const (
 	// Archive_Interface is the D-Bus interface name of the service.
 	Archive_Interface = "kdbus.test.legacy.Archive"
-	// Archive_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Archive_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Archive_ObjectPath = "/kdbus/test/legacy/Archive"
-	// Archive_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Archive_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Archive_BusName = ""
 )
 
@@ -48,9 +49,9 @@ type archiveClient struct {
 	obj *runtime.Object
 }
 
-// NewArchiveClient returns a client of the Archive service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls Archive_ObjectPath
-// unless runtime.WithPath says otherwise.
+// NewArchiveClient returns a client of the Archive service on conn. The service has no bus name:
+// pass the peer's name with runtime.WithDestination. It calls Archive_ObjectPath unless
+// runtime.WithPath says otherwise.
 //
 // Deprecated: Do not use.
 func NewArchiveClient(conn *runtime.Conn, opts ...runtime.ClientOption) ArchiveClient {
@@ -85,8 +86,8 @@ func (UnimplementedArchiveServer) mustEmbedUnimplementedArchiveServer() {}
 func (UnimplementedArchiveServer) testEmbeddedByValue()                 {}
 
 // UnsafeArchiveServer may be embedded instead of UnimplementedArchiveServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeArchiveServer interface {
 	mustEmbedUnimplementedArchiveServer()
 }
@@ -95,7 +96,8 @@ func (UnimplementedArchiveServer) Store(context.Context, *Record) (*Receipt, err
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Store is not implemented")
 }
 
-// RegisterArchiveServer serves impl on r at Archive_ObjectPath, or at the path runtime.AtPath gives.
+// RegisterArchiveServer serves impl on r at Archive_ObjectPath, or at the path runtime.AtPath
+// gives.
 //
 // Deprecated: Do not use.
 func RegisterArchiveServer(r runtime.Registrar, impl ArchiveServer, opts ...runtime.RegisterOption) error {
@@ -124,7 +126,8 @@ var archive_Store = runtime.UnaryMethod[Record, Receipt]{
 	NoReply:   false,
 }
 
-// Archive_ServiceDesc describes the Archive service for runtime.Conn.Register and runtime.NewObject.
+// Archive_ServiceDesc describes the Archive service for runtime.Conn.Register and
+// runtime.NewObject.
 var Archive_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Archive_Interface,
 	Path:        Archive_ObjectPath,

@@ -19,7 +19,8 @@ var kdbusCodec_nopkg_Ping = kdbusimpl.Codec[Ping]{
 	Decode: kdbusDecode_nopkg_Ping,
 }
 
-// kdbusCodec_nopkg_sharedpb_Label carries kdbus.test.shared.Label as D-Bus arguments of signature "si(sv)".
+// kdbusCodec_nopkg_sharedpb_Label carries kdbus.test.shared.Label as D-Bus arguments of signature
+// "si(sv)".
 var kdbusCodec_nopkg_sharedpb_Label = kdbusimpl.Codec[shared.Label]{
 	Sig:    "si(sv)",
 	Encode: kdbusEncode_nopkg_sharedpb_Label,
@@ -60,7 +61,8 @@ func kdbusDecode_nopkg_Ping(d *wire.Decoder, m *Ping) {
 	}
 }
 
-// kdbusEncode_nopkg_sharedpb_Label appends the fields of kdbus.test.shared.Label as D-Bus values of signature "si(sv)".
+// kdbusEncode_nopkg_sharedpb_Label appends the fields of kdbus.test.shared.Label as D-Bus values of
+// signature "si(sv)".
 func kdbusEncode_nopkg_sharedpb_Label(e *wire.Encoder, m *shared.Label) {
 	if m == nil {
 		m = new(shared.Label)
@@ -84,7 +86,8 @@ func kdbusEncode_nopkg_sharedpb_Label(e *wire.Encoder, m *shared.Label) {
 	}
 }
 
-// kdbusDecode_nopkg_sharedpb_Label reads the fields of kdbus.test.shared.Label from D-Bus values of signature "si(sv)".
+// kdbusDecode_nopkg_sharedpb_Label reads the fields of kdbus.test.shared.Label from D-Bus values of
+// signature "si(sv)".
 func kdbusDecode_nopkg_sharedpb_Label(d *wire.Decoder, m *shared.Label) {
 	m.Text = d.String()
 	m.Kind = shared.Label_Kind(d.Int32())

@@ -14,19 +14,20 @@ import (
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Bare service.
 const (
 	// Bare_Interface is the D-Bus interface name of the service.
 	Bare_Interface = "org.kdbusgo.test.Bare"
-	// Bare_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Bare_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Bare_ObjectPath = "/org/kdbusgo/test/Bare"
-	// Bare_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Bare_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Bare_BusName = ""
 )
 
@@ -49,9 +50,9 @@ type bareClient struct {
 	obj *runtime.Object
 }
 
-// NewBareClient returns a client of the Bare service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls Bare_ObjectPath
-// unless runtime.WithPath says otherwise.
+// NewBareClient returns a client of the Bare service on conn. The service has no bus name: pass the
+// peer's name with runtime.WithDestination. It calls Bare_ObjectPath unless runtime.WithPath says
+// otherwise.
 func NewBareClient(conn *runtime.Conn, opts ...runtime.ClientOption) BareClient {
 	return &bareClient{obj: runtime.NewObject(conn, &Bare_ServiceDesc, opts...)}
 }
@@ -68,8 +69,7 @@ func (c *bareClient) Relabel(ctx context.Context, req *shared.Label, opts ...run
 //
 // Bare lives in no package.
 //
-// Implementations embed UnimplementedBareServer by value, or UnsafeBareServer to opt out of
-// that.
+// Implementations embed UnimplementedBareServer by value, or UnsafeBareServer to opt out of that.
 type BareServer interface {
 	Touch(context.Context, *Ping) (*Ping, error)
 	// Relabel takes and returns a message of another Go package.
@@ -77,18 +77,18 @@ type BareServer interface {
 	mustEmbedUnimplementedBareServer()
 }
 
-// UnimplementedBareServer answers every method of the Bare service with an Unimplemented
-// error. Servers embed it, by value, so that they keep compiling when methods are added:
-// BareServer requires it. Embedded as a nil pointer, it would panic when called;
-// RegisterBareServer refuses such a server.
+// UnimplementedBareServer answers every method of the Bare service with an Unimplemented error.
+// Servers embed it, by value, so that they keep compiling when methods are added: BareServer
+// requires it. Embedded as a nil pointer, it would panic when called; RegisterBareServer refuses
+// such a server.
 type UnimplementedBareServer struct{}
 
 func (UnimplementedBareServer) mustEmbedUnimplementedBareServer() {}
 func (UnimplementedBareServer) testEmbeddedByValue()              {}
 
 // UnsafeBareServer may be embedded instead of UnimplementedBareServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeBareServer interface {
 	mustEmbedUnimplementedBareServer()
 }
@@ -111,8 +111,8 @@ func RegisterBareServer(r runtime.Registrar, impl BareServer, opts ...runtime.Re
 	return r.Register(&Bare_ServiceDesc, impl, opts...)
 }
 
-// ExportBareServer serves impl on conn at a new object path of its own and returns a reference
-// to it, to pass to a peer (a callback, a session object) who calls it with NewBareClient(conn,
+// ExportBareServer serves impl on conn at a new object path of its own and returns a reference to
+// it, to pass to a peer (a callback, a session object) who calls it with NewBareClient(conn,
 // runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
 func ExportBareServer(conn *runtime.Conn, impl BareServer) (*runtime.ObjectRef, error) {
 	return conn.Export(func(r runtime.Registrar) error { return RegisterBareServer(r, impl) })
@@ -183,6 +183,6 @@ var Bare_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// Bare_IntrospectXML is the introspection document of an object that serves the Bare service,
-// as nopkg.Bare.introspect.xml holds it and the runtime serves it.
+// Bare_IntrospectXML is the introspection document of an object that serves the Bare service, as
+// nopkg.Bare.introspect.xml holds it and the runtime serves it.
 var Bare_IntrospectXML = introspect.Document([]string{Bare_ServiceDesc.XML}, nil)

@@ -13,21 +13,24 @@ import (
 	slices "slices"
 )
 
-// kdbusCodec_recursive_Forest carries kdbus.test.recursive.Forest as D-Bus arguments of signature "aayaaya{say}aaya(s)".
+// kdbusCodec_recursive_Forest carries kdbus.test.recursive.Forest as D-Bus arguments of signature
+// "aayaaya{say}aaya(s)".
 var kdbusCodec_recursive_Forest = kdbusimpl.Codec[Forest]{
 	Sig:    "aayaaya{say}aaya(s)",
 	Encode: kdbusEncode_recursive_Forest,
 	Decode: kdbusDecode_recursive_Forest,
 }
 
-// kdbusCodec_recursive_Node carries kdbus.test.recursive.Node as D-Bus arguments of signature "saayaaya{say}(sv)h".
+// kdbusCodec_recursive_Node carries kdbus.test.recursive.Node as D-Bus arguments of signature
+// "saayaaya{say}(sv)h".
 var kdbusCodec_recursive_Node = kdbusimpl.Codec[Node]{
 	Sig:    "saayaaya{say}(sv)h",
 	Encode: kdbusEncode_recursive_Node,
 	Decode: kdbusDecode_recursive_Node,
 }
 
-// kdbusCodec_recursive_Even carries kdbus.test.recursive.Even as D-Bus arguments of signature "iaay".
+// kdbusCodec_recursive_Even carries kdbus.test.recursive.Even as D-Bus arguments of signature
+// "iaay".
 var kdbusCodec_recursive_Even = kdbusimpl.Codec[Even]{
 	Sig:    "iaay",
 	Encode: kdbusEncode_recursive_Even,
@@ -41,7 +44,8 @@ var kdbusCodec_recursive_Odd = kdbusimpl.Codec[Odd]{
 	Decode: kdbusDecode_recursive_Odd,
 }
 
-// kdbusEncode_recursive_Forest appends the fields of kdbus.test.recursive.Forest as D-Bus values of signature "aayaaya{say}aaya(s)".
+// kdbusEncode_recursive_Forest appends the fields of kdbus.test.recursive.Forest as D-Bus values of
+// signature "aayaaya{say}aaya(s)".
 func kdbusEncode_recursive_Forest(e *wire.Encoder, m *Forest) {
 	if m == nil {
 		m = new(Forest)
@@ -77,7 +81,8 @@ func kdbusEncode_recursive_Forest(e *wire.Encoder, m *Forest) {
 	e.EndArray(a8)
 }
 
-// kdbusDecode_recursive_Forest reads the fields of kdbus.test.recursive.Forest from D-Bus values of signature "aayaaya{say}aaya(s)".
+// kdbusDecode_recursive_Forest reads the fields of kdbus.test.recursive.Forest from D-Bus values of
+// signature "aayaaya{say}aaya(s)".
 func kdbusDecode_recursive_Forest(d *wire.Decoder, m *Forest) {
 	if end1 := d.BeginArray(4); d.More(end1) {
 		v2 := new(Node)
@@ -121,7 +126,8 @@ func kdbusDecode_recursive_Forest(d *wire.Decoder, m *Forest) {
 	}
 }
 
-// kdbusEncode_recursive_Plain appends the fields of kdbus.test.recursive.Plain as D-Bus values of signature "s".
+// kdbusEncode_recursive_Plain appends the fields of kdbus.test.recursive.Plain as D-Bus values of
+// signature "s".
 func kdbusEncode_recursive_Plain(e *wire.Encoder, m *Plain) {
 	if m == nil {
 		m = new(Plain)
@@ -129,12 +135,14 @@ func kdbusEncode_recursive_Plain(e *wire.Encoder, m *Plain) {
 	e.String(m.Text)
 }
 
-// kdbusDecode_recursive_Plain reads the fields of kdbus.test.recursive.Plain from D-Bus values of signature "s".
+// kdbusDecode_recursive_Plain reads the fields of kdbus.test.recursive.Plain from D-Bus values of
+// signature "s".
 func kdbusDecode_recursive_Plain(d *wire.Decoder, m *Plain) {
 	m.Text = d.String()
 }
 
-// kdbusEncode_recursive_Node appends the fields of kdbus.test.recursive.Node as D-Bus values of signature "saayaaya{say}(sv)h".
+// kdbusEncode_recursive_Node appends the fields of kdbus.test.recursive.Node as D-Bus values of
+// signature "saayaaya{say}(sv)h".
 func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 	if m == nil {
 		m = new(Node)
@@ -176,7 +184,8 @@ func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 	kdbusimpl.AppendMemfd(e, m.Blob)
 }
 
-// kdbusDecode_recursive_Node reads the fields of kdbus.test.recursive.Node from D-Bus values of signature "saayaaya{say}(sv)h".
+// kdbusDecode_recursive_Node reads the fields of kdbus.test.recursive.Node from D-Bus values of
+// signature "saayaaya{say}(sv)h".
 func kdbusDecode_recursive_Node(d *wire.Decoder, m *Node) {
 	m.Name = d.String()
 	for end1 := d.BeginArray(4); d.More(end1); {
@@ -226,7 +235,8 @@ func kdbusDecode_recursive_Node(d *wire.Decoder, m *Node) {
 	m.Blob = kdbusimpl.DecodeMemfd(d)
 }
 
-// kdbusEncode_recursive_Even appends the fields of kdbus.test.recursive.Even as D-Bus values of signature "iaay".
+// kdbusEncode_recursive_Even appends the fields of kdbus.test.recursive.Even as D-Bus values of
+// signature "iaay".
 func kdbusEncode_recursive_Even(e *wire.Encoder, m *Even) {
 	if m == nil {
 		m = new(Even)
@@ -239,7 +249,8 @@ func kdbusEncode_recursive_Even(e *wire.Encoder, m *Even) {
 	e.EndArray(a1)
 }
 
-// kdbusDecode_recursive_Even reads the fields of kdbus.test.recursive.Even from D-Bus values of signature "iaay".
+// kdbusDecode_recursive_Even reads the fields of kdbus.test.recursive.Even from D-Bus values of
+// signature "iaay".
 func kdbusDecode_recursive_Even(d *wire.Decoder, m *Even) {
 	m.N = d.Int32()
 	if end1 := d.BeginArray(4); d.More(end1) {
@@ -252,7 +263,8 @@ func kdbusDecode_recursive_Even(d *wire.Decoder, m *Even) {
 	}
 }
 
-// kdbusEncode_recursive_Odd appends the fields of kdbus.test.recursive.Odd as D-Bus values of signature "iaay".
+// kdbusEncode_recursive_Odd appends the fields of kdbus.test.recursive.Odd as D-Bus values of
+// signature "iaay".
 func kdbusEncode_recursive_Odd(e *wire.Encoder, m *Odd) {
 	if m == nil {
 		m = new(Odd)
@@ -265,7 +277,8 @@ func kdbusEncode_recursive_Odd(e *wire.Encoder, m *Odd) {
 	e.EndArray(a1)
 }
 
-// kdbusDecode_recursive_Odd reads the fields of kdbus.test.recursive.Odd from D-Bus values of signature "iaay".
+// kdbusDecode_recursive_Odd reads the fields of kdbus.test.recursive.Odd from D-Bus values of
+// signature "iaay".
 func kdbusDecode_recursive_Odd(d *wire.Decoder, m *Odd) {
 	m.N = d.Int32()
 	if end1 := d.BeginArray(4); d.More(end1) {

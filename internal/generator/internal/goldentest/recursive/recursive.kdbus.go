@@ -13,19 +13,20 @@ import (
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Trees service.
 const (
 	// Trees_Interface is the D-Bus interface name of the service.
 	Trees_Interface = "kdbus.test.recursive.Trees"
-	// Trees_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Trees_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Trees_ObjectPath = "/kdbus/test/recursive/Trees"
-	// Trees_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Trees_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Trees_BusName = ""
 )
 
@@ -51,9 +52,9 @@ type treesClient struct {
 	obj *runtime.Object
 }
 
-// NewTreesClient returns a client of the Trees service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls Trees_ObjectPath
-// unless runtime.WithPath says otherwise.
+// NewTreesClient returns a client of the Trees service on conn. The service has no bus name: pass
+// the peer's name with runtime.WithDestination. It calls Trees_ObjectPath unless runtime.WithPath
+// says otherwise.
 func NewTreesClient(conn *runtime.Conn, opts ...runtime.ClientOption) TreesClient {
 	return &treesClient{obj: runtime.NewObject(conn, &Trees_ServiceDesc, opts...)}
 }
@@ -74,8 +75,7 @@ func (c *treesClient) Walk(ctx context.Context, req *Even, opts ...runtime.CallO
 //
 // Trees handles recursive messages.
 //
-// Implementations embed UnimplementedTreesServer by value, or UnsafeTreesServer to opt out of
-// that.
+// Implementations embed UnimplementedTreesServer by value, or UnsafeTreesServer to opt out of that.
 type TreesServer interface {
 	// Plant takes a forest, which holds trees but is not recursive itself.
 	Plant(context.Context, *Forest) (*Forest, error)
@@ -85,18 +85,18 @@ type TreesServer interface {
 	mustEmbedUnimplementedTreesServer()
 }
 
-// UnimplementedTreesServer answers every method of the Trees service with an Unimplemented
-// error. Servers embed it, by value, so that they keep compiling when methods are added:
-// TreesServer requires it. Embedded as a nil pointer, it would panic when called;
-// RegisterTreesServer refuses such a server.
+// UnimplementedTreesServer answers every method of the Trees service with an Unimplemented error.
+// Servers embed it, by value, so that they keep compiling when methods are added: TreesServer
+// requires it. Embedded as a nil pointer, it would panic when called; RegisterTreesServer refuses
+// such a server.
 type UnimplementedTreesServer struct{}
 
 func (UnimplementedTreesServer) mustEmbedUnimplementedTreesServer() {}
 func (UnimplementedTreesServer) testEmbeddedByValue()               {}
 
 // UnsafeTreesServer may be embedded instead of UnimplementedTreesServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeTreesServer interface {
 	mustEmbedUnimplementedTreesServer()
 }
@@ -123,8 +123,8 @@ func RegisterTreesServer(r runtime.Registrar, impl TreesServer, opts ...runtime.
 	return r.Register(&Trees_ServiceDesc, impl, opts...)
 }
 
-// ExportTreesServer serves impl on conn at a new object path of its own and returns a reference
-// to it, to pass to a peer (a callback, a session object) who calls it with NewTreesClient(conn,
+// ExportTreesServer serves impl on conn at a new object path of its own and returns a reference to
+// it, to pass to a peer (a callback, a session object) who calls it with NewTreesClient(conn,
 // runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
 func ExportTreesServer(conn *runtime.Conn, impl TreesServer) (*runtime.ObjectRef, error) {
 	return conn.Export(func(r runtime.Registrar) error { return RegisterTreesServer(r, impl) })
@@ -247,6 +247,6 @@ var Trees_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// Trees_IntrospectXML is the introspection document of an object that serves the Trees service,
-// as recursive.Trees.introspect.xml holds it and the runtime serves it.
+// Trees_IntrospectXML is the introspection document of an object that serves the Trees service, as
+// recursive.Trees.introspect.xml holds it and the runtime serves it.
 var Trees_IntrospectXML = introspect.Document([]string{Trees_ServiceDesc.XML}, nil)

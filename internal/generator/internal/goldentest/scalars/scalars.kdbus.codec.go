@@ -14,49 +14,57 @@ import (
 	slices "slices"
 )
 
-// kdbusCodec_scalars_Everything carries kdbus.test.scalars.Everything as D-Bus arguments of signature "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai".
+// kdbusCodec_scalars_Everything carries kdbus.test.scalars.Everything as D-Bus arguments of
+// signature "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai".
 var kdbusCodec_scalars_Everything = kdbusimpl.Codec[Everything]{
 	Sig:    "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai",
 	Encode: kdbusEncode_scalars_Everything,
 	Decode: kdbusDecode_scalars_Everything,
 }
 
-// kdbusCodec_scalars_Choice carries kdbus.test.scalars.Choice as D-Bus arguments of signature "s(sv)u(sv)as(sv)".
+// kdbusCodec_scalars_Choice carries kdbus.test.scalars.Choice as D-Bus arguments of signature
+// "s(sv)u(sv)as(sv)".
 var kdbusCodec_scalars_Choice = kdbusimpl.Codec[Choice]{
 	Sig:    "s(sv)u(sv)as(sv)",
 	Encode: kdbusEncode_scalars_Choice,
 	Decode: kdbusDecode_scalars_Choice,
 }
 
-// kdbusCodec_scalars_Collections carries kdbus.test.scalars.Collections as D-Bus arguments of signature "aiasaayaia(sa(xx)i)abadada{si}a{is}a{xay}a{ui}a{t(sa(xx)i)}a{bs}a{ib}a{td}a{s(xx)}a{bb}".
+// kdbusCodec_scalars_Collections carries kdbus.test.scalars.Collections as D-Bus arguments of
+// signature
+// "aiasaayaia(sa(xx)i)abadada{si}a{is}a{xay}a{ui}a{t(sa(xx)i)}a{bs}a{ib}a{td}a{s(xx)}a{bb}".
 var kdbusCodec_scalars_Collections = kdbusimpl.Codec[Collections]{
 	Sig:    "aiasaayaia(sa(xx)i)abadada{si}a{is}a{xay}a{ui}a{t(sa(xx)i)}a{bs}a{ib}a{td}a{s(xx)}a{bb}",
 	Encode: kdbusEncode_scalars_Collections,
 	Decode: kdbusDecode_scalars_Collections,
 }
 
-// kdbusCodec_scalars_Shuffled carries kdbus.test.scalars.Shuffled as D-Bus arguments of signature "s(sv)ss".
+// kdbusCodec_scalars_Shuffled carries kdbus.test.scalars.Shuffled as D-Bus arguments of signature
+// "s(sv)ss".
 var kdbusCodec_scalars_Shuffled = kdbusimpl.Codec[Shuffled]{
 	Sig:    "s(sv)ss",
 	Encode: kdbusEncode_scalars_Shuffled,
 	Decode: kdbusDecode_scalars_Shuffled,
 }
 
-// kdbusCodec_scalars_Blob carries kdbus.test.scalars.Blob as D-Bus arguments of signature "hsahah(sv)".
+// kdbusCodec_scalars_Blob carries kdbus.test.scalars.Blob as D-Bus arguments of signature
+// "hsahah(sv)".
 var kdbusCodec_scalars_Blob = kdbusimpl.Codec[Blob]{
 	Sig:    "hsahah(sv)",
 	Encode: kdbusEncode_scalars_Blob,
 	Decode: kdbusDecode_scalars_Blob,
 }
 
-// kdbusCodec_scalars_Parcel carries kdbus.test.scalars.Parcel as D-Bus arguments of signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
+// kdbusCodec_scalars_Parcel carries kdbus.test.scalars.Parcel as D-Bus arguments of signature
+// "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
 var kdbusCodec_scalars_Parcel = kdbusimpl.Codec[Parcel]{
 	Sig:    "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}",
 	Encode: kdbusEncode_scalars_Parcel,
 	Decode: kdbusDecode_scalars_Parcel,
 }
 
-// kdbusEncode_scalars_Everything appends the fields of kdbus.test.scalars.Everything as D-Bus values of signature "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai".
+// kdbusEncode_scalars_Everything appends the fields of kdbus.test.scalars.Everything as D-Bus
+// values of signature "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai".
 func kdbusEncode_scalars_Everything(e *wire.Encoder, m *Everything) {
 	if m == nil {
 		m = new(Everything)
@@ -140,7 +148,8 @@ func kdbusEncode_scalars_Everything(e *wire.Encoder, m *Everything) {
 	e.EndArray(a12)
 }
 
-// kdbusDecode_scalars_Everything reads the fields of kdbus.test.scalars.Everything from D-Bus values of signature "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai".
+// kdbusDecode_scalars_Everything reads the fields of kdbus.test.scalars.Everything from D-Bus
+// values of signature "biiiuuxxxttddsayia(sa(xx)i)ababaiauaxatadadasaayai".
 func kdbusDecode_scalars_Everything(d *wire.Decoder, m *Everything) {
 	m.B = d.Bool()
 	m.I32 = d.Int32()
@@ -245,7 +254,8 @@ func kdbusDecode_scalars_Everything(d *wire.Decoder, m *Everything) {
 	}
 }
 
-// kdbusEncode_scalars_Inner appends the fields of kdbus.test.scalars.Inner as D-Bus values of signature "sa(xx)i".
+// kdbusEncode_scalars_Inner appends the fields of kdbus.test.scalars.Inner as D-Bus values of
+// signature "sa(xx)i".
 func kdbusEncode_scalars_Inner(e *wire.Encoder, m *Inner) {
 	if m == nil {
 		m = new(Inner)
@@ -260,7 +270,8 @@ func kdbusEncode_scalars_Inner(e *wire.Encoder, m *Inner) {
 	e.Int32(int32(m.Color))
 }
 
-// kdbusDecode_scalars_Inner reads the fields of kdbus.test.scalars.Inner from D-Bus values of signature "sa(xx)i".
+// kdbusDecode_scalars_Inner reads the fields of kdbus.test.scalars.Inner from D-Bus values of
+// signature "sa(xx)i".
 func kdbusDecode_scalars_Inner(d *wire.Decoder, m *Inner) {
 	m.Name = d.String()
 	if end1 := d.BeginArray(8); d.More(end1) {
@@ -275,7 +286,8 @@ func kdbusDecode_scalars_Inner(d *wire.Decoder, m *Inner) {
 	m.Color = Color(d.Int32())
 }
 
-// kdbusEncode_scalars_Inner_Point appends the fields of kdbus.test.scalars.Inner.Point as D-Bus values of signature "xx".
+// kdbusEncode_scalars_Inner_Point appends the fields of kdbus.test.scalars.Inner.Point as D-Bus
+// values of signature "xx".
 func kdbusEncode_scalars_Inner_Point(e *wire.Encoder, m *Inner_Point) {
 	if m == nil {
 		m = new(Inner_Point)
@@ -284,13 +296,15 @@ func kdbusEncode_scalars_Inner_Point(e *wire.Encoder, m *Inner_Point) {
 	e.Int64(m.Y)
 }
 
-// kdbusDecode_scalars_Inner_Point reads the fields of kdbus.test.scalars.Inner.Point from D-Bus values of signature "xx".
+// kdbusDecode_scalars_Inner_Point reads the fields of kdbus.test.scalars.Inner.Point from D-Bus
+// values of signature "xx".
 func kdbusDecode_scalars_Inner_Point(d *wire.Decoder, m *Inner_Point) {
 	m.X = d.Int64()
 	m.Y = d.Int64()
 }
 
-// kdbusEncode_scalars_Choice appends the fields of kdbus.test.scalars.Choice as D-Bus values of signature "s(sv)u(sv)as(sv)".
+// kdbusEncode_scalars_Choice appends the fields of kdbus.test.scalars.Choice as D-Bus values of
+// signature "s(sv)u(sv)as(sv)".
 func kdbusEncode_scalars_Choice(e *wire.Encoder, m *Choice) {
 	if m == nil {
 		m = new(Choice)
@@ -371,7 +385,8 @@ func kdbusEncode_scalars_Choice(e *wire.Encoder, m *Choice) {
 	}
 }
 
-// kdbusDecode_scalars_Choice reads the fields of kdbus.test.scalars.Choice from D-Bus values of signature "s(sv)u(sv)as(sv)".
+// kdbusDecode_scalars_Choice reads the fields of kdbus.test.scalars.Choice from D-Bus values of
+// signature "s(sv)u(sv)as(sv)".
 func kdbusDecode_scalars_Choice(d *wire.Decoder, m *Choice) {
 	m.Before = d.String()
 	d.BeginStruct()
@@ -480,7 +495,9 @@ func kdbusDecode_scalars_Choice(d *wire.Decoder, m *Choice) {
 	}
 }
 
-// kdbusEncode_scalars_Collections appends the fields of kdbus.test.scalars.Collections as D-Bus values of signature "aiasaayaia(sa(xx)i)abadada{si}a{is}a{xay}a{ui}a{t(sa(xx)i)}a{bs}a{ib}a{td}a{s(xx)}a{bb}".
+// kdbusEncode_scalars_Collections appends the fields of kdbus.test.scalars.Collections as D-Bus
+// values of signature
+// "aiasaayaia(sa(xx)i)abadada{si}a{is}a{xay}a{ui}a{t(sa(xx)i)}a{bs}a{ib}a{td}a{s(xx)}a{bb}".
 func kdbusEncode_scalars_Collections(e *wire.Encoder, m *Collections) {
 	if m == nil {
 		m = new(Collections)
@@ -614,7 +631,9 @@ func kdbusEncode_scalars_Collections(e *wire.Encoder, m *Collections) {
 	e.EndArray(a43)
 }
 
-// kdbusDecode_scalars_Collections reads the fields of kdbus.test.scalars.Collections from D-Bus values of signature "aiasaayaia(sa(xx)i)abadada{si}a{is}a{xay}a{ui}a{t(sa(xx)i)}a{bs}a{ib}a{td}a{s(xx)}a{bb}".
+// kdbusDecode_scalars_Collections reads the fields of kdbus.test.scalars.Collections from D-Bus
+// values of signature
+// "aiasaayaia(sa(xx)i)abadada{si}a{is}a{xay}a{ui}a{t(sa(xx)i)}a{bs}a{ib}a{td}a{s(xx)}a{bb}".
 func kdbusDecode_scalars_Collections(d *wire.Decoder, m *Collections) {
 	for end1 := d.BeginArray(4); d.More(end1); {
 		m.Ints = append(m.Ints, d.Int32())
@@ -734,7 +753,8 @@ func kdbusDecode_scalars_Collections(d *wire.Decoder, m *Collections) {
 	}
 }
 
-// kdbusEncode_scalars_Shuffled appends the fields of kdbus.test.scalars.Shuffled as D-Bus values of signature "s(sv)ss".
+// kdbusEncode_scalars_Shuffled appends the fields of kdbus.test.scalars.Shuffled as D-Bus values of
+// signature "s(sv)ss".
 func kdbusEncode_scalars_Shuffled(e *wire.Encoder, m *Shuffled) {
 	if m == nil {
 		m = new(Shuffled)
@@ -759,7 +779,8 @@ func kdbusEncode_scalars_Shuffled(e *wire.Encoder, m *Shuffled) {
 	e.String(m.Fourth)
 }
 
-// kdbusDecode_scalars_Shuffled reads the fields of kdbus.test.scalars.Shuffled from D-Bus values of signature "s(sv)ss".
+// kdbusDecode_scalars_Shuffled reads the fields of kdbus.test.scalars.Shuffled from D-Bus values of
+// signature "s(sv)ss".
 func kdbusDecode_scalars_Shuffled(d *wire.Decoder, m *Shuffled) {
 	m.First = d.String()
 	d.BeginStruct()
@@ -785,7 +806,8 @@ func kdbusDecode_scalars_Shuffled(d *wire.Decoder, m *Shuffled) {
 	m.Fourth = d.String()
 }
 
-// kdbusEncode_scalars_Blob appends the fields of kdbus.test.scalars.Blob as D-Bus values of signature "hsahah(sv)".
+// kdbusEncode_scalars_Blob appends the fields of kdbus.test.scalars.Blob as D-Bus values of
+// signature "hsahah(sv)".
 func kdbusEncode_scalars_Blob(e *wire.Encoder, m *Blob) {
 	if m == nil {
 		m = new(Blob)
@@ -819,7 +841,8 @@ func kdbusEncode_scalars_Blob(e *wire.Encoder, m *Blob) {
 	}
 }
 
-// kdbusDecode_scalars_Blob reads the fields of kdbus.test.scalars.Blob from D-Bus values of signature "hsahah(sv)".
+// kdbusDecode_scalars_Blob reads the fields of kdbus.test.scalars.Blob from D-Bus values of
+// signature "hsahah(sv)".
 func kdbusDecode_scalars_Blob(d *wire.Decoder, m *Blob) {
 	m.Data = kdbusimpl.DecodeMemfd(d)
 	m.Name = d.String()
@@ -853,7 +876,8 @@ func kdbusDecode_scalars_Blob(d *wire.Decoder, m *Blob) {
 	}
 }
 
-// kdbusEncode_scalars_Parcel appends the fields of kdbus.test.scalars.Parcel as D-Bus values of signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
+// kdbusEncode_scalars_Parcel appends the fields of kdbus.test.scalars.Parcel as D-Bus values of
+// signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
 func kdbusEncode_scalars_Parcel(e *wire.Encoder, m *Parcel) {
 	if m == nil {
 		m = new(Parcel)
@@ -881,7 +905,8 @@ func kdbusEncode_scalars_Parcel(e *wire.Encoder, m *Parcel) {
 	e.EndArray(a4)
 }
 
-// kdbusDecode_scalars_Parcel reads the fields of kdbus.test.scalars.Parcel from D-Bus values of signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
+// kdbusDecode_scalars_Parcel reads the fields of kdbus.test.scalars.Parcel from D-Bus values of
+// signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
 func kdbusDecode_scalars_Parcel(d *wire.Decoder, m *Parcel) {
 	if end1 := d.BeginArray(8); d.More(end1) {
 		v2 := new(Blob)

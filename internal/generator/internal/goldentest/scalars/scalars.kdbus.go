@@ -13,19 +13,20 @@ import (
 	kdbusimpl "github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Kitchen service.
 const (
 	// Kitchen_Interface is the D-Bus interface name of the service.
 	Kitchen_Interface = "kdbus.test.scalars.Kitchen"
-	// Kitchen_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Kitchen_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Kitchen_ObjectPath = "/kdbus/test/scalars/Kitchen"
-	// Kitchen_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Kitchen_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Kitchen_BusName = ""
 )
 
@@ -61,9 +62,9 @@ type kitchenClient struct {
 	obj *runtime.Object
 }
 
-// NewKitchenClient returns a client of the Kitchen service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls Kitchen_ObjectPath
-// unless runtime.WithPath says otherwise.
+// NewKitchenClient returns a client of the Kitchen service on conn. The service has no bus name:
+// pass the peer's name with runtime.WithDestination. It calls Kitchen_ObjectPath unless
+// runtime.WithPath says otherwise.
 func NewKitchenClient(conn *runtime.Conn, opts ...runtime.ClientOption) KitchenClient {
 	return &kitchenClient{obj: runtime.NewObject(conn, &Kitchen_ServiceDesc, opts...)}
 }
@@ -124,8 +125,8 @@ func (UnimplementedKitchenServer) mustEmbedUnimplementedKitchenServer() {}
 func (UnimplementedKitchenServer) testEmbeddedByValue()                 {}
 
 // UnsafeKitchenServer may be embedded instead of UnimplementedKitchenServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeKitchenServer interface {
 	mustEmbedUnimplementedKitchenServer()
 }
@@ -154,7 +155,8 @@ func (UnimplementedKitchenServer) Pack(context.Context, *Parcel) (*Parcel, error
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Pack is not implemented")
 }
 
-// RegisterKitchenServer serves impl on r at Kitchen_ObjectPath, or at the path runtime.AtPath gives.
+// RegisterKitchenServer serves impl on r at Kitchen_ObjectPath, or at the path runtime.AtPath
+// gives.
 func RegisterKitchenServer(r runtime.Registrar, impl KitchenServer, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedKitchenServer"); err != nil {
@@ -219,7 +221,8 @@ var kitchen_Pack = runtime.UnaryMethod[Parcel, Parcel]{
 	NoReply:   false,
 }
 
-// Kitchen_ServiceDesc describes the Kitchen service for runtime.Conn.Register and runtime.NewObject.
+// Kitchen_ServiceDesc describes the Kitchen service for runtime.Conn.Register and
+// runtime.NewObject.
 var Kitchen_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Kitchen_Interface,
 	Path:        Kitchen_ObjectPath,

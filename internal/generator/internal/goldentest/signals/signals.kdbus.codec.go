@@ -11,14 +11,16 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_signals_Arrived carries kdbus.test.signals.Arrived as D-Bus arguments of signature "sogus".
+// kdbusCodec_signals_Arrived carries kdbus.test.signals.Arrived as D-Bus arguments of signature
+// "sogus".
 var kdbusCodec_signals_Arrived = kdbusimpl.Codec[Arrived]{
 	Sig:    "sogus",
 	Encode: kdbusEncode_signals_Arrived,
 	Decode: kdbusDecode_signals_Arrived,
 }
 
-// kdbusCodec_signals_Departed carries kdbus.test.signals.Departed as D-Bus arguments of signature "asa(xi)".
+// kdbusCodec_signals_Departed carries kdbus.test.signals.Departed as D-Bus arguments of signature
+// "asa(xi)".
 var kdbusCodec_signals_Departed = kdbusimpl.Codec[Departed]{
 	Sig:    "asa(xi)",
 	Encode: kdbusEncode_signals_Departed,
@@ -32,7 +34,8 @@ var kdbusCodec_signals_Tick = kdbusimpl.Codec[Tick]{
 	Decode: kdbusDecode_signals_Tick,
 }
 
-// kdbusEncode_signals_Arrived appends the fields of kdbus.test.signals.Arrived as D-Bus values of signature "sogus".
+// kdbusEncode_signals_Arrived appends the fields of kdbus.test.signals.Arrived as D-Bus values of
+// signature "sogus".
 func kdbusEncode_signals_Arrived(e *wire.Encoder, m *Arrived) {
 	if m == nil {
 		m = new(Arrived)
@@ -44,7 +47,8 @@ func kdbusEncode_signals_Arrived(e *wire.Encoder, m *Arrived) {
 	e.String(m.Note)
 }
 
-// kdbusDecode_signals_Arrived reads the fields of kdbus.test.signals.Arrived from D-Bus values of signature "sogus".
+// kdbusDecode_signals_Arrived reads the fields of kdbus.test.signals.Arrived from D-Bus values of
+// signature "sogus".
 func kdbusDecode_signals_Arrived(d *wire.Decoder, m *Arrived) {
 	m.Line = d.String()
 	m.Platform = string(d.ObjectPath())
@@ -53,7 +57,8 @@ func kdbusDecode_signals_Arrived(d *wire.Decoder, m *Arrived) {
 	m.Note = d.String()
 }
 
-// kdbusEncode_signals_Departed appends the fields of kdbus.test.signals.Departed as D-Bus values of signature "asa(xi)".
+// kdbusEncode_signals_Departed appends the fields of kdbus.test.signals.Departed as D-Bus values of
+// signature "asa(xi)".
 func kdbusEncode_signals_Departed(e *wire.Encoder, m *Departed) {
 	if m == nil {
 		m = new(Departed)
@@ -70,7 +75,8 @@ func kdbusEncode_signals_Departed(e *wire.Encoder, m *Departed) {
 	e.EndArray(a3)
 }
 
-// kdbusDecode_signals_Departed reads the fields of kdbus.test.signals.Departed from D-Bus values of signature "asa(xi)".
+// kdbusDecode_signals_Departed reads the fields of kdbus.test.signals.Departed from D-Bus values of
+// signature "asa(xi)".
 func kdbusDecode_signals_Departed(d *wire.Decoder, m *Departed) {
 	for end1 := d.BeginArray(4); d.More(end1); {
 		m.Lines = append(m.Lines, d.String())
@@ -83,7 +89,8 @@ func kdbusDecode_signals_Departed(d *wire.Decoder, m *Departed) {
 	}
 }
 
-// kdbusEncode_signals_Tick appends the fields of kdbus.test.signals.Tick as D-Bus values of signature "t".
+// kdbusEncode_signals_Tick appends the fields of kdbus.test.signals.Tick as D-Bus values of
+// signature "t".
 func kdbusEncode_signals_Tick(e *wire.Encoder, m *Tick) {
 	if m == nil {
 		m = new(Tick)
@@ -91,12 +98,14 @@ func kdbusEncode_signals_Tick(e *wire.Encoder, m *Tick) {
 	e.Uint64(m.N)
 }
 
-// kdbusDecode_signals_Tick reads the fields of kdbus.test.signals.Tick from D-Bus values of signature "t".
+// kdbusDecode_signals_Tick reads the fields of kdbus.test.signals.Tick from D-Bus values of
+// signature "t".
 func kdbusDecode_signals_Tick(d *wire.Decoder, m *Tick) {
 	m.N = d.Uint64()
 }
 
-// kdbusEncode_signals_Platform appends the fields of kdbus.test.signals.Platform as D-Bus values of signature "sau".
+// kdbusEncode_signals_Platform appends the fields of kdbus.test.signals.Platform as D-Bus values of
+// signature "sau".
 func kdbusEncode_signals_Platform(e *wire.Encoder, m *Platform) {
 	if m == nil {
 		m = new(Platform)
@@ -109,7 +118,8 @@ func kdbusEncode_signals_Platform(e *wire.Encoder, m *Platform) {
 	e.EndArray(a1)
 }
 
-// kdbusDecode_signals_Platform reads the fields of kdbus.test.signals.Platform from D-Bus values of signature "sau".
+// kdbusDecode_signals_Platform reads the fields of kdbus.test.signals.Platform from D-Bus values of
+// signature "sau".
 func kdbusDecode_signals_Platform(d *wire.Decoder, m *Platform) {
 	m.Name = d.String()
 	for end1 := d.BeginArray(4); d.More(end1); {

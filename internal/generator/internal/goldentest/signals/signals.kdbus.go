@@ -20,19 +20,20 @@ import (
 	slices "slices"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Station service.
 const (
 	// Station_Interface is the D-Bus interface name of the service.
 	Station_Interface = "kdbus.test.signals.Station"
-	// Station_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Station_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Station_ObjectPath = "/kdbus/test/signals/Station"
-	// Station_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Station_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Station_BusName = "kdbus.test.Station"
 )
 
@@ -119,8 +120,8 @@ type stationClient struct {
 	obj *runtime.Object
 }
 
-// NewStationClient returns a client of the Station service on conn. It calls Station_BusName
-// at Station_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
+// NewStationClient returns a client of the Station service on conn. It calls Station_BusName at
+// Station_ObjectPath unless opts say otherwise (runtime.WithDestination, runtime.WithPath).
 func NewStationClient(conn *runtime.Conn, opts ...runtime.ClientOption) StationClient {
 	return &stationClient{obj: runtime.NewObject(conn, &Station_ServiceDesc, opts...)}
 }
@@ -259,8 +260,8 @@ func (UnimplementedStationServer) mustEmbedUnimplementedStationServer() {}
 func (UnimplementedStationServer) testEmbeddedByValue()                 {}
 
 // UnsafeStationServer may be embedded instead of UnimplementedStationServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeStationServer interface {
 	mustEmbedUnimplementedStationServer()
 }
@@ -269,8 +270,8 @@ func (UnimplementedStationServer) Touch(context.Context, *emptypb.Empty) (*empty
 	return nil, runtime.Errorf(runtime.Unimplemented, "method Touch is not implemented")
 }
 
-// RegisterStationServer serves impl and the property values in props on r at Station_ObjectPath, or at the
-// path runtime.AtPath gives. One store may be registered at several paths or connections.
+// RegisterStationServer serves impl and the property values in props on r at Station_ObjectPath, or
+// at the path runtime.AtPath gives. One store may be registered at several paths or connections.
 func RegisterStationServer(r runtime.Registrar, impl StationServer, props *StationPropertyStore, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedStationServer"); err != nil {
@@ -299,7 +300,8 @@ var station_Touch = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 	NoReply:   false,
 }
 
-// Station_ServiceDesc describes the Station service for runtime.Conn.Register and runtime.NewObject.
+// Station_ServiceDesc describes the Station service for runtime.Conn.Register and
+// runtime.NewObject.
 var Station_ServiceDesc = runtime.ServiceDesc{
 	Interface:   Station_Interface,
 	Path:        Station_ObjectPath,
@@ -398,8 +400,9 @@ type StationEmitter struct {
 	em *runtime.Emitter
 }
 
-// NewStationEmitter returns an emitter of the Station service's signals on conn, from Station_ObjectPath
-// unless runtime.EmitAt says otherwise. Signals are broadcast unless runtime.EmitTo names a receiver.
+// NewStationEmitter returns an emitter of the Station service's signals on conn, from
+// Station_ObjectPath unless runtime.EmitAt says otherwise. Signals are broadcast unless
+// runtime.EmitTo names a receiver.
 func NewStationEmitter(conn *runtime.Conn, opts ...runtime.EmitOption) *StationEmitter {
 	return &StationEmitter{em: runtime.NewEmitter(conn, &Station_ServiceDesc, opts...)}
 }
@@ -432,12 +435,14 @@ func MatchArrivedLine(v string) runtime.SubscribeOption {
 	return runtime.MatchArg(Station_Arrived_Signal, 0, v)
 }
 
-// MatchArrivedPlatform subscribes only to the Arrived signals whose platform argument (an object path) is v.
+// MatchArrivedPlatform subscribes only to the Arrived signals whose platform argument (an object
+// path) is v.
 func MatchArrivedPlatform(v string) runtime.SubscribeOption {
 	return runtime.MatchArg(Station_Arrived_Signal, 1, v)
 }
 
-// MatchArrivedFormat subscribes only to the Arrived signals whose format argument (a signature) is v.
+// MatchArrivedFormat subscribes only to the Arrived signals whose format argument (a signature) is
+// v.
 func MatchArrivedFormat(v string) runtime.SubscribeOption {
 	return runtime.MatchArg(Station_Arrived_Signal, 2, v)
 }
@@ -653,8 +658,8 @@ var station_Properties = runtime.Properties[StationProperties]{
 // StationPropertyStore holds the values of the Station service's properties on the server side. It
 // answers org.freedesktop.DBus.Properties for every object it is registered with, and its setters
 // announce changes with PropertiesChanged as each property declares. Values are kept, not copied:
-// do not modify a map, slice or message after setting it. Update changes several at once;
-// OnSet checks the writes of clients.
+// do not modify a map, slice or message after setting it. Update changes several at once; OnSet
+// checks the writes of clients.
 type StationPropertyStore struct {
 	*runtime.PropertyStore[StationProperties]
 }
@@ -677,8 +682,8 @@ func (p *StationPropertyStore) Mood() Mood {
 	return p.PropertyStore.Property(1).Mood
 }
 
-// SetMood sets property Mood to v, and announces the new value when it differs from the
-// current value.
+// SetMood sets property Mood to v, and announces the new value when it differs from the current
+// value.
 func (p *StationPropertyStore) SetMood(v Mood) error {
 	return p.PropertyStore.SetProperty(1, &StationProperties{Mood: v})
 }
@@ -688,8 +693,8 @@ func (p *StationPropertyStore) Delay() *int32 {
 	return p.PropertyStore.Property(2).Delay
 }
 
-// SetDelay sets property Delay to v, and announces the new value when it differs from the
-// current value.
+// SetDelay sets property Delay to v, and announces the new value when it differs from the current
+// value.
 func (p *StationPropertyStore) SetDelay(v *int32) error {
 	return p.PropertyStore.SetProperty(2, &StationProperties{Delay: v})
 }
@@ -699,8 +704,8 @@ func (p *StationPropertyStore) Platforms() []*Platform {
 	return p.PropertyStore.Property(3).Platforms
 }
 
-// SetPlatforms sets property Platforms to v, and announces that it changed (without the value) when it differs from the
-// current value.
+// SetPlatforms sets property Platforms to v, and announces that it changed (without the value) when
+// it differs from the current value.
 func (p *StationPropertyStore) SetPlatforms(v []*Platform) error {
 	return p.PropertyStore.SetProperty(3, &StationProperties{Platforms: v})
 }
@@ -710,8 +715,8 @@ func (p *StationPropertyStore) Load() map[string]float64 {
 	return p.PropertyStore.Property(4).Load
 }
 
-// SetLoad sets property Load to v, and announces the new value when it differs from the
-// current value.
+// SetLoad sets property Load to v, and announces the new value when it differs from the current
+// value.
 func (p *StationPropertyStore) SetLoad(v map[string]float64) error {
 	return p.PropertyStore.SetProperty(4, &StationProperties{Load: v})
 }
@@ -721,8 +726,8 @@ func (p *StationPropertyStore) Opened() *timestamppb.Timestamp {
 	return p.PropertyStore.Property(5).Opened
 }
 
-// SetOpened sets property Opened to v, and announces the new value when it differs from the
-// current value.
+// SetOpened sets property Opened to v, and announces the new value when it differs from the current
+// value.
 func (p *StationPropertyStore) SetOpened(v *timestamppb.Timestamp) error {
 	return p.PropertyStore.SetProperty(5, &StationProperties{Opened: v})
 }
@@ -732,8 +737,8 @@ func (p *StationPropertyStore) Extra() *structpb.Struct {
 	return p.PropertyStore.Property(6).Extra
 }
 
-// SetExtra sets property Extra to v, and announces the new value when it differs from the
-// current value.
+// SetExtra sets property Extra to v, and announces the new value when it differs from the current
+// value.
 func (p *StationPropertyStore) SetExtra(v *structpb.Struct) error {
 	return p.PropertyStore.SetProperty(6, &StationProperties{Extra: v})
 }
@@ -743,8 +748,8 @@ func (p *StationPropertyStore) Home() string {
 	return p.PropertyStore.Property(7).Home
 }
 
-// SetHome sets property HomePath to v, and announces the new value when it differs from the
-// current value.
+// SetHome sets property HomePath to v, and announces the new value when it differs from the current
+// value.
 func (p *StationPropertyStore) SetHome(v string) error {
 	return p.PropertyStore.SetProperty(7, &StationProperties{Home: v})
 }
@@ -754,8 +759,8 @@ func (p *StationPropertyStore) Token() []byte {
 	return p.PropertyStore.Property(8).Token
 }
 
-// SetToken sets property Token to v, and announces that it changed (without the value) when it differs from the
-// current value.
+// SetToken sets property Token to v, and announces that it changed (without the value) when it
+// differs from the current value.
 func (p *StationPropertyStore) SetToken(v []byte) error {
 	return p.PropertyStore.SetProperty(8, &StationProperties{Token: v})
 }
@@ -765,8 +770,7 @@ func (p *StationPropertyStore) Main() *Platform {
 	return p.PropertyStore.Property(9).Main
 }
 
-// SetMain sets property Main to v, without announcing it when it differs from the
-// current value.
+// SetMain sets property Main to v, without announcing it when it differs from the current value.
 func (p *StationPropertyStore) SetMain(v *Platform) error {
 	return p.PropertyStore.SetProperty(9, &StationProperties{Main: v})
 }

@@ -16,22 +16,26 @@ import (
 	slices "slices"
 )
 
-// kdbusCodec_wkt_KnownTypes carries kdbus.test.wkt.KnownTypes as D-Bus arguments of signature "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)".
+// kdbusCodec_wkt_KnownTypes carries kdbus.test.wkt.KnownTypes as D-Bus arguments of signature
+// "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)".
 var kdbusCodec_wkt_KnownTypes = kdbusimpl.Codec[KnownTypes]{
 	Sig:    "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)",
 	Encode: func(e *wire.Encoder, m *KnownTypes) { kdbusEncode_wkt_KnownTypes(e, m, 1) },
 	Decode: func(d *wire.Decoder, m *KnownTypes) { kdbusDecode_wkt_KnownTypes(d, m, 1) },
 }
 
-// kdbusCodec_wkt_DeepValues carries kdbus.test.wkt.DeepValues as D-Bus arguments of signature "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)".
+// kdbusCodec_wkt_DeepValues carries kdbus.test.wkt.DeepValues as D-Bus arguments of signature
+// "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)".
 var kdbusCodec_wkt_DeepValues = kdbusimpl.Codec[DeepValues]{
 	Sig:    "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)",
 	Encode: func(e *wire.Encoder, m *DeepValues) { kdbusEncode_wkt_DeepValues(e, m, 1) },
 	Decode: func(d *wire.Decoder, m *DeepValues) { kdbusDecode_wkt_DeepValues(d, m, 1) },
 }
 
-// kdbusEncode_wkt_KnownTypes appends the fields of kdbus.test.wkt.KnownTypes as D-Bus values of signature "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)".
-// depth is the nesting depth of those values, as wire.MaxTotalDepth counts it.
+// kdbusEncode_wkt_KnownTypes appends the fields of kdbus.test.wkt.KnownTypes as D-Bus values of
+// signature
+// "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)". depth
+// is the nesting depth of those values, as wire.MaxTotalDepth counts it.
 func kdbusEncode_wkt_KnownTypes(e *wire.Encoder, m *KnownTypes, depth int) {
 	if m == nil {
 		m = new(KnownTypes)
@@ -189,7 +193,9 @@ func kdbusEncode_wkt_KnownTypes(e *wire.Encoder, m *KnownTypes, depth int) {
 	}
 }
 
-// kdbusDecode_wkt_KnownTypes reads the fields of kdbus.test.wkt.KnownTypes from D-Bus values of signature "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)".
+// kdbusDecode_wkt_KnownTypes reads the fields of kdbus.test.wkt.KnownTypes from D-Bus values of
+// signature
+// "a(xi)a(xi)abadadaxataiauabasaayaa{sv}avaava(say)aasa(xi)avasa{s(xi)}a{sa{sv}}a{ib}(sv)".
 func kdbusDecode_wkt_KnownTypes(d *wire.Decoder, m *KnownTypes, depth int) {
 	if end1 := d.BeginArray(8); d.More(end1) {
 		m.Time = kdbusimpl.DecodeTimestamp(d)
@@ -365,8 +371,9 @@ func kdbusDecode_wkt_KnownTypes(d *wire.Decoder, m *KnownTypes, depth int) {
 	}
 }
 
-// kdbusEncode_wkt_DeepValues appends the fields of kdbus.test.wkt.DeepValues as D-Bus values of signature "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)".
-// depth is the nesting depth of those values, as wire.MaxTotalDepth counts it.
+// kdbusEncode_wkt_DeepValues appends the fields of kdbus.test.wkt.DeepValues as D-Bus values of
+// signature "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)". depth is the nesting depth
+// of those values, as wire.MaxTotalDepth counts it.
 func kdbusEncode_wkt_DeepValues(e *wire.Encoder, m *DeepValues, depth int) {
 	if m == nil {
 		m = new(DeepValues)
@@ -406,7 +413,8 @@ func kdbusEncode_wkt_DeepValues(e *wire.Encoder, m *DeepValues, depth int) {
 	}
 }
 
-// kdbusDecode_wkt_DeepValues reads the fields of kdbus.test.wkt.DeepValues from D-Bus values of signature "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)".
+// kdbusDecode_wkt_DeepValues reads the fields of kdbus.test.wkt.DeepValues from D-Bus values of
+// signature "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)".
 func kdbusDecode_wkt_DeepValues(d *wire.Decoder, m *DeepValues, depth int) {
 	if end1 := d.BeginArray(8); d.More(end1) {
 		v2 := new(Level1)
@@ -452,8 +460,8 @@ func kdbusDecode_wkt_DeepValues(d *wire.Decoder, m *DeepValues, depth int) {
 	}
 }
 
-// kdbusEncode_wkt_Level1 appends the fields of kdbus.test.wkt.Level1 as D-Bus values of signature "a(aa{sv}av)av".
-// depth is the nesting depth of those values, as wire.MaxTotalDepth counts it.
+// kdbusEncode_wkt_Level1 appends the fields of kdbus.test.wkt.Level1 as D-Bus values of signature
+// "a(aa{sv}av)av". depth is the nesting depth of those values, as wire.MaxTotalDepth counts it.
 func kdbusEncode_wkt_Level1(e *wire.Encoder, m *Level1, depth int) {
 	if m == nil {
 		m = new(Level1)
@@ -471,7 +479,8 @@ func kdbusEncode_wkt_Level1(e *wire.Encoder, m *Level1, depth int) {
 	e.EndArray(a2)
 }
 
-// kdbusDecode_wkt_Level1 reads the fields of kdbus.test.wkt.Level1 from D-Bus values of signature "a(aa{sv}av)av".
+// kdbusDecode_wkt_Level1 reads the fields of kdbus.test.wkt.Level1 from D-Bus values of signature
+// "a(aa{sv}av)av".
 func kdbusDecode_wkt_Level1(d *wire.Decoder, m *Level1, depth int) {
 	if end1 := d.BeginArray(8); d.More(end1) {
 		v2 := new(Level2)
@@ -490,8 +499,8 @@ func kdbusDecode_wkt_Level1(d *wire.Decoder, m *Level1, depth int) {
 	}
 }
 
-// kdbusEncode_wkt_Level2 appends the fields of kdbus.test.wkt.Level2 as D-Bus values of signature "aa{sv}av".
-// depth is the nesting depth of those values, as wire.MaxTotalDepth counts it.
+// kdbusEncode_wkt_Level2 appends the fields of kdbus.test.wkt.Level2 as D-Bus values of signature
+// "aa{sv}av". depth is the nesting depth of those values, as wire.MaxTotalDepth counts it.
 func kdbusEncode_wkt_Level2(e *wire.Encoder, m *Level2, depth int) {
 	if m == nil {
 		m = new(Level2)
@@ -508,7 +517,8 @@ func kdbusEncode_wkt_Level2(e *wire.Encoder, m *Level2, depth int) {
 	e.EndArray(a2)
 }
 
-// kdbusDecode_wkt_Level2 reads the fields of kdbus.test.wkt.Level2 from D-Bus values of signature "aa{sv}av".
+// kdbusDecode_wkt_Level2 reads the fields of kdbus.test.wkt.Level2 from D-Bus values of signature
+// "aa{sv}av".
 func kdbusDecode_wkt_Level2(d *wire.Decoder, m *Level2, depth int) {
 	if end1 := d.BeginArray(4); d.More(end1) {
 		m.Data = kdbusimpl.DecodeStruct(d, depth+1)

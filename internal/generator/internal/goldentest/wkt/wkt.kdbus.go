@@ -20,19 +20,20 @@ import (
 	wrapperspb "google.golang.org/protobuf/types/known/wrapperspb"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the Known service.
 const (
 	// Known_Interface is the D-Bus interface name of the service.
 	Known_Interface = "kdbus.test.wkt.Known"
-	// Known_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// Known_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	Known_ObjectPath = "/kdbus/test/wkt/Known"
-	// Known_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// Known_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	Known_BusName = ""
 )
 
@@ -86,9 +87,9 @@ type knownClient struct {
 	obj *runtime.Object
 }
 
-// NewKnownClient returns a client of the Known service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls Known_ObjectPath
-// unless runtime.WithPath says otherwise.
+// NewKnownClient returns a client of the Known service on conn. The service has no bus name: pass
+// the peer's name with runtime.WithDestination. It calls Known_ObjectPath unless runtime.WithPath
+// says otherwise.
 func NewKnownClient(conn *runtime.Conn, opts ...runtime.ClientOption) KnownClient {
 	return &knownClient{obj: runtime.NewObject(conn, &Known_ServiceDesc, opts...)}
 }
@@ -157,8 +158,7 @@ func (c *knownClient) Pass(ctx context.Context, opts ...runtime.CallOption) (run
 //
 // Known takes and returns the well-known types.
 //
-// Implementations embed UnimplementedKnownServer by value, or UnsafeKnownServer to opt out of
-// that.
+// Implementations embed UnimplementedKnownServer by value, or UnsafeKnownServer to opt out of that.
 type KnownServer interface {
 	// All echoes every well-known type as a field.
 	All(context.Context, *KnownTypes) (*KnownTypes, error)
@@ -184,18 +184,18 @@ type KnownServer interface {
 	mustEmbedUnimplementedKnownServer()
 }
 
-// UnimplementedKnownServer answers every method of the Known service with an Unimplemented
-// error. Servers embed it, by value, so that they keep compiling when methods are added:
-// KnownServer requires it. Embedded as a nil pointer, it would panic when called;
-// RegisterKnownServer refuses such a server.
+// UnimplementedKnownServer answers every method of the Known service with an Unimplemented error.
+// Servers embed it, by value, so that they keep compiling when methods are added: KnownServer
+// requires it. Embedded as a nil pointer, it would panic when called; RegisterKnownServer refuses
+// such a server.
 type UnimplementedKnownServer struct{}
 
 func (UnimplementedKnownServer) mustEmbedUnimplementedKnownServer() {}
 func (UnimplementedKnownServer) testEmbeddedByValue()               {}
 
 // UnsafeKnownServer may be embedded instead of UnimplementedKnownServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// compatibility: a server that embeds it stops compiling when methods are added to the service,
+// which is rarely wanted.
 type UnsafeKnownServer interface {
 	mustEmbedUnimplementedKnownServer()
 }
@@ -270,8 +270,8 @@ func RegisterKnownServer(r runtime.Registrar, impl KnownServer, opts ...runtime.
 	return r.Register(&Known_ServiceDesc, impl, opts...)
 }
 
-// ExportKnownServer serves impl on conn at a new object path of its own and returns a reference
-// to it, to pass to a peer (a callback, a session object) who calls it with NewKnownClient(conn,
+// ExportKnownServer serves impl on conn at a new object path of its own and returns a reference to
+// it, to pass to a peer (a callback, a session object) who calls it with NewKnownClient(conn,
 // runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
 func ExportKnownServer(conn *runtime.Conn, impl KnownServer) (*runtime.ObjectRef, error) {
 	return conn.Export(func(r runtime.Registrar) error { return RegisterKnownServer(r, impl) })
@@ -580,6 +580,6 @@ var Known_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// Known_IntrospectXML is the introspection document of an object that serves the Known service,
-// as wkt.Known.introspect.xml holds it and the runtime serves it.
+// Known_IntrospectXML is the introspection document of an object that serves the Known service, as
+// wkt.Known.introspect.xml holds it and the runtime serves it.
 var Known_IntrospectXML = introspect.Document([]string{Known_ServiceDesc.XML}, nil)

@@ -6,8 +6,8 @@
 
 package vibrator
 
-// NewCompositeEffect returns a CompositeEffect holding the defaults its .proto declares
-// (proto3 fields have none of their own).
+// NewCompositeEffect returns a CompositeEffect holding the defaults its .proto declares (proto3
+// fields have none of their own).
 func NewCompositeEffect() *CompositeEffect {
 	return &CompositeEffect{
 		Primitive: CompositePrimitive_COMPOSITE_PRIMITIVE_CLICK,

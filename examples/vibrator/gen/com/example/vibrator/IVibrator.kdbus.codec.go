@@ -11,70 +11,80 @@ import (
 	wire "github.com/kdbus-go/kdbus/wire"
 )
 
-// kdbusCodec_IVibrator_IVibratorGetCapabilitiesResponse carries com.example.vibrator.IVibratorGetCapabilitiesResponse as D-Bus arguments of signature "i".
+// kdbusCodec_IVibrator_IVibratorGetCapabilitiesResponse carries
+// com.example.vibrator.IVibratorGetCapabilitiesResponse as D-Bus arguments of signature "i".
 var kdbusCodec_IVibrator_IVibratorGetCapabilitiesResponse = kdbusimpl.Codec[IVibratorGetCapabilitiesResponse]{
 	Sig:    "i",
 	Encode: kdbusEncode_IVibrator_IVibratorGetCapabilitiesResponse,
 	Decode: kdbusDecode_IVibrator_IVibratorGetCapabilitiesResponse,
 }
 
-// kdbusCodec_IVibrator_IVibratorOnRequest carries com.example.vibrator.IVibratorOnRequest as D-Bus arguments of signature "ia(so)".
+// kdbusCodec_IVibrator_IVibratorOnRequest carries com.example.vibrator.IVibratorOnRequest as D-Bus
+// arguments of signature "ia(so)".
 var kdbusCodec_IVibrator_IVibratorOnRequest = kdbusimpl.Codec[IVibratorOnRequest]{
 	Sig:    "ia(so)",
 	Encode: kdbusEncode_IVibrator_IVibratorOnRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorOnRequest,
 }
 
-// kdbusCodec_IVibrator_IVibratorPerformRequest carries com.example.vibrator.IVibratorPerformRequest as D-Bus arguments of signature "iia(so)".
+// kdbusCodec_IVibrator_IVibratorPerformRequest carries com.example.vibrator.IVibratorPerformRequest
+// as D-Bus arguments of signature "iia(so)".
 var kdbusCodec_IVibrator_IVibratorPerformRequest = kdbusimpl.Codec[IVibratorPerformRequest]{
 	Sig:    "iia(so)",
 	Encode: kdbusEncode_IVibrator_IVibratorPerformRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorPerformRequest,
 }
 
-// kdbusCodec_IVibrator_IVibratorPerformResponse carries com.example.vibrator.IVibratorPerformResponse as D-Bus arguments of signature "i".
+// kdbusCodec_IVibrator_IVibratorPerformResponse carries
+// com.example.vibrator.IVibratorPerformResponse as D-Bus arguments of signature "i".
 var kdbusCodec_IVibrator_IVibratorPerformResponse = kdbusimpl.Codec[IVibratorPerformResponse]{
 	Sig:    "i",
 	Encode: kdbusEncode_IVibrator_IVibratorPerformResponse,
 	Decode: kdbusDecode_IVibrator_IVibratorPerformResponse,
 }
 
-// kdbusCodec_IVibrator_IVibratorGetSupportedEffectsResponse carries com.example.vibrator.IVibratorGetSupportedEffectsResponse as D-Bus arguments of signature "ai".
+// kdbusCodec_IVibrator_IVibratorGetSupportedEffectsResponse carries
+// com.example.vibrator.IVibratorGetSupportedEffectsResponse as D-Bus arguments of signature "ai".
 var kdbusCodec_IVibrator_IVibratorGetSupportedEffectsResponse = kdbusimpl.Codec[IVibratorGetSupportedEffectsResponse]{
 	Sig:    "ai",
 	Encode: kdbusEncode_IVibrator_IVibratorGetSupportedEffectsResponse,
 	Decode: kdbusDecode_IVibrator_IVibratorGetSupportedEffectsResponse,
 }
 
-// kdbusCodec_IVibrator_IVibratorSetAmplitudeRequest carries com.example.vibrator.IVibratorSetAmplitudeRequest as D-Bus arguments of signature "d".
+// kdbusCodec_IVibrator_IVibratorSetAmplitudeRequest carries
+// com.example.vibrator.IVibratorSetAmplitudeRequest as D-Bus arguments of signature "d".
 var kdbusCodec_IVibrator_IVibratorSetAmplitudeRequest = kdbusimpl.Codec[IVibratorSetAmplitudeRequest]{
 	Sig:    "d",
 	Encode: kdbusEncode_IVibrator_IVibratorSetAmplitudeRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorSetAmplitudeRequest,
 }
 
-// kdbusCodec_IVibrator_IVibratorComposeRequest carries com.example.vibrator.IVibratorComposeRequest as D-Bus arguments of signature "a(iid)a(so)".
+// kdbusCodec_IVibrator_IVibratorComposeRequest carries com.example.vibrator.IVibratorComposeRequest
+// as D-Bus arguments of signature "a(iid)a(so)".
 var kdbusCodec_IVibrator_IVibratorComposeRequest = kdbusimpl.Codec[IVibratorComposeRequest]{
 	Sig:    "a(iid)a(so)",
 	Encode: kdbusEncode_IVibrator_IVibratorComposeRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorComposeRequest,
 }
 
-// kdbusCodec_IVibrator_IVibratorPulseRequest carries com.example.vibrator.IVibratorPulseRequest as D-Bus arguments of signature "i".
+// kdbusCodec_IVibrator_IVibratorPulseRequest carries com.example.vibrator.IVibratorPulseRequest as
+// D-Bus arguments of signature "i".
 var kdbusCodec_IVibrator_IVibratorPulseRequest = kdbusimpl.Codec[IVibratorPulseRequest]{
 	Sig:    "i",
 	Encode: kdbusEncode_IVibrator_IVibratorPulseRequest,
 	Decode: kdbusDecode_IVibrator_IVibratorPulseRequest,
 }
 
-// kdbusCodec_IVibrator_IVibratorPlayedPulsesResponse carries com.example.vibrator.IVibratorPlayedPulsesResponse as D-Bus arguments of signature "iai".
+// kdbusCodec_IVibrator_IVibratorPlayedPulsesResponse carries
+// com.example.vibrator.IVibratorPlayedPulsesResponse as D-Bus arguments of signature "iai".
 var kdbusCodec_IVibrator_IVibratorPlayedPulsesResponse = kdbusimpl.Codec[IVibratorPlayedPulsesResponse]{
 	Sig:    "iai",
 	Encode: kdbusEncode_IVibrator_IVibratorPlayedPulsesResponse,
 	Decode: kdbusDecode_IVibrator_IVibratorPlayedPulsesResponse,
 }
 
-// kdbusEncode_IVibrator_IVibratorGetCapabilitiesResponse appends the fields of com.example.vibrator.IVibratorGetCapabilitiesResponse as D-Bus values of signature "i".
+// kdbusEncode_IVibrator_IVibratorGetCapabilitiesResponse appends the fields of
+// com.example.vibrator.IVibratorGetCapabilitiesResponse as D-Bus values of signature "i".
 func kdbusEncode_IVibrator_IVibratorGetCapabilitiesResponse(e *wire.Encoder, m *IVibratorGetCapabilitiesResponse) {
 	if m == nil {
 		m = new(IVibratorGetCapabilitiesResponse)
@@ -82,12 +92,14 @@ func kdbusEncode_IVibrator_IVibratorGetCapabilitiesResponse(e *wire.Encoder, m *
 	e.Int32(m.Result)
 }
 
-// kdbusDecode_IVibrator_IVibratorGetCapabilitiesResponse reads the fields of com.example.vibrator.IVibratorGetCapabilitiesResponse from D-Bus values of signature "i".
+// kdbusDecode_IVibrator_IVibratorGetCapabilitiesResponse reads the fields of
+// com.example.vibrator.IVibratorGetCapabilitiesResponse from D-Bus values of signature "i".
 func kdbusDecode_IVibrator_IVibratorGetCapabilitiesResponse(d *wire.Decoder, m *IVibratorGetCapabilitiesResponse) {
 	m.Result = d.Int32()
 }
 
-// kdbusEncode_IVibrator_IVibratorOnRequest appends the fields of com.example.vibrator.IVibratorOnRequest as D-Bus values of signature "ia(so)".
+// kdbusEncode_IVibrator_IVibratorOnRequest appends the fields of
+// com.example.vibrator.IVibratorOnRequest as D-Bus values of signature "ia(so)".
 func kdbusEncode_IVibrator_IVibratorOnRequest(e *wire.Encoder, m *IVibratorOnRequest) {
 	if m == nil {
 		m = new(IVibratorOnRequest)
@@ -100,7 +112,8 @@ func kdbusEncode_IVibrator_IVibratorOnRequest(e *wire.Encoder, m *IVibratorOnReq
 	e.EndArray(a1)
 }
 
-// kdbusDecode_IVibrator_IVibratorOnRequest reads the fields of com.example.vibrator.IVibratorOnRequest from D-Bus values of signature "ia(so)".
+// kdbusDecode_IVibrator_IVibratorOnRequest reads the fields of
+// com.example.vibrator.IVibratorOnRequest from D-Bus values of signature "ia(so)".
 func kdbusDecode_IVibrator_IVibratorOnRequest(d *wire.Decoder, m *IVibratorOnRequest) {
 	m.TimeoutMs = d.Int32()
 	if end1 := d.BeginArray(8); d.More(end1) {
@@ -111,7 +124,8 @@ func kdbusDecode_IVibrator_IVibratorOnRequest(d *wire.Decoder, m *IVibratorOnReq
 	}
 }
 
-// kdbusEncode_IVibrator_IVibratorPerformRequest appends the fields of com.example.vibrator.IVibratorPerformRequest as D-Bus values of signature "iia(so)".
+// kdbusEncode_IVibrator_IVibratorPerformRequest appends the fields of
+// com.example.vibrator.IVibratorPerformRequest as D-Bus values of signature "iia(so)".
 func kdbusEncode_IVibrator_IVibratorPerformRequest(e *wire.Encoder, m *IVibratorPerformRequest) {
 	if m == nil {
 		m = new(IVibratorPerformRequest)
@@ -125,7 +139,8 @@ func kdbusEncode_IVibrator_IVibratorPerformRequest(e *wire.Encoder, m *IVibrator
 	e.EndArray(a1)
 }
 
-// kdbusDecode_IVibrator_IVibratorPerformRequest reads the fields of com.example.vibrator.IVibratorPerformRequest from D-Bus values of signature "iia(so)".
+// kdbusDecode_IVibrator_IVibratorPerformRequest reads the fields of
+// com.example.vibrator.IVibratorPerformRequest from D-Bus values of signature "iia(so)".
 func kdbusDecode_IVibrator_IVibratorPerformRequest(d *wire.Decoder, m *IVibratorPerformRequest) {
 	m.Effect = Effect(d.Int32())
 	m.Strength = EffectStrength(d.Int32())
@@ -137,7 +152,8 @@ func kdbusDecode_IVibrator_IVibratorPerformRequest(d *wire.Decoder, m *IVibrator
 	}
 }
 
-// kdbusEncode_IVibrator_IVibratorPerformResponse appends the fields of com.example.vibrator.IVibratorPerformResponse as D-Bus values of signature "i".
+// kdbusEncode_IVibrator_IVibratorPerformResponse appends the fields of
+// com.example.vibrator.IVibratorPerformResponse as D-Bus values of signature "i".
 func kdbusEncode_IVibrator_IVibratorPerformResponse(e *wire.Encoder, m *IVibratorPerformResponse) {
 	if m == nil {
 		m = new(IVibratorPerformResponse)
@@ -145,12 +161,14 @@ func kdbusEncode_IVibrator_IVibratorPerformResponse(e *wire.Encoder, m *IVibrato
 	e.Int32(m.Result)
 }
 
-// kdbusDecode_IVibrator_IVibratorPerformResponse reads the fields of com.example.vibrator.IVibratorPerformResponse from D-Bus values of signature "i".
+// kdbusDecode_IVibrator_IVibratorPerformResponse reads the fields of
+// com.example.vibrator.IVibratorPerformResponse from D-Bus values of signature "i".
 func kdbusDecode_IVibrator_IVibratorPerformResponse(d *wire.Decoder, m *IVibratorPerformResponse) {
 	m.Result = d.Int32()
 }
 
-// kdbusEncode_IVibrator_IVibratorGetSupportedEffectsResponse appends the fields of com.example.vibrator.IVibratorGetSupportedEffectsResponse as D-Bus values of signature "ai".
+// kdbusEncode_IVibrator_IVibratorGetSupportedEffectsResponse appends the fields of
+// com.example.vibrator.IVibratorGetSupportedEffectsResponse as D-Bus values of signature "ai".
 func kdbusEncode_IVibrator_IVibratorGetSupportedEffectsResponse(e *wire.Encoder, m *IVibratorGetSupportedEffectsResponse) {
 	if m == nil {
 		m = new(IVibratorGetSupportedEffectsResponse)
@@ -162,14 +180,16 @@ func kdbusEncode_IVibrator_IVibratorGetSupportedEffectsResponse(e *wire.Encoder,
 	e.EndArray(a1)
 }
 
-// kdbusDecode_IVibrator_IVibratorGetSupportedEffectsResponse reads the fields of com.example.vibrator.IVibratorGetSupportedEffectsResponse from D-Bus values of signature "ai".
+// kdbusDecode_IVibrator_IVibratorGetSupportedEffectsResponse reads the fields of
+// com.example.vibrator.IVibratorGetSupportedEffectsResponse from D-Bus values of signature "ai".
 func kdbusDecode_IVibrator_IVibratorGetSupportedEffectsResponse(d *wire.Decoder, m *IVibratorGetSupportedEffectsResponse) {
 	for end1 := d.BeginArray(4); d.More(end1); {
 		m.Result = append(m.Result, Effect(d.Int32()))
 	}
 }
 
-// kdbusEncode_IVibrator_IVibratorSetAmplitudeRequest appends the fields of com.example.vibrator.IVibratorSetAmplitudeRequest as D-Bus values of signature "d".
+// kdbusEncode_IVibrator_IVibratorSetAmplitudeRequest appends the fields of
+// com.example.vibrator.IVibratorSetAmplitudeRequest as D-Bus values of signature "d".
 func kdbusEncode_IVibrator_IVibratorSetAmplitudeRequest(e *wire.Encoder, m *IVibratorSetAmplitudeRequest) {
 	if m == nil {
 		m = new(IVibratorSetAmplitudeRequest)
@@ -177,12 +197,14 @@ func kdbusEncode_IVibrator_IVibratorSetAmplitudeRequest(e *wire.Encoder, m *IVib
 	e.Double(float64(m.Amplitude))
 }
 
-// kdbusDecode_IVibrator_IVibratorSetAmplitudeRequest reads the fields of com.example.vibrator.IVibratorSetAmplitudeRequest from D-Bus values of signature "d".
+// kdbusDecode_IVibrator_IVibratorSetAmplitudeRequest reads the fields of
+// com.example.vibrator.IVibratorSetAmplitudeRequest from D-Bus values of signature "d".
 func kdbusDecode_IVibrator_IVibratorSetAmplitudeRequest(d *wire.Decoder, m *IVibratorSetAmplitudeRequest) {
 	m.Amplitude = float32(d.Double())
 }
 
-// kdbusEncode_IVibrator_IVibratorComposeRequest appends the fields of com.example.vibrator.IVibratorComposeRequest as D-Bus values of signature "a(iid)a(so)".
+// kdbusEncode_IVibrator_IVibratorComposeRequest appends the fields of
+// com.example.vibrator.IVibratorComposeRequest as D-Bus values of signature "a(iid)a(so)".
 func kdbusEncode_IVibrator_IVibratorComposeRequest(e *wire.Encoder, m *IVibratorComposeRequest) {
 	if m == nil {
 		m = new(IVibratorComposeRequest)
@@ -200,7 +222,8 @@ func kdbusEncode_IVibrator_IVibratorComposeRequest(e *wire.Encoder, m *IVibrator
 	e.EndArray(a3)
 }
 
-// kdbusDecode_IVibrator_IVibratorComposeRequest reads the fields of com.example.vibrator.IVibratorComposeRequest from D-Bus values of signature "a(iid)a(so)".
+// kdbusDecode_IVibrator_IVibratorComposeRequest reads the fields of
+// com.example.vibrator.IVibratorComposeRequest from D-Bus values of signature "a(iid)a(so)".
 func kdbusDecode_IVibrator_IVibratorComposeRequest(d *wire.Decoder, m *IVibratorComposeRequest) {
 	for end1 := d.BeginArray(8); d.More(end1); {
 		v2 := new(CompositeEffect)
@@ -216,7 +239,8 @@ func kdbusDecode_IVibrator_IVibratorComposeRequest(d *wire.Decoder, m *IVibrator
 	}
 }
 
-// kdbusEncode_IVibrator_CompositeEffect appends the fields of com.example.vibrator.CompositeEffect as D-Bus values of signature "iid".
+// kdbusEncode_IVibrator_CompositeEffect appends the fields of com.example.vibrator.CompositeEffect
+// as D-Bus values of signature "iid".
 func kdbusEncode_IVibrator_CompositeEffect(e *wire.Encoder, m *CompositeEffect) {
 	if m == nil {
 		m = new(CompositeEffect)
@@ -226,14 +250,16 @@ func kdbusEncode_IVibrator_CompositeEffect(e *wire.Encoder, m *CompositeEffect) 
 	e.Double(float64(m.Scale))
 }
 
-// kdbusDecode_IVibrator_CompositeEffect reads the fields of com.example.vibrator.CompositeEffect from D-Bus values of signature "iid".
+// kdbusDecode_IVibrator_CompositeEffect reads the fields of com.example.vibrator.CompositeEffect
+// from D-Bus values of signature "iid".
 func kdbusDecode_IVibrator_CompositeEffect(d *wire.Decoder, m *CompositeEffect) {
 	m.DelayMs = d.Int32()
 	m.Primitive = CompositePrimitive(d.Int32())
 	m.Scale = float32(d.Double())
 }
 
-// kdbusEncode_IVibrator_IVibratorPulseRequest appends the fields of com.example.vibrator.IVibratorPulseRequest as D-Bus values of signature "i".
+// kdbusEncode_IVibrator_IVibratorPulseRequest appends the fields of
+// com.example.vibrator.IVibratorPulseRequest as D-Bus values of signature "i".
 func kdbusEncode_IVibrator_IVibratorPulseRequest(e *wire.Encoder, m *IVibratorPulseRequest) {
 	if m == nil {
 		m = new(IVibratorPulseRequest)
@@ -241,12 +267,14 @@ func kdbusEncode_IVibrator_IVibratorPulseRequest(e *wire.Encoder, m *IVibratorPu
 	e.Int32(m.DurationMs)
 }
 
-// kdbusDecode_IVibrator_IVibratorPulseRequest reads the fields of com.example.vibrator.IVibratorPulseRequest from D-Bus values of signature "i".
+// kdbusDecode_IVibrator_IVibratorPulseRequest reads the fields of
+// com.example.vibrator.IVibratorPulseRequest from D-Bus values of signature "i".
 func kdbusDecode_IVibrator_IVibratorPulseRequest(d *wire.Decoder, m *IVibratorPulseRequest) {
 	m.DurationMs = d.Int32()
 }
 
-// kdbusEncode_IVibrator_IVibratorPlayedPulsesResponse appends the fields of com.example.vibrator.IVibratorPlayedPulsesResponse as D-Bus values of signature "iai".
+// kdbusEncode_IVibrator_IVibratorPlayedPulsesResponse appends the fields of
+// com.example.vibrator.IVibratorPlayedPulsesResponse as D-Bus values of signature "iai".
 func kdbusEncode_IVibrator_IVibratorPlayedPulsesResponse(e *wire.Encoder, m *IVibratorPlayedPulsesResponse) {
 	if m == nil {
 		m = new(IVibratorPlayedPulsesResponse)
@@ -259,7 +287,8 @@ func kdbusEncode_IVibrator_IVibratorPlayedPulsesResponse(e *wire.Encoder, m *IVi
 	e.EndArray(a1)
 }
 
-// kdbusDecode_IVibrator_IVibratorPlayedPulsesResponse reads the fields of com.example.vibrator.IVibratorPlayedPulsesResponse from D-Bus values of signature "iai".
+// kdbusDecode_IVibrator_IVibratorPlayedPulsesResponse reads the fields of
+// com.example.vibrator.IVibratorPlayedPulsesResponse from D-Bus values of signature "iai".
 func kdbusDecode_IVibrator_IVibratorPlayedPulsesResponse(d *wire.Decoder, m *IVibratorPlayedPulsesResponse) {
 	m.Result = d.Int32()
 	for end1 := d.BeginArray(4); d.More(end1); {

@@ -14,19 +14,20 @@ import (
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the IVibrator service.
 const (
 	// IVibrator_Interface is the D-Bus interface name of the service.
 	IVibrator_Interface = "com.example.vibrator.IVibrator"
-	// IVibrator_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// IVibrator_ObjectPath is the object path the service is served at, and called at, unless told
+	// otherwise.
 	IVibrator_ObjectPath = "/com/example/vibrator/IVibrator"
-	// IVibrator_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// IVibrator_BusName is the well-known bus name clients call by default; "" when the service has
+	// none.
 	IVibrator_BusName = ""
 )
 
@@ -61,8 +62,8 @@ type IVibratorClient interface {
 	GetCapabilities(ctx context.Context, req *emptypb.Empty, opts ...runtime.CallOption) (*IVibratorGetCapabilitiesResponse, error)
 	// Stops vibrating.
 	Off(ctx context.Context, req *emptypb.Empty, opts ...runtime.CallOption) (*emptypb.Empty, error)
-	// Vibrates for timeoutMs milliseconds, then calls callback.onComplete() when one is given.
-	// A vibration already running is replaced.
+	// Vibrates for timeoutMs milliseconds, then calls callback.onComplete() when one is given. A
+	// vibration already running is replaced.
 	On(ctx context.Context, req *IVibratorOnRequest, opts ...runtime.CallOption) (*emptypb.Empty, error)
 	// Plays a predefined effect at the given strength and returns how long it lasts, in
 	// milliseconds; calls callback.onComplete() when it ends.
@@ -73,12 +74,11 @@ type IVibratorClient interface {
 	SetAmplitude(ctx context.Context, req *IVibratorSetAmplitudeRequest, opts ...runtime.CallOption) (*emptypb.Empty, error)
 	// Plays the primitives one after another; calls callback.onComplete() at the end.
 	Compose(ctx context.Context, req *IVibratorComposeRequest, opts ...runtime.CallOption) (*emptypb.Empty, error)
-	// Queues a short pulse of durationMs milliseconds. Pulses play one after another, in the
-	// order they were sent; the caller does not wait.
+	// Queues a short pulse of durationMs milliseconds. Pulses play one after another, in the order
+	// they were sent; the caller does not wait.
 	Pulse(ctx context.Context, req *IVibratorPulseRequest, opts ...runtime.CallOption) (*emptypb.Empty, error)
-	// Returns how many pulses have played, and fills durationsMs with their durations in the
-	// order they played.
-	// @deprecated kept for diagnostics; a client should not depend on it.
+	// Returns how many pulses have played, and fills durationsMs with their durations in the order
+	// they played. @deprecated kept for diagnostics; a client should not depend on it.
 	//
 	// Deprecated: Do not use.
 	PlayedPulses(ctx context.Context, req *emptypb.Empty, opts ...runtime.CallOption) (*IVibratorPlayedPulsesResponse, error)
@@ -89,8 +89,8 @@ type iVibratorClient struct {
 }
 
 // NewIVibratorClient returns a client of the IVibrator service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls IVibrator_ObjectPath
-// unless runtime.WithPath says otherwise.
+// name: pass the peer's name with runtime.WithDestination. It calls IVibrator_ObjectPath unless
+// runtime.WithPath says otherwise.
 func NewIVibratorClient(conn *runtime.Conn, opts ...runtime.ClientOption) IVibratorClient {
 	return &iVibratorClient{obj: runtime.NewObject(conn, &IVibrator_ServiceDesc, opts...)}
 }
@@ -135,15 +135,15 @@ func (c *iVibratorClient) PlayedPulses(ctx context.Context, req *emptypb.Empty, 
 //
 // A vibration motor, as a phone or a steering wheel has one.
 //
-// Implementations embed UnimplementedIVibratorServer by value, or UnsafeIVibratorServer to opt out of
-// that.
+// Implementations embed UnimplementedIVibratorServer by value, or UnsafeIVibratorServer to opt out
+// of that.
 type IVibratorServer interface {
 	// Returns the CAP_* bits of what this motor can do.
 	GetCapabilities(context.Context, *emptypb.Empty) (*IVibratorGetCapabilitiesResponse, error)
 	// Stops vibrating.
 	Off(context.Context, *emptypb.Empty) (*emptypb.Empty, error)
-	// Vibrates for timeoutMs milliseconds, then calls callback.onComplete() when one is given.
-	// A vibration already running is replaced.
+	// Vibrates for timeoutMs milliseconds, then calls callback.onComplete() when one is given. A
+	// vibration already running is replaced.
 	On(context.Context, *IVibratorOnRequest) (*emptypb.Empty, error)
 	// Plays a predefined effect at the given strength and returns how long it lasts, in
 	// milliseconds; calls callback.onComplete() when it ends.
@@ -154,12 +154,11 @@ type IVibratorServer interface {
 	SetAmplitude(context.Context, *IVibratorSetAmplitudeRequest) (*emptypb.Empty, error)
 	// Plays the primitives one after another; calls callback.onComplete() at the end.
 	Compose(context.Context, *IVibratorComposeRequest) (*emptypb.Empty, error)
-	// Queues a short pulse of durationMs milliseconds. Pulses play one after another, in the
-	// order they were sent; the caller does not wait.
+	// Queues a short pulse of durationMs milliseconds. Pulses play one after another, in the order
+	// they were sent; the caller does not wait.
 	Pulse(context.Context, *IVibratorPulseRequest) (*emptypb.Empty, error)
-	// Returns how many pulses have played, and fills durationsMs with their durations in the
-	// order they played.
-	// @deprecated kept for diagnostics; a client should not depend on it.
+	// Returns how many pulses have played, and fills durationsMs with their durations in the order
+	// they played. @deprecated kept for diagnostics; a client should not depend on it.
 	//
 	// Deprecated: Do not use.
 	PlayedPulses(context.Context, *emptypb.Empty) (*IVibratorPlayedPulsesResponse, error)
@@ -175,8 +174,8 @@ type UnimplementedIVibratorServer struct{}
 func (UnimplementedIVibratorServer) mustEmbedUnimplementedIVibratorServer() {}
 func (UnimplementedIVibratorServer) testEmbeddedByValue()                   {}
 
-// UnsafeIVibratorServer may be embedded instead of UnimplementedIVibratorServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
+// UnsafeIVibratorServer may be embedded instead of UnimplementedIVibratorServer to opt out of
+// forward compatibility: a server that embeds it stops compiling when methods are added to the
 // service, which is rarely wanted.
 type UnsafeIVibratorServer interface {
 	mustEmbedUnimplementedIVibratorServer()
@@ -218,7 +217,8 @@ func (UnimplementedIVibratorServer) PlayedPulses(context.Context, *emptypb.Empty
 	return nil, runtime.Errorf(runtime.Unimplemented, "method PlayedPulses is not implemented")
 }
 
-// RegisterIVibratorServer serves impl on r at IVibrator_ObjectPath, or at the path runtime.AtPath gives.
+// RegisterIVibratorServer serves impl on r at IVibrator_ObjectPath, or at the path runtime.AtPath
+// gives.
 func RegisterIVibratorServer(r runtime.Registrar, impl IVibratorServer, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedIVibratorServer"); err != nil {
@@ -229,8 +229,8 @@ func RegisterIVibratorServer(r runtime.Registrar, impl IVibratorServer, opts ...
 }
 
 // ExportIVibratorServer serves impl on conn at a new object path of its own and returns a reference
-// to it, to pass to a peer (a callback, a session object) who calls it with NewIVibratorClient(conn,
-// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+// to it, to pass to a peer (a callback, a session object) who calls it with
+// NewIVibratorClient(conn, runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
 func ExportIVibratorServer(conn *runtime.Conn, impl IVibratorServer) (*runtime.ObjectRef, error) {
 	return conn.Export(func(r runtime.Registrar) error { return RegisterIVibratorServer(r, impl) })
 }
@@ -307,7 +307,8 @@ var iVibrator_PlayedPulses = runtime.UnaryMethod[emptypb.Empty, IVibratorPlayedP
 	NoReply:   false,
 }
 
-// IVibrator_ServiceDesc describes the IVibrator service for runtime.Conn.Register and runtime.NewObject.
+// IVibrator_ServiceDesc describes the IVibrator service for runtime.Conn.Register and
+// runtime.NewObject.
 var IVibrator_ServiceDesc = runtime.ServiceDesc{
 	Interface:   IVibrator_Interface,
 	Path:        IVibrator_ObjectPath,
@@ -397,6 +398,6 @@ var IVibrator_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// IVibrator_IntrospectXML is the introspection document of an object that serves the IVibrator service,
-// as IVibrator.IVibrator.introspect.xml holds it and the runtime serves it.
+// IVibrator_IntrospectXML is the introspection document of an object that serves the IVibrator
+// service, as IVibrator.IVibrator.introspect.xml holds it and the runtime serves it.
 var IVibrator_IntrospectXML = introspect.Document([]string{IVibrator_ServiceDesc.XML}, nil)

@@ -14,19 +14,20 @@ import (
 	emptypb "google.golang.org/protobuf/types/known/emptypb"
 )
 
-// A compile-time check that the kdbus-go module this file is built with runs the code
-// this version of protoc-gen-kdbus writes. If it fails to compile, upgrade the module
-// github.com/kdbus-go/kdbus, or regenerate this file with the protoc-gen-kdbus of the
-// module version in use.
+// A compile-time check that the kdbus-go module this file is built with runs the code this version
+// of protoc-gen-kdbus writes. If it fails to compile, upgrade the module github.com/kdbus-go/kdbus,
+// or regenerate this file with the protoc-gen-kdbus of the module version in use.
 const _ = kdbusimpl.SupportPackageIsVersion1
 
 // D-Bus names of the IVibratorCallback service.
 const (
 	// IVibratorCallback_Interface is the D-Bus interface name of the service.
 	IVibratorCallback_Interface = "com.example.vibrator.IVibratorCallback"
-	// IVibratorCallback_ObjectPath is the object path the service is served at, and called at, unless told otherwise.
+	// IVibratorCallback_ObjectPath is the object path the service is served at, and called at,
+	// unless told otherwise.
 	IVibratorCallback_ObjectPath = "/com/example/vibrator/IVibratorCallback"
-	// IVibratorCallback_BusName is the well-known bus name clients call by default; "" when the service has none.
+	// IVibratorCallback_BusName is the well-known bus name clients call by default; "" when the
+	// service has none.
 	IVibratorCallback_BusName = ""
 )
 
@@ -37,9 +38,8 @@ const (
 
 // IVibratorCallbackClient is the client API of the IVibratorCallback service.
 //
-// What a vibration's owner hears back. The motor calls it from its own process, so a client
-// serves it.
-// Converted from a oneway interface: every method is no-reply.
+// What a vibration's owner hears back. The motor calls it from its own process, so a client serves
+// it. Converted from a oneway interface: every method is no-reply.
 type IVibratorCallbackClient interface {
 	// The vibration ended, by running its course or by off().
 	OnComplete(ctx context.Context, req *emptypb.Empty, opts ...runtime.CallOption) (*emptypb.Empty, error)
@@ -49,9 +49,9 @@ type iVibratorCallbackClient struct {
 	obj *runtime.Object
 }
 
-// NewIVibratorCallbackClient returns a client of the IVibratorCallback service on conn. The service has no bus
-// name: pass the peer's name with runtime.WithDestination. It calls IVibratorCallback_ObjectPath
-// unless runtime.WithPath says otherwise.
+// NewIVibratorCallbackClient returns a client of the IVibratorCallback service on conn. The service
+// has no bus name: pass the peer's name with runtime.WithDestination. It calls
+// IVibratorCallback_ObjectPath unless runtime.WithPath says otherwise.
 func NewIVibratorCallbackClient(conn *runtime.Conn, opts ...runtime.ClientOption) IVibratorCallbackClient {
 	return &iVibratorCallbackClient{obj: runtime.NewObject(conn, &IVibratorCallback_ServiceDesc, opts...)}
 }
@@ -62,30 +62,29 @@ func (c *iVibratorCallbackClient) OnComplete(ctx context.Context, req *emptypb.E
 
 // IVibratorCallbackServer is the server API of the IVibratorCallback service.
 //
-// What a vibration's owner hears back. The motor calls it from its own process, so a client
-// serves it.
-// Converted from a oneway interface: every method is no-reply.
+// What a vibration's owner hears back. The motor calls it from its own process, so a client serves
+// it. Converted from a oneway interface: every method is no-reply.
 //
-// Implementations embed UnimplementedIVibratorCallbackServer by value, or UnsafeIVibratorCallbackServer to opt out of
-// that.
+// Implementations embed UnimplementedIVibratorCallbackServer by value, or
+// UnsafeIVibratorCallbackServer to opt out of that.
 type IVibratorCallbackServer interface {
 	// The vibration ended, by running its course or by off().
 	OnComplete(context.Context, *emptypb.Empty) (*emptypb.Empty, error)
 	mustEmbedUnimplementedIVibratorCallbackServer()
 }
 
-// UnimplementedIVibratorCallbackServer answers every method of the IVibratorCallback service with an Unimplemented
-// error. Servers embed it, by value, so that they keep compiling when methods are added:
-// IVibratorCallbackServer requires it. Embedded as a nil pointer, it would panic when called;
-// RegisterIVibratorCallbackServer refuses such a server.
+// UnimplementedIVibratorCallbackServer answers every method of the IVibratorCallback service with
+// an Unimplemented error. Servers embed it, by value, so that they keep compiling when methods are
+// added: IVibratorCallbackServer requires it. Embedded as a nil pointer, it would panic when
+// called; RegisterIVibratorCallbackServer refuses such a server.
 type UnimplementedIVibratorCallbackServer struct{}
 
 func (UnimplementedIVibratorCallbackServer) mustEmbedUnimplementedIVibratorCallbackServer() {}
 func (UnimplementedIVibratorCallbackServer) testEmbeddedByValue()                           {}
 
-// UnsafeIVibratorCallbackServer may be embedded instead of UnimplementedIVibratorCallbackServer to opt out of forward
-// compatibility: a server that embeds it stops compiling when methods are added to the
-// service, which is rarely wanted.
+// UnsafeIVibratorCallbackServer may be embedded instead of UnimplementedIVibratorCallbackServer to
+// opt out of forward compatibility: a server that embeds it stops compiling when methods are added
+// to the service, which is rarely wanted.
 type UnsafeIVibratorCallbackServer interface {
 	mustEmbedUnimplementedIVibratorCallbackServer()
 }
@@ -94,7 +93,8 @@ func (UnimplementedIVibratorCallbackServer) OnComplete(context.Context, *emptypb
 	return nil, runtime.Errorf(runtime.Unimplemented, "method OnComplete is not implemented")
 }
 
-// RegisterIVibratorCallbackServer serves impl on r at IVibratorCallback_ObjectPath, or at the path runtime.AtPath gives.
+// RegisterIVibratorCallbackServer serves impl on r at IVibratorCallback_ObjectPath, or at the path
+// runtime.AtPath gives.
 func RegisterIVibratorCallbackServer(r runtime.Registrar, impl IVibratorCallbackServer, opts ...runtime.RegisterOption) error {
 	if t, ok := impl.(interface{ testEmbeddedByValue() }); ok {
 		if err := kdbusimpl.CheckEmbeddedByValue(impl, t.testEmbeddedByValue, "UnimplementedIVibratorCallbackServer"); err != nil {
@@ -104,9 +104,9 @@ func RegisterIVibratorCallbackServer(r runtime.Registrar, impl IVibratorCallback
 	return r.Register(&IVibratorCallback_ServiceDesc, impl, opts...)
 }
 
-// ExportIVibratorCallbackServer serves impl on conn at a new object path of its own and returns a reference
-// to it, to pass to a peer (a callback, a session object) who calls it with NewIVibratorCallbackClient(conn,
-// runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
+// ExportIVibratorCallbackServer serves impl on conn at a new object path of its own and returns a
+// reference to it, to pass to a peer (a callback, a session object) who calls it with
+// NewIVibratorCallbackClient(conn, runtime.Target(ref)). runtime.Conn.Unexport stops serving it.
 func ExportIVibratorCallbackServer(conn *runtime.Conn, impl IVibratorCallbackServer) (*runtime.ObjectRef, error) {
 	return conn.Export(func(r runtime.Registrar) error { return RegisterIVibratorCallbackServer(r, impl) })
 }
@@ -119,7 +119,8 @@ var iVibratorCallback_OnComplete = runtime.UnaryMethod[emptypb.Empty, emptypb.Em
 	NoReply:   true,
 }
 
-// IVibratorCallback_ServiceDesc describes the IVibratorCallback service for runtime.Conn.Register and runtime.NewObject.
+// IVibratorCallback_ServiceDesc describes the IVibratorCallback service for runtime.Conn.Register
+// and runtime.NewObject.
 var IVibratorCallback_ServiceDesc = runtime.ServiceDesc{
 	Interface:   IVibratorCallback_Interface,
 	Path:        IVibratorCallback_ObjectPath,
@@ -140,6 +141,7 @@ var IVibratorCallback_ServiceDesc = runtime.ServiceDesc{
 `,
 }
 
-// IVibratorCallback_IntrospectXML is the introspection document of an object that serves the IVibratorCallback service,
-// as IVibratorCallback.IVibratorCallback.introspect.xml holds it and the runtime serves it.
+// IVibratorCallback_IntrospectXML is the introspection document of an object that serves the
+// IVibratorCallback service, as IVibratorCallback.IVibratorCallback.introspect.xml holds it and the
+// runtime serves it.
 var IVibratorCallback_IntrospectXML = introspect.Document([]string{IVibratorCallback_ServiceDesc.XML}, nil)
