@@ -579,6 +579,7 @@ type Object struct {
 // NewObject returns the remote object for desc, at desc's bus name and path unless opts say
 // otherwise.
 func NewObject(conn *Conn, desc *ServiceDesc, opts ...ClientOption) *Object {
+	desc.registerErrors()
 	o := &Object{conn: conn, dest: desc.BusName, path: desc.Path, iface: desc.Interface}
 	for _, opt := range opts {
 		opt(o)

@@ -227,6 +227,10 @@ type ServiceDesc struct {
 	Properties PropertySet
 	// XML is the <interface> element, as introspect.Interface.XML writes it.
 	XML string
+	// Errors are the service's own errors, each with its D-Bus name and the code the service
+	// declares for it. Once the descriptor is used (NewObject, Conn.Register), CodeForErrorName
+	// maps those names to those codes, so clients receive them with their codes.
+	Errors []*Error
 }
 
 func (d *ServiceDesc) method(member string) *MethodDesc {

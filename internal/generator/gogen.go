@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/kdbus-go/kdbus/internal/version"
+	kdbusv1 "github.com/kdbus-go/kdbus/proto/kdbus/v1"
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/reflect/protoreflect"
 	"google.golang.org/protobuf/types/pluginpb"
@@ -202,10 +203,10 @@ func (e *emitter) service(sp *servicePlan) {
 		e.P(")")
 		e.P()
 		e.P("// The ", name, " service's own errors. Handlers return them, or ", e.rt("NewError"), " with their name and a")
-		e.P("// message; clients recognize them with errors.Is.")
+		e.P("// message; clients recognize them with errors.Is and receive them with these codes.")
 		e.P("var (")
 		for _, er := range sp.errors {
-			e.P(n.errVars[er], " = &", e.rt("Error"), "{Code: ", e.rt("Unknown"), ", Name: ", n.errConsts[er], "}")
+			e.P(n.errVars[er], " = &", e.rt("Error"), "{Code: ", e.rt(codeName(sp.errCodes[er])), ", Name: ", n.errConsts[er], "}")
 		}
 		e.P(")")
 		e.P()
@@ -373,6 +374,13 @@ func (e *emitter) service(sp *servicePlan) {
 	if sp.props != nil {
 		e.P("Properties: &", n.propsVar, ",")
 	}
+	if len(sp.errors) > 0 {
+		e.P("Errors: []*", e.rt("Error"), "{")
+		for _, er := range sp.errors {
+			e.P(n.errVars[er], ",")
+		}
+		e.P("},")
+	}
 	e.P("XML: ", goString(sp.xmlIface), ",")
 	e.P("}")
 	e.P()
@@ -381,6 +389,19 @@ func (e *emitter) service(sp *servicePlan) {
 	e.P("var ", n.xml, " = ", e.g.QualifiedGoIdent(introspectPkg.Ident("Document")), "([]string{", n.desc, ".XML}, nil)")
 	e.P()
 	e.signalsAndProperties(sp)
+}
+
+// codeName returns the name of the runtime's constant for c: CODE_INVALID_ARGUMENT is
+// InvalidArgument; CODE_UNSPECIFIED is Unknown.
+func codeName(c kdbusv1.Code) string {
+	if c == kdbusv1.Code_CODE_UNSPECIFIED {
+		return "Unknown"
+	}
+	var b strings.Builder
+	for _, w := range strings.Split(strings.TrimPrefix(c.String(), "CODE_"), "_") {
+		b.WriteString(w[:1] + strings.ToLower(w[1:]))
+	}
+	return b.String()
 }
 
 // mustEmbed is the unexported method of a server interface that embedding the service's

@@ -43,9 +43,9 @@ const (
 )
 
 // The Greeter service's own errors. Handlers return them, or runtime.NewError with their name and a
-// message; clients recognize them with errors.Is.
+// message; clients recognize them with errors.Is and receive them with these codes.
 var (
-	ErrGreeterNoName = &runtime.Error{Code: runtime.Unknown, Name: Greeter_Error_NoName}
+	ErrGreeterNoName = &runtime.Error{Code: runtime.InvalidArgument, Name: Greeter_Error_NoName}
 )
 
 // GreeterClient is the client API of the Greeter service.
@@ -185,6 +185,9 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
 		greeter_Describe.Desc(func(srv any, ctx context.Context, req *DescribeRequest) (*DescribeReply, error) {
 			return srv.(GreeterServer).Describe(ctx, req)
 		}),
+	},
+	Errors: []*runtime.Error{
+		ErrGreeterNoName,
 	},
 	XML: ` <interface name="example.greeter.v1.Greeter">
   <method name="SayHello">

@@ -61,7 +61,7 @@ const (
 )
 
 // The Vehicle service's own errors. Handlers return them, or runtime.NewError with their name and a
-// message; clients recognize them with errors.Is.
+// message; clients recognize them with errors.Is and receive them with these codes.
 var (
 	ErrVehicleMoving = &runtime.Error{Code: runtime.Unknown, Name: Vehicle_Error_Moving}
 )
@@ -290,6 +290,9 @@ var Vehicle_ServiceDesc = runtime.ServiceDesc{
 		}),
 	},
 	Properties: &vehicle_Properties,
+	Errors: []*runtime.Error{
+		ErrVehicleMoving,
+	},
 	XML: ` <interface name="org.kdbusgo.Vehicle1">
   <method name="SetDoor">
    <arg name="door" type="s" direction="in"/>

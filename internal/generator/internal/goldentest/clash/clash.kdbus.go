@@ -42,7 +42,7 @@ const (
 )
 
 // The Clash service's own errors. Handlers return them, or runtime.NewError with their name and a
-// message; clients recognize them with errors.Is.
+// message; clients recognize them with errors.Is and receive them with these codes.
 var (
 	ErrClashInterface = &runtime.Error{Code: runtime.Unknown, Name: Clash_Error_Interface}
 )
@@ -156,6 +156,9 @@ var Clash_ServiceDesc_ = runtime.ServiceDesc{
 		clash_Interface.Desc(func(srv any, ctx context.Context, req *ClashServer) (*ClashClient, error) {
 			return srv.(ClashServer_).Interface(ctx, req)
 		}),
+	},
+	Errors: []*runtime.Error{
+		ErrClashInterface,
 	},
 	XML: ` <interface name="org.kdbusgo.Test.Clash2">
   <method name="Get">

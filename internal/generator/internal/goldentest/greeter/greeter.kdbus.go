@@ -62,10 +62,10 @@ const (
 )
 
 // The Greeter service's own errors. Handlers return them, or runtime.NewError with their name and a
-// message; clients recognize them with errors.Is.
+// message; clients recognize them with errors.Is and receive them with these codes.
 var (
 	ErrGreeterNotReady = &runtime.Error{Code: runtime.Unknown, Name: Greeter_Error_NotReady}
-	ErrGreeterTooMany  = &runtime.Error{Code: runtime.Unknown, Name: Greeter_Error_TooMany}
+	ErrGreeterTooMany  = &runtime.Error{Code: runtime.ResourceExhausted, Name: Greeter_Error_TooMany}
 )
 
 // GreeterClient is the client API of the Greeter service.
@@ -391,6 +391,10 @@ var Greeter_ServiceDesc = runtime.ServiceDesc{
 		}),
 	},
 	Properties: &greeter_Properties,
+	Errors: []*runtime.Error{
+		ErrGreeterNotReady,
+		ErrGreeterTooMany,
+	},
 	XML: ` <interface name="example.greeter.v1.Greeter">
   <method name="SayHello">
    <arg name="name" type="s" direction="in"/>
