@@ -55,7 +55,7 @@ func TestCheckedInCodeIsRegenerated(t *testing.T) {
 		t.Fatal("buf generate produced no files")
 	}
 	// Every checked-in generated file must still have a source.
-	for _, pattern := range []string{"*/*/*.kdbus.go", "*/*/*.introspect.xml", "*/*/*.pb.go", "*/*/*/*.pb.go"} {
+	for _, pattern := range []string{"*/*/*.kdbus.go", "*/*/*.kdbus.codec.go", "*/*/*.introspect.xml", "*/*/*.pb.go", "*/*/*/*.pb.go"} {
 		var matches []string
 		for _, dir := range []string{"examples", "proto", "bench"} {
 			more, _ := filepath.Glob(filepath.Join(root, dir, pattern))

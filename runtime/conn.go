@@ -2,6 +2,9 @@
 // deadlines and cancellation, dispatch of incoming calls to registered servers, errors mapped
 // between status codes and D-Bus error names, interceptors, the caller's identity, the
 // standard interfaces (Introspectable, Peer, Properties) and bus name ownership.
+//
+// The codecs that generated code uses live in package kdbusimpl, which is for generated code
+// only; users need this package alone.
 package runtime
 
 import (
@@ -582,6 +585,7 @@ type Object struct {
 // NewObject returns the remote object for desc, at desc's bus name and path unless opts say
 // otherwise.
 func NewObject(conn *Conn, desc *ServiceDesc, opts ...ClientOption) *Object {
+	desc.registerErrors()
 	o := &Object{conn: conn, dest: desc.BusName, path: desc.Path, iface: desc.Interface}
 	for _, opt := range opts {
 		opt(o)

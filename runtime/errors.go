@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/wire"
@@ -154,7 +155,8 @@ func ErrorNameForCode(c Code) string {
 }
 
 // CodeForErrorName returns the code for a D-Bus error name: the mapping of the standard names,
-// the code of our own status names, and Unknown for anything else (service-defined errors).
+// the code of our own status names, the code a service declares for one of its own errors
+// (ServiceDesc.Errors, once the descriptor is used), and Unknown for anything else.
 func CodeForErrorName(name string) Code {
 	if c, ok := nameCodes[name]; ok {
 		return c
@@ -166,7 +168,24 @@ func CodeForErrorName(name string) Code {
 			}
 		}
 	}
+	if c, ok := serviceErrorCodes.Load(name); ok {
+		return c.(Code)
+	}
 	return Unknown
+}
+
+// serviceErrorCodes maps the D-Bus names of service-defined errors to the codes their services
+// declare. Descriptors add theirs when they are used (NewObject, Conn.Register); the first
+// code given for a name stays.
+var serviceErrorCodes sync.Map // string → Code
+
+// registerErrors makes CodeForErrorName map the names of d's errors to their codes.
+func (d *ServiceDesc) registerErrors() {
+	for _, e := range d.Errors {
+		if e != nil && e.Name != "" && e.Code != Unknown {
+			serviceErrorCodes.LoadOrStore(e.Name, e.Code)
+		}
+	}
 }
 
 // Error is a D-Bus error: a name, a message and the status code it maps to. Handlers return

@@ -6,20 +6,9 @@ import (
 	"strconv"
 	"sync/atomic"
 
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 )
-
-// Codec encodes and decodes one message type as D-Bus values: the fields of a request or
-// response, in order, as the method's arguments. Generated code provides one per message, with
-// plain encoder and decoder calls (no reflection).
-type Codec[T any] struct {
-	// Sig is the D-Bus signature of the encoded values.
-	Sig wire.Signature
-	// Encode appends m's values.
-	Encode func(e *wire.Encoder, m *T)
-	// Decode reads values into m; errors are reported by the decoder.
-	Decode func(d *wire.Decoder, m *T)
-}
 
 // MethodInfo names a method for interceptors and errors.
 type MethodInfo struct {
@@ -70,8 +59,8 @@ func (m *MethodInfo) FullName() string { return m.Interface + "." + m.Member }
 type UnaryMethod[Req, Resp any] struct {
 	Interface string
 	Name      string
-	In        Codec[Req]
-	Out       Codec[Resp]
+	In        kdbusimpl.Codec[Req]
+	Out       kdbusimpl.Codec[Resp]
 	// NoReply sends calls with NO_REPLY_EXPECTED and returns without waiting.
 	NoReply bool
 
@@ -251,6 +240,10 @@ type ServiceDesc struct {
 	Properties PropertySet
 	// XML is the <interface> element, as introspect.Interface.XML writes it.
 	XML string
+	// Errors are the service's own errors, each with its D-Bus name and the code the service
+	// declares for it. Once the descriptor is used (NewObject, Conn.Register), CodeForErrorName
+	// maps those names to those codes, so clients receive them with their codes.
+	Errors []*Error
 }
 
 func (d *ServiceDesc) method(member string) *MethodDesc {

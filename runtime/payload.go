@@ -2,17 +2,15 @@ package runtime
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"sync"
 
-	"github.com/kdbus-go/kdbus/transport/memfd"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
 // Large payloads. A bytes field marked [(kdbus.v1.field) = { memfd: true }] travels as a
-// sealed memfd (D-Bus type h) instead of inline bytes. Generated codecs call AppendMemfd and
-// DecodeMemfd; the functions below manage the lifetime of what a receiver maps.
+// sealed memfd (D-Bus type h) instead of inline bytes. Generated codecs encode and decode
+// them; the functions below manage the lifetime of what a receiver maps.
 //
 // Sending: bytes that are exactly the contents of a memfd.Writer (memfd.New) are sealed in
 // place and their descriptor travels: no copy at all. From then on the slice is read-only:
@@ -30,9 +28,6 @@ import (
 //
 // Reading a released payload's bytes faults; keep a copy (bytes.Clone) to outlive it.
 
-// memfdName names the memfds made for payloads that were not in one already.
-const memfdName = "kdbus-payload"
-
 // maxMessageFDs is the number of descriptors a message may carry on a bus with the usual
 // limits: dbus-daemon's and kdbusd's max_message_unix_fds is 16, and a bus disconnects a
 // client that sends more.
@@ -45,61 +40,6 @@ func checkFDs(e *wire.Encoder, what string) error {
 		return Errorf(ResourceExhausted, "%s carries %d file descriptors (memfd payloads); buses accept at most %d in one message and disconnect senders of more: send fewer payloads per call, or join small ones into one", what, n, maxMessageFDs)
 	}
 	return nil
-}
-
-// emptyMemfd is the sealed memfd of size zero that every empty payload shares: it never
-// changes, so one descriptor serves the whole process and a message spends one descriptor on
-// all its empty payloads.
-var emptyMemfd = sync.OnceValues(func() (*memfd.File, error) { return memfd.Create(memfdName+"-empty", nil) })
-
-// AppendMemfd encodes b as a sealed memfd (h). Generated code calls it.
-func AppendMemfd(e *wire.Encoder, b []byte) {
-	if e.Err() != nil {
-		return
-	}
-	if len(b) == 0 {
-		f, err := emptyMemfd()
-		if err != nil {
-			e.SetErr(err)
-			return
-		}
-		e.PayloadFD(f.Fd())
-		return
-	}
-	if w := memfd.Lookup(b); w != nil {
-		if err := w.SealInPlace(); err != nil {
-			e.SetErr(err)
-			return
-		}
-		e.PayloadFD(w.Fd())
-		return
-	}
-	f, err := memfd.Create(memfdName, b)
-	if err != nil {
-		e.SetErr(err)
-		return
-	}
-	e.PayloadFD(f.Fd())
-	e.AfterSend(func() { f.Close() })
-}
-
-// DecodeMemfd decodes an h value holding a sealed memfd and returns its contents, mapped
-// read-only; the mapping is held by d for the caller to release. Generated code calls it.
-func DecodeMemfd(d *wire.Decoder) []byte {
-	fd := d.FD()
-	if d.Err() != nil {
-		return nil
-	}
-	m, err := memfd.MapReadOnly(fd)
-	if err != nil {
-		d.SetErr(fmt.Errorf("a memfd payload was refused: %w", err))
-		return nil
-	}
-	d.Hold(m)
-	if b := m.Bytes(); b != nil {
-		return b
-	}
-	return []byte{} // empty, yet present: an optional field was set
 }
 
 // payloadScope holds what decoding a handler's request mapped.

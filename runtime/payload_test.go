@@ -13,6 +13,7 @@ import (
 	"github.com/kdbus-go/kdbus/internal/bustest"
 	"github.com/kdbus-go/kdbus/internal/dbustest"
 	"github.com/kdbus-go/kdbus/introspect"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/transport/memfd"
 	"github.com/kdbus-go/kdbus/wire"
 	"golang.org/x/sys/unix"
@@ -26,10 +27,10 @@ type blobMsg struct {
 	N    int64
 }
 
-var blobCodec = Codec[blobMsg]{
+var blobCodec = kdbusimpl.Codec[blobMsg]{
 	Sig:    "hx",
-	Encode: func(e *wire.Encoder, m *blobMsg) { AppendMemfd(e, m.Data); e.Int64(m.N) },
-	Decode: func(d *wire.Decoder, m *blobMsg) { m.Data = DecodeMemfd(d); m.N = d.Int64() },
+	Encode: func(e *wire.Encoder, m *blobMsg) { kdbusimpl.AppendMemfd(e, m.Data); e.Int64(m.N) },
+	Decode: func(d *wire.Decoder, m *blobMsg) { m.Data = kdbusimpl.DecodeMemfd(d); m.N = d.Int64() },
 }
 
 const blobIface = "org.kdbusgo.Blob"

@@ -14,6 +14,7 @@ import (
 	"github.com/kdbus-go/kdbus/internal/bustest"
 	"github.com/kdbus-go/kdbus/internal/dbustest"
 	"github.com/kdbus-go/kdbus/introspect"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -25,7 +26,7 @@ type echoMsg struct {
 	N    int32
 }
 
-var echoCodec = Codec[echoMsg]{
+var echoCodec = kdbusimpl.Codec[echoMsg]{
 	Sig:    "si",
 	Encode: func(e *wire.Encoder, m *echoMsg) { e.String(m.Text); e.Int32(m.N) },
 	Decode: func(d *wire.Decoder, m *echoMsg) { m.Text = d.String(); m.N = d.Int32() },
@@ -36,7 +37,7 @@ const testIface = "org.kdbusgo.Test"
 var (
 	echoMethod = UnaryMethod[echoMsg, echoMsg]{Interface: testIface, Name: "Echo", In: echoCodec, Out: echoCodec}
 	failMethod = UnaryMethod[echoMsg, echoMsg]{Interface: testIface, Name: "Fail", In: echoCodec, Out: echoCodec}
-	oneWay     = UnaryMethod[echoMsg, echoMsg]{Interface: testIface, Name: "Note", In: echoCodec, Out: Codec[echoMsg]{Encode: func(*wire.Encoder, *echoMsg) {}, Decode: func(*wire.Decoder, *echoMsg) {}}, NoReply: true}
+	oneWay     = UnaryMethod[echoMsg, echoMsg]{Interface: testIface, Name: "Note", In: echoCodec, Out: kdbusimpl.Codec[echoMsg]{Encode: func(*wire.Encoder, *echoMsg) {}, Decode: func(*wire.Decoder, *echoMsg) {}}, NoReply: true}
 )
 
 type testServer interface {

@@ -58,6 +58,7 @@ func (c *Conn) Register(desc *ServiceDesc, impl any, opts ...RegisterOption) err
 	if err := desc.check(); err != nil {
 		return err
 	}
+	desc.registerErrors()
 	r := registration{path: desc.Path}
 	for _, opt := range opts {
 		opt(&r)

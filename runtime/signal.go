@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/kdbus-go/kdbus/match"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -15,7 +16,7 @@ import (
 type SignalType[T any] struct {
 	Interface string
 	Name      string
-	Args      Codec[T]
+	Args      kdbusimpl.Codec[T]
 
 	infoCache atomic.Pointer[MethodInfo]
 }

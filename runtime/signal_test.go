@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdbus-go/kdbus/internal/bustest"
 	"github.com/kdbus-go/kdbus/internal/dbustest"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -25,7 +26,7 @@ var sigDesc = ServiceDesc{Interface: "org.kdbusgo.SignalTest", Path: "/org/kdbus
 var eventSignal = SignalType[event]{
 	Interface: sigDesc.Interface,
 	Name:      "Event",
-	Args: Codec[event]{
+	Args: kdbusimpl.Codec[event]{
 		Sig: "sogi",
 		Encode: func(e *wire.Encoder, m *event) {
 			e.String(m.Name)

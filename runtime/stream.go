@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -105,10 +106,10 @@ type StreamMethod[Req, Resp any] struct {
 	Interface, Name string
 	// In encodes the caller's messages: the request of a server-streaming rpc, or every frame
 	// the caller sends.
-	In Codec[Req]
+	In kdbusimpl.Codec[Req]
 	// Out encodes the server's messages: every frame it sends, or the response of a
 	// client-streaming rpc.
-	Out Codec[Resp]
+	Out kdbusimpl.Codec[Resp]
 	// ClientStreams and ServerStreams say which sides stream.
 	ClientStreams, ServerStreams bool
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/kdbus-go/kdbus/internal/bustest"
 	"github.com/kdbus-go/kdbus/internal/dbustest"
 	"github.com/kdbus-go/kdbus/introspect"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/transport/memfd"
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -25,10 +26,18 @@ type pairMsg struct {
 	N    int64
 }
 
-var pairCodec = Codec[pairMsg]{
-	Sig:    "hhx",
-	Encode: func(e *wire.Encoder, m *pairMsg) { AppendMemfd(e, m.A); AppendMemfd(e, m.B); e.Int64(m.N) },
-	Decode: func(d *wire.Decoder, m *pairMsg) { m.A = DecodeMemfd(d); m.B = DecodeMemfd(d); m.N = d.Int64() },
+var pairCodec = kdbusimpl.Codec[pairMsg]{
+	Sig: "hhx",
+	Encode: func(e *wire.Encoder, m *pairMsg) {
+		kdbusimpl.AppendMemfd(e, m.A)
+		kdbusimpl.AppendMemfd(e, m.B)
+		e.Int64(m.N)
+	},
+	Decode: func(d *wire.Decoder, m *pairMsg) {
+		m.A = kdbusimpl.DecodeMemfd(d)
+		m.B = kdbusimpl.DecodeMemfd(d)
+		m.N = d.Int64()
+	},
 }
 
 const pairIface = "org.kdbusgo.PairStream"
@@ -92,7 +101,9 @@ func TestStreamMemfdFrames(t *testing.T) {
 	bustest.Each(t, dbustest.Config{}, func(t *testing.T, d *bustest.Bus) {
 		const frames = 40 // 80 descriptors: batches must split to stay within a bus's 16
 		const size = 3 * 4096
-		if _, err := emptyMemfd(); err != nil { // the shared empty payload stays open
+		var pre wire.Encoder // opens the shared empty payload, which stays open
+		kdbusimpl.AppendMemfd(&pre, nil)
+		if err := pre.Err(); err != nil {
 			t.Fatal(err)
 		}
 		type seen struct {
@@ -300,9 +311,9 @@ func TestStreamFrameTooManyFDs(t *testing.T) {
 		t.Fatal(err)
 	}
 	many := StreamMethod[[][]byte, pairMsg]{Interface: pairIface, Name: "Chat", ClientStreams: true, ServerStreams: true,
-		In: Codec[[][]byte]{Sig: "hhx", Encode: func(e *wire.Encoder, m *[][]byte) {
+		In: kdbusimpl.Codec[[][]byte]{Sig: "hhx", Encode: func(e *wire.Encoder, m *[][]byte) {
 			for _, b := range *m {
-				AppendMemfd(e, b)
+				kdbusimpl.AppendMemfd(e, b)
 			}
 		}},
 		Out: pairCodec}

@@ -12,6 +12,7 @@ import (
 	"github.com/kdbus-go/kdbus/internal/bustest"
 	"github.com/kdbus-go/kdbus/internal/dbustest"
 	"github.com/kdbus-go/kdbus/introspect"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -22,7 +23,7 @@ type frameMsg struct {
 	Data []byte
 }
 
-var frameCodec = Codec[frameMsg]{
+var frameCodec = kdbusimpl.Codec[frameMsg]{
 	Sig: "uay",
 	Encode: func(e *wire.Encoder, m *frameMsg) {
 		e.Uint32(m.Seq)
@@ -36,7 +37,7 @@ var frameCodec = Codec[frameMsg]{
 
 type emptyMsg struct{}
 
-var emptyStreamCodec = Codec[emptyMsg]{Encode: func(*wire.Encoder, *emptyMsg) {}, Decode: func(*wire.Decoder, *emptyMsg) {}}
+var emptyStreamCodec = kdbusimpl.Codec[emptyMsg]{Encode: func(*wire.Encoder, *emptyMsg) {}, Decode: func(*wire.Decoder, *emptyMsg) {}}
 
 const streamIface = "org.kdbusgo.StreamTest"
 

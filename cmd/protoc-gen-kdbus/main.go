@@ -1,6 +1,7 @@
 // Command protoc-gen-kdbus is a protoc and buf plugin that generates, for each .proto file with
-// services, Go clients and servers that speak D-Bus (<stem>.kdbus.go, beside protoc-gen-go's
-// output) and the D-Bus introspection XML of each service (<stem>.<Service>.introspect.xml).
+// services, Go clients and servers that speak D-Bus (<stem>.kdbus.go and its codecs in
+// <stem>.kdbus.codec.go, beside protoc-gen-go's output) and the D-Bus introspection XML of each
+// service (<stem>.<Service>.introspect.xml).
 //
 //	protoc --go_out=. --kdbus_out=. --go_opt=paths=source_relative --kdbus_opt=paths=source_relative greeter.proto
 //

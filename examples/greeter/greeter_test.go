@@ -79,6 +79,9 @@ func TestGeneratedClientAndServer(t *testing.T) {
 			if !errors.Is(err, greeterv1.ErrGreeterNoName) || !strings.Contains(err.Error(), "tell me your name") {
 				t.Fatalf("SayHello without a name: %v, want the NoName error", err)
 			}
+			if runtime.CodeOf(err) != runtime.InvalidArgument {
+				t.Fatalf("SayHello without a name: code %v, want InvalidArgument, the code greeter.proto declares", runtime.CodeOf(err))
+			}
 			_, err = c.Describe(ctx, &greeterv1.DescribeRequest{})
 			if runtime.CodeOf(err) != runtime.InvalidArgument {
 				t.Fatalf("Describe without a person: %v, want InvalidArgument", err)

@@ -90,7 +90,26 @@ func badCases() []badCase {
 			return pos(src, "option (kdbus.v1.service).errors") + `: bad\.v1\.Svc: option errors: "Not\.Ready" is not a D-Bus name element; hint: name each error .*`
 		},
 		func(src string) string {
-			return pos(src, "option (kdbus.v1.service).errors = \"Twice\";\n  rpc") + `: bad\.v1\.Svc: option errors: "Twice" is listed twice; hint: list each error once`
+			return pos(src, "option (kdbus.v1.service).errors = \"Twice\";\n  rpc") + `: bad\.v1\.Svc: option errors: "Twice" is listed twice; hint: list each error once, in errors or in error`
+		})
+
+	codes := badHeader + `service Svc {
+  option (kdbus.v1.service).errors = "Both";
+  option (kdbus.v1.service).error = { name: "Both" code: CODE_NOT_FOUND };
+  option (kdbus.v1.service).error = { name: "Odd" code: 99 };
+  option (kdbus.v1.service).error = { name: "Bad.Name" code: CODE_ABORTED };
+  rpc Get(google.protobuf.Empty) returns (google.protobuf.Empty);
+}
+`
+	add("error codes", codes,
+		func(src string) string {
+			return pos(src, "option (kdbus.v1.service).error = { name: \"Both\"") + `: bad\.v1\.Svc: option error: "Both" is listed twice; hint: list each error once, in errors or in error`
+		},
+		func(src string) string {
+			return pos(src, "option (kdbus.v1.service).error = { name: \"Odd\"") + `: bad\.v1\.Svc: option error: "Odd" has code 99, which is not a status code; hint: use one of the kdbus\.v1\.Code values, such as CODE_INVALID_ARGUMENT`
+		},
+		func(src string) string {
+			return pos(src, "option (kdbus.v1.service).error = { name: \"Bad") + `: bad\.v1\.Svc: option error: "Bad\.Name" is not a D-Bus name element; hint: name each error .*`
 		})
 
 	members := badHeader + `service Svc {

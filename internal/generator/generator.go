@@ -1,8 +1,9 @@
 // Package generator is protoc-gen-kdbus: it turns the services of .proto files into Go clients
 // and servers that speak D-Bus through package runtime, and into D-Bus introspection XML.
 //
-// For each .proto file with services (or with constants and field defaults) it writes <stem>.kdbus.go, in the Go package of
-// protoc-gen-go's output, and for each service <stem>.<Service>.introspect.xml. The mapping
+// For each .proto file with services (or with constants and field defaults) it writes
+// <stem>.kdbus.go, in the Go package of protoc-gen-go's output, <stem>.kdbus.codec.go with the
+// file's codecs when it has any, and for each service <stem>.<Service>.introspect.xml. The mapping
 // from protobuf to D-Bus types is described in docs/mapping.md; this package implements it.
 // Where D-Bus's limits leave a message no typed form, it carries the message serialized and
 // warns (fallback.go); what cannot be generated at all (invalid options, clashing names) it

@@ -27,7 +27,7 @@ func TestGoldenPackagesUpToDate(t *testing.T) {
 				}
 			}
 			files = append(files, generateGo(t, req).File...)
-			compareFiles(t, goldentestDir, name, files, ".kdbus.go", ".pb.go")
+			compareFiles(t, goldentestDir, name, files, ".kdbus.go", ".kdbus.codec.go", ".pb.go")
 		})
 	}
 }

@@ -80,7 +80,7 @@ type unit struct {
 
 // wktInfo describes how a well-known type travels.
 type wktInfo struct {
-	name string // the suffix of the runtime's functions: runtime.Encode<name>, Decode<name>, <name>Codec
+	name string // the suffix of kdbusimpl's functions: kdbusimpl.Encode<name>, Decode<name>, <name>Codec
 	sig  string
 	// nesting of the value as a field
 	arrays, structs, total int

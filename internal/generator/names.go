@@ -109,9 +109,10 @@ type serviceNames struct {
 	props, newProps, propsVar string
 	propConsts                map[*protogen.Field]string
 
-	// export is the ExportFooServer function; consts name the service's constants.
-	export string
-	consts map[string]string
+	// export is the ExportFooServer function, unsafe the UnsafeFooServer interface; consts
+	// name the service's constants.
+	export, unsafe string
+	consts         map[string]string
 }
 
 // serviceDecls are what a service declares beyond its methods, as far as naming needs.
@@ -197,6 +198,7 @@ func (n *namer) allocService(s *protogen.Service, decls serviceDecls) *serviceNa
 		}
 	}
 	sn.export = n.alloc("Export" + g + "Server")
+	sn.unsafe = n.alloc("Unsafe" + g + "Server")
 	sn.consts = map[string]string{}
 	for _, c := range serviceOptions(s).GetConstants() {
 		if isGoIdentPart(c.GetName()) && sn.consts[c.GetName()] == "" {

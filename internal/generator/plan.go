@@ -56,7 +56,7 @@ type filePlan struct {
 // topCodec is the codec of a message as a whole request or response.
 type topCodec struct {
 	msg     *protogen.Message
-	runtime string // the runtime's codec variable for Empty and the well-known types
+	runtime string // the kdbusimpl codec variable for Empty and the well-known types
 	whole   bool   // the fallback carries the message as one serialized argument (fallback.go)
 	info    *info  // the message's units otherwise
 	varName string // the generated codec variable
@@ -68,7 +68,8 @@ type servicePlan struct {
 	svc              *protogen.Service
 	names            *serviceNames
 	iface, path, bus string
-	errors           []string // service-defined error names (the last element)
+	errors           []string                // service-defined error names (the last element)
+	errCodes         map[string]kdbusv1.Code // the codes of errors listed with one
 	methods          []*methodPlan
 	signals          []*signalPlan
 	props            *propsPlan // nil without properties
@@ -185,22 +186,40 @@ func (g *generator) planService(p *filePlan, s *protogen.Service) *servicePlan {
 	}
 
 	seenErr := map[string]bool{}
-	for i, e := range opts.GetErrors() {
-		errPath := optPath(4, int32(i))
+	addError := func(e, opt string, errPath protoreflect.SourcePath) bool {
 		switch {
 		case !isGoIdentPart(e):
-			g.diags.addAt(s.Desc, errPath, fmt.Sprintf("option errors: %q is not a D-Bus name element", e),
+			g.diags.addAt(s.Desc, errPath, fmt.Sprintf("option %s: %q is not a D-Bus name element", opt, e),
 				"name each error with letters, digits and underscores, not starting with a digit, such as NotReady; the interface name and \".Error.\" are prepended")
 		case seenErr[e]:
-			g.diags.addAt(s.Desc, errPath, fmt.Sprintf("option errors: %q is listed twice", e), "list each error once")
+			g.diags.addAt(s.Desc, errPath, fmt.Sprintf("option %s: %q is listed twice", opt, e), "list each error once, in errors or in error")
 		default:
 			seenErr[e] = true
 			if sp.iface != "" {
 				if err := wire.ValidateErrorName(sp.iface + ".Error." + e); err != nil {
-					g.diags.addAt(s.Desc, errPath, fmt.Sprintf("option errors: %v", err), "use a shorter error or interface name")
+					g.diags.addAt(s.Desc, errPath, fmt.Sprintf("option %s: %v", opt, err), "use a shorter error or interface name")
 				}
 			}
 			sp.errors = append(sp.errors, e)
+			return true
+		}
+		return false
+	}
+	for i, e := range opts.GetErrors() {
+		addError(e, "errors", optPath(4, int32(i)))
+	}
+	for i, se := range opts.GetError() {
+		errPath := optPath(8, int32(i))
+		if _, ok := kdbusv1.Code_name[int32(se.GetCode())]; !ok {
+			g.diags.addAt(s.Desc, errPath, fmt.Sprintf("option error: %q has code %d, which is not a status code", se.GetName(), se.GetCode()),
+				"use one of the kdbus.v1.Code values, such as CODE_INVALID_ARGUMENT")
+			continue
+		}
+		if addError(se.GetName(), "error", errPath) {
+			if sp.errCodes == nil {
+				sp.errCodes = map[string]kdbusv1.Code{}
+			}
+			sp.errCodes[se.GetName()] = se.GetCode()
 		}
 	}
 

@@ -122,8 +122,12 @@ func TestGoldenRandomProtos(t *testing.T) {
 			continue
 		}
 		ok++
-		if len(resp.File) != 2 {
-			t.Errorf("seed %d: %d files", seed, len(resp.File))
+		var names []string
+		for _, f := range resp.File {
+			names = append(names, f.GetName())
+		}
+		if got := strings.Join(names, ","); got != "rnd.kdbus.go,rnd.kdbus.codec.go,rnd.S.introspect.xml" && got != "rnd.kdbus.go,rnd.S.introspect.xml" {
+			t.Errorf("seed %d: files %s", seed, got)
 		}
 		fallback := warnings != ""
 		if fallback {

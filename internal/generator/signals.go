@@ -2,6 +2,7 @@ package generator
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/kdbus-go/kdbus/introspect"
@@ -70,13 +71,22 @@ func (m *model) resolveMessage(s *protogen.Service, name string) *protogen.Messa
 	return m.messages[protoreflect.FullName(name)]
 }
 
+// errorNames returns the names of a service's own errors: those of errors, then those of error.
+func errorNames(opts *kdbusv1.ServiceOptions) []string {
+	names := slices.Clone(opts.GetErrors())
+	for _, se := range opts.GetError() {
+		names = append(names, se.GetName())
+	}
+	return names
+}
+
 // serviceDecls resolves what s declares, for naming. Unresolvable names are left out here and
 // reported when the service is planned.
 func (g *generator) serviceDecls(s *protogen.Service) serviceDecls {
 	opts := serviceOptions(s)
 	m := g.fileModel(g.gen.FilesByPath[s.Desc.ParentFile().Path()])
 	d := serviceDecls{
-		errors:       opts.GetErrors(),
+		errors:       errorNames(opts),
 		filterable:   m.filterableFields,
 		propFields:   propertyFields,
 		propertyName: propertyName,

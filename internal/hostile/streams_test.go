@@ -19,6 +19,7 @@ import (
 	"github.com/kdbus-go/kdbus/internal/dbustest"
 	"github.com/kdbus-go/kdbus/introspect"
 	"github.com/kdbus-go/kdbus/runtime"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/transport/classic"
 	"github.com/kdbus-go/kdbus/transport/native"
 	"github.com/kdbus-go/kdbus/wire"
@@ -47,14 +48,14 @@ type none struct{}
 type heapSize struct{ N uint64 }
 
 var (
-	blobCodec = runtime.Codec[blob]{Sig: "ay",
+	blobCodec = kdbusimpl.Codec[blob]{Sig: "ay",
 		Encode: func(e *wire.Encoder, m *blob) { e.ByteArray(m.B) },
 		Decode: func(d *wire.Decoder, m *blob) { m.B = bytes.Clone(d.ByteArray()) }}
-	sizeCodec = runtime.Codec[frameSize]{Sig: "u",
+	sizeCodec = kdbusimpl.Codec[frameSize]{Sig: "u",
 		Encode: func(e *wire.Encoder, m *frameSize) { e.Uint32(m.N) },
 		Decode: func(d *wire.Decoder, m *frameSize) { m.N = d.Uint32() }}
-	noneCodec = runtime.Codec[none]{Encode: func(*wire.Encoder, *none) {}, Decode: func(*wire.Decoder, *none) {}}
-	heapCodec = runtime.Codec[heapSize]{Sig: "t",
+	noneCodec = kdbusimpl.Codec[none]{Encode: func(*wire.Encoder, *none) {}, Decode: func(*wire.Decoder, *none) {}}
+	heapCodec = kdbusimpl.Codec[heapSize]{Sig: "t",
 		Encode: func(e *wire.Encoder, m *heapSize) { e.Uint64(m.N) },
 		Decode: func(d *wire.Decoder, m *heapSize) { m.N = d.Uint64() }}
 

@@ -471,11 +471,13 @@ const file_greeter_greeter_proto_rawDesc = "" +
 	"\x10MOOD_UNSPECIFIED\x10\x00\x12\x0e\n" +
 	"\n" +
 	"MOOD_HAPPY\x10\x01\x12\x0f\n" +
-	"\vMOOD_GRUMPY\x10\x022\x92\x02\n" +
+	"\vMOOD_GRUMPY\x10\x022\x96\x02\n" +
 	"\aGreeter\x12L\n" +
 	"\bSayHello\x12 .example.greeter.v1.HelloRequest\x1a\x1e.example.greeter.v1.HelloReply\x12C\n" +
 	"\x03Add\x12\x1e.example.greeter.v1.AddRequest\x1a\x1c.example.greeter.v1.AddReply\x12R\n" +
-	"\bDescribe\x12#.example.greeter.v1.DescribeRequest\x1a!.example.greeter.v1.DescribeReply\x1a \x92\xa1\x19\x1c\x1a\x12example.greeter.v1\"\x06NoNameB@Z>github.com/kdbus-go/kdbus/examples/greeter/greeterv1;greeterv1b\x06proto3"
+	"\bDescribe\x12#.example.greeter.v1.DescribeRequest\x1a!.example.greeter.v1.DescribeReply\x1a$\x92\xa1\x19 \x1a\x12example.greeter.v1B\n" +
+	"\n" +
+	"\x06NoName\x10\x03B@Z>github.com/kdbus-go/kdbus/examples/greeter/greeterv1;greeterv1b\x06proto3"
 
 var (
 	file_greeter_greeter_proto_rawDescOnce sync.Once

@@ -9,6 +9,7 @@
 //       interface: "org.example.Vehicle1"
 //       bus_name: "org.example.Vehicle1"
 //       errors: ["NotReady"]
+//       error { name: "Moving" code: CODE_FAILED_PRECONDITION }
 //       signals: ["DoorChanged"]   // a message per signal: its fields are the arguments
 //       properties: "VehicleState" // one message: each field is a property
 //     };
@@ -52,6 +53,100 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+// The status codes a service-defined error can carry: those of package runtime, with gRPC's
+// meaning and numbering (OK, which is no error, is left out).
+type Code int32
+
+const (
+	// Unknown, as CODE_UNKNOWN.
+	Code_CODE_UNSPECIFIED         Code = 0
+	Code_CODE_CANCELED            Code = 1
+	Code_CODE_UNKNOWN             Code = 2
+	Code_CODE_INVALID_ARGUMENT    Code = 3
+	Code_CODE_DEADLINE_EXCEEDED   Code = 4
+	Code_CODE_NOT_FOUND           Code = 5
+	Code_CODE_ALREADY_EXISTS      Code = 6
+	Code_CODE_PERMISSION_DENIED   Code = 7
+	Code_CODE_RESOURCE_EXHAUSTED  Code = 8
+	Code_CODE_FAILED_PRECONDITION Code = 9
+	Code_CODE_ABORTED             Code = 10
+	Code_CODE_OUT_OF_RANGE        Code = 11
+	Code_CODE_UNIMPLEMENTED       Code = 12
+	Code_CODE_INTERNAL            Code = 13
+	Code_CODE_UNAVAILABLE         Code = 14
+	Code_CODE_DATA_LOSS           Code = 15
+	Code_CODE_UNAUTHENTICATED     Code = 16
+)
+
+// Enum value maps for Code.
+var (
+	Code_name = map[int32]string{
+		0:  "CODE_UNSPECIFIED",
+		1:  "CODE_CANCELED",
+		2:  "CODE_UNKNOWN",
+		3:  "CODE_INVALID_ARGUMENT",
+		4:  "CODE_DEADLINE_EXCEEDED",
+		5:  "CODE_NOT_FOUND",
+		6:  "CODE_ALREADY_EXISTS",
+		7:  "CODE_PERMISSION_DENIED",
+		8:  "CODE_RESOURCE_EXHAUSTED",
+		9:  "CODE_FAILED_PRECONDITION",
+		10: "CODE_ABORTED",
+		11: "CODE_OUT_OF_RANGE",
+		12: "CODE_UNIMPLEMENTED",
+		13: "CODE_INTERNAL",
+		14: "CODE_UNAVAILABLE",
+		15: "CODE_DATA_LOSS",
+		16: "CODE_UNAUTHENTICATED",
+	}
+	Code_value = map[string]int32{
+		"CODE_UNSPECIFIED":         0,
+		"CODE_CANCELED":            1,
+		"CODE_UNKNOWN":             2,
+		"CODE_INVALID_ARGUMENT":    3,
+		"CODE_DEADLINE_EXCEEDED":   4,
+		"CODE_NOT_FOUND":           5,
+		"CODE_ALREADY_EXISTS":      6,
+		"CODE_PERMISSION_DENIED":   7,
+		"CODE_RESOURCE_EXHAUSTED":  8,
+		"CODE_FAILED_PRECONDITION": 9,
+		"CODE_ABORTED":             10,
+		"CODE_OUT_OF_RANGE":        11,
+		"CODE_UNIMPLEMENTED":       12,
+		"CODE_INTERNAL":            13,
+		"CODE_UNAVAILABLE":         14,
+		"CODE_DATA_LOSS":           15,
+		"CODE_UNAUTHENTICATED":     16,
+	}
+)
+
+func (x Code) Enum() *Code {
+	p := new(Code)
+	*p = x
+	return p
+}
+
+func (x Code) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (Code) Descriptor() protoreflect.EnumDescriptor {
+	return file_kdbus_v1_options_proto_enumTypes[0].Descriptor()
+}
+
+func (Code) Type() protoreflect.EnumType {
+	return &file_kdbus_v1_options_proto_enumTypes[0]
+}
+
+func (x Code) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use Code.Descriptor instead.
+func (Code) EnumDescriptor() ([]byte, []int) {
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{0}
+}
+
 // How a property may be accessed over D-Bus.
 type PropertyAccess int32
 
@@ -90,11 +185,11 @@ func (x PropertyAccess) String() string {
 }
 
 func (PropertyAccess) Descriptor() protoreflect.EnumDescriptor {
-	return file_kdbus_v1_options_proto_enumTypes[0].Descriptor()
+	return file_kdbus_v1_options_proto_enumTypes[1].Descriptor()
 }
 
 func (PropertyAccess) Type() protoreflect.EnumType {
-	return &file_kdbus_v1_options_proto_enumTypes[0]
+	return &file_kdbus_v1_options_proto_enumTypes[1]
 }
 
 func (x PropertyAccess) Number() protoreflect.EnumNumber {
@@ -103,7 +198,7 @@ func (x PropertyAccess) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PropertyAccess.Descriptor instead.
 func (PropertyAccess) EnumDescriptor() ([]byte, []int) {
-	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{0}
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{1}
 }
 
 // What a property's owner announces when the property changes, as the annotation
@@ -153,11 +248,11 @@ func (x PropertyChange) String() string {
 }
 
 func (PropertyChange) Descriptor() protoreflect.EnumDescriptor {
-	return file_kdbus_v1_options_proto_enumTypes[1].Descriptor()
+	return file_kdbus_v1_options_proto_enumTypes[2].Descriptor()
 }
 
 func (PropertyChange) Type() protoreflect.EnumType {
-	return &file_kdbus_v1_options_proto_enumTypes[1]
+	return &file_kdbus_v1_options_proto_enumTypes[2]
 }
 
 func (x PropertyChange) Number() protoreflect.EnumNumber {
@@ -166,7 +261,7 @@ func (x PropertyChange) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use PropertyChange.Descriptor instead.
 func (PropertyChange) EnumDescriptor() ([]byte, []int) {
-	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{1}
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{2}
 }
 
 // The D-Bus type a string field travels as.
@@ -206,11 +301,11 @@ func (x StringType) String() string {
 }
 
 func (StringType) Descriptor() protoreflect.EnumDescriptor {
-	return file_kdbus_v1_options_proto_enumTypes[2].Descriptor()
+	return file_kdbus_v1_options_proto_enumTypes[3].Descriptor()
 }
 
 func (StringType) Type() protoreflect.EnumType {
-	return &file_kdbus_v1_options_proto_enumTypes[2]
+	return &file_kdbus_v1_options_proto_enumTypes[3]
 }
 
 func (x StringType) Number() protoreflect.EnumNumber {
@@ -219,7 +314,7 @@ func (x StringType) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use StringType.Descriptor instead.
 func (StringType) EnumDescriptor() ([]byte, []int) {
-	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{2}
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{3}
 }
 
 // Service-level options.
@@ -235,7 +330,8 @@ type ServiceOptions struct {
 	// client must be given a destination.
 	BusName string `protobuf:"bytes,3,opt,name=bus_name,json=busName,proto3" json:"bus_name,omitempty"`
 	// Service-defined errors: each name N becomes the D-Bus error "<interface>.Error.N" and a
-	// generated constant, so that clients can tell them apart.
+	// generated constant, so that clients can tell them apart. Their status code is Unknown;
+	// list an error under error instead to give it a code.
 	Errors []string `protobuf:"bytes,4,rep,name=errors,proto3" json:"errors,omitempty"`
 	// Signals the service emits: the names of messages, each the name of a message in the
 	// same package (or a fully qualified name), whose fields are the signal's arguments in
@@ -249,7 +345,15 @@ type ServiceOptions struct {
 	Properties string `protobuf:"bytes,6,opt,name=properties,proto3" json:"properties,omitempty"`
 	// Named constants that belong to the service, generated as Go constants
 	// "<Service>_<name>". aidl2proto keeps an AIDL interface's constants here.
-	Constants     []*Constant `protobuf:"bytes,7,rep,name=constants,proto3" json:"constants,omitempty"`
+	Constants []*Constant `protobuf:"bytes,7,rep,name=constants,proto3" json:"constants,omitempty"`
+	// Service-defined errors with the status code each carries, one entry per error:
+	//
+	//	error { name: "NoName" code: CODE_INVALID_ARGUMENT }
+	//
+	// The name becomes the D-Bus error "<interface>.Error.<name>" as in errors (a name is
+	// listed in one of the two, once). The generated error carries the code, and clients map
+	// the D-Bus error name to it.
+	Error         []*ServiceError `protobuf:"bytes,8,rep,name=error,proto3" json:"error,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -333,6 +437,68 @@ func (x *ServiceOptions) GetConstants() []*Constant {
 	return nil
 }
 
+func (x *ServiceOptions) GetError() []*ServiceError {
+	if x != nil {
+		return x.Error
+	}
+	return nil
+}
+
+// A service-defined error and its status code.
+type ServiceError struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The error's name, one D-Bus name element such as "NoName".
+	Name string `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	// The status code the error carries. Unspecified: Unknown.
+	Code          Code `protobuf:"varint,2,opt,name=code,proto3,enum=kdbus.v1.Code" json:"code,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ServiceError) Reset() {
+	*x = ServiceError{}
+	mi := &file_kdbus_v1_options_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ServiceError) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ServiceError) ProtoMessage() {}
+
+func (x *ServiceError) ProtoReflect() protoreflect.Message {
+	mi := &file_kdbus_v1_options_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ServiceError.ProtoReflect.Descriptor instead.
+func (*ServiceError) Descriptor() ([]byte, []int) {
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ServiceError) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ServiceError) GetCode() Code {
+	if x != nil {
+		return x.Code
+	}
+	return Code_CODE_UNSPECIFIED
+}
+
 // Message-level options.
 type MessageOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
@@ -345,7 +511,7 @@ type MessageOptions struct {
 
 func (x *MessageOptions) Reset() {
 	*x = MessageOptions{}
-	mi := &file_kdbus_v1_options_proto_msgTypes[1]
+	mi := &file_kdbus_v1_options_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -357,7 +523,7 @@ func (x *MessageOptions) String() string {
 func (*MessageOptions) ProtoMessage() {}
 
 func (x *MessageOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_kdbus_v1_options_proto_msgTypes[1]
+	mi := &file_kdbus_v1_options_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -370,7 +536,7 @@ func (x *MessageOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MessageOptions.ProtoReflect.Descriptor instead.
 func (*MessageOptions) Descriptor() ([]byte, []int) {
-	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{1}
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *MessageOptions) GetConstants() []*Constant {
@@ -404,7 +570,7 @@ type Constant struct {
 
 func (x *Constant) Reset() {
 	*x = Constant{}
-	mi := &file_kdbus_v1_options_proto_msgTypes[2]
+	mi := &file_kdbus_v1_options_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -416,7 +582,7 @@ func (x *Constant) String() string {
 func (*Constant) ProtoMessage() {}
 
 func (x *Constant) ProtoReflect() protoreflect.Message {
-	mi := &file_kdbus_v1_options_proto_msgTypes[2]
+	mi := &file_kdbus_v1_options_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -429,7 +595,7 @@ func (x *Constant) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Constant.ProtoReflect.Descriptor instead.
 func (*Constant) Descriptor() ([]byte, []int) {
-	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{2}
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *Constant) GetName() string {
@@ -535,7 +701,7 @@ type MethodOptions struct {
 
 func (x *MethodOptions) Reset() {
 	*x = MethodOptions{}
-	mi := &file_kdbus_v1_options_proto_msgTypes[3]
+	mi := &file_kdbus_v1_options_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -547,7 +713,7 @@ func (x *MethodOptions) String() string {
 func (*MethodOptions) ProtoMessage() {}
 
 func (x *MethodOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_kdbus_v1_options_proto_msgTypes[3]
+	mi := &file_kdbus_v1_options_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -560,7 +726,7 @@ func (x *MethodOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MethodOptions.ProtoReflect.Descriptor instead.
 func (*MethodOptions) Descriptor() ([]byte, []int) {
-	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{3}
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *MethodOptions) GetNoReply() bool {
@@ -598,8 +764,8 @@ type FieldOptions struct {
 	// For a field of the properties message: the D-Bus property name, when it must differ
 	// from the field name in CamelCase.
 	PropertyName string `protobuf:"bytes,4,opt,name=property_name,json=propertyName,proto3" json:"property_name,omitempty"`
-	// For a string field (singular, repeated, or a map key or value): the D-Bus type it
-	// travels as. Object paths and signatures are checked when encoded and decoded.
+	// For a string field (singular, optional, repeated or a oneof member; not a map): the D-Bus
+	// type it travels as. Object paths and signatures are checked when encoded and decoded.
 	StringType StringType `protobuf:"varint,5,opt,name=string_type,json=stringType,proto3,enum=kdbus.v1.StringType" json:"string_type,omitempty"`
 	// The field's default value, in the syntax of a proto text literal without quotes: a
 	// number, "true"/"false", an enum value name, or the text of a string. proto3 has no field
@@ -614,7 +780,7 @@ type FieldOptions struct {
 
 func (x *FieldOptions) Reset() {
 	*x = FieldOptions{}
-	mi := &file_kdbus_v1_options_proto_msgTypes[4]
+	mi := &file_kdbus_v1_options_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -626,7 +792,7 @@ func (x *FieldOptions) String() string {
 func (*FieldOptions) ProtoMessage() {}
 
 func (x *FieldOptions) ProtoReflect() protoreflect.Message {
-	mi := &file_kdbus_v1_options_proto_msgTypes[4]
+	mi := &file_kdbus_v1_options_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -639,7 +805,7 @@ func (x *FieldOptions) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FieldOptions.ProtoReflect.Descriptor instead.
 func (*FieldOptions) Descriptor() ([]byte, []int) {
-	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{4}
+	return file_kdbus_v1_options_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *FieldOptions) GetMemfd() bool {
@@ -754,7 +920,7 @@ var File_kdbus_v1_options_proto protoreflect.FileDescriptor
 
 const file_kdbus_v1_options_proto_rawDesc = "" +
 	"\n" +
-	"\x16kdbus/v1/options.proto\x12\bkdbus.v1\x1a google/protobuf/descriptor.proto\"\xee\x01\n" +
+	"\x16kdbus/v1/options.proto\x12\bkdbus.v1\x1a google/protobuf/descriptor.proto\"\x9c\x02\n" +
 	"\x0eServiceOptions\x12\x1c\n" +
 	"\tinterface\x18\x01 \x01(\tR\tinterface\x12\x1f\n" +
 	"\vobject_path\x18\x02 \x01(\tR\n" +
@@ -765,7 +931,11 @@ const file_kdbus_v1_options_proto_rawDesc = "" +
 	"\n" +
 	"properties\x18\x06 \x01(\tR\n" +
 	"properties\x120\n" +
-	"\tconstants\x18\a \x03(\v2\x12.kdbus.v1.ConstantR\tconstants\"B\n" +
+	"\tconstants\x18\a \x03(\v2\x12.kdbus.v1.ConstantR\tconstants\x12,\n" +
+	"\x05error\x18\b \x03(\v2\x16.kdbus.v1.ServiceErrorR\x05error\"F\n" +
+	"\fServiceError\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
+	"\x04code\x18\x02 \x01(\x0e2\x0e.kdbus.v1.CodeR\x04code\"B\n" +
 	"\x0eMessageOptions\x120\n" +
 	"\tconstants\x18\x01 \x03(\v2\x12.kdbus.v1.ConstantR\tconstants\"\x9c\x01\n" +
 	"\bConstant\x12\x12\n" +
@@ -788,7 +958,26 @@ const file_kdbus_v1_options_proto_rawDesc = "" +
 	"\vstring_type\x18\x05 \x01(\x0e2\x14.kdbus.v1.StringTypeR\n" +
 	"stringType\x12\x18\n" +
 	"\adefault\x18\x06 \x01(\tR\adefault\x12\x18\n" +
-	"\aservice\x18\a \x01(\tR\aservice*\x85\x01\n" +
+	"\aservice\x18\a \x01(\tR\aservice*\x94\x03\n" +
+	"\x04Code\x12\x14\n" +
+	"\x10CODE_UNSPECIFIED\x10\x00\x12\x11\n" +
+	"\rCODE_CANCELED\x10\x01\x12\x10\n" +
+	"\fCODE_UNKNOWN\x10\x02\x12\x19\n" +
+	"\x15CODE_INVALID_ARGUMENT\x10\x03\x12\x1a\n" +
+	"\x16CODE_DEADLINE_EXCEEDED\x10\x04\x12\x12\n" +
+	"\x0eCODE_NOT_FOUND\x10\x05\x12\x17\n" +
+	"\x13CODE_ALREADY_EXISTS\x10\x06\x12\x1a\n" +
+	"\x16CODE_PERMISSION_DENIED\x10\a\x12\x1b\n" +
+	"\x17CODE_RESOURCE_EXHAUSTED\x10\b\x12\x1c\n" +
+	"\x18CODE_FAILED_PRECONDITION\x10\t\x12\x10\n" +
+	"\fCODE_ABORTED\x10\n" +
+	"\x12\x15\n" +
+	"\x11CODE_OUT_OF_RANGE\x10\v\x12\x16\n" +
+	"\x12CODE_UNIMPLEMENTED\x10\f\x12\x11\n" +
+	"\rCODE_INTERNAL\x10\r\x12\x14\n" +
+	"\x10CODE_UNAVAILABLE\x10\x0e\x12\x12\n" +
+	"\x0eCODE_DATA_LOSS\x10\x0f\x12\x18\n" +
+	"\x14CODE_UNAUTHENTICATED\x10\x10*\x85\x01\n" +
 	"\x0ePropertyAccess\x12\x1f\n" +
 	"\x1bPROPERTY_ACCESS_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PROPERTY_ACCESS_READ\x10\x01\x12\x19\n" +
@@ -822,41 +1011,45 @@ func file_kdbus_v1_options_proto_rawDescGZIP() []byte {
 	return file_kdbus_v1_options_proto_rawDescData
 }
 
-var file_kdbus_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_kdbus_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 5)
+var file_kdbus_v1_options_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
+var file_kdbus_v1_options_proto_msgTypes = make([]protoimpl.MessageInfo, 6)
 var file_kdbus_v1_options_proto_goTypes = []any{
-	(PropertyAccess)(0),                 // 0: kdbus.v1.PropertyAccess
-	(PropertyChange)(0),                 // 1: kdbus.v1.PropertyChange
-	(StringType)(0),                     // 2: kdbus.v1.StringType
-	(*ServiceOptions)(nil),              // 3: kdbus.v1.ServiceOptions
-	(*MessageOptions)(nil),              // 4: kdbus.v1.MessageOptions
-	(*Constant)(nil),                    // 5: kdbus.v1.Constant
-	(*MethodOptions)(nil),               // 6: kdbus.v1.MethodOptions
-	(*FieldOptions)(nil),                // 7: kdbus.v1.FieldOptions
-	(*descriptorpb.ServiceOptions)(nil), // 8: google.protobuf.ServiceOptions
-	(*descriptorpb.MethodOptions)(nil),  // 9: google.protobuf.MethodOptions
-	(*descriptorpb.MessageOptions)(nil), // 10: google.protobuf.MessageOptions
-	(*descriptorpb.FieldOptions)(nil),   // 11: google.protobuf.FieldOptions
+	(Code)(0),                           // 0: kdbus.v1.Code
+	(PropertyAccess)(0),                 // 1: kdbus.v1.PropertyAccess
+	(PropertyChange)(0),                 // 2: kdbus.v1.PropertyChange
+	(StringType)(0),                     // 3: kdbus.v1.StringType
+	(*ServiceOptions)(nil),              // 4: kdbus.v1.ServiceOptions
+	(*ServiceError)(nil),                // 5: kdbus.v1.ServiceError
+	(*MessageOptions)(nil),              // 6: kdbus.v1.MessageOptions
+	(*Constant)(nil),                    // 7: kdbus.v1.Constant
+	(*MethodOptions)(nil),               // 8: kdbus.v1.MethodOptions
+	(*FieldOptions)(nil),                // 9: kdbus.v1.FieldOptions
+	(*descriptorpb.ServiceOptions)(nil), // 10: google.protobuf.ServiceOptions
+	(*descriptorpb.MethodOptions)(nil),  // 11: google.protobuf.MethodOptions
+	(*descriptorpb.MessageOptions)(nil), // 12: google.protobuf.MessageOptions
+	(*descriptorpb.FieldOptions)(nil),   // 13: google.protobuf.FieldOptions
 }
 var file_kdbus_v1_options_proto_depIdxs = []int32{
-	5,  // 0: kdbus.v1.ServiceOptions.constants:type_name -> kdbus.v1.Constant
-	5,  // 1: kdbus.v1.MessageOptions.constants:type_name -> kdbus.v1.Constant
-	0,  // 2: kdbus.v1.FieldOptions.access:type_name -> kdbus.v1.PropertyAccess
-	1,  // 3: kdbus.v1.FieldOptions.change:type_name -> kdbus.v1.PropertyChange
-	2,  // 4: kdbus.v1.FieldOptions.string_type:type_name -> kdbus.v1.StringType
-	8,  // 5: kdbus.v1.service:extendee -> google.protobuf.ServiceOptions
-	9,  // 6: kdbus.v1.method:extendee -> google.protobuf.MethodOptions
-	10, // 7: kdbus.v1.message:extendee -> google.protobuf.MessageOptions
-	11, // 8: kdbus.v1.field:extendee -> google.protobuf.FieldOptions
-	3,  // 9: kdbus.v1.service:type_name -> kdbus.v1.ServiceOptions
-	6,  // 10: kdbus.v1.method:type_name -> kdbus.v1.MethodOptions
-	4,  // 11: kdbus.v1.message:type_name -> kdbus.v1.MessageOptions
-	7,  // 12: kdbus.v1.field:type_name -> kdbus.v1.FieldOptions
-	13, // [13:13] is the sub-list for method output_type
-	13, // [13:13] is the sub-list for method input_type
-	9,  // [9:13] is the sub-list for extension type_name
-	5,  // [5:9] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	7,  // 0: kdbus.v1.ServiceOptions.constants:type_name -> kdbus.v1.Constant
+	5,  // 1: kdbus.v1.ServiceOptions.error:type_name -> kdbus.v1.ServiceError
+	0,  // 2: kdbus.v1.ServiceError.code:type_name -> kdbus.v1.Code
+	7,  // 3: kdbus.v1.MessageOptions.constants:type_name -> kdbus.v1.Constant
+	1,  // 4: kdbus.v1.FieldOptions.access:type_name -> kdbus.v1.PropertyAccess
+	2,  // 5: kdbus.v1.FieldOptions.change:type_name -> kdbus.v1.PropertyChange
+	3,  // 6: kdbus.v1.FieldOptions.string_type:type_name -> kdbus.v1.StringType
+	10, // 7: kdbus.v1.service:extendee -> google.protobuf.ServiceOptions
+	11, // 8: kdbus.v1.method:extendee -> google.protobuf.MethodOptions
+	12, // 9: kdbus.v1.message:extendee -> google.protobuf.MessageOptions
+	13, // 10: kdbus.v1.field:extendee -> google.protobuf.FieldOptions
+	4,  // 11: kdbus.v1.service:type_name -> kdbus.v1.ServiceOptions
+	8,  // 12: kdbus.v1.method:type_name -> kdbus.v1.MethodOptions
+	6,  // 13: kdbus.v1.message:type_name -> kdbus.v1.MessageOptions
+	9,  // 14: kdbus.v1.field:type_name -> kdbus.v1.FieldOptions
+	15, // [15:15] is the sub-list for method output_type
+	15, // [15:15] is the sub-list for method input_type
+	11, // [11:15] is the sub-list for extension type_name
+	7,  // [7:11] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_kdbus_v1_options_proto_init() }
@@ -864,7 +1057,7 @@ func file_kdbus_v1_options_proto_init() {
 	if File_kdbus_v1_options_proto != nil {
 		return
 	}
-	file_kdbus_v1_options_proto_msgTypes[2].OneofWrappers = []any{
+	file_kdbus_v1_options_proto_msgTypes[3].OneofWrappers = []any{
 		(*Constant_Int)(nil),
 		(*Constant_Float)(nil),
 		(*Constant_String_)(nil),
@@ -875,8 +1068,8 @@ func file_kdbus_v1_options_proto_init() {
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_kdbus_v1_options_proto_rawDesc), len(file_kdbus_v1_options_proto_rawDesc)),
-			NumEnums:      3,
-			NumMessages:   5,
+			NumEnums:      4,
+			NumMessages:   6,
 			NumExtensions: 4,
 			NumServices:   0,
 		},

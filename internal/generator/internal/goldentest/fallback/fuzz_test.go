@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/roundtrip"
-	"github.com/kdbus-go/kdbus/runtime"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
@@ -13,7 +13,7 @@ import (
 // property's value.
 func FuzzDecode(f *testing.F) {
 	bulk := fallback_Properties.Props[0]
-	prop := runtime.Codec[FallbackState]{Sig: bulk.Sig, Encode: bulk.Encode, Decode: bulk.Decode}
+	prop := kdbusimpl.Codec[FallbackState]{Sig: bulk.Sig, Encode: bulk.Encode, Decode: bulk.Decode}
 	roundtrip.Seed(f, fallback_Inject.In, 0)
 	roundtrip.Seed(f, fallback_Configure.In, 1)
 	roundtrip.Seed(f, fallback_Descend.In, 2)

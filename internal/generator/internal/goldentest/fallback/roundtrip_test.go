@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	"github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/roundtrip"
-	"github.com/kdbus-go/kdbus/runtime"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 	"google.golang.org/protobuf/proto"
 )
@@ -22,7 +22,7 @@ func TestRoundTrip(t *testing.T) {
 }
 
 // full round-trips messages with every field set, to the far end of every chain, through c.
-func full[T any](t *testing.T, c runtime.Codec[T], picks int) {
+func full[T any](t *testing.T, c kdbusimpl.Codec[T], picks int) {
 	t.Helper()
 	for pick := range picks {
 		for _, order := range []wire.ByteOrder{wire.LittleEndian, wire.BigEndian} {

@@ -94,8 +94,8 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := c.SayHello(ctx, &greeterv1.HelloRequest{}); !errors.Is(err, greeterv1.ErrGreeterNotReady) {
 		t.Errorf("SayHello(\"\"): %v, want ErrGreeterNotReady", err)
 	}
-	if _, err := c.SayHello(ctx, &greeterv1.HelloRequest{Name: "crowd"}); !errors.Is(err, greeterv1.ErrGreeterTooMany) {
-		t.Errorf("SayHello(crowd): %v, want ErrGreeterTooMany", err)
+	if _, err := c.SayHello(ctx, &greeterv1.HelloRequest{Name: "crowd"}); !errors.Is(err, greeterv1.ErrGreeterTooMany) || runtime.CodeOf(err) != runtime.ResourceExhausted {
+		t.Errorf("SayHello(crowd): %v (code %v), want ErrGreeterTooMany with its declared code ResourceExhausted", err, runtime.CodeOf(err))
 	}
 	if _, err := c.Ping(ctx, &emptypb.Empty{}); err != nil {
 		t.Errorf("Ping: %v", err)

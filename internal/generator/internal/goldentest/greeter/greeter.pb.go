@@ -269,7 +269,7 @@ const file_greeter_greeter_proto_rawDesc = "" +
 	"\aGreeted\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"1\n" +
 	"\x11GreeterProperties\x12\x1c\n" +
-	"\tgreetings\x18\x01 \x01(\rR\tgreetings2\xf0\x05\n" +
+	"\tgreetings\x18\x01 \x01(\rR\tgreetings2\xf4\x05\n" +
 	"\aGreeter\x12L\n" +
 	"\bSayHello\x12 .example.greeter.v1.HelloRequest\x1a\x1e.example.greeter.v1.HelloReply\x12J\n" +
 	"\x06Notify\x12 .example.greeter.v1.HelloRequest\x1a\x16.google.protobuf.Empty\"\x06\x92\xa1\x19\x02\b\x01\x126\n" +
@@ -279,7 +279,8 @@ const file_greeter_greeter_proto_rawDesc = "" +
 	"\x05Watch\x12 .example.greeter.v1.HelloRequest\x1a\x1b.example.greeter.v1.Greeted0\x01\x12M\n" +
 	"\aCollect\x12 .example.greeter.v1.HelloRequest\x1a\x1e.example.greeter.v1.HelloReply(\x01\x12C\n" +
 	"\x05Ticks\x12\x16.google.protobuf.Empty\x1a\x1b.example.greeter.v1.Nothing\"\x03\x88\x02\x010\x01\x12H\n" +
-	"\fUndocumented\x12\x1b.example.greeter.v1.Nothing\x1a\x1b.example.greeter.v1.Nothing\x1aG\x92\xa1\x19C\x1a\x12example.greeter.v1\"\bNotReady\"\aTooMany*\aGreeted2\x11GreeterPropertiesBTZRgithub.com/kdbus-go/kdbus/internal/generator/internal/goldentest/greeter;greeterv1b\x06proto3"
+	"\fUndocumented\x12\x1b.example.greeter.v1.Nothing\x1a\x1b.example.greeter.v1.Nothing\x1aK\x92\xa1\x19G\x1a\x12example.greeter.v1\"\bNotReady*\aGreeted2\x11GreeterPropertiesB\v\n" +
+	"\aTooMany\x10\bBTZRgithub.com/kdbus-go/kdbus/internal/generator/internal/goldentest/greeter;greeterv1b\x06proto3"
 
 var (
 	file_greeter_greeter_proto_rawDescOnce sync.Once

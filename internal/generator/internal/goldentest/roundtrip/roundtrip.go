@@ -15,6 +15,7 @@ import (
 
 	"github.com/kdbus-go/kdbus/introspect"
 	"github.com/kdbus-go/kdbus/runtime"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
@@ -146,7 +147,7 @@ func SigCount(t *testing.T, sig string) int {
 }
 
 // Codec checks that c's signature is sig and round-trips samples of T through it.
-func Codec[T any](t *testing.T, c runtime.Codec[T], sig wire.Signature, nargs int) {
+func Codec[T any](t *testing.T, c kdbusimpl.Codec[T], sig wire.Signature, nargs int) {
 	t.Helper()
 	if c.Sig != sig {
 		t.Fatalf("codec signature %q, the XML says %q", c.Sig, sig)
@@ -168,7 +169,7 @@ func Codec[T any](t *testing.T, c runtime.Codec[T], sig wire.Signature, nargs in
 
 // RoundTrip encodes m, validates the body against the codec's signature, decodes it and
 // compares, then re-encodes the result and expects the same bytes.
-func RoundTrip[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrder, nargs int, what string) {
+func RoundTrip[T any](t *testing.T, c kdbusimpl.Codec[T], m *T, order wire.ByteOrder, nargs int, what string) {
 	t.Helper()
 	body, fds := encodeFDs(t, c, m, order)
 	vals, err := wire.Unmarshal(body, order, c.Sig)
@@ -202,7 +203,7 @@ func RoundTrip[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrd
 	}
 }
 
-func encode[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrder) []byte {
+func encode[T any](t *testing.T, c kdbusimpl.Codec[T], m *T, order wire.ByteOrder) []byte {
 	t.Helper()
 	b, _ := encodeFDs(t, c, m, order)
 	return b
@@ -210,7 +211,7 @@ func encode[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrder)
 
 // encodeFDs encodes m and returns the body with the descriptors its h values refer to, which
 // stay open until the test ends.
-func encodeFDs[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrder) ([]byte, []int) {
+func encodeFDs[T any](t *testing.T, c kdbusimpl.Codec[T], m *T, order wire.ByteOrder) ([]byte, []int) {
 	t.Helper()
 	e := new(wire.Encoder)
 	e.Reset(nil, order)
@@ -223,7 +224,7 @@ func encodeFDs[T any](t *testing.T, c runtime.Codec[T], m *T, order wire.ByteOrd
 }
 
 // Decode decodes body with c and returns the decoder's error.
-func Decode[T any](c runtime.Codec[T], body []byte, order wire.ByteOrder) (*T, error) {
+func Decode[T any](c kdbusimpl.Codec[T], body []byte, order wire.ByteOrder) (*T, error) {
 	m := new(T)
 	d := wire.NewDecoder(body, order)
 	c.Decode(d, m)
@@ -570,7 +571,7 @@ func (f *filler) fillValue(m protoreflect.Message, depth int) {
 // Redecode is the property a fuzz target checks on bytes from a peer: decoding them either
 // fails with an error or gives a message that encodes without error and decodes again to an
 // equal message. It never panics. fds are the message's descriptors, which h values index.
-func Redecode[T any](t *testing.T, c runtime.Codec[T], body []byte, order wire.ByteOrder, fds ...int) {
+func Redecode[T any](t *testing.T, c kdbusimpl.Codec[T], body []byte, order wire.ByteOrder, fds ...int) {
 	t.Helper()
 	m, held, err := decodeHeld(c, body, order, fds)
 	defer closeAll(held)
@@ -596,7 +597,7 @@ func Redecode[T any](t *testing.T, c runtime.Codec[T], body []byte, order wire.B
 
 // decodeHeld decodes body with descriptors fds and returns the message with what decoding
 // mapped (memfd payloads), which the caller closes once done with the message.
-func decodeHeld[T any](c runtime.Codec[T], body []byte, order wire.ByteOrder, fds []int) (*T, []io.Closer, error) {
+func decodeHeld[T any](c kdbusimpl.Codec[T], body []byte, order wire.ByteOrder, fds []int) (*T, []io.Closer, error) {
 	m := new(T)
 	d := wire.NewDecoder(body, order)
 	d.SetFDs(fds)
@@ -612,7 +613,7 @@ func closeAll(cs []io.Closer) {
 
 // Seed adds the encodings of a few samples of T, in both byte orders, to a fuzz corpus, each
 // with the given selector byte in front.
-func Seed[T any](f *testing.F, c runtime.Codec[T], selector byte) {
+func Seed[T any](f *testing.F, c kdbusimpl.Codec[T], selector byte) {
 	for _, m := range Samples[T](3) {
 		for _, order := range []wire.ByteOrder{wire.LittleEndian, wire.BigEndian} {
 			var e wire.Encoder

@@ -1,12 +1,10 @@
 package scalarspb
 
 import (
-	"errors"
 	"strings"
 	"testing"
 
 	"github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/roundtrip"
-	"github.com/kdbus-go/kdbus/runtime"
 	"github.com/kdbus-go/kdbus/wire"
 	"google.golang.org/protobuf/proto"
 )
@@ -24,8 +22,9 @@ func choiceBody(t *testing.T, pick, second wire.Struct, maybe []any) []byte {
 	return b
 }
 
-// TestDecodeBadInput: values that are valid D-Bus but break the mapping's rules are
-// InvalidArgument errors, as a server answers them with org.freedesktop.DBus.Error.InvalidArgs.
+// TestDecodeBadInput: values that are valid D-Bus but break the mapping's rules are decoding
+// errors that say what was wrong; a server answers a call whose arguments fail to decode with
+// org.freedesktop.DBus.Error.InvalidArgs.
 func TestDecodeBadInput(t *testing.T) {
 	for _, tc := range []struct {
 		name string
@@ -41,10 +40,6 @@ func TestDecodeBadInput(t *testing.T) {
 			_, err := roundtrip.Decode(kitchen_Choose.In, tc.body, wire.LittleEndian)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("got error %v, want one containing %q", err, tc.want)
-			}
-			var re *runtime.Error
-			if !errors.As(err, &re) || re.Code != runtime.InvalidArgument {
-				t.Errorf("error %v is not an InvalidArgument *runtime.Error", err)
 			}
 		})
 	}

@@ -4,17 +4,17 @@ import (
 	"testing"
 
 	"github.com/kdbus-go/kdbus/internal/generator/internal/goldentest/roundtrip"
-	"github.com/kdbus-go/kdbus/runtime"
+	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
 )
 
 // codecs are the generated decoders of bytes that come from other processes: the arguments
 // of each signal, and each property's value (as Get, GetAll, Set and PropertiesChanged carry
 // it).
-func codecs() []runtime.Codec[StationProperties] {
-	var out []runtime.Codec[StationProperties]
+func codecs() []kdbusimpl.Codec[StationProperties] {
+	var out []kdbusimpl.Codec[StationProperties]
 	for _, p := range station_Properties.Props {
-		out = append(out, runtime.Codec[StationProperties]{Sig: p.Sig, Encode: p.Encode, Decode: p.Decode})
+		out = append(out, kdbusimpl.Codec[StationProperties]{Sig: p.Sig, Encode: p.Encode, Decode: p.Decode})
 	}
 	return out
 }

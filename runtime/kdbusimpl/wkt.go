@@ -1,4 +1,4 @@
-package runtime
+package kdbusimpl
 
 // Codecs that generated code calls for the protobuf well-known types, for messages that travel
 // as serialized protobuf (recursive ones), and for the checks a generated decoder makes beyond
@@ -7,7 +7,8 @@ package runtime
 //
 // The Encode functions append one D-Bus value; a nil message encodes as the message's zero
 // value. The Decode functions read one value and return a new message; on bad input they set
-// the decoder's error, and their result must then be discarded.
+// the decoder's error, and their result must then be discarded. The runtime reports a decoding
+// error to the peer that sent the values as InvalidArgument.
 
 import (
 	"bytes"
@@ -300,7 +301,7 @@ func EncodeValue(e *wire.Encoder, v *structpb.Value, depth int) {
 // DecodeValue reads a variant into a Value. Besides the types EncodeValue writes, it accepts
 // the other numeric types (y, n, q, i, u, x, t: converted to a double, so integers beyond 2^53
 // lose precision) and object paths and signatures (as strings), so that a Value can be typed
-// by hand with busctl. Any other variant type is an InvalidArgument error. depth is the depth
+// by hand with busctl. Any other variant type is an error. depth is the depth
 // of the variant.
 func DecodeValue(d *wire.Decoder, depth int) *structpb.Value {
 	v := new(structpb.Value)
@@ -332,7 +333,7 @@ func decodeValueInto(d *wire.Decoder, v *structpb.Value, depth int) {
 			return
 		}
 		if b := d.ByteArray(); len(b) != 0 {
-			d.SetErr(Errorf(InvalidArgument, "google.protobuf.Value: a null value travels as an empty ay, got %d bytes", len(b)))
+			d.SetErr(fmt.Errorf("google.protobuf.Value: a null value travels as an empty ay, got %d bytes", len(b)))
 			return
 		}
 		v.Kind = &structpb.Value_NullValue{}
@@ -355,7 +356,7 @@ func decodeValueInto(d *wire.Decoder, v *structpb.Value, depth int) {
 	case "g":
 		v.Kind = &structpb.Value_StringValue{StringValue: string(d.Signature())}
 	default:
-		d.SetErr(Errorf(InvalidArgument, "google.protobuf.Value travels as a variant of type d, s, b, a{sv}, av or an empty ay (null), got %q", sig))
+		d.SetErr(fmt.Errorf("google.protobuf.Value travels as a variant of type d, s, b, a{sv}, av or an empty ay (null), got %q", sig))
 	}
 }
 
@@ -369,7 +370,7 @@ func depthOK(e *wire.Encoder, depth int, what string) bool {
 
 func decodeDepthOK(d *wire.Decoder, depth int, what string) bool {
 	if depth > wire.MaxTotalDepth {
-		d.SetErr(Errorf(InvalidArgument, "%s nests deeper than the %d containers D-Bus allows", what, wire.MaxTotalDepth))
+		d.SetErr(fmt.Errorf("%s nests deeper than the %d containers D-Bus allows", what, wire.MaxTotalDepth))
 		return false
 	}
 	return d.Err() == nil
@@ -393,14 +394,14 @@ func EncodeProto(e *wire.Encoder, m proto.Message) {
 }
 
 // DecodeProto reads an ay written by EncodeProto and unmarshals it into m. Bytes that are not
-// a valid serialization of m's type are an InvalidArgument error.
+// a valid serialization of m's type are an error.
 func DecodeProto(d *wire.Decoder, m proto.Message) {
 	b := d.ByteArray()
 	if d.Err() != nil {
 		return
 	}
 	if err := (proto.UnmarshalOptions{AllowPartial: true}).Unmarshal(b, m); err != nil {
-		d.SetErr(Errorf(InvalidArgument, "%s: the ay does not hold a serialized message of that type: %v", messageName(m), err))
+		d.SetErr(fmt.Errorf("%s: the ay does not hold a serialized message of that type: %v", messageName(m), err))
 	}
 }
 
@@ -413,13 +414,13 @@ func messageName(m proto.Message) protoreflect.FullName {
 
 // UnknownOneofMember records on d that a oneof's (sv) named a member the oneof does not have.
 func UnknownOneofMember(d *wire.Decoder, oneof, member string) {
-	d.SetErr(Errorf(InvalidArgument, "oneof %s has no member %q", oneof, member))
+	d.SetErr(fmt.Errorf("oneof %s has no member %q", oneof, member))
 }
 
 // BadOneofVariant records on d that a oneof member arrived in a variant of type got where its
 // type is want.
 func BadOneofVariant(d *wire.Decoder, oneof, member string, got, want wire.Signature) {
-	d.SetErr(Errorf(InvalidArgument, "oneof %s: member %s is of type %q, but the variant holds %q", oneof, member, want, got))
+	d.SetErr(fmt.Errorf("oneof %s: member %s is of type %q, but the variant holds %q", oneof, member, want, got))
 }
 
 // SkipVariantValue reads and discards a value of type sig: the value of an unset oneof,
@@ -439,7 +440,7 @@ func SkipVariantValue(d *wire.Decoder, sig wire.Signature) {
 // ExtraPresenceElement records on d that the 0-or-1 element array of a field with presence held
 // more than one element.
 func ExtraPresenceElement(d *wire.Decoder, field string) {
-	d.SetErr(Errorf(InvalidArgument, "field %s: the array that carries an optional value holds more than one element", field))
+	d.SetErr(fmt.Errorf("field %s: the array that carries an optional value holds more than one element", field))
 }
 
 // Codecs of the well-known types as a whole request or response: the arguments are the
