@@ -93,6 +93,7 @@ type account struct {
 	a          *accountant
 	u          *userUsage
 	bytes, fds int // as cost
+	owned      int // the part of bytes that is what it asked for and has not read (addOwn)
 }
 
 // open returns the account of a new connection of uid.
@@ -172,12 +173,17 @@ func (c *account) full() bool {
 }
 
 // userFull reports whether the connection's user holds the pool's worth of what its
-// connections asked for and have not read: further replies to them are dropped, so that a
-// user cannot grow the bus without bound by opening connections that call and never read.
+// connections asked for and have not read, and this connection holds some of it: further
+// replies to it are dropped, so that a user cannot grow the bus without bound by opening
+// connections that call and never read. A connection that holds nothing unread still gets
+// what it asked for: a user's connection that does not read must not cost the user's other
+// connections their replies (a service's callers are often its own user's), and each such
+// connection adds at most one message to the user's holding, as max_connections_per_user
+// bounds.
 func (c *account) userFull() bool {
 	c.a.mu.Lock()
 	defer c.a.mu.Unlock()
-	return c.u.owned >= c.a.poolBytes
+	return c.u.owned >= c.a.poolBytes && c.owned > 0
 }
 
 // waitRoom blocks until the connection may read another message, or done is closed; it
@@ -261,6 +267,7 @@ func (c *account) addOwn(cost, fds int) {
 	a := c.a
 	c.bytes += cost
 	c.fds += fds
+	c.owned += cost
 	c.u.owned += cost
 	a.owned += cost
 	a.peak = max(a.peak, a.bytes+a.owned)

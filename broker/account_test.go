@@ -60,3 +60,35 @@ func (c *account) hasRoomLocked() bool {
 	defer c.a.mu.Unlock()
 	return c.hasRoom()
 }
+
+// TestAccountUserFullSparesIdleConnections fills a user's pool with replies one connection
+// asked for and does not read: that connection's further replies are dropped, while another
+// connection of the same user that holds nothing unread still gets what it asks for.
+func TestAccountUserFullSparesIdleConnections(t *testing.T) {
+	a := newAccountant(Limits{MaxIncomingBytes: 1 << 20, MaxIncomingUnixFDs: 64})
+	reader, hoarder := a.open(1000), a.open(1000)
+	a.mu.Lock()
+	for hoarder.u.owned < a.poolBytes {
+		hoarder.addOwn(64<<10, 0)
+	}
+	a.mu.Unlock()
+	if !hoarder.userFull() {
+		t.Fatal("the connection holding the user's pool of unread replies is not refused more")
+	}
+	if reader.userFull() {
+		t.Fatal("a connection of the same user holding nothing unread is refused its reply")
+	}
+	// Once it holds an unread reply of its own, it shares the user's fate.
+	a.mu.Lock()
+	reader.addOwn(64<<10, 0)
+	a.mu.Unlock()
+	if !reader.userFull() {
+		t.Fatal("a connection holding unread replies beside a full user is not refused more")
+	}
+	a.mu.Lock()
+	reader.addOwn(-64<<10, 0)
+	a.mu.Unlock()
+	if reader.userFull() {
+		t.Fatal("a connection that read its replies is still refused")
+	}
+}

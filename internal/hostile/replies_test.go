@@ -243,9 +243,10 @@ func TestUnreadRepliesManyConnections(t *testing.T) {
 				}
 				return sum
 			}
-			// What the bus may hold for the attackers' user: twice max_incoming_bytes, and the
-			// reply that crossed the line on each of the two routes (service, bus) at once.
-			bound := int64(2*repliesLimit + 4*len(payload))
+			// What the bus may hold for the attackers' user: twice max_incoming_bytes, the
+			// reply that crossed the line on each of the two routes (service, bus) at once, and
+			// one reply for each connection that held none unread when the user was full.
+			bound := int64(2*repliesLimit + (4+conns)*len(payload))
 			var most int64
 			note := ""
 			if kind == bustest.DBusDaemon {
