@@ -123,6 +123,13 @@ func TestExamples(t *testing.T) {
 			t.Errorf("a call with a bad request: status %d, %q", status, errs)
 		}
 
+		// An interface without descriptors: JSON arrays of D-Bus values.
+		owner := ok(t, bus, "call", "org.freedesktop.DBus", "/org/freedesktop/DBus", "org.freedesktop.DBus.GetNameOwner", `["`+greeterv1.Greeter_BusName+`"]`)
+		var names []string
+		if err := json.Unmarshal([]byte(owner), &names); err != nil || len(names) != 1 || !strings.HasPrefix(names[0], ":") {
+			t.Errorf("GetNameOwner printed %q (%v), want an array of one unique name", owner, err)
+		}
+
 		// The vibrator's generated code came from AIDL through aidl2proto.
 		jsonEqual(t, "GetCapabilities", ok(t, bus, "call", vibrator.BusName, "GetCapabilities"), `{"result": `+itoa(int(vib.IVibrator_CAP_ALL))+`}`)
 		ok(t, bus, "call", vibrator.BusName, "SetAmplitude", `{"amplitude": 0.5}`)
