@@ -8,6 +8,7 @@ import (
 
 	"github.com/kdbus-go/kdbus/runtime/kdbusimpl"
 	"github.com/kdbus-go/kdbus/wire"
+	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
 // MethodInfo names a method for interceptors and errors.
@@ -233,6 +234,13 @@ type ServiceDesc struct {
 	BusName string
 	// HandlerType is a nil pointer to the server interface, used to check implementations.
 	HandlerType any
+	// ProtoFile points at the descriptor of the .proto file that declares the service, the
+	// File_… variable of protoc-gen-go's output, which is set once the package is initialized.
+	// An object that serves a service with one answers ReflectionInterface with it and its
+	// imports. Nil serves no descriptors.
+	ProtoFile *protoreflect.FileDescriptor
+	// ProtoService is the full name of the proto service, such as "example.greeter.v1.Greeter".
+	ProtoService string
 	// Methods are the service's methods.
 	Methods []MethodDesc
 	// Properties describes the service's properties (a *Properties[T]), or is nil when it

@@ -339,6 +339,8 @@ func (c *Conn) handle(in *incoming, e *wire.Encoder) (sig wire.Signature, err er
 		return "", unknownMethod(m)
 	case PropertiesInterface:
 		return c.handleProperties(m, src, e)
+	case ReflectionInterface:
+		return c.handleReflection(m, e)
 	}
 	c.mu.Lock()
 	obj := c.objects[m.Path]
@@ -457,7 +459,7 @@ func (c *Conn) handleProperties(m *wire.Message, src *inbound, e *wire.Encoder) 
 		}
 	}
 	c.mu.Unlock()
-	standard := iface == PeerInterface || iface == IntrospectableInterface || iface == PropertiesInterface
+	standard := iface == PeerInterface || iface == IntrospectableInterface || iface == PropertiesInterface || iface == ReflectionInterface
 	if svc == nil && !standard && iface != "" {
 		return "", Errorf(Unimplemented, "object %s does not implement interface %s", m.Path, iface).withName(ErrorUnknownInterface)
 	}
@@ -544,6 +546,9 @@ func (c *Conn) introspect(path wire.ObjectPath) string {
 	c.mu.Lock()
 	var ifaces []string
 	if obj := c.objects[path]; obj != nil {
+		if servesDescriptors(obj.services) {
+			ifaces = append(ifaces, ReflectionXML)
+		}
 		for _, s := range obj.services {
 			ifaces = append(ifaces, s.desc.XML)
 		}

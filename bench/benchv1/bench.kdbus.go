@@ -215,10 +215,12 @@ var bench_Stream = runtime.StreamMethod[StreamRequest, PingReply]{
 
 // Bench_ServiceDesc describes the Bench service for runtime.Conn.Register and runtime.NewObject.
 var Bench_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Bench_Interface,
-	Path:        Bench_ObjectPath,
-	BusName:     Bench_BusName,
-	HandlerType: (*BenchServer)(nil),
+	Interface:    Bench_Interface,
+	Path:         Bench_ObjectPath,
+	BusName:      Bench_BusName,
+	HandlerType:  (*BenchServer)(nil),
+	ProtoFile:    &File_benchv1_bench_proto,
+	ProtoService: "kdbusgo.bench.v1.Bench",
 	Methods: []runtime.MethodDesc{
 		bench_Ping.Desc(func(srv any, ctx context.Context, req *PingRequest) (*PingReply, error) {
 			return srv.(BenchServer).Ping(ctx, req)

@@ -210,7 +210,9 @@ func TestServedXMLEqualsGeneratedFile(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if v[0] != string(file) || string(file) != greeterv1.Greeter_IntrospectXML {
+			// The object also serves its descriptors, on an interface listed first.
+			served := introspect.Document([]string{runtime.ReflectionXML, greeterv1.Greeter_ServiceDesc.XML}, nil)
+			if v[0] != served || string(file) != greeterv1.Greeter_IntrospectXML || string(file) != introspect.Document([]string{greeterv1.Greeter_ServiceDesc.XML}, nil) {
 				t.Fatalf("served XML differs from the generated file:\nserved:\n%s\nfile:\n%s", v[0], file)
 			}
 			if _, err := introspect.ParseString(string(file)); err != nil {

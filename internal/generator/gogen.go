@@ -351,6 +351,8 @@ func (e *emitter) service(sp *servicePlan) {
 	e.P("Path: ", n.path, ",")
 	e.P("BusName: ", n.bus, ",")
 	e.P("HandlerType: (*", n.server, ")(nil),")
+	e.P("ProtoFile: &", e.ident(e.p.file.GoDescriptorIdent), ",")
+	e.P("ProtoService: ", strconv.Quote(string(sp.svc.Desc.FullName())), ",")
 	e.P("Methods: []", e.rt("MethodDesc"), "{")
 	for _, mp := range sp.methods {
 		in, out := e.ident(mp.m.Input.GoIdent), e.ident(mp.m.Output.GoIdent)

@@ -246,10 +246,12 @@ var catalog_Upload = runtime.StreamMethod[Item, UploadReply]{
 // Catalog_ServiceDesc describes the Catalog service for runtime.Conn.Register and
 // runtime.NewObject.
 var Catalog_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Catalog_Interface,
-	Path:        Catalog_ObjectPath,
-	BusName:     Catalog_BusName,
-	HandlerType: (*CatalogServer)(nil),
+	Interface:    Catalog_Interface,
+	Path:         Catalog_ObjectPath,
+	BusName:      Catalog_BusName,
+	HandlerType:  (*CatalogServer)(nil),
+	ProtoFile:    &File_evolution_catalogv2_catalog_proto,
+	ProtoService: "example.catalog.v2.Catalog",
 	Methods: []runtime.MethodDesc{
 		catalog_Lookup.Desc(func(srv any, ctx context.Context, req *LookupRequest) (*LookupReply, error) {
 			return srv.(CatalogServer).Lookup(ctx, req)

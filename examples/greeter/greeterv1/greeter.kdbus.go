@@ -171,10 +171,12 @@ var greeter_Describe = runtime.UnaryMethod[DescribeRequest, DescribeReply]{
 // Greeter_ServiceDesc describes the Greeter service for runtime.Conn.Register and
 // runtime.NewObject.
 var Greeter_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Greeter_Interface,
-	Path:        Greeter_ObjectPath,
-	BusName:     Greeter_BusName,
-	HandlerType: (*GreeterServer)(nil),
+	Interface:    Greeter_Interface,
+	Path:         Greeter_ObjectPath,
+	BusName:      Greeter_BusName,
+	HandlerType:  (*GreeterServer)(nil),
+	ProtoFile:    &File_greeter_greeter_proto,
+	ProtoService: "example.greeter.v1.Greeter",
 	Methods: []runtime.MethodDesc{
 		greeter_SayHello.Desc(func(srv any, ctx context.Context, req *HelloRequest) (*HelloReply, error) {
 			return srv.(GreeterServer).SayHello(ctx, req)

@@ -165,10 +165,12 @@ var telemetry_Echo = runtime.StreamMethod[Reading, Reading]{
 // Telemetry_ServiceDesc describes the Telemetry service for runtime.Conn.Register and
 // runtime.NewObject.
 var Telemetry_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Telemetry_Interface,
-	Path:        Telemetry_ObjectPath,
-	BusName:     Telemetry_BusName,
-	HandlerType: (*TelemetryServer)(nil),
+	Interface:    Telemetry_Interface,
+	Path:         Telemetry_ObjectPath,
+	BusName:      Telemetry_BusName,
+	HandlerType:  (*TelemetryServer)(nil),
+	ProtoFile:    &File_telemetry_telemetry_proto,
+	ProtoService: "example.telemetry.v1.Telemetry",
 	Methods: []runtime.MethodDesc{
 		telemetry_Readings.ServerStreamDesc(func(srv any, req *ReadingsRequest, stream runtime.ServerStreamingServer[Reading]) error {
 			return srv.(TelemetryServer).Readings(req, stream)

@@ -277,10 +277,12 @@ var vehicle_Drive = runtime.UnaryMethod[DriveRequest, emptypb.Empty]{
 // Vehicle_ServiceDesc describes the Vehicle service for runtime.Conn.Register and
 // runtime.NewObject.
 var Vehicle_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Vehicle_Interface,
-	Path:        Vehicle_ObjectPath,
-	BusName:     Vehicle_BusName,
-	HandlerType: (*VehicleServer)(nil),
+	Interface:    Vehicle_Interface,
+	Path:         Vehicle_ObjectPath,
+	BusName:      Vehicle_BusName,
+	HandlerType:  (*VehicleServer)(nil),
+	ProtoFile:    &File_vehicle_vehicle_proto,
+	ProtoService: "example.vehicle.v1.Vehicle",
 	Methods: []runtime.MethodDesc{
 		vehicle_SetDoor.Desc(func(srv any, ctx context.Context, req *SetDoorRequest) (*emptypb.Empty, error) {
 			return srv.(VehicleServer).SetDoor(ctx, req)

@@ -151,10 +151,12 @@ var recorder_Stop = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 // Recorder_ServiceDesc describes the Recorder service for runtime.Conn.Register and
 // runtime.NewObject.
 var Recorder_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Recorder_Interface,
-	Path:        Recorder_ObjectPath,
-	BusName:     Recorder_BusName,
-	HandlerType: (*RecorderServer)(nil),
+	Interface:    Recorder_Interface,
+	Path:         Recorder_ObjectPath,
+	BusName:      Recorder_BusName,
+	HandlerType:  (*RecorderServer)(nil),
+	ProtoFile:    &File_binder_binder_proto,
+	ProtoService: "kdbus.test.binder.Recorder",
 	Methods: []runtime.MethodDesc{
 		recorder_Start.Desc(func(srv any, ctx context.Context, req *StartRequest) (*StartResponse, error) {
 			return srv.(RecorderServer).Start(ctx, req)
@@ -290,10 +292,12 @@ var listener_OnLevel = runtime.UnaryMethod[Level, emptypb.Empty]{
 // Listener_ServiceDesc describes the Listener service for runtime.Conn.Register and
 // runtime.NewObject.
 var Listener_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Listener_Interface,
-	Path:        Listener_ObjectPath,
-	BusName:     Listener_BusName,
-	HandlerType: (*ListenerServer)(nil),
+	Interface:    Listener_Interface,
+	Path:         Listener_ObjectPath,
+	BusName:      Listener_BusName,
+	HandlerType:  (*ListenerServer)(nil),
+	ProtoFile:    &File_binder_binder_proto,
+	ProtoService: "kdbus.test.binder.Listener",
 	Methods: []runtime.MethodDesc{
 		listener_OnLevel.Desc(func(srv any, ctx context.Context, req *Level) (*emptypb.Empty, error) {
 			return srv.(ListenerServer).OnLevel(ctx, req)

@@ -145,10 +145,12 @@ var clash_Interface = runtime.UnaryMethod[ClashServer, ClashClient]{
 
 // Clash_ServiceDesc_ describes the Clash service for runtime.Conn.Register and runtime.NewObject.
 var Clash_ServiceDesc_ = runtime.ServiceDesc{
-	Interface:   Clash_Interface_,
-	Path:        Clash_ObjectPath,
-	BusName:     Clash_BusName,
-	HandlerType: (*ClashServer_)(nil),
+	Interface:    Clash_Interface_,
+	Path:         Clash_ObjectPath,
+	BusName:      Clash_BusName,
+	HandlerType:  (*ClashServer_)(nil),
+	ProtoFile:    &File_clash_clash_proto,
+	ProtoService: "kdbus.test.clash.Clash",
 	Methods: []runtime.MethodDesc{
 		clash_Get.Desc(func(srv any, ctx context.Context, req *ClashClient) (*ClashServer, error) {
 			return srv.(ClashServer_).Get(ctx, req)

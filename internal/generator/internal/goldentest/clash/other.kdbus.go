@@ -114,10 +114,12 @@ var other_Get = runtime.UnaryMethod[ClashClient, ClashClient]{
 
 // Other_ServiceDesc describes the Other service for runtime.Conn.Register and runtime.NewObject.
 var Other_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Other_Interface,
-	Path:        Other_ObjectPath,
-	BusName:     Other_BusName,
-	HandlerType: (*OtherServer)(nil),
+	Interface:    Other_Interface,
+	Path:         Other_ObjectPath,
+	BusName:      Other_BusName,
+	HandlerType:  (*OtherServer)(nil),
+	ProtoFile:    &File_clash_other_proto,
+	ProtoService: "kdbus.test.clash.Other",
 	Methods: []runtime.MethodDesc{
 		other_Get.Desc(func(srv any, ctx context.Context, req *ClashClient) (*ClashClient, error) {
 			return srv.(OtherServer).Get(ctx, req)

@@ -119,10 +119,12 @@ var settings_Put = runtime.UnaryMethod[Setting, Setting]{
 // Settings_ServiceDesc describes the Settings service for runtime.Conn.Register and
 // runtime.NewObject.
 var Settings_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Settings_Interface,
-	Path:        Settings_ObjectPath,
-	BusName:     Settings_BusName,
-	HandlerType: (*SettingsServer)(nil),
+	Interface:    Settings_Interface,
+	Path:         Settings_ObjectPath,
+	BusName:      Settings_BusName,
+	HandlerType:  (*SettingsServer)(nil),
+	ProtoFile:    &File_editions_editions_proto,
+	ProtoService: "kdbus.test.editions.Settings",
 	Methods: []runtime.MethodDesc{
 		settings_Put.Desc(func(srv any, ctx context.Context, req *Setting) (*Setting, error) {
 			return srv.(SettingsServer).Put(ctx, req)

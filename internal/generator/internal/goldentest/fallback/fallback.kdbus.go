@@ -270,10 +270,12 @@ var fallback_Follow = runtime.StreamMethod[emptypb.Empty, GnssAssistance]{
 // Fallback_ServiceDesc describes the Fallback service for runtime.Conn.Register and
 // runtime.NewObject.
 var Fallback_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Fallback_Interface,
-	Path:        Fallback_ObjectPath,
-	BusName:     Fallback_BusName,
-	HandlerType: (*FallbackServer)(nil),
+	Interface:    Fallback_Interface,
+	Path:         Fallback_ObjectPath,
+	BusName:      Fallback_BusName,
+	HandlerType:  (*FallbackServer)(nil),
+	ProtoFile:    &File_fallback_fallback_proto,
+	ProtoService: "kdbus.test.fallback.Fallback",
 	Methods: []runtime.MethodDesc{
 		fallback_Inject.Desc(func(srv any, ctx context.Context, req *GnssAssistance) (*emptypb.Empty, error) {
 			return srv.(FallbackServer).Inject(ctx, req)

@@ -129,10 +129,12 @@ var archive_Store = runtime.UnaryMethod[Record, Receipt]{
 // Archive_ServiceDesc describes the Archive service for runtime.Conn.Register and
 // runtime.NewObject.
 var Archive_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Archive_Interface,
-	Path:        Archive_ObjectPath,
-	BusName:     Archive_BusName,
-	HandlerType: (*ArchiveServer)(nil),
+	Interface:    Archive_Interface,
+	Path:         Archive_ObjectPath,
+	BusName:      Archive_BusName,
+	HandlerType:  (*ArchiveServer)(nil),
+	ProtoFile:    &File_legacy_legacy_proto,
+	ProtoService: "kdbus.test.legacy.Archive",
 	Methods: []runtime.MethodDesc{
 		archive_Store.Desc(func(srv any, ctx context.Context, req *Record) (*Receipt, error) {
 			return srv.(ArchiveServer).Store(ctx, req)

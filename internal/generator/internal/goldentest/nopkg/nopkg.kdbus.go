@@ -136,10 +136,12 @@ var bare_Relabel = runtime.UnaryMethod[shared.Label, shared.Label]{
 
 // Bare_ServiceDesc describes the Bare service for runtime.Conn.Register and runtime.NewObject.
 var Bare_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Bare_Interface,
-	Path:        Bare_ObjectPath,
-	BusName:     Bare_BusName,
-	HandlerType: (*BareServer)(nil),
+	Interface:    Bare_Interface,
+	Path:         Bare_ObjectPath,
+	BusName:      Bare_BusName,
+	HandlerType:  (*BareServer)(nil),
+	ProtoFile:    &File_nopkg_nopkg_proto,
+	ProtoService: "Bare",
 	Methods: []runtime.MethodDesc{
 		bare_Touch.Desc(func(srv any, ctx context.Context, req *Ping) (*Ping, error) {
 			return srv.(BareServer).Touch(ctx, req)

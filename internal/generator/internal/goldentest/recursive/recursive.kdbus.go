@@ -156,10 +156,12 @@ var trees_Walk = runtime.UnaryMethod[Even, Odd]{
 
 // Trees_ServiceDesc describes the Trees service for runtime.Conn.Register and runtime.NewObject.
 var Trees_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Trees_Interface,
-	Path:        Trees_ObjectPath,
-	BusName:     Trees_BusName,
-	HandlerType: (*TreesServer)(nil),
+	Interface:    Trees_Interface,
+	Path:         Trees_ObjectPath,
+	BusName:      Trees_BusName,
+	HandlerType:  (*TreesServer)(nil),
+	ProtoFile:    &File_recursive_recursive_proto,
+	ProtoService: "kdbus.test.recursive.Trees",
 	Methods: []runtime.MethodDesc{
 		trees_Plant.Desc(func(srv any, ctx context.Context, req *Forest) (*Forest, error) {
 			return srv.(TreesServer).Plant(ctx, req)

@@ -224,10 +224,12 @@ var kitchen_Pack = runtime.UnaryMethod[Parcel, Parcel]{
 // Kitchen_ServiceDesc describes the Kitchen service for runtime.Conn.Register and
 // runtime.NewObject.
 var Kitchen_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Kitchen_Interface,
-	Path:        Kitchen_ObjectPath,
-	BusName:     Kitchen_BusName,
-	HandlerType: (*KitchenServer)(nil),
+	Interface:    Kitchen_Interface,
+	Path:         Kitchen_ObjectPath,
+	BusName:      Kitchen_BusName,
+	HandlerType:  (*KitchenServer)(nil),
+	ProtoFile:    &File_scalars_scalars_proto,
+	ProtoService: "kdbus.test.scalars.Kitchen",
 	Methods: []runtime.MethodDesc{
 		kitchen_Sink.Desc(func(srv any, ctx context.Context, req *Everything) (*Everything, error) {
 			return srv.(KitchenServer).Sink(ctx, req)

@@ -303,10 +303,12 @@ var station_Touch = runtime.UnaryMethod[emptypb.Empty, emptypb.Empty]{
 // Station_ServiceDesc describes the Station service for runtime.Conn.Register and
 // runtime.NewObject.
 var Station_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Station_Interface,
-	Path:        Station_ObjectPath,
-	BusName:     Station_BusName,
-	HandlerType: (*StationServer)(nil),
+	Interface:    Station_Interface,
+	Path:         Station_ObjectPath,
+	BusName:      Station_BusName,
+	HandlerType:  (*StationServer)(nil),
+	ProtoFile:    &File_signals_signals_proto,
+	ProtoService: "kdbus.test.signals.Station",
 	Methods: []runtime.MethodDesc{
 		station_Touch.Desc(func(srv any, ctx context.Context, req *emptypb.Empty) (*emptypb.Empty, error) {
 			return srv.(StationServer).Touch(ctx, req)

@@ -400,10 +400,12 @@ var known_Pass = runtime.StreamMethod[emptypb.Empty, emptypb.Empty]{
 
 // Known_ServiceDesc describes the Known service for runtime.Conn.Register and runtime.NewObject.
 var Known_ServiceDesc = runtime.ServiceDesc{
-	Interface:   Known_Interface,
-	Path:        Known_ObjectPath,
-	BusName:     Known_BusName,
-	HandlerType: (*KnownServer)(nil),
+	Interface:    Known_Interface,
+	Path:         Known_ObjectPath,
+	BusName:      Known_BusName,
+	HandlerType:  (*KnownServer)(nil),
+	ProtoFile:    &File_wkt_wkt_proto,
+	ProtoService: "kdbus.test.wkt.Known",
 	Methods: []runtime.MethodDesc{
 		known_All.Desc(func(srv any, ctx context.Context, req *KnownTypes) (*KnownTypes, error) {
 			return srv.(KnownServer).All(ctx, req)

@@ -310,10 +310,12 @@ var iVibrator_PlayedPulses = runtime.UnaryMethod[emptypb.Empty, IVibratorPlayedP
 // IVibrator_ServiceDesc describes the IVibrator service for runtime.Conn.Register and
 // runtime.NewObject.
 var IVibrator_ServiceDesc = runtime.ServiceDesc{
-	Interface:   IVibrator_Interface,
-	Path:        IVibrator_ObjectPath,
-	BusName:     IVibrator_BusName,
-	HandlerType: (*IVibratorServer)(nil),
+	Interface:    IVibrator_Interface,
+	Path:         IVibrator_ObjectPath,
+	BusName:      IVibrator_BusName,
+	HandlerType:  (*IVibratorServer)(nil),
+	ProtoFile:    &File_com_example_vibrator_IVibrator_proto,
+	ProtoService: "com.example.vibrator.IVibrator",
 	Methods: []runtime.MethodDesc{
 		iVibrator_GetCapabilities.Desc(func(srv any, ctx context.Context, req *emptypb.Empty) (*IVibratorGetCapabilitiesResponse, error) {
 			return srv.(IVibratorServer).GetCapabilities(ctx, req)

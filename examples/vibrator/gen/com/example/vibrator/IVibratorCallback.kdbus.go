@@ -122,10 +122,12 @@ var iVibratorCallback_OnComplete = runtime.UnaryMethod[emptypb.Empty, emptypb.Em
 // IVibratorCallback_ServiceDesc describes the IVibratorCallback service for runtime.Conn.Register
 // and runtime.NewObject.
 var IVibratorCallback_ServiceDesc = runtime.ServiceDesc{
-	Interface:   IVibratorCallback_Interface,
-	Path:        IVibratorCallback_ObjectPath,
-	BusName:     IVibratorCallback_BusName,
-	HandlerType: (*IVibratorCallbackServer)(nil),
+	Interface:    IVibratorCallback_Interface,
+	Path:         IVibratorCallback_ObjectPath,
+	BusName:      IVibratorCallback_BusName,
+	HandlerType:  (*IVibratorCallbackServer)(nil),
+	ProtoFile:    &File_com_example_vibrator_IVibratorCallback_proto,
+	ProtoService: "com.example.vibrator.IVibratorCallback",
 	Methods: []runtime.MethodDesc{
 		iVibratorCallback_OnComplete.Desc(func(srv any, ctx context.Context, req *emptypb.Empty) (*emptypb.Empty, error) {
 			return srv.(IVibratorCallbackServer).OnComplete(ctx, req)
