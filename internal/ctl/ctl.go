@@ -18,6 +18,7 @@ import (
 
 	"github.com/kdbus-go/kdbus/internal/generator"
 	"github.com/kdbus-go/kdbus/introspect"
+	kdbusv1 "github.com/kdbus-go/kdbus/proto/kdbus/v1"
 	"github.com/kdbus-go/kdbus/runtime"
 	"github.com/kdbus-go/kdbus/transport/address"
 	"github.com/kdbus-go/kdbus/wire"
@@ -188,10 +189,34 @@ func (c *cli) fail(format string, args ...any) int {
 func (c *cli) failErr(err error) int {
 	var re *runtime.Error
 	if errors.As(err, &re) {
-		fmt.Fprintf(c.stderr, "kdbusctl %s: error %s (%s): %s\n", c.name, re.Code, re.Name, re.Message)
+		code := re.Code
+		if code == runtime.Unknown {
+			code = c.declaredCode(re.Name)
+		}
+		fmt.Fprintf(c.stderr, "kdbusctl %s: error %s (%s): %s\n", c.name, code, re.Name, re.Message)
 		return 1
 	}
 	return c.fail("%v", err)
+}
+
+// declaredCode returns the code a service whose descriptors were fetched declares for its error
+// name (option (kdbus.v1.service) = { error { name: … code: … } }), and Unknown for a name no
+// such service declares: kdbusctl has no generated code to have registered the codes.
+func (c *cli) declaredCode(name string) runtime.Code {
+	for _, om := range c.mappings {
+		if om == nil || om.mapping == nil {
+			continue
+		}
+		for _, sm := range om.mapping.Services() {
+			opts, _ := proto.GetExtension(sm.Desc.Options(), kdbusv1.E_Service).(*kdbusv1.ServiceOptions)
+			for _, se := range opts.GetError() {
+				if sm.Interface+".Error."+se.GetName() == name && se.GetCode() != kdbusv1.Code_CODE_UNSPECIFIED {
+					return runtime.Code(se.GetCode())
+				}
+			}
+		}
+	}
+	return runtime.Unknown
 }
 
 func (c *cli) connect(ctx context.Context) error {
