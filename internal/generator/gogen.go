@@ -705,6 +705,12 @@ func (e *emitter) encodeLeaf(n *node, x string, off int) {
 			e.P("e.ObjectPath(", e.wire("ObjectPath"), "(", x, "))")
 		case "g":
 			e.P("e.Signature(", e.wire("Signature"), "(", x, "))")
+		case "y":
+			e.P(e.impl("EncodeByte"), "(e, ", x, ", ", strconv.Quote(qualifiedName(n.field.Desc)), ")")
+		case "q":
+			e.P(e.impl("EncodeUint16"), "(e, ", x, ", ", strconv.Quote(qualifiedName(n.field.Desc)), ")")
+		case "n":
+			e.P(e.impl("EncodeInt16"), "(e, ", x, ", ", strconv.Quote(qualifiedName(n.field.Desc)), ")")
 		default:
 			e.P(scalarEncode(n.leafFD.Desc.Kind(), x))
 		}
@@ -715,6 +721,8 @@ func (e *emitter) encodeLeaf(n *node, x string, off int) {
 	case kStruct:
 		e.P("e.BeginStruct()")
 		e.P(e.p.encNames[n.msg], "(e, ", x, depthArg(n.msg.dynamic, off+1), ")")
+	case kUnwrap:
+		e.P(e.p.encNames[n.msg], "(e, ", x, depthArg(n.msg.dynamic, off), ")")
 	case kEmpty:
 		e.P("e.Bool(true)")
 	case kProto:
@@ -829,6 +837,12 @@ func (e *emitter) decodeLeaf(n *node, off int) string {
 			return "string(d.ObjectPath())"
 		case "g":
 			return "string(d.Signature())"
+		case "y":
+			return "uint32(d.Byte())"
+		case "q":
+			return "uint32(d.Uint16())"
+		case "n":
+			return "int32(d.Int16())"
 		}
 		return e.scalarDecode(n.leafFD)
 	case kBytes:
@@ -840,6 +854,11 @@ func (e *emitter) decodeLeaf(n *node, off int) string {
 		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")
 		e.P("d.BeginStruct()")
 		e.P(e.p.decNames[n.msg], "(d, ", v, depthArg(n.msg.dynamic, off+1), ")")
+		return v
+	case kUnwrap:
+		v := e.newTmp("v")
+		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")
+		e.P(e.p.decNames[n.msg], "(d, ", v, depthArg(n.msg.dynamic, off), ")")
 		return v
 	case kEmpty:
 		e.P("d.Bool()")
