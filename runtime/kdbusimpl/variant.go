@@ -3,10 +3,10 @@ package kdbusimpl
 import (
 	"fmt"
 	"slices"
-	"strings"
 
 	kdbusv1 "github.com/kdbus-go/kdbus/proto/kdbus/v1"
 	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
 )
 
 // kdbus.v1.Variant travels as v: its signature, then its value, re-encoded from Data.
@@ -30,20 +30,28 @@ func EncodeVariant(e *wire.Encoder, v *kdbusv1.Variant, depth int) {
 		e.SetErr(err)
 		return
 	}
-	if err := checkNested(v); err != nil {
-		e.SetErr(err)
-		return
-	}
 	e.Variant(wire.Signature(sig))
 	d := wire.NewDecoder(v.GetData(), wire.LittleEndian)
-	wire.CopyValue(d, e, wire.Signature(sig), depth)
+	fds := v.GetFds()
+	wire.CopyValue(d, e, wire.Signature(sig), depth, func(d *wire.Decoder, e *wire.Encoder) {
+		i := d.UnixFD()
+		if d.Err() != nil {
+			return
+		}
+		if int(i) >= len(fds) {
+			d.SetErr(fmt.Errorf("h value %d refers past the Variant's %d file descriptors", i, len(fds)))
+			return
+		}
+		e.FD(int(fds[i]))
+	})
 	if err := d.Done(); err != nil {
 		e.SetErr(fmt.Errorf("kdbus.v1.Variant of type %q: its data is not a value of that type (build variants with kdbusv1.NewVariant): %w", sig, err))
 	}
 }
 
-// DecodeVariant reads a variant into a Variant, checking its value as it copies it. A variant
-// that holds file descriptors is an error. depth is the depth of the variant.
+// DecodeVariant reads a variant into a Variant, checking its value as it copies it. The
+// Variant gets duplicates of the descriptors its h values refer to, which the receiver owns
+// (Variant.Close). depth is the depth of the variant.
 func DecodeVariant(d *wire.Decoder, depth int) *kdbusv1.Variant {
 	v := new(kdbusv1.Variant)
 	decodeVariantInto(d, v, depth)
@@ -63,36 +71,37 @@ func decodeVariantInto(d *wire.Decoder, v *kdbusv1.Variant, depth int) {
 		return
 	}
 	e := wire.NewEncoder(nil, wire.LittleEndian)
-	wire.CopyValue(d, e, sig, depth)
+	var fds []int32
+	wire.CopyValue(d, e, sig, depth, func(d *wire.Decoder, e *wire.Encoder) {
+		fd := d.FD()
+		if d.Err() != nil {
+			return
+		}
+		dup, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			d.SetErr(fmt.Errorf("keeping a file descriptor that came with the message: %w", err))
+			return
+		}
+		e.UnixFD(uint32(len(fds)))
+		fds = append(fds, int32(dup))
+	})
+	if err := d.Err(); err == nil {
+		if err := e.Err(); err != nil {
+			d.SetErr(fmt.Errorf("kdbus.v1.Variant of type %q: %w", sig, err))
+		}
+	}
 	if d.Err() != nil {
+		for _, fd := range fds {
+			unix.Close(int(fd))
+		}
 		return
 	}
-	if err := e.Err(); err != nil {
-		d.SetErr(fmt.Errorf("kdbus.v1.Variant of type %q: %w", sig, err))
-		return
-	}
-	v.Sig, v.Data = string(sig), slices.Clip(e.Bytes())
-	if err := checkNested(v); err != nil {
-		d.SetErr(err)
-	}
-}
-
-// checkNested refuses file descriptors in the variants a variant holds, whose signatures
-// travel inside the value.
-func checkNested(v *kdbusv1.Variant) error {
-	if strings.IndexByte(v.GetSig(), 'v') < 0 {
-		return nil
-	}
-	_, err := v.Decode()
-	return err
+	v.Sig, v.Data, v.Fds = string(sig), slices.Clip(e.Bytes()), fds
 }
 
 func checkVariantSig(sig string) error {
 	if err := wire.ValidateSingle(sig); err != nil {
 		return fmt.Errorf("kdbus.v1.Variant: signature %q: %w", sig, err)
-	}
-	if strings.IndexByte(sig, 'h') >= 0 {
-		return fmt.Errorf("kdbus.v1.Variant: a variant of type %q holds a file descriptor, which a kdbus.v1.Variant cannot carry; use a kdbus.v1.UnixFD field", sig)
 	}
 	return nil
 }

@@ -2,11 +2,13 @@ package kdbusimpl
 
 import (
 	"bytes"
+	"os"
 	"strings"
 	"testing"
 
 	kdbusv1 "github.com/kdbus-go/kdbus/proto/kdbus/v1"
 	"github.com/kdbus-go/kdbus/wire"
+	"golang.org/x/sys/unix"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -74,10 +76,10 @@ func TestVariantRefused(t *testing.T) {
 		body []byte
 		want string
 	}{
-		{"fd", variantBody(t, wire.LittleEndian, "v", wire.Variant{Sig: "h", Value: wire.UnixFD(0)}), "file descriptor"},
+		{"fd without descriptors", variantBody(t, wire.LittleEndian, "v", wire.Variant{Sig: "h", Value: wire.UnixFD(0)}), "file descriptors"},
 		{"two types", []byte{2, 'u', 'u', 0, 1, 0, 0, 0}, "variant signature"},
 		{"bad bool", []byte{1, 'b', 0, 0, 2, 0, 0, 0}, "bool"},
-		{"nested fd", variantBody(t, wire.LittleEndian, "v", wire.Variant{Sig: "v", Value: wire.Variant{Sig: "ah", Value: []any{}}}), "file descriptor"},
+		{"nested fd without descriptors", variantBody(t, wire.LittleEndian, "v", wire.Variant{Sig: "v", Value: wire.Variant{Sig: "ah", Value: []any{wire.UnixFD(1)}}}), "file descriptors"},
 		{"bad utf8", []byte{1, 's', 0, 0, 1, 0, 0, 0, 0xff, 0}, "UTF-8"},
 	} {
 		d := wire.NewDecoder(c.body, wire.LittleEndian)
@@ -110,6 +112,47 @@ func TestVariantRefused(t *testing.T) {
 	vals, err := wire.Unmarshal(e.Bytes(), wire.LittleEndian, "v")
 	if err != nil || vals[0].(wire.Variant).Sig != "ay" {
 		t.Fatalf("nil Variant encodes as %v, %v", vals, err)
+	}
+}
+
+// TestVariantFDs: a variant holding descriptors (as a pidfd in credentials) keeps duplicates
+// of its own, and sends them again.
+func TestVariantFDs(t *testing.T) {
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	defer w.Close()
+	body := variantBody(t, wire.LittleEndian, "v", wire.Variant{Sig: "(sh)", Value: wire.Struct{"pipe", wire.UnixFD(0)}})
+	d := wire.NewDecoder(body, wire.LittleEndian)
+	d.SetFDs([]int{int(w.Fd())})
+	v := DecodeVariant(d, 1)
+	if d.Err() != nil {
+		t.Fatal(d.Err())
+	}
+	defer v.Close()
+	var got struct {
+		Name string
+		FD   int
+	}
+	if err := v.Store(&got); err != nil || got.Name != "pipe" || got.FD == int(w.Fd()) || got.FD < 0 {
+		t.Fatalf("Store: %+v, %v; want a duplicate of %d", got, err, w.Fd())
+	}
+	if _, err := unix.Write(got.FD, []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	if _, err := r.Read(buf); err != nil || buf[0] != 'x' {
+		t.Fatalf("read %q, %v through the duplicate", buf, err)
+	}
+	e := wire.NewEncoder(nil, wire.LittleEndian)
+	EncodeVariant(e, v, 1)
+	if e.Err() != nil || len(e.FDs()) != 1 {
+		t.Fatalf("re-encoding: %v, %d descriptors", e.Err(), len(e.FDs()))
+	}
+	if err := v.Close(); err != nil || len(v.GetFds()) != 0 {
+		t.Fatalf("Close: %v", err)
 	}
 }
 

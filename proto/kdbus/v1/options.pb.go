@@ -814,7 +814,7 @@ type FieldOptions struct {
 	DbusType string `protobuf:"bytes,8,opt,name=dbus_type,json=dbusType,proto3" json:"dbus_type,omitempty"`
 	// The D-Bus argument name of a field that is a method's or signal's argument, when it must
 	// differ from the field name. Set but empty, the argument has no name in the introspection
-	// XML, as is common in hand-written XML (xml2proto names such fields arg_0, arg_1, ...).
+	// XML, as is common in hand-written XML (xml2proto names such fields arg0, arg1, ...).
 	ArgName       *string `protobuf:"bytes,9,opt,name=arg_name,json=argName,proto3,oneof" json:"arg_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache

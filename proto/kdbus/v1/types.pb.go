@@ -139,12 +139,16 @@ func (x *UnixFD) GetFd() int32 {
 // Value, Store, typed getters such as Uint32 and Strings, and NewVariant.
 type Variant struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The value's D-Bus type: one complete type, such as "u", "as" or "a{sv}". File descriptors
-	// ("h") cannot travel in a Variant. Empty: no value, sent as an empty "ay".
+	// The value's D-Bus type: one complete type, such as "u", "as" or "a{sv}". Empty: no
+	// value, sent as an empty "ay".
 	Sig string `protobuf:"bytes,1,opt,name=sig,proto3" json:"sig,omitempty"`
 	// The value as D-Bus marshals it in little-endian byte order, starting at offset 0 of a
-	// message body of that signature.
-	Data          []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// message body of that signature. Its h values are indexes into fds.
+	Data []byte `protobuf:"bytes,2,opt,name=data,proto3" json:"data,omitempty"`
+	// The file descriptors the value's h values refer to. A Variant decoded from a message owns
+	// duplicates of the message's descriptors, which the receiver closes (Variant.Close in Go);
+	// a sender keeps its own open until the message is sent.
+	Fds           []int32 `protobuf:"varint,3,rep,packed,name=fds,proto3" json:"fds,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -193,6 +197,13 @@ func (x *Variant) GetData() []byte {
 	return nil
 }
 
+func (x *Variant) GetFds() []int32 {
+	if x != nil {
+		return x.Fds
+	}
+	return nil
+}
+
 var File_kdbus_v1_types_proto protoreflect.FileDescriptor
 
 const file_kdbus_v1_types_proto_rawDesc = "" +
@@ -202,10 +213,11 @@ const file_kdbus_v1_types_proto_rawDesc = "" +
 	"\bbus_name\x18\x01 \x01(\tR\abusName\x12\x12\n" +
 	"\x04path\x18\x02 \x01(\tR\x04path\"\x18\n" +
 	"\x06UnixFD\x12\x0e\n" +
-	"\x02fd\x18\x01 \x01(\x05R\x02fd\"/\n" +
+	"\x02fd\x18\x01 \x01(\x05R\x02fd\"A\n" +
 	"\aVariant\x12\x10\n" +
 	"\x03sig\x18\x01 \x01(\tR\x03sig\x12\x12\n" +
-	"\x04data\x18\x02 \x01(\fR\x04dataB2Z0github.com/kdbus-go/kdbus/proto/kdbus/v1;kdbusv1b\x06proto3"
+	"\x04data\x18\x02 \x01(\fR\x04data\x12\x10\n" +
+	"\x03fds\x18\x03 \x03(\x05R\x03fdsB2Z0github.com/kdbus-go/kdbus/proto/kdbus/v1;kdbusv1b\x06proto3"
 
 var (
 	file_kdbus_v1_types_proto_rawDescOnce sync.Once

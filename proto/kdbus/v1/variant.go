@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"slices"
 	"strings"
+	"syscall"
 
 	"github.com/kdbus-go/kdbus/wire"
 )
@@ -29,12 +30,28 @@ import (
 // Natural Go types of D-Bus types, as Value returns them:
 //
 //	y byte, b bool, n int16, q uint16, i int32, u uint32, x int64, t uint64, d float64,
-//	s string, o wire.ObjectPath, g wire.Signature, v any (the value the variant holds),
+//	s string, o wire.ObjectPath, g wire.Signature, h int (the descriptor, from Fds),
+//	v any (the value the variant holds),
 //	aT []T (ay []byte), a{KV} map[K]V, (…) []any.
 //
 // NewVariant infers a signature from a Go value the other way round, and also takes int (x),
 // uint (t), float32 (d), Go structs (a struct of their exported fields), *Variant and
 // wire.Variant (v).
+
+// Close closes the file descriptors the Variant holds (those of its h values) and forgets
+// them. A Variant decoded from a message owns duplicates of the message's descriptors.
+func (x *Variant) Close() error {
+	var first error
+	for _, fd := range x.GetFds() {
+		if err := syscall.Close(int(fd)); err != nil && first == nil {
+			first = fmt.Errorf("closing descriptor %d of a kdbus.v1.Variant: %w", fd, err)
+		}
+	}
+	if x != nil {
+		x.Fds = nil
+	}
+	return first
+}
 
 // Signature returns the D-Bus type of the value, "" for an empty Variant.
 func (x *Variant) Signature() wire.Signature { return wire.Signature(x.GetSig()) }
@@ -75,7 +92,7 @@ func (x *Variant) Store(dst any) error {
 		return err
 	}
 	d := wire.NewDecoder(x.GetData(), wire.LittleEndian)
-	if err := store(d, t, rv.Elem(), 1); err != nil {
+	if err := store(d, t, rv.Elem(), 1, x.GetFds()); err != nil {
 		return fmt.Errorf("kdbus.v1.Variant of type %q: %w", x.GetSig(), err)
 	}
 	if err := d.Done(); err != nil {
@@ -131,13 +148,14 @@ func NewVariantOf(sig wire.Signature, x any) (*Variant, error) {
 		return nil, err
 	}
 	e := wire.NewEncoder(nil, wire.LittleEndian)
-	if err := encode(e, t, reflect.ValueOf(x), 1); err != nil {
+	var fds []int32
+	if err := encode(e, t, reflect.ValueOf(x), 1, &fds); err != nil {
 		return nil, fmt.Errorf("kdbus.v1.Variant of type %q: %w", sig, err)
 	}
 	if err := e.Err(); err != nil {
 		return nil, fmt.Errorf("kdbus.v1.Variant of type %q: %w", sig, err)
 	}
-	return &Variant{Sig: string(sig), Data: slices.Clip(e.Bytes())}, nil
+	return &Variant{Sig: string(sig), Data: slices.Clip(e.Bytes()), Fds: fds}, nil
 }
 
 // SignatureOf returns the D-Bus type NewVariant gives x.
@@ -251,14 +269,11 @@ func parseVariantType(sig string) (*wire.Type, error) {
 	if err := wire.ValidateSingle(sig); err != nil {
 		return nil, fmt.Errorf("kdbus.v1.Variant: signature %q: %w", sig, err)
 	}
-	if strings.IndexByte(sig, 'h') >= 0 {
-		return nil, fmt.Errorf("kdbus.v1.Variant: signature %q holds a file descriptor (h), which cannot travel in a Variant; use a kdbus.v1.UnixFD field", sig)
-	}
 	return wire.ParseType(sig)
 }
 
 // encode appends rv as a value of type t; depth counts the containers around it.
-func encode(e *wire.Encoder, t *wire.Type, rv reflect.Value, depth int) error {
+func encode(e *wire.Encoder, t *wire.Type, rv reflect.Value, depth int, fds *[]int32) error {
 	for rv.IsValid() && (rv.Kind() == reflect.Interface || rv.Kind() == reflect.Pointer && rv.Type() != variantPtrType) {
 		if rv.IsNil() {
 			return fmt.Errorf("cannot encode a nil %s as D-Bus type %q", rv.Type(), t.Sig)
@@ -291,11 +306,11 @@ func encode(e *wire.Encoder, t *wire.Type, rv reflect.Value, depth int) error {
 			}
 			e.Variant(sig)
 			if wv, ok := x.(wire.Variant); ok {
-				return encode(e, it, reflect.ValueOf(wv.Value), depth+1)
+				return encode(e, it, reflect.ValueOf(wv.Value), depth+1, fds)
 			}
-			return encode(e, it, rv, depth+1)
+			return encode(e, it, rv, depth+1, fds)
 		}
-		return appendVariant(e, inner, depth)
+		return appendVariant(e, inner, depth, fds)
 	case wire.TypeArray:
 		if t.Elem.Code == wire.TypeByte && (rv.Kind() == reflect.Slice || rv.Kind() == reflect.String) {
 			if rv.Kind() == reflect.Slice && rv.Type().Elem().Kind() == reflect.Uint8 {
@@ -313,16 +328,16 @@ func encode(e *wire.Encoder, t *wire.Type, rv reflect.Value, depth int) error {
 					return fmt.Errorf("the value nests deeper than the %d containers D-Bus allows", wire.MaxTotalDepth)
 				}
 				e.BeginStruct()
-				if err := encode(e, t.Elem.Fields[0], k, depth+2); err != nil {
+				if err := encode(e, t.Elem.Fields[0], k, depth+2, fds); err != nil {
 					return err
 				}
-				if err := encode(e, t.Elem.Fields[1], rv.MapIndex(k), depth+2); err != nil {
+				if err := encode(e, t.Elem.Fields[1], rv.MapIndex(k), depth+2, fds); err != nil {
 					return err
 				}
 			}
 		case (rv.Kind() == reflect.Slice || rv.Kind() == reflect.Array) && t.Elem.Code != wire.TypeDictEntry:
 			for i := range rv.Len() {
-				if err := encode(e, t.Elem, rv.Index(i), depth+1); err != nil {
+				if err := encode(e, t.Elem, rv.Index(i), depth+1, fds); err != nil {
 					return err
 				}
 			}
@@ -352,19 +367,48 @@ func encode(e *wire.Encoder, t *wire.Type, rv reflect.Value, depth int) error {
 			return fmt.Errorf("D-Bus struct %q has %d members, but Go %s has %d", t.Sig, len(t.Fields), rv.Type(), len(fields))
 		}
 		for i, f := range t.Fields {
-			if err := encode(e, f, fields[i], depth+1); err != nil {
+			if err := encode(e, f, fields[i], depth+1, fds); err != nil {
 				return err
 			}
 		}
+		return nil
+	}
+	if t.Code == wire.TypeUnixFD {
+		switch rv.Kind() {
+		case reflect.Int, reflect.Int32, reflect.Int64, reflect.Uint, reflect.Uint32, reflect.Uintptr:
+		default:
+			return fmt.Errorf("cannot encode Go %s as D-Bus type \"h\": give the descriptor as an int", rv.Type())
+		}
+		fd, err := fdOf(rv)
+		if err != nil {
+			return err
+		}
+		e.UnixFD(uint32(len(*fds)))
+		*fds = append(*fds, fd)
 		return nil
 	}
 	// Basic types: wire checks kinds and ranges.
 	return wire.EncodeValue(e, t, rv.Interface())
 }
 
+func fdOf(rv reflect.Value) (int32, error) {
+	var n int64
+	if rv.CanInt() {
+		n = rv.Int()
+	} else if u := rv.Uint(); u <= math.MaxInt32 {
+		n = int64(u)
+	} else {
+		n = -1
+	}
+	if n < 0 || n > math.MaxInt32 {
+		return 0, fmt.Errorf("%v is not a file descriptor", rv)
+	}
+	return int32(n), nil
+}
+
 // appendVariant appends v as a variant value: its signature, then its value re-encoded from
-// Data. depth is the depth of the variant.
-func appendVariant(e *wire.Encoder, v *Variant, depth int) error {
+// Data, its descriptors added to fds. depth is the depth of the variant.
+func appendVariant(e *wire.Encoder, v *Variant, depth int, fds *[]int32) error {
 	if v.GetSig() == "" {
 		e.Variant("ay")
 		e.ByteArray(nil)
@@ -375,7 +419,19 @@ func appendVariant(e *wire.Encoder, v *Variant, depth int) error {
 	}
 	e.Variant(wire.Signature(v.GetSig()))
 	d := wire.NewDecoder(v.GetData(), wire.LittleEndian)
-	wire.CopyValue(d, e, wire.Signature(v.GetSig()), depth)
+	own := v.GetFds()
+	wire.CopyValue(d, e, wire.Signature(v.GetSig()), depth, func(d *wire.Decoder, e *wire.Encoder) {
+		i := d.UnixFD()
+		if d.Err() != nil {
+			return
+		}
+		if int(i) >= len(own) {
+			d.SetErr(fmt.Errorf("h value %d refers past the variant's %d file descriptors", i, len(own)))
+			return
+		}
+		e.UnixFD(uint32(len(*fds)))
+		*fds = append(*fds, own[i])
+	})
 	if err := d.Done(); err != nil {
 		return fmt.Errorf("kdbus.v1.Variant of type %q: its data is not a value of that type: %w", v.GetSig(), err)
 	}
@@ -442,6 +498,8 @@ func naturalType(t *wire.Type) reflect.Type {
 		return objectPathType
 	case wire.TypeSignature:
 		return signatureType
+	case wire.TypeUnixFD:
+		return reflect.TypeFor[int]()
 	case wire.TypeArray:
 		if t.Elem.Code == wire.TypeDictEntry {
 			return reflect.MapOf(naturalType(t.Elem.Fields[0]), naturalType(t.Elem.Fields[1]))
@@ -455,7 +513,7 @@ func naturalType(t *wire.Type) reflect.Type {
 
 // store decodes one value of type t from d into dst. depth is the depth of the value's own
 // container, counting as wire.MaxTotalDepth does.
-func store(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) error {
+func store(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int, fds []int32) error {
 	if err := d.Err(); err != nil {
 		return err
 	}
@@ -469,7 +527,7 @@ func store(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) error {
 	dt := dst.Type()
 	switch {
 	case dt == variantPtrType || dt == reflect.TypeFor[Variant]():
-		v, err := readAsVariant(d, t, depth)
+		v, err := readAsVariant(d, t, depth, fds)
 		if err != nil {
 			return err
 		}
@@ -481,13 +539,13 @@ func store(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) error {
 		return nil
 	case dt.Kind() == reflect.Interface:
 		if t.Code == wire.TypeVariant {
-			return storeVariant(d, dst, depth)
+			return storeVariant(d, dst, depth, fds)
 		}
 		nv := reflect.New(naturalType(t)).Elem()
 		if !nv.Type().AssignableTo(dt) {
 			return fmt.Errorf("cannot store D-Bus type %q in Go %s", t.Sig, dt)
 		}
-		if err := store(d, t, nv, depth); err != nil {
+		if err := store(d, t, nv, depth, fds); err != nil {
 			return err
 		}
 		dst.Set(nv)
@@ -496,11 +554,11 @@ func store(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) error {
 		if dst.IsNil() {
 			dst.Set(reflect.New(dt.Elem()))
 		}
-		return store(d, t, dst.Elem(), depth)
+		return store(d, t, dst.Elem(), depth, fds)
 	}
 	switch t.Code {
 	case wire.TypeVariant:
-		return storeVariant(d, dst, depth)
+		return storeVariant(d, dst, depth, fds)
 	case wire.TypeBoolean:
 		v := d.Bool()
 		if dt.Kind() != reflect.Bool {
@@ -509,6 +567,20 @@ func store(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) error {
 		dst.SetBool(v)
 	case wire.TypeByte, wire.TypeInt16, wire.TypeUint16, wire.TypeInt32, wire.TypeUint32, wire.TypeInt64, wire.TypeUint64:
 		return storeInteger(d, t, dst)
+	case wire.TypeUnixFD:
+		i := d.UnixFD()
+		if err := d.Err(); err != nil {
+			return err
+		}
+		if int(i) >= len(fds) {
+			return fmt.Errorf("h value %d refers past the variant's %d file descriptors", i, len(fds))
+		}
+		switch dt.Kind() {
+		case reflect.Int, reflect.Int32, reflect.Int64:
+			dst.SetInt(int64(fds[i]))
+		default:
+			return mismatch(t, dt)
+		}
 	case wire.TypeDouble:
 		v := d.Double()
 		if dt.Kind() != reflect.Float64 && dt.Kind() != reflect.Float32 {
@@ -530,7 +602,7 @@ func store(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) error {
 		}
 		dst.SetString(s)
 	case wire.TypeArray:
-		return storeArray(d, t, dst, depth)
+		return storeArray(d, t, dst, depth, fds)
 	case wire.TypeStruct:
 		d.BeginStruct()
 		switch dt.Kind() {
@@ -545,14 +617,14 @@ func store(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) error {
 				return fmt.Errorf("D-Bus struct %q has %d members, but Go %s has %d exported fields", t.Sig, len(t.Fields), dt, len(fields))
 			}
 			for i, f := range t.Fields {
-				if err := store(d, f, fields[i], depth+1); err != nil {
+				if err := store(d, f, fields[i], depth+1, fds); err != nil {
 					return err
 				}
 			}
 		case reflect.Slice:
 			s := reflect.MakeSlice(dt, len(t.Fields), len(t.Fields))
 			for i, f := range t.Fields {
-				if err := store(d, f, s.Index(i), depth+1); err != nil {
+				if err := store(d, f, s.Index(i), depth+1, fds); err != nil {
 					return err
 				}
 			}
@@ -571,7 +643,7 @@ func mismatch(t *wire.Type, dt reflect.Type) error {
 }
 
 // storeVariant reads a variant and stores the value it holds in dst.
-func storeVariant(d *wire.Decoder, dst reflect.Value, depth int) error {
+func storeVariant(d *wire.Decoder, dst reflect.Value, depth int, fds []int32) error {
 	sig := d.Variant()
 	if err := d.Err(); err != nil {
 		return err
@@ -580,12 +652,12 @@ func storeVariant(d *wire.Decoder, dst reflect.Value, depth int) error {
 	if err != nil {
 		return err
 	}
-	return store(d, it, dst, depth+1)
+	return store(d, it, dst, depth+1, fds)
 }
 
 // readAsVariant reads a value of type t as a Variant: the value a variant holds when t is v,
 // else the value itself.
-func readAsVariant(d *wire.Decoder, t *wire.Type, depth int) (*Variant, error) {
+func readAsVariant(d *wire.Decoder, t *wire.Type, depth int, fds []int32) (*Variant, error) {
 	sig := t.Sig
 	if t.Code == wire.TypeVariant {
 		sig = d.Variant()
@@ -597,15 +669,28 @@ func readAsVariant(d *wire.Decoder, t *wire.Type, depth int) (*Variant, error) {
 		}
 		depth++
 	}
+	v := &Variant{Sig: string(sig)}
 	e := wire.NewEncoder(nil, wire.LittleEndian)
-	wire.CopyValue(d, e, sig, depth-1)
+	wire.CopyValue(d, e, sig, depth-1, func(d *wire.Decoder, e *wire.Encoder) {
+		i := d.UnixFD()
+		if d.Err() != nil {
+			return
+		}
+		if int(i) >= len(fds) {
+			d.SetErr(fmt.Errorf("h value %d refers past the variant's %d file descriptors", i, len(fds)))
+			return
+		}
+		e.UnixFD(uint32(len(v.Fds)))
+		v.Fds = append(v.Fds, fds[i])
+	})
 	if err := d.Err(); err != nil {
 		return nil, err
 	}
 	if err := e.Err(); err != nil {
 		return nil, err
 	}
-	return &Variant{Sig: string(sig), Data: slices.Clip(e.Bytes())}, nil
+	v.Data = slices.Clip(e.Bytes())
+	return v, nil
 }
 
 func storeInteger(d *wire.Decoder, t *wire.Type, dst reflect.Value) error {
@@ -658,7 +743,7 @@ func intText(u uint64, neg bool) string {
 	return fmt.Sprint(u)
 }
 
-func storeArray(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) error {
+func storeArray(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int, fds []int32) error {
 	dt := dst.Type()
 	if t.Elem.Code == wire.TypeByte && dt.Kind() == reflect.Slice && dt.Elem().Kind() == reflect.Uint8 {
 		b := d.ByteArray()
@@ -681,11 +766,11 @@ func storeArray(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) err
 			}
 			d.BeginStruct()
 			k := reflect.New(dt.Key()).Elem()
-			if err := store(d, t.Elem.Fields[0], k, depth+2); err != nil {
+			if err := store(d, t.Elem.Fields[0], k, depth+2, fds); err != nil {
 				return err
 			}
 			v := reflect.New(dt.Elem()).Elem()
-			if err := store(d, t.Elem.Fields[1], v, depth+2); err != nil {
+			if err := store(d, t.Elem.Fields[1], v, depth+2, fds); err != nil {
 				return err
 			}
 			m.SetMapIndex(k, v)
@@ -701,7 +786,7 @@ func storeArray(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) err
 		s := reflect.MakeSlice(dt, 0, 0)
 		for end := d.BeginArray(t.Elem.Align()); d.More(end); {
 			v := reflect.New(dt.Elem()).Elem()
-			if err := store(d, t.Elem, v, depth+1); err != nil {
+			if err := store(d, t.Elem, v, depth+1, fds); err != nil {
 				return err
 			}
 			s = reflect.Append(s, v)
@@ -716,7 +801,7 @@ func storeArray(d *wire.Decoder, t *wire.Type, dst reflect.Value, depth int) err
 			if i >= dst.Len() {
 				return fmt.Errorf("D-Bus array %q holds more than the %d elements of Go %s", t.Sig, dst.Len(), dt)
 			}
-			if err := store(d, t.Elem, dst.Index(i), depth+1); err != nil {
+			if err := store(d, t.Elem, dst.Index(i), depth+1, fds); err != nil {
 				return err
 			}
 		}

@@ -108,7 +108,7 @@ func TestVariantErrors(t *testing.T) {
 	for _, c := range []struct {
 		sig string
 		x   any
-	}{{"y", 256}, {"s", "\xff"}, {"o", "not/a/path"}, {"h", 1}, {"u", "x"}, {"(ss)", []any{"a"}}} {
+	}{{"y", 256}, {"s", "\xff"}, {"o", "not/a/path"}, {"h", -1}, {"h", "x"}, {"u", "x"}, {"(ss)", []any{"a"}}} {
 		if _, err := kdbusv1.NewVariantOf(wire.Signature(c.sig), c.x); err == nil {
 			t.Errorf("NewVariantOf(%q, %#v): no error", c.sig, c.x)
 		}
