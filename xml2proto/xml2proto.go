@@ -13,6 +13,7 @@
 package xml2proto
 
 import (
+	"bytes"
 	"encoding/xml"
 	"fmt"
 	"io"
@@ -110,14 +111,19 @@ type xDoc struct {
 // Convert reads an introspection document and returns the .proto file of its interfaces (of
 // the root node and, when the document describes children, theirs too, each interface once).
 func Convert(r io.Reader, opts Options) (string, error) {
-	d := xml.NewDecoder(io.LimitReader(r, MaxInput+1))
+	doc, err := io.ReadAll(io.LimitReader(r, MaxInput+1))
+	if err != nil {
+		return "", fmt.Errorf("reading D-Bus introspection XML: %w", err)
+	}
+	if len(doc) > MaxInput {
+		return "", fmt.Errorf("the introspection XML is larger than %d bytes", MaxInput)
+	}
+	d := xml.NewDecoder(bytes.NewReader(doc))
 	d.Strict = true
+	d.Entity = internalEntities(doc)
 	var root xNode
 	if err := d.Decode(&root); err != nil {
 		return "", fmt.Errorf("parsing D-Bus introspection XML: %w", err)
-	}
-	if d.InputOffset() > MaxInput {
-		return "", fmt.Errorf("the introspection XML is larger than %d bytes", MaxInput)
 	}
 	var ifaces []xIface
 	seen := map[string]bool{}
@@ -143,6 +149,26 @@ func Convert(r io.Reader, opts Options) (string, error) {
 	}
 	c := &converter{opts: opts, used: map[string]bool{}, wrappers: map[string]string{}, structs: map[string]string{}}
 	return c.file(ifaces)
+}
+
+var entityRE = regexp.MustCompile(`<!ENTITY\s+([A-Za-z_][A-Za-z0-9_.-]*)\s+"([^"<&]*)"\s*>`)
+
+// internalEntities returns the general entities the document's internal DTD subset declares
+// with literal values, as hand-written XML uses them for error names (&ERROR_GENERAL;).
+func internalEntities(doc []byte) map[string]string {
+	start := bytes.Index(doc, []byte("<!DOCTYPE"))
+	if start < 0 {
+		return nil
+	}
+	end := bytes.Index(doc[start:], []byte("]>"))
+	if end < 0 {
+		return nil
+	}
+	m := map[string]string{}
+	for _, e := range entityRE.FindAllSubmatch(doc[start:start+end], -1) {
+		m[string(e[1])] = string(e[2])
+	}
+	return m
 }
 
 // converter builds one .proto file.
@@ -415,11 +441,22 @@ func (c *converter) properties(svc string, it *xIface) (string, error) {
 	fmt.Fprintf(&b, "message %s {\n", name)
 	ifaceEmits := annotationValue(it.Annotations, annEmits)
 	fields := map[string]bool{}
+	// The generated client has Get<Field> and Set<Field> per property beside one method per
+	// rpc and GetProperties and WatchProperties: a field whose accessors would clash is named
+	// <name>_property instead.
+	goNames := map[string]bool{"GetProperties": true, "WatchProperties": true}
+	for _, m := range it.Methods {
+		goNames[camel(m.Name)] = true
+	}
 	for i, p := range it.Properties {
 		if err := wire.ValidateMemberName(p.Name); err != nil {
 			return "", fmt.Errorf("property %q: %w", p.Name, err)
 		}
-		fname := fieldName(snake(p.Name), i, fields)
+		base := snake(p.Name)
+		if goNames["Get"+camel(base)] || goNames["Set"+camel(base)] {
+			base += "_property"
+		}
+		fname := fieldName(base, i, fields)
 		decl, dbusType, err := c.field(p.Type, svc+ident(upperFirst(p.Name)))
 		if err != nil {
 			return "", fmt.Errorf("property %s: %w", p.Name, err)
@@ -836,7 +873,16 @@ func otherAnnotations(as []xAnn) []string {
 	return out
 }
 
+// writeDoc writes an element's documentation as its leading comment, after the notes of the
+// annotations the conversion keeps as comments only, which a blank line detaches from it so
+// that they do not become part of the element's documentation.
 func writeDoc(b *strings.Builder, indent, doc string, notes []string) {
+	for _, n := range notes {
+		fmt.Fprintf(b, "%s// %s\n", indent, oneLine(n))
+	}
+	if len(notes) > 0 {
+		b.WriteString("\n")
+	}
 	if doc != "" {
 		for _, l := range strings.Split(doc, "\n") {
 			l = strings.TrimRight(l, " \t\r")
@@ -846,9 +892,6 @@ func writeDoc(b *strings.Builder, indent, doc string, notes []string) {
 			}
 			fmt.Fprintf(b, "%s// %s\n", indent, l)
 		}
-	}
-	for _, n := range notes {
-		fmt.Fprintf(b, "%s// %s\n", indent, oneLine(n))
 	}
 }
 

@@ -171,7 +171,8 @@ func (e *emitter) service(sp *servicePlan) {
 	n := sp.names
 	s := sp.svc
 	name := s.Desc.Name()
-	ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
+	// Qualified when used, so that a service without methods does not import context.
+	ctx := func() string { return e.g.QualifiedGoIdent(contextPkg.Ident("Context")) }
 	xmlFile := e.p.stemBase() + "." + string(name) + ".introspect.xml"
 
 	e.P("// D-Bus names of the ", name, " service.")
@@ -365,7 +366,7 @@ func (e *emitter) service(sp *servicePlan) {
 			e.P(n.vars[mp.m], ".ServerStreamDesc(func(srv any, req *", in, ", stream ", e.rt("ServerStreamingServer"), "[", out, "]) error {")
 			e.P("return srv.(", n.server, ").", mp.m.GoName, "(req, stream)")
 		default:
-			e.P(n.vars[mp.m], ".Desc(func(srv any, ctx ", ctx, ", req *", in, ") (*", out, ", error) {")
+			e.P(n.vars[mp.m], ".Desc(func(srv any, ctx ", ctx(), ", req *", in, ") (*", out, ", error) {")
 			e.P("return srv.(", n.server, ").", mp.m.GoName, "(ctx, req)")
 		}
 		e.P("}),")
