@@ -254,7 +254,7 @@ func (n *evoNode) adapt(d *Decoder, e *Encoder, depth int, top bool) {
 	}
 	switch n.kind {
 	case evoSame:
-		copyValue(d, e, n.want, depth)
+		copyValue(d, e, n.want, depth, nil)
 	case evoArray:
 		if depth >= MaxTotalDepth {
 			d.fail(nil, "values nest deeper than %d containers", MaxTotalDepth)
@@ -290,8 +290,8 @@ func (n *evoNode) adapt(d *Decoder, e *Encoder, depth int, top bool) {
 }
 
 // copyValue copies one value of type t from d to e, re-encoding it: alignment in the output
-// may differ from the input's.
-func copyValue(d *Decoder, e *Encoder, t string, depth int) {
+// may differ from the input's. fd, when not nil, copies each h value instead of its index.
+func copyValue(d *Decoder, e *Encoder, t string, depth int, fd func(d *Decoder, e *Encoder)) {
 	if d.err != nil || e.err != nil {
 		return
 	}
@@ -302,7 +302,13 @@ func copyValue(d *Decoder, e *Encoder, t string, depth int) {
 		e.Bool(d.Bool())
 	case TypeInt16, TypeUint16:
 		e.Uint16(d.Uint16())
-	case TypeInt32, TypeUint32, TypeUnixFD:
+	case TypeUnixFD:
+		if fd != nil {
+			fd(d, e)
+			return
+		}
+		e.Uint32(d.Uint32())
+	case TypeInt32, TypeUint32:
 		e.Uint32(d.Uint32())
 	case TypeInt64, TypeUint64, TypeDouble:
 		e.Uint64(d.Uint64())
@@ -330,7 +336,7 @@ func copyValue(d *Decoder, e *Encoder, t string, depth int) {
 		end := d.BeginArray(Alignment(t[1]))
 		m := e.BeginArray(Alignment(t[1]))
 		for d.More(end) && e.err == nil {
-			copyValue(d, e, t[1:], depth+1)
+			copyValue(d, e, t[1:], depth+1, fd)
 		}
 		e.EndArray(m)
 	case '(', '{':
@@ -342,7 +348,7 @@ func copyValue(d *Decoder, e *Encoder, t string, depth int) {
 		e.BeginStruct()
 		for fields := t[1 : len(t)-1]; fields != "" && d.err == nil; {
 			n := TypeLen(fields)
-			copyValue(d, e, fields[:n], depth+1)
+			copyValue(d, e, fields[:n], depth+1, fd)
 			fields = fields[n:]
 		}
 	case TypeVariant:
@@ -355,7 +361,7 @@ func copyValue(d *Decoder, e *Encoder, t string, depth int) {
 			return
 		}
 		e.Variant(sig)
-		copyValue(d, e, string(sig), depth+1)
+		copyValue(d, e, string(sig), depth+1, fd)
 	default:
 		d.fail(nil, "unknown type code %q in signature", t[0])
 	}

@@ -470,3 +470,19 @@ func boolInt(b bool) int {
 	}
 	return 0
 }
+
+// CopyValue reads one value of the single complete type t with d and appends it to e,
+// re-encoding it (alignment and byte order in the output may differ from the input's) and
+// checking it as a decoder does. outer is the number of containers around the value, as
+// MaxTotalDepth counts them; a value that would nest deeper is an error on d. fd copies each
+// h value (reading it from d and appending one to e); nil copies the descriptor index as it is.
+func CopyValue(d *Decoder, e *Encoder, t Signature, outer int, fd func(d *Decoder, e *Encoder)) {
+	if d.err != nil {
+		return
+	}
+	if err := ValidateSingle(string(t)); err != nil {
+		d.fail(err, "copying a value: %v", err)
+		return
+	}
+	copyValue(d, e, string(t), outer, fd)
+}

@@ -168,6 +168,31 @@ service Svc {
 		return pos(src, "service Svc") + `: Svc: the file has no package, so the service has no D-Bus interface name \(one needs at least two dot-separated elements\); hint: add a package statement such as "package example\.v1;", or set option \(kdbus\.v1\.service\) = \{ interface: "org\.example\.Svc1" \}`
 	})
 
+	dbusType := badHeader + `service Svc {
+  rpc Put(Thing) returns (google.protobuf.Empty);
+}
+message Thing {
+  int64 wide = 1 [(kdbus.v1.field) = { dbus_type: "y" }];
+  string name = 2 [(kdbus.v1.field) = { dbus_type: "a{" }];
+  Single one = 3;
+}
+message Single {
+  option (kdbus.v1.message) = { unwrap: true };
+  string a = 1;
+  string b = 2;
+}
+`
+	add("dbus_type and unwrap", dbusType,
+		func(src string) string {
+			return pos(src, "(kdbus.v1.field) = { dbus_type: \"y\"") + `: bad\.v1\.Thing\.wide: option dbus_type: the field cannot travel as "y"; its default D-Bus type is "x"; hint: .*`
+		},
+		func(src string) string {
+			return pos(src, "(kdbus.v1.field) = { dbus_type: \"a{\"") + `: bad\.v1\.Thing\.name: option dbus_type: .*; hint: give one complete D-Bus type.*`
+		},
+		func(src string) string {
+			return pos(src, "message Single") + `: bad\.v1\.Single: option unwrap: the message must have exactly one field.*; hint: .*`
+		})
+
 	memfd := badHeader + `service Svc {
   rpc Put(Blob) returns (google.protobuf.Empty);
 }

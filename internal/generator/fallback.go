@@ -144,7 +144,7 @@ func fileSites(f *protogen.File, m *model) []*site {
 	var visit func(n *node)
 	visit = func(n *node) {
 		switch n.kind {
-		case kStruct:
+		case kStruct, kUnwrap:
 			if !seen[n.msg] {
 				seen[n.msg] = true
 				for _, u := range n.msg.units {
@@ -317,6 +317,10 @@ func sigSavings(nodes []*node) (map[protoreflect.FullName]int, map[protoreflect.
 			for k, c := range ofInfo(n.msg) {
 				acc[k] = satAdd(acc[k], c)
 			}
+		case kUnwrap:
+			for k, c := range ofInfo(n.msg) {
+				acc[k] = satAdd(acc[k], c)
+			}
 		case kOptional, kList, kMap:
 			ofNode(n.elem, acc)
 		}
@@ -344,6 +348,8 @@ func minSigLen(n *node) int {
 	switch n.kind {
 	case kStruct:
 		return len("ay")
+	case kUnwrap:
+		return minSigLen(n.msg.units[0].n)
 	case kOptional, kList:
 		return satAdd(1, minSigLen(n.elem))
 	case kMap:

@@ -51,6 +51,10 @@ func structGroups(n *node, groups *[]string) {
 		for _, u := range n.msg.units {
 			structGroups(u.n, groups)
 		}
+	case kUnwrap:
+		for _, u := range n.msg.units {
+			structGroups(u.n, groups)
+		}
 	case kOneof:
 		*groups = append(*groups, "")
 	case kWKT:

@@ -171,7 +171,8 @@ func (e *emitter) service(sp *servicePlan) {
 	n := sp.names
 	s := sp.svc
 	name := s.Desc.Name()
-	ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
+	// Qualified when used, so that a service without methods does not import context.
+	ctx := func() string { return e.g.QualifiedGoIdent(contextPkg.Ident("Context")) }
 	xmlFile := e.p.stemBase() + "." + string(name) + ".introspect.xml"
 
 	e.P("// D-Bus names of the ", name, " service.")
@@ -367,7 +368,7 @@ func (e *emitter) service(sp *servicePlan) {
 			e.P(n.vars[mp.m], ".ServerStreamDesc(func(srv any, req *", in, ", stream ", e.rt("ServerStreamingServer"), "[", out, "]) error {")
 			e.P("return srv.(", n.server, ").", mp.m.GoName, "(req, stream)")
 		default:
-			e.P(n.vars[mp.m], ".Desc(func(srv any, ctx ", ctx, ", req *", in, ") (*", out, ", error) {")
+			e.P(n.vars[mp.m], ".Desc(func(srv any, ctx ", ctx(), ", req *", in, ") (*", out, ", error) {")
 			e.P("return srv.(", n.server, ").", mp.m.GoName, "(ctx, req)")
 		}
 		e.P("}),")
@@ -707,6 +708,12 @@ func (e *emitter) encodeLeaf(n *node, x string, off int) {
 			e.P("e.ObjectPath(", e.wire("ObjectPath"), "(", x, "))")
 		case "g":
 			e.P("e.Signature(", e.wire("Signature"), "(", x, "))")
+		case "y":
+			e.P(e.impl("EncodeByte"), "(e, ", x, ", ", strconv.Quote(qualifiedName(n.field.Desc)), ")")
+		case "q":
+			e.P(e.impl("EncodeUint16"), "(e, ", x, ", ", strconv.Quote(qualifiedName(n.field.Desc)), ")")
+		case "n":
+			e.P(e.impl("EncodeInt16"), "(e, ", x, ", ", strconv.Quote(qualifiedName(n.field.Desc)), ")")
 		default:
 			e.P(scalarEncode(n.leafFD.Desc.Kind(), x))
 		}
@@ -717,6 +724,8 @@ func (e *emitter) encodeLeaf(n *node, x string, off int) {
 	case kStruct:
 		e.P("e.BeginStruct()")
 		e.P(e.p.encNames[n.msg], "(e, ", x, depthArg(n.msg.dynamic, off+1), ")")
+	case kUnwrap:
+		e.P(e.p.encNames[n.msg], "(e, ", x, depthArg(n.msg.dynamic, off), ")")
 	case kEmpty:
 		e.P("e.Bool(true)")
 	case kProto:
@@ -831,6 +840,12 @@ func (e *emitter) decodeLeaf(n *node, off int) string {
 			return "string(d.ObjectPath())"
 		case "g":
 			return "string(d.Signature())"
+		case "y":
+			return "uint32(d.Byte())"
+		case "q":
+			return "uint32(d.Uint16())"
+		case "n":
+			return "int32(d.Int16())"
 		}
 		return e.scalarDecode(n.leafFD)
 	case kBytes:
@@ -842,6 +857,11 @@ func (e *emitter) decodeLeaf(n *node, off int) string {
 		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")
 		e.P("d.BeginStruct()")
 		e.P(e.p.decNames[n.msg], "(d, ", v, depthArg(n.msg.dynamic, off+1), ")")
+		return v
+	case kUnwrap:
+		v := e.newTmp("v")
+		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")
+		e.P(e.p.decNames[n.msg], "(d, ", v, depthArg(n.msg.dynamic, off), ")")
 		return v
 	case kEmpty:
 		e.P("d.Bool()")

@@ -83,6 +83,9 @@ func (e *emitter) memberConsts(sp *servicePlan) {
 
 // clientMethods writes the client interface's methods for signals and properties.
 func (e *emitter) clientMethods(sp *servicePlan) {
+	if sp.props == nil && len(sp.signals) == 0 {
+		return
+	}
 	ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
 	callOpt := e.rt("CallOption")
 	subOpt := e.rt("SubscribeOption")
@@ -113,6 +116,9 @@ func (e *emitter) clientMethods(sp *servicePlan) {
 
 // clientImpls writes the client's implementations of those methods.
 func (e *emitter) clientImpls(sp *servicePlan) {
+	if sp.props == nil && len(sp.signals) == 0 {
+		return
+	}
 	n := sp.names
 	ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
 	callOpt := e.rt("CallOption")

@@ -35,6 +35,7 @@ var goldenCases = map[string][]string{
 	"binder":    {"binder/binder.proto"},
 	"fallback":  {"fallback/fallback.proto"},
 	"shared":    {"shared/shared.proto"}, // no services: nothing generated
+	"dbustypes": {"dbustypes/dbustypes.proto", "dbustypes/nothing.proto"},
 }
 
 // noServiceCases generate no files of ours (only protoc-gen-go's, for the goldentest packages).

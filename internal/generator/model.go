@@ -24,6 +24,7 @@ const (
 	kEmpty              // b: a message with no fields, which D-Bus cannot make a struct of
 	kProto              // ay: a message of a cycle of message types, serialized
 	kWKT                // a well-known type's own mapping
+	kUnwrap             // a message of one field marked unwrap: that field's type, not a struct
 
 	kOptional // aT with 0 or 1 element: a field with explicit presence
 	kList     // aT: a repeated field
@@ -49,7 +50,7 @@ type node struct {
 
 	field   *protogen.Field // the field whose value this is (for a map: the map field)
 	leafFD  *protogen.Field // for a leaf: the field that gives its type (a map's key or value field)
-	msg     *info           // kStruct: the message
+	msg     *info           // kStruct, kUnwrap: the message
 	message *protogen.Message
 	wkt     *wktInfo
 	elem    *node // kOptional, kList: the element; kMap: the value
@@ -112,6 +113,7 @@ var wkts = map[protoreflect.FullName]*wktInfo{
 	// kdbus.v1 types (proto/kdbus/v1/types.proto): what D-Bus carries and protobuf cannot.
 	"kdbus.v1.ObjectRef": {name: "ObjectRef", sig: "(so)", structs: 1, total: 1, args: []argSpec{{"bus_name", "s"}, {"path", "o"}}},
 	"kdbus.v1.UnixFD":    {name: "UnixFD", sig: "h", args: []argSpec{{"fd", "h"}}},
+	"kdbus.v1.Variant":   {name: "Variant", sig: "v", total: 1, dynamic: true, args: []argSpec{{"value", "v"}}},
 }
 
 const emptyName protoreflect.FullName = "google.protobuf.Empty"
@@ -294,7 +296,11 @@ func (m *model) messageInfo(msg *protogen.Message) *info {
 			in.units = append(in.units, &unit{name: string(od.Name()), n: m.oneofNode(f.Oneof)})
 			continue
 		}
-		in.units = append(in.units, &unit{name: string(f.Desc.Name()), n: m.fieldNode(f)})
+		name := string(f.Desc.Name())
+		if o := fieldOptions(f.Desc); o != nil && o.ArgName != nil {
+			name = o.GetArgName()
+		}
+		in.units = append(in.units, &unit{name: name, n: m.applyDBusType(f, m.fieldNode(f))})
 	}
 	for _, u := range in.units {
 		in.sig += u.n.sig
@@ -362,7 +368,7 @@ func (m *model) oneofNode(o *protogen.Oneof) *node {
 	n := &node{kind: kOneof, oneof: o, sig: "(sv)", sigLen: 4, structs: 1}
 	inner := 0
 	for _, f := range o.Fields {
-		leaf := m.leaf(f, f)
+		leaf := m.applyDBusType(f, m.leaf(f, f))
 		n.members = append(n.members, leaf)
 		n.dynamic = n.dynamic || leaf.dynamic
 		inner = max(inner, leaf.total)
@@ -427,6 +433,16 @@ func (m *model) leaf(f, fd *protogen.Field) *node {
 			})
 		default:
 			in := m.messageInfo(msg)
+			if messageOptions(msg).GetUnwrap() {
+				if len(in.units) == 1 && in.units[0].n.kind != kOneof {
+					n.kind, n.msg = kUnwrap, in
+					n.setSig(in.sig, in.sigLen, in.sig != "")
+					n.arrays, n.structs, n.total, n.dynamic = in.arrays, in.structs, in.total, in.dynamic
+					return n
+				}
+				m.diags.add(msg.Desc, "option unwrap: the message must have exactly one field, not in a oneof, to travel as that field's type",
+					"give the message one field, or remove (kdbus.v1.message).unwrap")
+			}
 			if len(in.units) == 0 {
 				n.kind, n.sig = kEmpty, "b"
 				break
@@ -536,6 +552,8 @@ func (n *node) own(mt metric) int {
 			return 0
 		}
 		return 1
+	case kUnwrap:
+		return 0
 	case kOptional, kList:
 		if mt == metricStructs {
 			return 0
@@ -561,7 +579,7 @@ func (n *node) own(mt metric) int {
 // children returns the nodes inside n that count towards the metric.
 func (n *node) children(mt metric) []*node {
 	switch n.kind {
-	case kStruct:
+	case kStruct, kUnwrap:
 		var c []*node
 		for _, u := range n.msg.units {
 			c = append(c, u.n)
@@ -605,4 +623,83 @@ func sortedNames(messages map[protoreflect.FullName]*protogen.Message) []protore
 	}
 	slices.Sort(names)
 	return names
+}
+
+// applyDBusType returns n, the mapping of field f, changed as f's dbus_type option says: basic
+// types replaced by others the field's proto type can hold, and a presence wrapper left out.
+func (m *model) applyDBusType(f *protogen.Field, n *node) *node {
+	want := fieldOptions(f.Desc).GetDbusType()
+	if want == "" {
+		return n
+	}
+	path := optionPath(f.Location.Path, fieldOptionsField, int32(kdbusv1.E_Field.TypeDescriptor().Number()), 8)
+	if err := wire.ValidateSingle(want); err != nil {
+		m.diags.addAt(f.Desc, path, fmt.Sprintf("option dbus_type: %v", err), "give one complete D-Bus type, such as \"ao\" or \"a{sv}\"")
+		return n
+	}
+	t := wire.MustParseType(want)
+	if r := overrideNode(n, t); r != nil {
+		return r
+	}
+	if n.kind == kOptional {
+		if r := overrideNode(n.elem, t); r != nil {
+			return r
+		}
+	}
+	m.diags.addAt(f.Desc, path, fmt.Sprintf("option dbus_type: the field cannot travel as %q; its default D-Bus type is %q", want, n.sig),
+		"change only basic types the field's proto type holds (s to o or g for strings, u to y or q for uint32, i to n for int32) or leave out the presence array; see docs/mapping.md, \"Exact D-Bus types\"")
+	return n
+}
+
+// overrideNode returns a copy of n of type t, or nil when n cannot travel as t.
+func overrideNode(n *node, t *wire.Type) *node {
+	c := *n
+	switch n.kind {
+	case kScalar:
+		if !basicCompatible(n.leafFD.Desc.Kind(), t.Code) {
+			return nil
+		}
+		c.sig, c.sigLen = string(t.Sig), 1
+		return &c
+	case kOptional, kList:
+		if t.Code != wire.TypeArray || t.Elem.Code == wire.TypeDictEntry {
+			return nil
+		}
+		e := overrideNode(n.elem, t.Elem)
+		if e == nil {
+			return nil
+		}
+		c.elem = e
+		c.setSig("a"+e.sig, 1+e.sigLen, true)
+		return &c
+	case kMap:
+		if !t.IsDict() {
+			return nil
+		}
+		k, v := overrideNode(n.key, t.Elem.Fields[0]), overrideNode(n.elem, t.Elem.Fields[1])
+		if k == nil || v == nil {
+			return nil
+		}
+		c.key, c.elem = k, v
+		c.setSig("a{"+k.sig+v.sig+"}", 3+k.sigLen+v.sigLen, true)
+		return &c
+	}
+	if n.sig != "" && n.sig == string(t.Sig) {
+		return n
+	}
+	return nil
+}
+
+// basicCompatible reports whether values of proto kind k can travel as the basic D-Bus type
+// code.
+func basicCompatible(k protoreflect.Kind, code byte) bool {
+	switch k {
+	case protoreflect.StringKind:
+		return code == 's' || code == 'o' || code == 'g'
+	case protoreflect.Uint32Kind, protoreflect.Fixed32Kind:
+		return code == 'u' || code == 'y' || code == 'q'
+	case protoreflect.Int32Kind, protoreflect.Sint32Kind, protoreflect.Sfixed32Kind:
+		return code == 'i' || code == 'n'
+	}
+	return false
 }

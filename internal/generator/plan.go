@@ -418,7 +418,7 @@ func (p *filePlan) collectInfos() {
 	}
 	visitNode = func(n *node) {
 		switch n.kind {
-		case kStruct:
+		case kStruct, kUnwrap:
 			visit(n.msg)
 		case kOptional, kList, kMap:
 			visitNode(n.elem)

@@ -165,6 +165,13 @@ func (g *generator) planSignals(p *filePlan, sp *servicePlan, optPath func(sub .
 			continue
 		}
 		member := string(msg.Desc.Name())
+		if name := messageOptions(msg).GetSignalName(); name != "" {
+			if err := wire.ValidateMemberName(name); err != nil {
+				g.diags.add(msg.Desc, fmt.Sprintf("option signal_name: %v", err), "use letters, digits and underscores, not starting with a digit, such as \"NameOwnerChanged\"")
+				continue
+			}
+			member = name
+		}
 		if members[member] {
 			g.diags.addAt(s.Desc, path, fmt.Sprintf("option signals: signal %s is listed twice", member), "list each signal once; signals are named after their messages")
 			continue

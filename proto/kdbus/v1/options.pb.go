@@ -504,7 +504,18 @@ type MessageOptions struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// Named constants that belong to the message, generated as Go constants
 	// "<Message>_<name>". aidl2proto keeps a parcelable's constants here.
-	Constants     []*Constant `protobuf:"bytes,1,rep,name=constants,proto3" json:"constants,omitempty"`
+	Constants []*Constant `protobuf:"bytes,1,rep,name=constants,proto3" json:"constants,omitempty"`
+	// Where the message is a signal (listed in ServiceOptions.signals): the D-Bus member name of
+	// the signal, when it must differ from the message's name. xml2proto keeps a signal's name
+	// here when its message had to be named otherwise.
+	SignalName string `protobuf:"bytes,2,opt,name=signal_name,json=signalName,proto3" json:"signal_name,omitempty"`
+	// A message with exactly one field travels as that field's D-Bus type wherever it is the
+	// type of a field, instead of as a struct of one member: a wrapper around a repeated or map
+	// field gives the D-Bus types proto cannot nest directly, such as "aas" (a repeated field of
+	// a wrapper around repeated string) or "a{sa{sv}}" (a map whose values wrap a
+	// map<string, kdbus.v1.Variant>). As a whole request or response it is its field, as any
+	// message is.
+	Unwrap        bool `protobuf:"varint,3,opt,name=unwrap,proto3" json:"unwrap,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -544,6 +555,20 @@ func (x *MessageOptions) GetConstants() []*Constant {
 		return x.Constants
 	}
 	return nil
+}
+
+func (x *MessageOptions) GetSignalName() string {
+	if x != nil {
+		return x.SignalName
+	}
+	return ""
+}
+
+func (x *MessageOptions) GetUnwrap() bool {
+	if x != nil {
+		return x.Unwrap
+	}
+	return false
 }
 
 // A named constant value.
@@ -773,7 +798,24 @@ type FieldOptions struct {
 	Default string `protobuf:"bytes,6,opt,name=default,proto3" json:"default,omitempty"`
 	// For a kdbus.v1.ObjectRef field: the fully qualified name of the proto service the
 	// referenced object serves, so that readers (and the introspection XML) know what to call.
-	Service       string `protobuf:"bytes,7,opt,name=service,proto3" json:"service,omitempty"`
+	Service string `protobuf:"bytes,7,opt,name=service,proto3" json:"service,omitempty"`
+	// The exact D-Bus type the field travels as, when it differs from the default mapping: a
+	// complete D-Bus signature of the field's shape in which
+	//   - a string (field, element, map key or value) may be "s", "o" (object path) or
+	//     "g" (signature), as string_type says for fields;
+	//   - a uint32 or fixed32 may be "u", "y" (byte) or "q" (uint16); an int32, sint32 or
+	//     sfixed32 "i" or "n" (int16); the value must fit when encoded;
+	//   - a field with explicit presence (a singular message field, a proto3 optional) may
+	//     leave out its 0-or-1 element array: "(su)" instead of "a(su)", "h" instead of "ah"
+	//     for a kdbus.v1.UnixFD; an unset field then travels as its zero value.
+	//
+	// Everything else must be what the default mapping gives, so for example a
+	// map<string, string> may say "a{os}" or "a{sg}" and a repeated uint32 "ay" or "aq".
+	DbusType string `protobuf:"bytes,8,opt,name=dbus_type,json=dbusType,proto3" json:"dbus_type,omitempty"`
+	// The D-Bus argument name of a field that is a method's or signal's argument, when it must
+	// differ from the field name. Set but empty, the argument has no name in the introspection
+	// XML, as is common in hand-written XML (xml2proto names such fields arg0, arg1, ...).
+	ArgName       *string `protobuf:"bytes,9,opt,name=arg_name,json=argName,proto3,oneof" json:"arg_name,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -857,6 +899,20 @@ func (x *FieldOptions) GetService() string {
 	return ""
 }
 
+func (x *FieldOptions) GetDbusType() string {
+	if x != nil {
+		return x.DbusType
+	}
+	return ""
+}
+
+func (x *FieldOptions) GetArgName() string {
+	if x != nil && x.ArgName != nil {
+		return *x.ArgName
+	}
+	return ""
+}
+
 var file_kdbus_v1_options_proto_extTypes = []protoimpl.ExtensionInfo{
 	{
 		ExtendedType:  (*descriptorpb.ServiceOptions)(nil),
@@ -935,9 +991,12 @@ const file_kdbus_v1_options_proto_rawDesc = "" +
 	"\x05error\x18\b \x03(\v2\x16.kdbus.v1.ServiceErrorR\x05error\"F\n" +
 	"\fServiceError\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\"\n" +
-	"\x04code\x18\x02 \x01(\x0e2\x0e.kdbus.v1.CodeR\x04code\"B\n" +
+	"\x04code\x18\x02 \x01(\x0e2\x0e.kdbus.v1.CodeR\x04code\"{\n" +
 	"\x0eMessageOptions\x120\n" +
-	"\tconstants\x18\x01 \x03(\v2\x12.kdbus.v1.ConstantR\tconstants\"\x9c\x01\n" +
+	"\tconstants\x18\x01 \x03(\v2\x12.kdbus.v1.ConstantR\tconstants\x12\x1f\n" +
+	"\vsignal_name\x18\x02 \x01(\tR\n" +
+	"signalName\x12\x16\n" +
+	"\x06unwrap\x18\x03 \x01(\bR\x06unwrap\"\x9c\x01\n" +
 	"\bConstant\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x03int\x18\x02 \x01(\x03H\x00R\x03int\x12\x16\n" +
@@ -949,7 +1008,7 @@ const file_kdbus_v1_options_proto_rawDesc = "" +
 	"\rMethodOptions\x12\x19\n" +
 	"\bno_reply\x18\x01 \x01(\bR\anoReply\x12\x16\n" +
 	"\x06member\x18\x02 \x01(\tR\x06member\x12%\n" +
-	"\x0etransaction_id\x18\x03 \x01(\rR\rtransactionId\"\x98\x02\n" +
+	"\x0etransaction_id\x18\x03 \x01(\rR\rtransactionId\"\xe2\x02\n" +
 	"\fFieldOptions\x12\x14\n" +
 	"\x05memfd\x18\x01 \x01(\bR\x05memfd\x120\n" +
 	"\x06access\x18\x02 \x01(\x0e2\x18.kdbus.v1.PropertyAccessR\x06access\x120\n" +
@@ -958,7 +1017,10 @@ const file_kdbus_v1_options_proto_rawDesc = "" +
 	"\vstring_type\x18\x05 \x01(\x0e2\x14.kdbus.v1.StringTypeR\n" +
 	"stringType\x12\x18\n" +
 	"\adefault\x18\x06 \x01(\tR\adefault\x12\x18\n" +
-	"\aservice\x18\a \x01(\tR\aservice*\x94\x03\n" +
+	"\aservice\x18\a \x01(\tR\aservice\x12\x1b\n" +
+	"\tdbus_type\x18\b \x01(\tR\bdbusType\x12\x1e\n" +
+	"\barg_name\x18\t \x01(\tH\x00R\aargName\x88\x01\x01B\v\n" +
+	"\t_arg_name*\x94\x03\n" +
 	"\x04Code\x12\x14\n" +
 	"\x10CODE_UNSPECIFIED\x10\x00\x12\x11\n" +
 	"\rCODE_CANCELED\x10\x01\x12\x10\n" +
@@ -1063,6 +1125,7 @@ func file_kdbus_v1_options_proto_init() {
 		(*Constant_String_)(nil),
 		(*Constant_Bool)(nil),
 	}
+	file_kdbus_v1_options_proto_msgTypes[5].OneofWrappers = []any{}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
