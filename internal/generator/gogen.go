@@ -636,7 +636,7 @@ func (e *emitter) encodeUnit(u *unit) {
 	case kMap:
 		a := e.newTmp("a")
 		k := e.newTmp("k")
-		v := e.newTmp("v")
+		v := e.newTmp("val")
 		useV := n.elem.kind != kEmpty
 		e.P(a, " := e.BeginArray(8)")
 		if n.key.leafFD.Desc.Kind() == protoreflect.BoolKind {
@@ -769,7 +769,7 @@ func (e *emitter) decodeUnit(u *unit) {
 	acc := "m." + f.GoName
 	assign := func(expr string) {
 		if goPointer(f) {
-			v := e.newTmp("v")
+			v := e.newTmp("val")
 			e.P(v, " := ", expr)
 			e.P(acc, " = &", v)
 			return
@@ -853,13 +853,13 @@ func (e *emitter) decodeLeaf(n *node, off int) string {
 	case kMemfd:
 		return e.impl("DecodeMemfd") + "(d)"
 	case kStruct:
-		v := e.newTmp("v")
+		v := e.newTmp("val")
 		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")
 		e.P("d.BeginStruct()")
 		e.P(e.p.decNames[n.msg], "(d, ", v, depthArg(n.msg.dynamic, off+1), ")")
 		return v
 	case kUnwrap:
-		v := e.newTmp("v")
+		v := e.newTmp("val")
 		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")
 		e.P(e.p.decNames[n.msg], "(d, ", v, depthArg(n.msg.dynamic, off), ")")
 		return v
@@ -867,7 +867,7 @@ func (e *emitter) decodeLeaf(n *node, off int) string {
 		e.P("d.Bool()")
 		return "new(" + e.ident(n.message.GoIdent) + ")"
 	case kProto:
-		v := e.newTmp("v")
+		v := e.newTmp("val")
 		e.P(v, " := new(", e.ident(n.message.GoIdent), ")")
 		e.P(e.impl("DecodeProto"), "(d, ", v, ")")
 		return v

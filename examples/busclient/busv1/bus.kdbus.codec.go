@@ -482,10 +482,10 @@ func kdbusEncode_bus_UpdateActivationEnvironmentRequest(e *wire.Encoder, m *Upda
 	}
 	a1 := e.BeginArray(8)
 	for _, k2 := range slices.Sorted(maps.Keys(m.Arg0)) {
-		v3 := m.Arg0[k2]
+		val3 := m.Arg0[k2]
 		e.BeginStruct()
 		e.String(k2)
-		e.String(v3)
+		e.String(val3)
 	}
 	e.EndArray(a1)
 }
@@ -899,10 +899,10 @@ func kdbusEncode_bus_GetConnectionCredentialsResponse(e *wire.Encoder, m *GetCon
 	}
 	a1 := e.BeginArray(8)
 	for _, k2 := range slices.Sorted(maps.Keys(m.Arg0)) {
-		v3 := m.Arg0[k2]
+		val3 := m.Arg0[k2]
 		e.BeginStruct()
 		e.String(k2)
-		kdbusimpl.EncodeVariant(e, v3, depth+2)
+		kdbusimpl.EncodeVariant(e, val3, depth+2)
 	}
 	e.EndArray(a1)
 }

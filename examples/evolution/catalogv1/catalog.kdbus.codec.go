@@ -97,19 +97,19 @@ func kdbusEncode_catalog_LookupReply(e *wire.Encoder, m *LookupReply) {
 // values of signature "a(st)a(st)".
 func kdbusDecode_catalog_LookupReply(d *wire.Decoder, m *LookupReply) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Item)
+		val2 := new(Item)
 		d.BeginStruct()
-		kdbusDecode_catalog_Item(d, v2)
-		m.Item = v2
+		kdbusDecode_catalog_Item(d, val2)
+		m.Item = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "LookupReply.item")
 		}
 	}
 	for end3 := d.BeginArray(8); d.More(end3); {
-		v4 := new(Item)
+		val4 := new(Item)
 		d.BeginStruct()
-		kdbusDecode_catalog_Item(d, v4)
-		m.Related = append(m.Related, v4)
+		kdbusDecode_catalog_Item(d, val4)
+		m.Related = append(m.Related, val4)
 	}
 }
 
@@ -180,10 +180,10 @@ func kdbusEncode_catalog_Added(e *wire.Encoder, m *Added) {
 func kdbusDecode_catalog_Added(d *wire.Decoder, m *Added) {
 	m.Id = d.Uint64()
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Item)
+		val2 := new(Item)
 		d.BeginStruct()
-		kdbusDecode_catalog_Item(d, v2)
-		m.Item = v2
+		kdbusDecode_catalog_Item(d, val2)
+		m.Item = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Added.item")
 		}

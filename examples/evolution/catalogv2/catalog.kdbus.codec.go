@@ -101,19 +101,19 @@ func kdbusEncode_catalog_LookupReply(e *wire.Encoder, m *LookupReply) {
 // values of signature "a(stasa(us))a(stasa(us))u".
 func kdbusDecode_catalog_LookupReply(d *wire.Decoder, m *LookupReply) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Item)
+		val2 := new(Item)
 		d.BeginStruct()
-		kdbusDecode_catalog_Item(d, v2)
-		m.Item = v2
+		kdbusDecode_catalog_Item(d, val2)
+		m.Item = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "LookupReply.item")
 		}
 	}
 	for end3 := d.BeginArray(8); d.More(end3); {
-		v4 := new(Item)
+		val4 := new(Item)
 		d.BeginStruct()
-		kdbusDecode_catalog_Item(d, v4)
-		m.Related = append(m.Related, v4)
+		kdbusDecode_catalog_Item(d, val4)
+		m.Related = append(m.Related, val4)
 	}
 	m.Stock = d.Uint32()
 }
@@ -148,10 +148,10 @@ func kdbusDecode_catalog_Item(d *wire.Decoder, m *Item) {
 		m.Tags = append(m.Tags, d.String())
 	}
 	if end2 := d.BeginArray(8); d.More(end2) {
-		v3 := new(Rating)
+		val3 := new(Rating)
 		d.BeginStruct()
-		kdbusDecode_catalog_Rating(d, v3)
-		m.Rating = v3
+		kdbusDecode_catalog_Rating(d, val3)
+		m.Rating = val3
 		if d.More(end2) {
 			kdbusimpl.ExtraPresenceElement(d, "Item.rating")
 		}
@@ -230,10 +230,10 @@ func kdbusEncode_catalog_Added(e *wire.Encoder, m *Added) {
 func kdbusDecode_catalog_Added(d *wire.Decoder, m *Added) {
 	m.Id = d.Uint64()
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Item)
+		val2 := new(Item)
 		d.BeginStruct()
-		kdbusDecode_catalog_Item(d, v2)
-		m.Item = v2
+		kdbusDecode_catalog_Item(d, val2)
+		m.Item = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Added.item")
 		}

@@ -381,10 +381,10 @@ var catalog_Properties = runtime.Properties[CatalogProperties]{
 			},
 			Decode: func(d *wire.Decoder, m *CatalogProperties) {
 				if end1 := d.BeginArray(8); d.More(end1) {
-					v2 := new(Item)
+					val2 := new(Item)
 					d.BeginStruct()
-					kdbusDecode_catalog_Item(d, v2)
-					m.Featured = v2
+					kdbusDecode_catalog_Item(d, val2)
+					m.Featured = val2
 					if d.More(end1) {
 						kdbusimpl.ExtraPresenceElement(d, "CatalogProperties.featured")
 					}

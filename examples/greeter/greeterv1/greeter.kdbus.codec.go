@@ -137,10 +137,10 @@ func kdbusEncode_greeter_DescribeRequest(e *wire.Encoder, m *DescribeRequest) {
 	e.EndArray(a1)
 	a2 := e.BeginArray(8)
 	for _, k3 := range slices.Sorted(maps.Keys(m.Scores)) {
-		v4 := m.Scores[k3]
+		val4 := m.Scores[k3]
 		e.BeginStruct()
 		e.String(k3)
-		e.Int32(v4)
+		e.Int32(val4)
 	}
 	e.EndArray(a2)
 	e.Int32(int32(m.Mood))
@@ -150,10 +150,10 @@ func kdbusEncode_greeter_DescribeRequest(e *wire.Encoder, m *DescribeRequest) {
 // D-Bus values of signature "a(suas)a{si}i".
 func kdbusDecode_greeter_DescribeRequest(d *wire.Decoder, m *DescribeRequest) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Person)
+		val2 := new(Person)
 		d.BeginStruct()
-		kdbusDecode_greeter_Person(d, v2)
-		m.Person = v2
+		kdbusDecode_greeter_Person(d, val2)
+		m.Person = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "DescribeRequest.person")
 		}
@@ -214,9 +214,9 @@ func kdbusEncode_greeter_DescribeReply(e *wire.Encoder, m *DescribeReply) {
 func kdbusDecode_greeter_DescribeReply(d *wire.Decoder, m *DescribeReply) {
 	m.Summary = d.String()
 	for end1 := d.BeginArray(8); d.More(end1); {
-		v2 := new(Person)
+		val2 := new(Person)
 		d.BeginStruct()
-		kdbusDecode_greeter_Person(d, v2)
-		m.People = append(m.People, v2)
+		kdbusDecode_greeter_Person(d, val2)
+		m.People = append(m.People, val2)
 	}
 }

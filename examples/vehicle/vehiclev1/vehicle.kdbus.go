@@ -429,10 +429,10 @@ var vehicle_Properties = runtime.Properties[VehicleState]{
 			Encode: func(e *wire.Encoder, m *VehicleState) {
 				a1 := e.BeginArray(8)
 				for _, k2 := range slices.Sorted(maps.Keys(m.Doors)) {
-					v3 := m.Doors[k2]
+					val3 := m.Doors[k2]
 					e.BeginStruct()
 					e.String(k2)
-					e.Bool(v3)
+					e.Bool(val3)
 				}
 				e.EndArray(a1)
 			},

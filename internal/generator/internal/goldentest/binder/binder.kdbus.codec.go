@@ -82,10 +82,10 @@ func kdbusDecode_binder_StartRequest(d *wire.Decoder, m *StartRequest) {
 		m.Extra = append(m.Extra, kdbusimpl.DecodeUnixFD(d))
 	}
 	if end4 := d.BeginArray(8); d.More(end4) {
-		v5 := new(Settings)
+		val5 := new(Settings)
 		d.BeginStruct()
-		kdbusDecode_binder_Settings(d, v5)
-		m.Settings = v5
+		kdbusDecode_binder_Settings(d, val5)
+		m.Settings = val5
 		if d.More(end4) {
 			kdbusimpl.ExtraPresenceElement(d, "StartRequest.settings")
 		}
@@ -131,15 +131,15 @@ func kdbusDecode_binder_Settings(d *wire.Decoder, m *Settings) {
 	m.Label = d.String()
 	m.Mode = Settings_Mode(d.Int32())
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := d.String()
-		m.Note = &v2
+		val2 := d.String()
+		m.Note = &val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Settings.note")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
-		v4 := Settings_Mode(d.Int32())
-		m.Fallback = &v4
+		val4 := Settings_Mode(d.Int32())
+		m.Fallback = &val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "Settings.fallback")
 		}

@@ -62,10 +62,10 @@ func kdbusEncode_clash_ClashServer(e *wire.Encoder, m *ClashServer) {
 func kdbusDecode_clash_ClashServer(d *wire.Decoder, m *ClashServer) {
 	m.Text = d.String()
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Clash_ServiceDesc)
+		val2 := new(Clash_ServiceDesc)
 		d.BeginStruct()
-		kdbusDecode_clash_Clash_ServiceDesc(d, v2)
-		m.Desc = v2
+		kdbusDecode_clash_Clash_ServiceDesc(d, val2)
+		m.Desc = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "ClashServer.desc")
 		}

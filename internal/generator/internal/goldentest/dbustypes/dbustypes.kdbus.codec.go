@@ -77,10 +77,10 @@ func kdbusEncode_dbustypes_NarrowRequest(e *wire.Encoder, m *NarrowRequest, dept
 	e.EndArray(a3)
 	a5 := e.BeginArray(8)
 	for _, k6 := range slices.Sorted(maps.Keys(m.Options)) {
-		v7 := m.Options[k6]
+		val7 := m.Options[k6]
 		e.BeginStruct()
 		e.String(k6)
-		kdbusimpl.EncodeVariant(e, v7, depth+2)
+		kdbusimpl.EncodeVariant(e, val7, depth+2)
 	}
 	e.EndArray(a5)
 	e.BeginStruct()
@@ -111,10 +111,10 @@ func kdbusDecode_dbustypes_NarrowRequest(d *wire.Decoder, m *NarrowRequest, dept
 		}
 		m.Options[k4] = kdbusimpl.DecodeVariant(d, depth+2)
 	}
-	v5 := new(Pair)
+	val5 := new(Pair)
 	d.BeginStruct()
-	kdbusDecode_dbustypes_Pair(d, v5)
-	m.Pair = v5
+	kdbusDecode_dbustypes_Pair(d, val5)
+	m.Pair = val5
 	m.Fd = kdbusimpl.DecodeUnixFD(d)
 	m.Unnamed = d.String()
 	m.Renamed = d.String()
@@ -151,10 +151,10 @@ func kdbusEncode_dbustypes_NarrowResponse(e *wire.Encoder, m *NarrowResponse, de
 	e.EndArray(a1)
 	a2 := e.BeginArray(8)
 	for _, k3 := range slices.Sorted(maps.Keys(m.ByPath)) {
-		v4 := m.ByPath[k3]
+		val4 := m.ByPath[k3]
 		e.BeginStruct()
 		e.ObjectPath(wire.ObjectPath(k3))
-		e.String(v4)
+		e.String(val4)
 	}
 	e.EndArray(a2)
 	kdbusimpl.EncodeVariant(e, m.Bare, depth)
@@ -194,18 +194,18 @@ func kdbusEncode_dbustypes_NestedRequest(e *wire.Encoder, m *NestedRequest, dept
 	e.EndArray(a1)
 	a3 := e.BeginArray(8)
 	for _, k4 := range slices.Sorted(maps.Keys(m.Settings)) {
-		v5 := m.Settings[k4]
+		val5 := m.Settings[k4]
 		e.BeginStruct()
 		e.String(k4)
-		kdbusEncode_dbustypes_VariantMap(e, v5, depth+2)
+		kdbusEncode_dbustypes_VariantMap(e, val5, depth+2)
 	}
 	e.EndArray(a3)
 	a6 := e.BeginArray(8)
 	for _, k7 := range slices.Sorted(maps.Keys(m.Objects)) {
-		v8 := m.Objects[k7]
+		val8 := m.Objects[k7]
 		e.BeginStruct()
 		e.ObjectPath(wire.ObjectPath(k7))
-		kdbusEncode_dbustypes_Interfaces(e, v8, depth+2)
+		kdbusEncode_dbustypes_Interfaces(e, val8, depth+2)
 	}
 	e.EndArray(a6)
 }
@@ -214,29 +214,29 @@ func kdbusEncode_dbustypes_NestedRequest(e *wire.Encoder, m *NestedRequest, dept
 // D-Bus values of signature "aasa{sa{sv}}a{oa{sa{sv}}}".
 func kdbusDecode_dbustypes_NestedRequest(d *wire.Decoder, m *NestedRequest, depth int) {
 	for end1 := d.BeginArray(4); d.More(end1); {
-		v2 := new(Strings)
-		kdbusDecode_dbustypes_Strings(d, v2)
-		m.Lists = append(m.Lists, v2)
+		val2 := new(Strings)
+		kdbusDecode_dbustypes_Strings(d, val2)
+		m.Lists = append(m.Lists, val2)
 	}
 	for end3 := d.BeginArray(8); d.More(end3); {
 		d.BeginStruct()
 		k4 := d.String()
-		v5 := new(VariantMap)
-		kdbusDecode_dbustypes_VariantMap(d, v5, depth+2)
+		val5 := new(VariantMap)
+		kdbusDecode_dbustypes_VariantMap(d, val5, depth+2)
 		if m.Settings == nil {
 			m.Settings = make(map[string]*VariantMap)
 		}
-		m.Settings[k4] = v5
+		m.Settings[k4] = val5
 	}
 	for end6 := d.BeginArray(8); d.More(end6); {
 		d.BeginStruct()
 		k7 := string(d.ObjectPath())
-		v8 := new(Interfaces)
-		kdbusDecode_dbustypes_Interfaces(d, v8, depth+2)
+		val8 := new(Interfaces)
+		kdbusDecode_dbustypes_Interfaces(d, val8, depth+2)
 		if m.Objects == nil {
 			m.Objects = make(map[string]*Interfaces)
 		}
-		m.Objects[k7] = v8
+		m.Objects[k7] = val8
 	}
 }
 
@@ -270,10 +270,10 @@ func kdbusEncode_dbustypes_VariantMap(e *wire.Encoder, m *VariantMap, depth int)
 	}
 	a1 := e.BeginArray(8)
 	for _, k2 := range slices.Sorted(maps.Keys(m.Values)) {
-		v3 := m.Values[k2]
+		val3 := m.Values[k2]
 		e.BeginStruct()
 		e.String(k2)
-		kdbusimpl.EncodeVariant(e, v3, depth+2)
+		kdbusimpl.EncodeVariant(e, val3, depth+2)
 	}
 	e.EndArray(a1)
 }
@@ -300,10 +300,10 @@ func kdbusEncode_dbustypes_Interfaces(e *wire.Encoder, m *Interfaces, depth int)
 	}
 	a1 := e.BeginArray(8)
 	for _, k2 := range slices.Sorted(maps.Keys(m.Values)) {
-		v3 := m.Values[k2]
+		val3 := m.Values[k2]
 		e.BeginStruct()
 		e.String(k2)
-		kdbusEncode_dbustypes_VariantMap(e, v3, depth+2)
+		kdbusEncode_dbustypes_VariantMap(e, val3, depth+2)
 	}
 	e.EndArray(a1)
 }
@@ -314,12 +314,12 @@ func kdbusDecode_dbustypes_Interfaces(d *wire.Decoder, m *Interfaces, depth int)
 	for end1 := d.BeginArray(8); d.More(end1); {
 		d.BeginStruct()
 		k2 := d.String()
-		v3 := new(VariantMap)
-		kdbusDecode_dbustypes_VariantMap(d, v3, depth+2)
+		val3 := new(VariantMap)
+		kdbusDecode_dbustypes_VariantMap(d, val3, depth+2)
 		if m.Values == nil {
 			m.Values = make(map[string]*VariantMap)
 		}
-		m.Values[k2] = v3
+		m.Values[k2] = val3
 	}
 }
 
@@ -341,9 +341,9 @@ func kdbusEncode_dbustypes_NestedResponse(e *wire.Encoder, m *NestedResponse, de
 // D-Bus values of signature "aa{sv}".
 func kdbusDecode_dbustypes_NestedResponse(d *wire.Decoder, m *NestedResponse, depth int) {
 	for end1 := d.BeginArray(4); d.More(end1); {
-		v2 := new(VariantMap)
-		kdbusDecode_dbustypes_VariantMap(d, v2, depth+1)
-		m.Dicts = append(m.Dicts, v2)
+		val2 := new(VariantMap)
+		kdbusDecode_dbustypes_VariantMap(d, val2, depth+1)
+		m.Dicts = append(m.Dicts, val2)
 	}
 }
 
@@ -357,10 +357,10 @@ func kdbusEncode_dbustypes_ThingAdded(e *wire.Encoder, m *ThingAdded, depth int)
 	e.ObjectPath(wire.ObjectPath(m.Path))
 	a1 := e.BeginArray(8)
 	for _, k2 := range slices.Sorted(maps.Keys(m.Properties)) {
-		v3 := m.Properties[k2]
+		val3 := m.Properties[k2]
 		e.BeginStruct()
 		e.String(k2)
-		kdbusimpl.EncodeVariant(e, v3, depth+2)
+		kdbusimpl.EncodeVariant(e, val3, depth+2)
 	}
 	e.EndArray(a1)
 }

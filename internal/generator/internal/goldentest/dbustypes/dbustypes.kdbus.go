@@ -336,10 +336,10 @@ var exact_Properties = runtime.Properties[ExactProperties]{
 				const depth = 3
 				a1 := e.BeginArray(8)
 				for _, k2 := range slices.Sorted(maps.Keys(m.Extra)) {
-					v3 := m.Extra[k2]
+					val3 := m.Extra[k2]
 					e.BeginStruct()
 					e.String(k2)
-					kdbusimpl.EncodeVariant(e, v3, depth+2)
+					kdbusimpl.EncodeVariant(e, val3, depth+2)
 				}
 				e.EndArray(a1)
 			},

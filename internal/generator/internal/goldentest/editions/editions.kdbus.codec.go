@@ -95,26 +95,26 @@ func kdbusEncode_editions_Setting(e *wire.Encoder, m *Setting) {
 // signature "asaisxuaiiaiaia(asu)(asu)a(asu)aay(sv)".
 func kdbusDecode_editions_Setting(d *wire.Decoder, m *Setting) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := d.String()
-		m.Key = &v2
+		val2 := d.String()
+		m.Key = &val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Setting.key")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
-		v4 := d.Int32()
-		m.ExplicitNumber = &v4
+		val4 := d.Int32()
+		m.ExplicitNumber = &val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "Setting.explicit_number")
 		}
 	}
 	m.Value = d.String()
 	m.ImplicitNumber = d.Int64()
-	v5 := d.Uint32()
-	m.Revision = &v5
+	val5 := d.Uint32()
+	m.Revision = &val5
 	if end6 := d.BeginArray(4); d.More(end6) {
-		v7 := Level(d.Int32())
-		m.Level = &v7
+		val7 := Level(d.Int32())
+		m.Level = &val7
 		if d.More(end6) {
 			kdbusimpl.ExtraPresenceElement(d, "Setting.level")
 		}
@@ -127,23 +127,23 @@ func kdbusDecode_editions_Setting(d *wire.Decoder, m *Setting) {
 		m.ExpandedNumbers = append(m.ExpandedNumbers, d.Int32())
 	}
 	if end10 := d.BeginArray(8); d.More(end10) {
-		v11 := new(Owner)
+		val11 := new(Owner)
 		d.BeginStruct()
-		kdbusDecode_editions_Owner(d, v11)
-		m.Owner = v11
+		kdbusDecode_editions_Owner(d, val11)
+		m.Owner = val11
 		if d.More(end10) {
 			kdbusimpl.ExtraPresenceElement(d, "Setting.owner")
 		}
 	}
-	v12 := new(Owner)
+	val12 := new(Owner)
 	d.BeginStruct()
-	kdbusDecode_editions_Owner(d, v12)
-	m.RequiredOwner = v12
+	kdbusDecode_editions_Owner(d, val12)
+	m.RequiredOwner = val12
 	if end13 := d.BeginArray(8); d.More(end13) {
-		v14 := new(Owner)
+		val14 := new(Owner)
 		d.BeginStruct()
-		kdbusDecode_editions_Owner(d, v14)
-		m.DelimitedOwner = v14
+		kdbusDecode_editions_Owner(d, val14)
+		m.DelimitedOwner = val14
 		if d.More(end13) {
 			kdbusimpl.ExtraPresenceElement(d, "Setting.delimited_owner")
 		}
@@ -193,8 +193,8 @@ func kdbusEncode_editions_Owner(e *wire.Encoder, m *Owner) {
 // signature "asu".
 func kdbusDecode_editions_Owner(d *wire.Decoder, m *Owner) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := d.String()
-		m.Name = &v2
+		val2 := d.String()
+		m.Name = &val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Owner.name")
 		}

@@ -103,43 +103,43 @@ func kdbusEncode_fallback_GnssAssistance(e *wire.Encoder, m *GnssAssistance) {
 // "aayaayaaya(a(xiiia(iiddddddddddddiddd)ixs)a(dddddddd)a(ddxiixd)a(ia(xddddidi)a(ddddddddda(dddddd)dddddd)a(iiiix)i)a(ia(ids)xxxssbbi))a(a(xiiia(iiddddddddddddiddd)ixs)a(dddddddd)a(ia(xddddidi)a(ddddddddda(dddddd)dddddd)a(iiiix))a(ia(xa(sxxddix))))".
 func kdbusDecode_fallback_GnssAssistance(d *wire.Decoder, m *GnssAssistance) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := new(GpsAssistance)
-		kdbusimpl.DecodeProto(d, v2)
-		m.Gps = v2
+		val2 := new(GpsAssistance)
+		kdbusimpl.DecodeProto(d, val2)
+		m.Gps = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "GnssAssistance.gps")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
-		v4 := new(GlonassAssistance)
-		kdbusimpl.DecodeProto(d, v4)
-		m.Glonass = v4
+		val4 := new(GlonassAssistance)
+		kdbusimpl.DecodeProto(d, val4)
+		m.Glonass = val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "GnssAssistance.glonass")
 		}
 	}
 	if end5 := d.BeginArray(4); d.More(end5) {
-		v6 := new(GalileoAssistance)
-		kdbusimpl.DecodeProto(d, v6)
-		m.Galileo = v6
+		val6 := new(GalileoAssistance)
+		kdbusimpl.DecodeProto(d, val6)
+		m.Galileo = val6
 		if d.More(end5) {
 			kdbusimpl.ExtraPresenceElement(d, "GnssAssistance.galileo")
 		}
 	}
 	if end7 := d.BeginArray(8); d.More(end7) {
-		v8 := new(BeidouAssistance)
+		val8 := new(BeidouAssistance)
 		d.BeginStruct()
-		kdbusDecode_fallback_BeidouAssistance(d, v8)
-		m.Beidou = v8
+		kdbusDecode_fallback_BeidouAssistance(d, val8)
+		m.Beidou = val8
 		if d.More(end7) {
 			kdbusimpl.ExtraPresenceElement(d, "GnssAssistance.beidou")
 		}
 	}
 	if end9 := d.BeginArray(8); d.More(end9) {
-		v10 := new(QzssAssistance)
+		val10 := new(QzssAssistance)
 		d.BeginStruct()
-		kdbusDecode_fallback_QzssAssistance(d, v10)
-		m.Qzss = v10
+		kdbusDecode_fallback_QzssAssistance(d, val10)
+		m.Qzss = val10
 		if d.More(end9) {
 			kdbusimpl.ExtraPresenceElement(d, "GnssAssistance.qzss")
 		}
@@ -190,43 +190,43 @@ func kdbusEncode_fallback_BeidouAssistance(e *wire.Encoder, m *BeidouAssistance)
 // "a(xiiia(iiddddddddddddiddd)ixs)a(dddddddd)a(ddxiixd)a(ia(xddddidi)a(ddddddddda(dddddd)dddddd)a(iiiix)i)a(ia(ids)xxxssbbi)".
 func kdbusDecode_fallback_BeidouAssistance(d *wire.Decoder, m *BeidouAssistance) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(GnssAlmanac)
+		val2 := new(GnssAlmanac)
 		d.BeginStruct()
-		kdbusDecode_fallback_GnssAlmanac(d, v2)
-		m.Almanac = v2
+		kdbusDecode_fallback_GnssAlmanac(d, val2)
+		m.Almanac = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "BeidouAssistance.almanac")
 		}
 	}
 	if end3 := d.BeginArray(8); d.More(end3) {
-		v4 := new(KlobucharIonosphericModel)
+		val4 := new(KlobucharIonosphericModel)
 		d.BeginStruct()
-		kdbusDecode_fallback_KlobucharIonosphericModel(d, v4)
-		m.IonosphericModel = v4
+		kdbusDecode_fallback_KlobucharIonosphericModel(d, val4)
+		m.IonosphericModel = val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "BeidouAssistance.ionospheric_model")
 		}
 	}
 	if end5 := d.BeginArray(8); d.More(end5) {
-		v6 := new(UtcModel)
+		val6 := new(UtcModel)
 		d.BeginStruct()
-		kdbusDecode_fallback_UtcModel(d, v6)
-		m.UtcModel = v6
+		kdbusDecode_fallback_UtcModel(d, val6)
+		m.UtcModel = val6
 		if d.More(end5) {
 			kdbusimpl.ExtraPresenceElement(d, "BeidouAssistance.utc_model")
 		}
 	}
 	for end7 := d.BeginArray(8); d.More(end7); {
-		v8 := new(BeidouSatelliteEphemeris)
+		val8 := new(BeidouSatelliteEphemeris)
 		d.BeginStruct()
-		kdbusDecode_fallback_BeidouSatelliteEphemeris(d, v8)
-		m.SatelliteEphemeris = append(m.SatelliteEphemeris, v8)
+		kdbusDecode_fallback_BeidouSatelliteEphemeris(d, val8)
+		m.SatelliteEphemeris = append(m.SatelliteEphemeris, val8)
 	}
 	for end9 := d.BeginArray(8); d.More(end9); {
-		v10 := new(RealTimeIntegrityModel)
+		val10 := new(RealTimeIntegrityModel)
 		d.BeginStruct()
-		kdbusDecode_fallback_RealTimeIntegrityModel(d, v10)
-		m.RealTimeIntegrityModels = append(m.RealTimeIntegrityModels, v10)
+		kdbusDecode_fallback_RealTimeIntegrityModel(d, val10)
+		m.RealTimeIntegrityModels = append(m.RealTimeIntegrityModels, val10)
 	}
 }
 
@@ -259,10 +259,10 @@ func kdbusDecode_fallback_GnssAlmanac(d *wire.Decoder, m *GnssAlmanac) {
 	m.WeekNumber = d.Int32()
 	m.ToaSeconds = d.Int32()
 	for end1 := d.BeginArray(8); d.More(end1); {
-		v2 := new(GnssSatelliteAlmanac)
+		val2 := new(GnssSatelliteAlmanac)
 		d.BeginStruct()
-		kdbusDecode_fallback_GnssSatelliteAlmanac(d, v2)
-		m.SatelliteAlmanacs = append(m.SatelliteAlmanacs, v2)
+		kdbusDecode_fallback_GnssSatelliteAlmanac(d, val2)
+		m.SatelliteAlmanacs = append(m.SatelliteAlmanacs, val2)
 	}
 	m.Ioda = d.Int32()
 	m.ValidUntilMs = d.Int64()
@@ -409,28 +409,28 @@ func kdbusEncode_fallback_BeidouSatelliteEphemeris(e *wire.Encoder, m *BeidouSat
 func kdbusDecode_fallback_BeidouSatelliteEphemeris(d *wire.Decoder, m *BeidouSatelliteEphemeris) {
 	m.Svid = d.Int32()
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(ClockModel)
+		val2 := new(ClockModel)
 		d.BeginStruct()
-		kdbusDecode_fallback_ClockModel(d, v2)
-		m.Clock = v2
+		kdbusDecode_fallback_ClockModel(d, val2)
+		m.Clock = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "BeidouSatelliteEphemeris.clock")
 		}
 	}
 	if end3 := d.BeginArray(8); d.More(end3) {
-		v4 := new(KeplerianOrbitModel)
+		val4 := new(KeplerianOrbitModel)
 		d.BeginStruct()
-		kdbusDecode_fallback_KeplerianOrbitModel(d, v4)
-		m.Orbit = v4
+		kdbusDecode_fallback_KeplerianOrbitModel(d, val4)
+		m.Orbit = val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "BeidouSatelliteEphemeris.orbit")
 		}
 	}
 	if end5 := d.BeginArray(8); d.More(end5) {
-		v6 := new(SatelliteEphemerisTime)
+		val6 := new(SatelliteEphemerisTime)
 		d.BeginStruct()
-		kdbusDecode_fallback_SatelliteEphemerisTime(d, v6)
-		m.Time = v6
+		kdbusDecode_fallback_SatelliteEphemerisTime(d, val6)
+		m.Time = val6
 		if d.More(end5) {
 			kdbusimpl.ExtraPresenceElement(d, "BeidouSatelliteEphemeris.time")
 		}
@@ -510,10 +510,10 @@ func kdbusDecode_fallback_KeplerianOrbitModel(d *wire.Decoder, m *KeplerianOrbit
 	m.M0 = d.Double()
 	m.DeltaN = d.Double()
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(SecondOrderHarmonicPerturbation)
+		val2 := new(SecondOrderHarmonicPerturbation)
 		d.BeginStruct()
-		kdbusDecode_fallback_SecondOrderHarmonicPerturbation(d, v2)
-		m.Perturbation = v2
+		kdbusDecode_fallback_SecondOrderHarmonicPerturbation(d, val2)
+		m.Perturbation = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "KeplerianOrbitModel.perturbation")
 		}
@@ -602,10 +602,10 @@ func kdbusEncode_fallback_RealTimeIntegrityModel(e *wire.Encoder, m *RealTimeInt
 func kdbusDecode_fallback_RealTimeIntegrityModel(d *wire.Decoder, m *RealTimeIntegrityModel) {
 	m.BadSvid = d.Int32()
 	for end1 := d.BeginArray(8); d.More(end1); {
-		v2 := new(GnssSignalType)
+		val2 := new(GnssSignalType)
 		d.BeginStruct()
-		kdbusDecode_fallback_GnssSignalType(d, v2)
-		m.BadSignalTypes = append(m.BadSignalTypes, v2)
+		kdbusDecode_fallback_GnssSignalType(d, val2)
+		m.BadSignalTypes = append(m.BadSignalTypes, val2)
 	}
 	m.StartDateSeconds = d.Int64()
 	m.EndDateSeconds = d.Int64()
@@ -674,34 +674,34 @@ func kdbusEncode_fallback_QzssAssistance(e *wire.Encoder, m *QzssAssistance) {
 // "a(xiiia(iiddddddddddddiddd)ixs)a(dddddddd)a(ia(xddddidi)a(ddddddddda(dddddd)dddddd)a(iiiix))a(ia(xa(sxxddix)))".
 func kdbusDecode_fallback_QzssAssistance(d *wire.Decoder, m *QzssAssistance) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(GnssAlmanac)
+		val2 := new(GnssAlmanac)
 		d.BeginStruct()
-		kdbusDecode_fallback_GnssAlmanac(d, v2)
-		m.Almanac = v2
+		kdbusDecode_fallback_GnssAlmanac(d, val2)
+		m.Almanac = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "QzssAssistance.almanac")
 		}
 	}
 	if end3 := d.BeginArray(8); d.More(end3) {
-		v4 := new(KlobucharIonosphericModel)
+		val4 := new(KlobucharIonosphericModel)
 		d.BeginStruct()
-		kdbusDecode_fallback_KlobucharIonosphericModel(d, v4)
-		m.IonosphericModel = v4
+		kdbusDecode_fallback_KlobucharIonosphericModel(d, val4)
+		m.IonosphericModel = val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "QzssAssistance.ionospheric_model")
 		}
 	}
 	for end5 := d.BeginArray(8); d.More(end5); {
-		v6 := new(QzssSatelliteEphemeris)
+		val6 := new(QzssSatelliteEphemeris)
 		d.BeginStruct()
-		kdbusDecode_fallback_QzssSatelliteEphemeris(d, v6)
-		m.SatelliteEphemeris = append(m.SatelliteEphemeris, v6)
+		kdbusDecode_fallback_QzssSatelliteEphemeris(d, val6)
+		m.SatelliteEphemeris = append(m.SatelliteEphemeris, val6)
 	}
 	for end7 := d.BeginArray(8); d.More(end7); {
-		v8 := new(SatelliteCorrection)
+		val8 := new(SatelliteCorrection)
 		d.BeginStruct()
-		kdbusDecode_fallback_SatelliteCorrection(d, v8)
-		m.SatelliteCorrections = append(m.SatelliteCorrections, v8)
+		kdbusDecode_fallback_SatelliteCorrection(d, val8)
+		m.SatelliteCorrections = append(m.SatelliteCorrections, val8)
 	}
 }
 
@@ -739,28 +739,28 @@ func kdbusEncode_fallback_QzssSatelliteEphemeris(e *wire.Encoder, m *QzssSatelli
 func kdbusDecode_fallback_QzssSatelliteEphemeris(d *wire.Decoder, m *QzssSatelliteEphemeris) {
 	m.Prn = d.Int32()
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(ClockModel)
+		val2 := new(ClockModel)
 		d.BeginStruct()
-		kdbusDecode_fallback_ClockModel(d, v2)
-		m.Clock = v2
+		kdbusDecode_fallback_ClockModel(d, val2)
+		m.Clock = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "QzssSatelliteEphemeris.clock")
 		}
 	}
 	if end3 := d.BeginArray(8); d.More(end3) {
-		v4 := new(KeplerianOrbitModel)
+		val4 := new(KeplerianOrbitModel)
 		d.BeginStruct()
-		kdbusDecode_fallback_KeplerianOrbitModel(d, v4)
-		m.Orbit = v4
+		kdbusDecode_fallback_KeplerianOrbitModel(d, val4)
+		m.Orbit = val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "QzssSatelliteEphemeris.orbit")
 		}
 	}
 	if end5 := d.BeginArray(8); d.More(end5) {
-		v6 := new(SatelliteEphemerisTime)
+		val6 := new(SatelliteEphemerisTime)
 		d.BeginStruct()
-		kdbusDecode_fallback_SatelliteEphemerisTime(d, v6)
-		m.Time = v6
+		kdbusDecode_fallback_SatelliteEphemerisTime(d, val6)
+		m.Time = val6
 		if d.More(end5) {
 			kdbusimpl.ExtraPresenceElement(d, "QzssSatelliteEphemeris.time")
 		}
@@ -787,10 +787,10 @@ func kdbusEncode_fallback_SatelliteCorrection(e *wire.Encoder, m *SatelliteCorre
 func kdbusDecode_fallback_SatelliteCorrection(d *wire.Decoder, m *SatelliteCorrection) {
 	m.Svid = d.Int32()
 	for end1 := d.BeginArray(8); d.More(end1); {
-		v2 := new(IonosphericCorrection)
+		val2 := new(IonosphericCorrection)
 		d.BeginStruct()
-		kdbusDecode_fallback_IonosphericCorrection(d, v2)
-		m.IonosphericCorrections = append(m.IonosphericCorrections, v2)
+		kdbusDecode_fallback_IonosphericCorrection(d, val2)
+		m.IonosphericCorrections = append(m.IonosphericCorrections, val2)
 	}
 }
 
@@ -814,10 +814,10 @@ func kdbusEncode_fallback_IonosphericCorrection(e *wire.Encoder, m *IonosphericC
 func kdbusDecode_fallback_IonosphericCorrection(d *wire.Decoder, m *IonosphericCorrection) {
 	m.CarrierFrequencyHz = d.Int64()
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(GnssCorrectionComponent)
+		val2 := new(GnssCorrectionComponent)
 		d.BeginStruct()
-		kdbusDecode_fallback_GnssCorrectionComponent(d, v2)
-		m.IonosphericCorrection = v2
+		kdbusDecode_fallback_GnssCorrectionComponent(d, val2)
+		m.IonosphericCorrection = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "IonosphericCorrection.ionospheric_correction")
 		}
@@ -872,10 +872,10 @@ func kdbusEncode_fallback_Deep0(e *wire.Encoder, m *Deep0) {
 // "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep0(d *wire.Decoder, m *Deep0) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep1)
+		val2 := new(Deep1)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep1(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep1(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep0.next")
 		}
@@ -904,10 +904,10 @@ func kdbusEncode_fallback_Deep1(e *wire.Encoder, m *Deep1) {
 // "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep1(d *wire.Decoder, m *Deep1) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep2)
+		val2 := new(Deep2)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep2(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep2(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep1.next")
 		}
@@ -936,10 +936,10 @@ func kdbusEncode_fallback_Deep2(e *wire.Encoder, m *Deep2) {
 // "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep2(d *wire.Decoder, m *Deep2) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep3)
+		val2 := new(Deep3)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep3(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep3(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep2.next")
 		}
@@ -968,10 +968,10 @@ func kdbusEncode_fallback_Deep3(e *wire.Encoder, m *Deep3) {
 // "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep3(d *wire.Decoder, m *Deep3) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep4)
+		val2 := new(Deep4)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep4(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep4(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep3.next")
 		}
@@ -1000,10 +1000,10 @@ func kdbusEncode_fallback_Deep4(e *wire.Encoder, m *Deep4) {
 // "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep4(d *wire.Decoder, m *Deep4) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep5)
+		val2 := new(Deep5)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep5(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep5(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep4.next")
 		}
@@ -1032,10 +1032,10 @@ func kdbusEncode_fallback_Deep5(e *wire.Encoder, m *Deep5) {
 // "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep5(d *wire.Decoder, m *Deep5) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep6)
+		val2 := new(Deep6)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep6(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep6(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep5.next")
 		}
@@ -1064,10 +1064,10 @@ func kdbusEncode_fallback_Deep6(e *wire.Encoder, m *Deep6) {
 // "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep6(d *wire.Decoder, m *Deep6) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep7)
+		val2 := new(Deep7)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep7(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep7(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep6.next")
 		}
@@ -1096,10 +1096,10 @@ func kdbusEncode_fallback_Deep7(e *wire.Encoder, m *Deep7) {
 // "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep7(d *wire.Decoder, m *Deep7) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep8)
+		val2 := new(Deep8)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep8(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep8(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep7.next")
 		}
@@ -1128,10 +1128,10 @@ func kdbusEncode_fallback_Deep8(e *wire.Encoder, m *Deep8) {
 // "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep8(d *wire.Decoder, m *Deep8) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep9)
+		val2 := new(Deep9)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep9(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep9(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep8.next")
 		}
@@ -1158,10 +1158,10 @@ func kdbusEncode_fallback_Deep9(e *wire.Encoder, m *Deep9) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep9(d *wire.Decoder, m *Deep9) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep10)
+		val2 := new(Deep10)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep10(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep10(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep9.next")
 		}
@@ -1188,10 +1188,10 @@ func kdbusEncode_fallback_Deep10(e *wire.Encoder, m *Deep10) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep10(d *wire.Decoder, m *Deep10) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep11)
+		val2 := new(Deep11)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep11(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep11(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep10.next")
 		}
@@ -1218,10 +1218,10 @@ func kdbusEncode_fallback_Deep11(e *wire.Encoder, m *Deep11) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep11(d *wire.Decoder, m *Deep11) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep12)
+		val2 := new(Deep12)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep12(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep12(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep11.next")
 		}
@@ -1248,10 +1248,10 @@ func kdbusEncode_fallback_Deep12(e *wire.Encoder, m *Deep12) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep12(d *wire.Decoder, m *Deep12) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep13)
+		val2 := new(Deep13)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep13(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep13(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep12.next")
 		}
@@ -1278,10 +1278,10 @@ func kdbusEncode_fallback_Deep13(e *wire.Encoder, m *Deep13) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep13(d *wire.Decoder, m *Deep13) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep14)
+		val2 := new(Deep14)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep14(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep14(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep13.next")
 		}
@@ -1308,10 +1308,10 @@ func kdbusEncode_fallback_Deep14(e *wire.Encoder, m *Deep14) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep14(d *wire.Decoder, m *Deep14) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep15)
+		val2 := new(Deep15)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep15(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep15(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep14.next")
 		}
@@ -1338,10 +1338,10 @@ func kdbusEncode_fallback_Deep15(e *wire.Encoder, m *Deep15) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep15(d *wire.Decoder, m *Deep15) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep16)
+		val2 := new(Deep16)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep16(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep16(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep15.next")
 		}
@@ -1368,10 +1368,10 @@ func kdbusEncode_fallback_Deep16(e *wire.Encoder, m *Deep16) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep16(d *wire.Decoder, m *Deep16) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep17)
+		val2 := new(Deep17)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep17(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep17(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep16.next")
 		}
@@ -1398,10 +1398,10 @@ func kdbusEncode_fallback_Deep17(e *wire.Encoder, m *Deep17) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep17(d *wire.Decoder, m *Deep17) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep18)
+		val2 := new(Deep18)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep18(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep18(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep17.next")
 		}
@@ -1428,10 +1428,10 @@ func kdbusEncode_fallback_Deep18(e *wire.Encoder, m *Deep18) {
 // signature "a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep18(d *wire.Decoder, m *Deep18) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep19)
+		val2 := new(Deep19)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep19(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep19(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep18.next")
 		}
@@ -1458,10 +1458,10 @@ func kdbusEncode_fallback_Deep19(e *wire.Encoder, m *Deep19) {
 // signature "a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep19(d *wire.Decoder, m *Deep19) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep20)
+		val2 := new(Deep20)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep20(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep20(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep19.next")
 		}
@@ -1488,10 +1488,10 @@ func kdbusEncode_fallback_Deep20(e *wire.Encoder, m *Deep20) {
 // signature "a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep20(d *wire.Decoder, m *Deep20) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep21)
+		val2 := new(Deep21)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep21(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep21(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep20.next")
 		}
@@ -1518,10 +1518,10 @@ func kdbusEncode_fallback_Deep21(e *wire.Encoder, m *Deep21) {
 // signature "a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep21(d *wire.Decoder, m *Deep21) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep22)
+		val2 := new(Deep22)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep22(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep22(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep21.next")
 		}
@@ -1548,10 +1548,10 @@ func kdbusEncode_fallback_Deep22(e *wire.Encoder, m *Deep22) {
 // signature "a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep22(d *wire.Decoder, m *Deep22) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep23)
+		val2 := new(Deep23)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep23(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep23(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep22.next")
 		}
@@ -1578,10 +1578,10 @@ func kdbusEncode_fallback_Deep23(e *wire.Encoder, m *Deep23) {
 // signature "a(a(a(a(a(a(aayi)i)i)i)i)i)i".
 func kdbusDecode_fallback_Deep23(d *wire.Decoder, m *Deep23) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep24)
+		val2 := new(Deep24)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep24(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep24(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep23.next")
 		}
@@ -1608,10 +1608,10 @@ func kdbusEncode_fallback_Deep24(e *wire.Encoder, m *Deep24) {
 // signature "a(a(a(a(a(aayi)i)i)i)i)i".
 func kdbusDecode_fallback_Deep24(d *wire.Decoder, m *Deep24) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep25)
+		val2 := new(Deep25)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep25(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep25(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep24.next")
 		}
@@ -1638,10 +1638,10 @@ func kdbusEncode_fallback_Deep25(e *wire.Encoder, m *Deep25) {
 // signature "a(a(a(a(aayi)i)i)i)i".
 func kdbusDecode_fallback_Deep25(d *wire.Decoder, m *Deep25) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep26)
+		val2 := new(Deep26)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep26(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep26(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep25.next")
 		}
@@ -1668,10 +1668,10 @@ func kdbusEncode_fallback_Deep26(e *wire.Encoder, m *Deep26) {
 // signature "a(a(a(aayi)i)i)i".
 func kdbusDecode_fallback_Deep26(d *wire.Decoder, m *Deep26) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep27)
+		val2 := new(Deep27)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep27(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep27(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep26.next")
 		}
@@ -1698,10 +1698,10 @@ func kdbusEncode_fallback_Deep27(e *wire.Encoder, m *Deep27) {
 // signature "a(a(aayi)i)i".
 func kdbusDecode_fallback_Deep27(d *wire.Decoder, m *Deep27) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep28)
+		val2 := new(Deep28)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep28(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep28(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep27.next")
 		}
@@ -1728,10 +1728,10 @@ func kdbusEncode_fallback_Deep28(e *wire.Encoder, m *Deep28) {
 // signature "a(aayi)i".
 func kdbusDecode_fallback_Deep28(d *wire.Decoder, m *Deep28) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Deep29)
+		val2 := new(Deep29)
 		d.BeginStruct()
-		kdbusDecode_fallback_Deep29(d, v2)
-		m.Next = v2
+		kdbusDecode_fallback_Deep29(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep28.next")
 		}
@@ -1757,9 +1757,9 @@ func kdbusEncode_fallback_Deep29(e *wire.Encoder, m *Deep29) {
 // signature "aayi".
 func kdbusDecode_fallback_Deep29(d *wire.Decoder, m *Deep29) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := new(Deep30)
-		kdbusimpl.DecodeProto(d, v2)
-		m.Next = v2
+		val2 := new(Deep30)
+		kdbusimpl.DecodeProto(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Deep29.next")
 		}
@@ -1805,9 +1805,9 @@ func kdbusDecode_fallback_Choice(d *wire.Decoder, m *Choice) {
 		if sig != "ay" {
 			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "ay")
 		} else {
-			v1 := new(Bulk)
-			kdbusimpl.DecodeProto(d, v1)
-			m.Pick = &Choice_Bulk{Bulk: v1}
+			val1 := new(Bulk)
+			kdbusimpl.DecodeProto(d, val1)
+			m.Pick = &Choice_Bulk{Bulk: val1}
 		}
 	case "name":
 		if sig != "s" {
@@ -1819,10 +1819,10 @@ func kdbusDecode_fallback_Choice(d *wire.Decoder, m *Choice) {
 		if sig != "(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)" {
 			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(a(aayi)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)i)")
 		} else {
-			v2 := new(Deep0)
+			val2 := new(Deep0)
 			d.BeginStruct()
-			kdbusDecode_fallback_Deep0(d, v2)
-			m.Pick = &Choice_Deep{Deep: v2}
+			kdbusDecode_fallback_Deep0(d, val2)
+			m.Pick = &Choice_Deep{Deep: val2}
 		}
 	case "":
 		kdbusimpl.SkipVariantValue(d, sig)
@@ -1855,17 +1855,17 @@ func kdbusEncode_fallback_Surge(e *wire.Encoder, m *Surge) {
 // signature "aayaays".
 func kdbusDecode_fallback_Surge(d *wire.Decoder, m *Surge) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := new(Bulk)
-		kdbusimpl.DecodeProto(d, v2)
-		m.First = v2
+		val2 := new(Bulk)
+		kdbusimpl.DecodeProto(d, val2)
+		m.First = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Surge.first")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
-		v4 := new(Bulk)
-		kdbusimpl.DecodeProto(d, v4)
-		m.Second = v4
+		val4 := new(Bulk)
+		kdbusimpl.DecodeProto(d, val4)
+		m.Second = val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "Surge.second")
 		}

@@ -438,9 +438,9 @@ var fallback_Properties = runtime.Properties[FallbackState]{
 			},
 			Decode: func(d *wire.Decoder, m *FallbackState) {
 				if end1 := d.BeginArray(4); d.More(end1) {
-					v2 := new(Bulk)
-					kdbusimpl.DecodeProto(d, v2)
-					m.Bulk = v2
+					val2 := new(Bulk)
+					kdbusimpl.DecodeProto(d, val2)
+					m.Bulk = val2
 					if d.More(end1) {
 						kdbusimpl.ExtraPresenceElement(d, "FallbackState.bulk")
 					}

@@ -118,25 +118,25 @@ func kdbusEncode_legacy_Record(e *wire.Encoder, m *Record) {
 // kdbusDecode_legacy_Record reads the fields of kdbus.test.legacy.Record from D-Bus values of
 // signature "sasaiaiaayi(axas)a(axas)aiasa(asi)a(as)(sv)adadayb".
 func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
-	v1 := d.String()
-	m.Id = &v1
+	val1 := d.String()
+	m.Id = &val1
 	if end2 := d.BeginArray(4); d.More(end2) {
-		v3 := d.String()
-		m.Title = &v3
+		val3 := d.String()
+		m.Title = &val3
 		if d.More(end2) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.title")
 		}
 	}
 	if end4 := d.BeginArray(4); d.More(end4) {
-		v5 := d.Int32()
-		m.Version = &v5
+		val5 := d.Int32()
+		m.Version = &val5
 		if d.More(end4) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.version")
 		}
 	}
 	if end6 := d.BeginArray(4); d.More(end6) {
-		v7 := Kind(d.Int32())
-		m.Kind = &v7
+		val7 := Kind(d.Int32())
+		m.Kind = &val7
 		if d.More(end6) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.kind")
 		}
@@ -147,17 +147,17 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.payload")
 		}
 	}
-	v9 := Kind(d.Int32())
-	m.RequiredKind = &v9
-	v10 := new(Stamp)
+	val9 := Kind(d.Int32())
+	m.RequiredKind = &val9
+	val10 := new(Stamp)
 	d.BeginStruct()
-	kdbusDecode_legacy_Stamp(d, v10)
-	m.Created = v10
+	kdbusDecode_legacy_Stamp(d, val10)
+	m.Created = val10
 	if end11 := d.BeginArray(8); d.More(end11) {
-		v12 := new(Stamp)
+		val12 := new(Stamp)
 		d.BeginStruct()
-		kdbusDecode_legacy_Stamp(d, v12)
-		m.Modified = v12
+		kdbusDecode_legacy_Stamp(d, val12)
+		m.Modified = val12
 		if d.More(end11) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.modified")
 		}
@@ -169,19 +169,19 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 		m.Labels = append(m.Labels, d.String())
 	}
 	if end15 := d.BeginArray(8); d.More(end15) {
-		v16 := new(Record_Extra)
+		val16 := new(Record_Extra)
 		d.BeginStruct()
-		kdbusDecode_legacy_Record_Extra(d, v16)
-		m.Extra = v16
+		kdbusDecode_legacy_Record_Extra(d, val16)
+		m.Extra = val16
 		if d.More(end15) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.extra")
 		}
 	}
 	for end17 := d.BeginArray(8); d.More(end17); {
-		v18 := new(Record_Line)
+		val18 := new(Record_Line)
 		d.BeginStruct()
-		kdbusDecode_legacy_Record_Line(d, v18)
-		m.Line = append(m.Line, v18)
+		kdbusDecode_legacy_Record_Line(d, val18)
+		m.Line = append(m.Line, val18)
 	}
 	d.BeginStruct()
 	switch name, sig := d.String(), d.Variant(); name {
@@ -195,10 +195,10 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 		if sig != "(axas)" {
 			kdbusimpl.BadOneofVariant(d, "Record.origin", name, sig, "(axas)")
 		} else {
-			v19 := new(Stamp)
+			val19 := new(Stamp)
 			d.BeginStruct()
-			kdbusDecode_legacy_Stamp(d, v19)
-			m.Origin = &Record_Scanned{Scanned: v19}
+			kdbusDecode_legacy_Stamp(d, val19)
+			m.Origin = &Record_Scanned{Scanned: val19}
 		}
 	case "":
 		kdbusimpl.SkipVariantValue(d, sig)
@@ -206,22 +206,22 @@ func kdbusDecode_legacy_Record(d *wire.Decoder, m *Record) {
 		kdbusimpl.UnknownOneofMember(d, "Record.origin", name)
 	}
 	if end20 := d.BeginArray(8); d.More(end20) {
-		v21 := d.Double()
-		m.Weight = &v21
+		val21 := d.Double()
+		m.Weight = &val21
 		if d.More(end20) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.weight")
 		}
 	}
 	if end22 := d.BeginArray(8); d.More(end22) {
-		v23 := float32(d.Double())
-		m.Ratio = &v23
+		val23 := float32(d.Double())
+		m.Ratio = &val23
 		if d.More(end22) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.ratio")
 		}
 	}
 	m.Digest = bytes.Clone(d.ByteArray())
-	v24 := d.Bool()
-	m.Sealed = &v24
+	val24 := d.Bool()
+	m.Sealed = &val24
 }
 
 // kdbusEncode_legacy_Stamp appends the fields of kdbus.test.legacy.Stamp as D-Bus values of
@@ -246,15 +246,15 @@ func kdbusEncode_legacy_Stamp(e *wire.Encoder, m *Stamp) {
 // signature "axas".
 func kdbusDecode_legacy_Stamp(d *wire.Decoder, m *Stamp) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := d.Int64()
-		m.Unix = &v2
+		val2 := d.Int64()
+		m.Unix = &val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Stamp.unix")
 		}
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
-		v4 := d.String()
-		m.Zone = &v4
+		val4 := d.String()
+		m.Zone = &val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "Stamp.zone")
 		}
@@ -279,14 +279,14 @@ func kdbusEncode_legacy_Record_Extra(e *wire.Encoder, m *Record_Extra) {
 // values of signature "asi".
 func kdbusDecode_legacy_Record_Extra(d *wire.Decoder, m *Record_Extra) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := d.String()
-		m.Note = &v2
+		val2 := d.String()
+		m.Note = &val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.Extra.note")
 		}
 	}
-	v3 := d.Int32()
-	m.Priority = &v3
+	val3 := d.Int32()
+	m.Priority = &val3
 }
 
 // kdbusEncode_legacy_Record_Line appends the fields of kdbus.test.legacy.Record.Line as D-Bus
@@ -306,8 +306,8 @@ func kdbusEncode_legacy_Record_Line(e *wire.Encoder, m *Record_Line) {
 // values of signature "as".
 func kdbusDecode_legacy_Record_Line(d *wire.Decoder, m *Record_Line) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := d.String()
-		m.Text = &v2
+		val2 := d.String()
+		m.Text = &val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Record.Line.text")
 		}
@@ -331,8 +331,8 @@ func kdbusEncode_legacy_Receipt(e *wire.Encoder, m *Receipt) {
 // signature "at".
 func kdbusDecode_legacy_Receipt(d *wire.Decoder, m *Receipt) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := d.Uint64()
-		m.Number = &v2
+		val2 := d.Uint64()
+		m.Number = &val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Receipt.number")
 		}

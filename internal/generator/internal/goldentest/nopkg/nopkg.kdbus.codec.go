@@ -49,9 +49,9 @@ func kdbusEncode_nopkg_Ping(e *wire.Encoder, m *Ping) {
 func kdbusDecode_nopkg_Ping(d *wire.Decoder, m *Ping) {
 	m.N = d.Int32()
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := new(shared.Label)
-		kdbusimpl.DecodeProto(d, v2)
-		m.Label = v2
+		val2 := new(shared.Label)
+		kdbusimpl.DecodeProto(d, val2)
+		m.Label = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Ping.label")
 		}
@@ -103,9 +103,9 @@ func kdbusDecode_nopkg_sharedpb_Label(d *wire.Decoder, m *shared.Label) {
 		if sig != "ay" {
 			kdbusimpl.BadOneofVariant(d, "Label.extra", name, sig, "ay")
 		} else {
-			v1 := new(shared.Label)
-			kdbusimpl.DecodeProto(d, v1)
-			m.Extra = &shared.Label_ParentHint{ParentHint: v1}
+			val1 := new(shared.Label)
+			kdbusimpl.DecodeProto(d, val1)
+			m.Extra = &shared.Label_ParentHint{ParentHint: val1}
 		}
 	case "":
 		kdbusimpl.SkipVariantValue(d, sig)

@@ -62,10 +62,10 @@ func kdbusEncode_recursive_Forest(e *wire.Encoder, m *Forest) {
 	e.EndArray(a2)
 	a4 := e.BeginArray(8)
 	for _, k5 := range slices.Sorted(maps.Keys(m.Evens)) {
-		v6 := m.Evens[k5]
+		val6 := m.Evens[k5]
 		e.BeginStruct()
 		e.String(k5)
-		kdbusimpl.EncodeProto(e, v6)
+		kdbusimpl.EncodeProto(e, val6)
 	}
 	e.EndArray(a4)
 	a7 := e.BeginArray(4)
@@ -85,41 +85,41 @@ func kdbusEncode_recursive_Forest(e *wire.Encoder, m *Forest) {
 // signature "aayaaya{say}aaya(s)".
 func kdbusDecode_recursive_Forest(d *wire.Decoder, m *Forest) {
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := new(Node)
-		kdbusimpl.DecodeProto(d, v2)
-		m.Root = v2
+		val2 := new(Node)
+		kdbusimpl.DecodeProto(d, val2)
+		m.Root = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Forest.root")
 		}
 	}
 	for end3 := d.BeginArray(4); d.More(end3); {
-		v4 := new(Node)
-		kdbusimpl.DecodeProto(d, v4)
-		m.Trees = append(m.Trees, v4)
+		val4 := new(Node)
+		kdbusimpl.DecodeProto(d, val4)
+		m.Trees = append(m.Trees, val4)
 	}
 	for end5 := d.BeginArray(8); d.More(end5); {
 		d.BeginStruct()
 		k6 := d.String()
-		v7 := new(Even)
-		kdbusimpl.DecodeProto(d, v7)
+		val7 := new(Even)
+		kdbusimpl.DecodeProto(d, val7)
 		if m.Evens == nil {
 			m.Evens = make(map[string]*Even)
 		}
-		m.Evens[k6] = v7
+		m.Evens[k6] = val7
 	}
 	if end8 := d.BeginArray(4); d.More(end8) {
-		v9 := new(Ring)
-		kdbusimpl.DecodeProto(d, v9)
-		m.Ring = v9
+		val9 := new(Ring)
+		kdbusimpl.DecodeProto(d, val9)
+		m.Ring = val9
 		if d.More(end8) {
 			kdbusimpl.ExtraPresenceElement(d, "Forest.ring")
 		}
 	}
 	if end10 := d.BeginArray(8); d.More(end10) {
-		v11 := new(Plain)
+		val11 := new(Plain)
 		d.BeginStruct()
-		kdbusDecode_recursive_Plain(d, v11)
-		m.Plain = v11
+		kdbusDecode_recursive_Plain(d, val11)
+		m.Plain = val11
 		if d.More(end10) {
 			kdbusimpl.ExtraPresenceElement(d, "Forest.plain")
 		}
@@ -160,10 +160,10 @@ func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 	e.EndArray(a3)
 	a4 := e.BeginArray(8)
 	for _, k5 := range slices.Sorted(maps.Keys(m.ByName)) {
-		v6 := m.ByName[k5]
+		val6 := m.ByName[k5]
 		e.BeginStruct()
 		e.String(k5)
-		kdbusimpl.EncodeProto(e, v6)
+		kdbusimpl.EncodeProto(e, val6)
 	}
 	e.EndArray(a4)
 	e.BeginStruct()
@@ -189,14 +189,14 @@ func kdbusEncode_recursive_Node(e *wire.Encoder, m *Node) {
 func kdbusDecode_recursive_Node(d *wire.Decoder, m *Node) {
 	m.Name = d.String()
 	for end1 := d.BeginArray(4); d.More(end1); {
-		v2 := new(Node)
-		kdbusimpl.DecodeProto(d, v2)
-		m.Children = append(m.Children, v2)
+		val2 := new(Node)
+		kdbusimpl.DecodeProto(d, val2)
+		m.Children = append(m.Children, val2)
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
-		v4 := new(Node)
-		kdbusimpl.DecodeProto(d, v4)
-		m.Parent = v4
+		val4 := new(Node)
+		kdbusimpl.DecodeProto(d, val4)
+		m.Parent = val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "Node.parent")
 		}
@@ -204,12 +204,12 @@ func kdbusDecode_recursive_Node(d *wire.Decoder, m *Node) {
 	for end5 := d.BeginArray(8); d.More(end5); {
 		d.BeginStruct()
 		k6 := d.String()
-		v7 := new(Node)
-		kdbusimpl.DecodeProto(d, v7)
+		val7 := new(Node)
+		kdbusimpl.DecodeProto(d, val7)
 		if m.ByName == nil {
 			m.ByName = make(map[string]*Node)
 		}
-		m.ByName[k6] = v7
+		m.ByName[k6] = val7
 	}
 	d.BeginStruct()
 	switch name, sig := d.String(), d.Variant(); name {
@@ -217,9 +217,9 @@ func kdbusDecode_recursive_Node(d *wire.Decoder, m *Node) {
 		if sig != "ay" {
 			kdbusimpl.BadOneofVariant(d, "Node.extra", name, sig, "ay")
 		} else {
-			v8 := new(Node)
-			kdbusimpl.DecodeProto(d, v8)
-			m.Extra = &Node_Other{Other: v8}
+			val8 := new(Node)
+			kdbusimpl.DecodeProto(d, val8)
+			m.Extra = &Node_Other{Other: val8}
 		}
 	case "weight":
 		if sig != "i" {
@@ -254,9 +254,9 @@ func kdbusEncode_recursive_Even(e *wire.Encoder, m *Even) {
 func kdbusDecode_recursive_Even(d *wire.Decoder, m *Even) {
 	m.N = d.Int32()
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := new(Odd)
-		kdbusimpl.DecodeProto(d, v2)
-		m.Next = v2
+		val2 := new(Odd)
+		kdbusimpl.DecodeProto(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Even.next")
 		}
@@ -282,9 +282,9 @@ func kdbusEncode_recursive_Odd(e *wire.Encoder, m *Odd) {
 func kdbusDecode_recursive_Odd(d *wire.Decoder, m *Odd) {
 	m.N = d.Int32()
 	if end1 := d.BeginArray(4); d.More(end1) {
-		v2 := new(Even)
-		kdbusimpl.DecodeProto(d, v2)
-		m.Next = v2
+		val2 := new(Even)
+		kdbusimpl.DecodeProto(d, val2)
+		m.Next = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Odd.next")
 		}

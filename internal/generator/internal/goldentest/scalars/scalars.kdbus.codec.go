@@ -168,10 +168,10 @@ func kdbusDecode_scalars_Everything(d *wire.Decoder, m *Everything) {
 	m.By = bytes.Clone(d.ByteArray())
 	m.Color = Color(d.Int32())
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Inner)
+		val2 := new(Inner)
 		d.BeginStruct()
-		kdbusDecode_scalars_Inner(d, v2)
-		m.Inner = v2
+		kdbusDecode_scalars_Inner(d, val2)
+		m.Inner = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.inner")
 		}
@@ -184,57 +184,57 @@ func kdbusDecode_scalars_Everything(d *wire.Decoder, m *Everything) {
 		}
 	}
 	if end4 := d.BeginArray(4); d.More(end4) {
-		v5 := d.Bool()
-		m.Ob = &v5
+		val5 := d.Bool()
+		m.Ob = &val5
 		if d.More(end4) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.ob")
 		}
 	}
 	if end6 := d.BeginArray(4); d.More(end6) {
-		v7 := d.Int32()
-		m.Oi32 = &v7
+		val7 := d.Int32()
+		m.Oi32 = &val7
 		if d.More(end6) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.oi32")
 		}
 	}
 	if end8 := d.BeginArray(4); d.More(end8) {
-		v9 := d.Uint32()
-		m.Ou32 = &v9
+		val9 := d.Uint32()
+		m.Ou32 = &val9
 		if d.More(end8) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.ou32")
 		}
 	}
 	if end10 := d.BeginArray(8); d.More(end10) {
-		v11 := d.Int64()
-		m.Oi64 = &v11
+		val11 := d.Int64()
+		m.Oi64 = &val11
 		if d.More(end10) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.oi64")
 		}
 	}
 	if end12 := d.BeginArray(8); d.More(end12) {
-		v13 := d.Uint64()
-		m.Ou64 = &v13
+		val13 := d.Uint64()
+		m.Ou64 = &val13
 		if d.More(end12) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.ou64")
 		}
 	}
 	if end14 := d.BeginArray(8); d.More(end14) {
-		v15 := d.Double()
-		m.Od = &v15
+		val15 := d.Double()
+		m.Od = &val15
 		if d.More(end14) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.od")
 		}
 	}
 	if end16 := d.BeginArray(8); d.More(end16) {
-		v17 := float32(d.Double())
-		m.Of = &v17
+		val17 := float32(d.Double())
+		m.Of = &val17
 		if d.More(end16) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.of")
 		}
 	}
 	if end18 := d.BeginArray(4); d.More(end18) {
-		v19 := d.String()
-		m.Os = &v19
+		val19 := d.String()
+		m.Os = &val19
 		if d.More(end18) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.os")
 		}
@@ -246,8 +246,8 @@ func kdbusDecode_scalars_Everything(d *wire.Decoder, m *Everything) {
 		}
 	}
 	if end21 := d.BeginArray(4); d.More(end21) {
-		v22 := Color(d.Int32())
-		m.Ocolor = &v22
+		val22 := Color(d.Int32())
+		m.Ocolor = &val22
 		if d.More(end21) {
 			kdbusimpl.ExtraPresenceElement(d, "Everything.ocolor")
 		}
@@ -275,10 +275,10 @@ func kdbusEncode_scalars_Inner(e *wire.Encoder, m *Inner) {
 func kdbusDecode_scalars_Inner(d *wire.Decoder, m *Inner) {
 	m.Name = d.String()
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Inner_Point)
+		val2 := new(Inner_Point)
 		d.BeginStruct()
-		kdbusDecode_scalars_Inner_Point(d, v2)
-		m.Where = v2
+		kdbusDecode_scalars_Inner_Point(d, val2)
+		m.Where = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Inner.where")
 		}
@@ -407,10 +407,10 @@ func kdbusDecode_scalars_Choice(d *wire.Decoder, m *Choice) {
 		if sig != "(sa(xx)i)" {
 			kdbusimpl.BadOneofVariant(d, "Choice.pick", name, sig, "(sa(xx)i)")
 		} else {
-			v1 := new(Inner)
+			val1 := new(Inner)
 			d.BeginStruct()
-			kdbusDecode_scalars_Inner(d, v1)
-			m.Pick = &Choice_Inner{Inner: v1}
+			kdbusDecode_scalars_Inner(d, val1)
+			m.Pick = &Choice_Inner{Inner: val1}
 		}
 	case "color":
 		if sig != "i" {
@@ -455,10 +455,10 @@ func kdbusDecode_scalars_Choice(d *wire.Decoder, m *Choice) {
 		if sig != "(xx)" {
 			kdbusimpl.BadOneofVariant(d, "Choice.second", name, sig, "(xx)")
 		} else {
-			v2 := new(Inner_Point)
+			val2 := new(Inner_Point)
 			d.BeginStruct()
-			kdbusDecode_scalars_Inner_Point(d, v2)
-			m.Second = &Choice_Point{Point: v2}
+			kdbusDecode_scalars_Inner_Point(d, val2)
+			m.Second = &Choice_Point{Point: val2}
 		}
 	case "":
 		kdbusimpl.SkipVariantValue(d, sig)
@@ -466,8 +466,8 @@ func kdbusDecode_scalars_Choice(d *wire.Decoder, m *Choice) {
 		kdbusimpl.UnknownOneofMember(d, "Choice.second", name)
 	}
 	if end3 := d.BeginArray(4); d.More(end3) {
-		v4 := d.String()
-		m.Maybe = &v4
+		val4 := d.String()
+		m.Maybe = &val4
 		if d.More(end3) {
 			kdbusimpl.ExtraPresenceElement(d, "Choice.maybe")
 		}
@@ -545,54 +545,54 @@ func kdbusEncode_scalars_Collections(e *wire.Encoder, m *Collections) {
 	e.EndArray(a14)
 	a16 := e.BeginArray(8)
 	for _, k17 := range slices.Sorted(maps.Keys(m.ByName)) {
-		v18 := m.ByName[k17]
+		val18 := m.ByName[k17]
 		e.BeginStruct()
 		e.String(k17)
-		e.Int32(v18)
+		e.Int32(val18)
 	}
 	e.EndArray(a16)
 	a19 := e.BeginArray(8)
 	for _, k20 := range slices.Sorted(maps.Keys(m.ByInt)) {
-		v21 := m.ByInt[k20]
+		val21 := m.ByInt[k20]
 		e.BeginStruct()
 		e.Int32(k20)
-		e.String(v21)
+		e.String(val21)
 	}
 	e.EndArray(a19)
 	a22 := e.BeginArray(8)
 	for _, k23 := range slices.Sorted(maps.Keys(m.ByLong)) {
-		v24 := m.ByLong[k23]
+		val24 := m.ByLong[k23]
 		e.BeginStruct()
 		e.Int64(k23)
-		e.ByteArray(v24)
+		e.ByteArray(val24)
 	}
 	e.EndArray(a22)
 	a25 := e.BeginArray(8)
 	for _, k26 := range slices.Sorted(maps.Keys(m.ColorsById)) {
-		v27 := m.ColorsById[k26]
+		val27 := m.ColorsById[k26]
 		e.BeginStruct()
 		e.Uint32(k26)
-		e.Int32(int32(v27))
+		e.Int32(int32(val27))
 	}
 	e.EndArray(a25)
 	a28 := e.BeginArray(8)
 	for _, k29 := range slices.Sorted(maps.Keys(m.InnersById)) {
-		v30 := m.InnersById[k29]
+		val30 := m.InnersById[k29]
 		e.BeginStruct()
 		e.Uint64(k29)
 		e.BeginStruct()
-		kdbusEncode_scalars_Inner(e, v30)
+		kdbusEncode_scalars_Inner(e, val30)
 	}
 	e.EndArray(a28)
 	a31 := e.BeginArray(8)
 	for _, k32 := range [...]bool{false, true} {
-		v33, ok := m.ByBool[k32]
+		val33, ok := m.ByBool[k32]
 		if !ok {
 			continue
 		}
 		e.BeginStruct()
 		e.Bool(k32)
-		e.String(v33)
+		e.String(val33)
 	}
 	e.EndArray(a31)
 	a34 := e.BeginArray(8)
@@ -604,19 +604,19 @@ func kdbusEncode_scalars_Collections(e *wire.Encoder, m *Collections) {
 	e.EndArray(a34)
 	a37 := e.BeginArray(8)
 	for _, k38 := range slices.Sorted(maps.Keys(m.ByFixed)) {
-		v39 := m.ByFixed[k38]
+		val39 := m.ByFixed[k38]
 		e.BeginStruct()
 		e.Uint64(k38)
-		e.Double(v39)
+		e.Double(val39)
 	}
 	e.EndArray(a37)
 	a40 := e.BeginArray(8)
 	for _, k41 := range slices.Sorted(maps.Keys(m.Points)) {
-		v42 := m.Points[k41]
+		val42 := m.Points[k41]
 		e.BeginStruct()
 		e.String(k41)
 		e.BeginStruct()
-		kdbusEncode_scalars_Inner_Point(e, v42)
+		kdbusEncode_scalars_Inner_Point(e, val42)
 	}
 	e.EndArray(a40)
 	a43 := e.BeginArray(8)
@@ -648,10 +648,10 @@ func kdbusDecode_scalars_Collections(d *wire.Decoder, m *Collections) {
 		m.Colors = append(m.Colors, Color(d.Int32()))
 	}
 	for end5 := d.BeginArray(8); d.More(end5); {
-		v6 := new(Inner)
+		val6 := new(Inner)
 		d.BeginStruct()
-		kdbusDecode_scalars_Inner(d, v6)
-		m.Inners = append(m.Inners, v6)
+		kdbusDecode_scalars_Inner(d, val6)
+		m.Inners = append(m.Inners, val6)
 	}
 	for end7 := d.BeginArray(4); d.More(end7); {
 		d.Bool()
@@ -698,13 +698,13 @@ func kdbusDecode_scalars_Collections(d *wire.Decoder, m *Collections) {
 	for end18 := d.BeginArray(8); d.More(end18); {
 		d.BeginStruct()
 		k19 := d.Uint64()
-		v20 := new(Inner)
+		val20 := new(Inner)
 		d.BeginStruct()
-		kdbusDecode_scalars_Inner(d, v20)
+		kdbusDecode_scalars_Inner(d, val20)
 		if m.InnersById == nil {
 			m.InnersById = make(map[uint64]*Inner)
 		}
-		m.InnersById[k19] = v20
+		m.InnersById[k19] = val20
 	}
 	for end21 := d.BeginArray(8); d.More(end21); {
 		d.BeginStruct()
@@ -734,13 +734,13 @@ func kdbusDecode_scalars_Collections(d *wire.Decoder, m *Collections) {
 	for end27 := d.BeginArray(8); d.More(end27); {
 		d.BeginStruct()
 		k28 := d.String()
-		v29 := new(Inner_Point)
+		val29 := new(Inner_Point)
 		d.BeginStruct()
-		kdbusDecode_scalars_Inner_Point(d, v29)
+		kdbusDecode_scalars_Inner_Point(d, val29)
 		if m.Points == nil {
 			m.Points = make(map[string]*Inner_Point)
 		}
-		m.Points[k28] = v29
+		m.Points[k28] = val29
 	}
 	for end30 := d.BeginArray(8); d.More(end30); {
 		d.BeginStruct()
@@ -896,11 +896,11 @@ func kdbusEncode_scalars_Parcel(e *wire.Encoder, m *Parcel) {
 	e.EndArray(a2)
 	a4 := e.BeginArray(8)
 	for _, k5 := range slices.Sorted(maps.Keys(m.Named)) {
-		v6 := m.Named[k5]
+		val6 := m.Named[k5]
 		e.BeginStruct()
 		e.String(k5)
 		e.BeginStruct()
-		kdbusEncode_scalars_Blob(e, v6)
+		kdbusEncode_scalars_Blob(e, val6)
 	}
 	e.EndArray(a4)
 }
@@ -909,29 +909,29 @@ func kdbusEncode_scalars_Parcel(e *wire.Encoder, m *Parcel) {
 // signature "a(hsahah(sv))a(hsahah(sv))a{s(hsahah(sv))}".
 func kdbusDecode_scalars_Parcel(d *wire.Decoder, m *Parcel) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Blob)
+		val2 := new(Blob)
 		d.BeginStruct()
-		kdbusDecode_scalars_Blob(d, v2)
-		m.Main = v2
+		kdbusDecode_scalars_Blob(d, val2)
+		m.Main = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Parcel.main")
 		}
 	}
 	for end3 := d.BeginArray(8); d.More(end3); {
-		v4 := new(Blob)
+		val4 := new(Blob)
 		d.BeginStruct()
-		kdbusDecode_scalars_Blob(d, v4)
-		m.More = append(m.More, v4)
+		kdbusDecode_scalars_Blob(d, val4)
+		m.More = append(m.More, val4)
 	}
 	for end5 := d.BeginArray(8); d.More(end5); {
 		d.BeginStruct()
 		k6 := d.String()
-		v7 := new(Blob)
+		val7 := new(Blob)
 		d.BeginStruct()
-		kdbusDecode_scalars_Blob(d, v7)
+		kdbusDecode_scalars_Blob(d, val7)
 		if m.Named == nil {
 			m.Named = make(map[string]*Blob)
 		}
-		m.Named[k6] = v7
+		m.Named[k6] = val7
 	}
 }

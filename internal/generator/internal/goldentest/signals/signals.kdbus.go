@@ -502,8 +502,8 @@ var station_Properties = runtime.Properties[StationProperties]{
 			},
 			Decode: func(d *wire.Decoder, m *StationProperties) {
 				if end1 := d.BeginArray(4); d.More(end1) {
-					v2 := d.Int32()
-					m.Delay = &v2
+					val2 := d.Int32()
+					m.Delay = &val2
 					if d.More(end1) {
 						kdbusimpl.ExtraPresenceElement(d, "StationProperties.delay")
 					}
@@ -526,10 +526,10 @@ var station_Properties = runtime.Properties[StationProperties]{
 			},
 			Decode: func(d *wire.Decoder, m *StationProperties) {
 				for end1 := d.BeginArray(8); d.More(end1); {
-					v2 := new(Platform)
+					val2 := new(Platform)
 					d.BeginStruct()
-					kdbusDecode_signals_Platform(d, v2)
-					m.Platforms = append(m.Platforms, v2)
+					kdbusDecode_signals_Platform(d, val2)
+					m.Platforms = append(m.Platforms, val2)
 				}
 			},
 			Copy: func(dst, src *StationProperties) { dst.Platforms = src.Platforms },
@@ -542,10 +542,10 @@ var station_Properties = runtime.Properties[StationProperties]{
 			Encode: func(e *wire.Encoder, m *StationProperties) {
 				a1 := e.BeginArray(8)
 				for _, k2 := range slices.Sorted(maps.Keys(m.Load)) {
-					v3 := m.Load[k2]
+					val3 := m.Load[k2]
 					e.BeginStruct()
 					e.String(k2)
-					e.Double(v3)
+					e.Double(val3)
 				}
 				e.EndArray(a1)
 			},
@@ -648,10 +648,10 @@ var station_Properties = runtime.Properties[StationProperties]{
 			},
 			Decode: func(d *wire.Decoder, m *StationProperties) {
 				if end1 := d.BeginArray(8); d.More(end1) {
-					v2 := new(Platform)
+					val2 := new(Platform)
 					d.BeginStruct()
-					kdbusDecode_signals_Platform(d, v2)
-					m.Main = v2
+					kdbusDecode_signals_Platform(d, val2)
+					m.Main = val2
 					if d.More(end1) {
 						kdbusimpl.ExtraPresenceElement(d, "StationProperties.main")
 					}

@@ -142,26 +142,26 @@ func kdbusEncode_wkt_KnownTypes(e *wire.Encoder, m *KnownTypes, depth int) {
 	e.EndArray(a22)
 	a24 := e.BeginArray(8)
 	for _, k25 := range slices.Sorted(maps.Keys(m.Durations)) {
-		v26 := m.Durations[k25]
+		val26 := m.Durations[k25]
 		e.BeginStruct()
 		e.String(k25)
-		kdbusimpl.EncodeDuration(e, v26)
+		kdbusimpl.EncodeDuration(e, val26)
 	}
 	e.EndArray(a24)
 	a27 := e.BeginArray(8)
 	for _, k28 := range slices.Sorted(maps.Keys(m.Structs)) {
-		v29 := m.Structs[k28]
+		val29 := m.Structs[k28]
 		e.BeginStruct()
 		e.String(k28)
-		kdbusimpl.EncodeStruct(e, v29, depth+2)
+		kdbusimpl.EncodeStruct(e, val29, depth+2)
 	}
 	e.EndArray(a27)
 	a30 := e.BeginArray(8)
 	for _, k31 := range slices.Sorted(maps.Keys(m.Empties)) {
-		v32 := m.Empties[k31]
+		val32 := m.Empties[k31]
 		e.BeginStruct()
 		e.Int32(k31)
-		kdbusimpl.EncodeEmpty(e, v32)
+		kdbusimpl.EncodeEmpty(e, val32)
 	}
 	e.EndArray(a30)
 	e.BeginStruct()
@@ -392,11 +392,11 @@ func kdbusEncode_wkt_DeepValues(e *wire.Encoder, m *DeepValues, depth int) {
 	e.EndArray(a2)
 	a4 := e.BeginArray(8)
 	for _, k5 := range slices.Sorted(maps.Keys(m.Named)) {
-		v6 := m.Named[k5]
+		val6 := m.Named[k5]
 		e.BeginStruct()
 		e.String(k5)
 		e.BeginStruct()
-		kdbusEncode_wkt_Level1(e, v6, depth+3)
+		kdbusEncode_wkt_Level1(e, val6, depth+3)
 	}
 	e.EndArray(a4)
 	e.BeginStruct()
@@ -417,30 +417,30 @@ func kdbusEncode_wkt_DeepValues(e *wire.Encoder, m *DeepValues, depth int) {
 // signature "a(a(aa{sv}av)av)a(a(aa{sv}av)av)a{s(a(aa{sv}av)av)}(sv)".
 func kdbusDecode_wkt_DeepValues(d *wire.Decoder, m *DeepValues, depth int) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Level1)
+		val2 := new(Level1)
 		d.BeginStruct()
-		kdbusDecode_wkt_Level1(d, v2, depth+2)
-		m.One = v2
+		kdbusDecode_wkt_Level1(d, val2, depth+2)
+		m.One = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "DeepValues.one")
 		}
 	}
 	for end3 := d.BeginArray(8); d.More(end3); {
-		v4 := new(Level1)
+		val4 := new(Level1)
 		d.BeginStruct()
-		kdbusDecode_wkt_Level1(d, v4, depth+2)
-		m.Many = append(m.Many, v4)
+		kdbusDecode_wkt_Level1(d, val4, depth+2)
+		m.Many = append(m.Many, val4)
 	}
 	for end5 := d.BeginArray(8); d.More(end5); {
 		d.BeginStruct()
 		k6 := d.String()
-		v7 := new(Level1)
+		val7 := new(Level1)
 		d.BeginStruct()
-		kdbusDecode_wkt_Level1(d, v7, depth+3)
+		kdbusDecode_wkt_Level1(d, val7, depth+3)
 		if m.Named == nil {
 			m.Named = make(map[string]*Level1)
 		}
-		m.Named[k6] = v7
+		m.Named[k6] = val7
 	}
 	d.BeginStruct()
 	switch name, sig := d.String(), d.Variant(); name {
@@ -448,10 +448,10 @@ func kdbusDecode_wkt_DeepValues(d *wire.Decoder, m *DeepValues, depth int) {
 		if sig != "(a(aa{sv}av)av)" {
 			kdbusimpl.BadOneofVariant(d, "DeepValues.pick", name, sig, "(a(aa{sv}av)av)")
 		} else {
-			v8 := new(Level1)
+			val8 := new(Level1)
 			d.BeginStruct()
-			kdbusDecode_wkt_Level1(d, v8, depth+3)
-			m.Pick = &DeepValues_Picked{Picked: v8}
+			kdbusDecode_wkt_Level1(d, val8, depth+3)
+			m.Pick = &DeepValues_Picked{Picked: val8}
 		}
 	case "":
 		kdbusimpl.SkipVariantValue(d, sig)
@@ -483,10 +483,10 @@ func kdbusEncode_wkt_Level1(e *wire.Encoder, m *Level1, depth int) {
 // "a(aa{sv}av)av".
 func kdbusDecode_wkt_Level1(d *wire.Decoder, m *Level1, depth int) {
 	if end1 := d.BeginArray(8); d.More(end1) {
-		v2 := new(Level2)
+		val2 := new(Level2)
 		d.BeginStruct()
-		kdbusDecode_wkt_Level2(d, v2, depth+2)
-		m.Two = v2
+		kdbusDecode_wkt_Level2(d, val2, depth+2)
+		m.Two = val2
 		if d.More(end1) {
 			kdbusimpl.ExtraPresenceElement(d, "Level1.two")
 		}

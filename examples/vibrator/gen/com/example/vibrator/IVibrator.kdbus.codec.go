@@ -226,10 +226,10 @@ func kdbusEncode_IVibrator_IVibratorComposeRequest(e *wire.Encoder, m *IVibrator
 // com.example.vibrator.IVibratorComposeRequest from D-Bus values of signature "a(iid)a(so)".
 func kdbusDecode_IVibrator_IVibratorComposeRequest(d *wire.Decoder, m *IVibratorComposeRequest) {
 	for end1 := d.BeginArray(8); d.More(end1); {
-		v2 := new(CompositeEffect)
+		val2 := new(CompositeEffect)
 		d.BeginStruct()
-		kdbusDecode_IVibrator_CompositeEffect(d, v2)
-		m.Composite = append(m.Composite, v2)
+		kdbusDecode_IVibrator_CompositeEffect(d, val2)
+		m.Composite = append(m.Composite, val2)
 	}
 	if end3 := d.BeginArray(8); d.More(end3) {
 		m.Callback = kdbusimpl.DecodeObjectRef(d)
