@@ -171,24 +171,25 @@ func (l *lexer) tokens() []token {
 	}
 }
 
-// number reads a numeric literal: decimal or hex digits, a fraction and exponent for floats,
-// and any suffix (l, L, u8, f, d), which the evaluator checks.
+// number reads a numeric literal: decimal or hex digits with any digit separators (_), a
+// fraction and exponent for floats, and any suffix (l, L, u8, u32, u64, f, d), which the
+// evaluator checks.
 func (l *lexer) number() (tokKind, string) {
 	start := l.off
 	kind := tInt
 	if l.src[l.off] == '0' && l.off+1 < len(l.src) && (l.src[l.off+1] == 'x' || l.src[l.off+1] == 'X') {
 		l.advance(2)
-		for l.off < len(l.src) && isHex(l.src[l.off]) {
+		for l.off < len(l.src) && (isHex(l.src[l.off]) || l.src[l.off] == '_') {
 			l.advance(1)
 		}
 	} else {
-		for l.off < len(l.src) && isDigit(l.src[l.off]) {
+		for l.off < len(l.src) && (isDigit(l.src[l.off]) || l.src[l.off] == '_') {
 			l.advance(1)
 		}
 		if l.off < len(l.src) && l.src[l.off] == '.' {
 			kind = tFloat
 			l.advance(1)
-			for l.off < len(l.src) && isDigit(l.src[l.off]) {
+			for l.off < len(l.src) && (isDigit(l.src[l.off]) || l.src[l.off] == '_') {
 				l.advance(1)
 			}
 		}
