@@ -29,8 +29,9 @@ type token struct {
 	pos  Pos
 	// doc is the comment directly before the token, markers included: the last block comment
 	// or the last run of line comments. A line comment that ends a line holding code belongs
-	// to that code and is not kept.
-	doc string
+	// to that code: it is the trail of the line's last token.
+	doc   string
+	trail string
 }
 
 // String describes the token for messages: 'void', string "x", end of file.
@@ -94,8 +95,9 @@ func (l *lexer) tokens() []token {
 				for end < len(l.src) && l.src[end] != '\n' {
 					end++
 				}
-				if l.line == lastLine {
+				if l.line == lastLine && len(out) > 0 {
 					// A trailing comment: it describes the code before it.
+					out[len(out)-1].trail = string(l.src[l.off:end])
 					l.advance(end - l.off)
 					continue
 				}

@@ -171,7 +171,6 @@ func (e *emitter) service(sp *servicePlan) {
 	n := sp.names
 	s := sp.svc
 	name := s.Desc.Name()
-	ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
 	xmlFile := e.p.stemBase() + "." + string(name) + ".introspect.xml"
 
 	e.P("// D-Bus names of the ", name, " service.")
@@ -365,6 +364,7 @@ func (e *emitter) service(sp *servicePlan) {
 			e.P(n.vars[mp.m], ".ServerStreamDesc(func(srv any, req *", in, ", stream ", e.rt("ServerStreamingServer"), "[", out, "]) error {")
 			e.P("return srv.(", n.server, ").", mp.m.GoName, "(req, stream)")
 		default:
+			ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context")) // only where used: a service without methods imports no context
 			e.P(n.vars[mp.m], ".Desc(func(srv any, ctx ", ctx, ", req *", in, ") (*", out, ", error) {")
 			e.P("return srv.(", n.server, ").", mp.m.GoName, "(ctx, req)")
 		}
