@@ -83,6 +83,9 @@ func (e *emitter) memberConsts(sp *servicePlan) {
 
 // clientMethods writes the client interface's methods for signals and properties.
 func (e *emitter) clientMethods(sp *servicePlan) {
+	if sp.props == nil && len(sp.signals) == 0 {
+		return // nothing to write, and no context to import
+	}
 	ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
 	callOpt := e.rt("CallOption")
 	subOpt := e.rt("SubscribeOption")
@@ -114,6 +117,9 @@ func (e *emitter) clientMethods(sp *servicePlan) {
 // clientImpls writes the client's implementations of those methods.
 func (e *emitter) clientImpls(sp *servicePlan) {
 	n := sp.names
+	if sp.props == nil && len(sp.signals) == 0 {
+		return // nothing to write, and no context to import
+	}
 	ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
 	callOpt := e.rt("CallOption")
 	subOpt := e.rt("SubscribeOption")
