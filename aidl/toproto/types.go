@@ -422,7 +422,6 @@ func snake(s string) string {
 // upperSnake turns a CamelCase name into UPPER_SNAKE: EffectStrength → EFFECT_STRENGTH.
 func upperSnake(s string) string { return strings.ToUpper(snake(s)) }
 
-
 // flatName is the name of an interface's service: services cannot nest, so an interface
 // declared inside another type is named after the types around it (IOuterIInner).
 func flatName(d *aidl.Interface) string {
