@@ -121,6 +121,51 @@ func TestDeterministic(t *testing.T) {
 	}
 }
 
+// TestOrderIndependent converts the corpus with its files given in two orders: every file and
+// the notes come out byte for byte the same.
+func TestOrderIndependent(t *testing.T) {
+	corpus := filepath.Join("..", "testdata", "corpus")
+	var files []string
+	filepath.WalkDir(corpus, func(p string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(p, ".aidl") {
+			files = append(files, p)
+		}
+		return err
+	})
+	sort.Strings(files)
+	convert := func(files []string) map[string]string {
+		l := &aidl.Loader{IncludeDirs: []string{corpus}}
+		if _, err := l.Load(files...); err != nil {
+			t.Fatal(err)
+		}
+		res, err := Convert(l.Files(), Options{GoPackagePrefix: corpusPrefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[string]string{"notes": notesText(res)}
+		for _, fd := range res.Files {
+			var b bytes.Buffer
+			if err := Print(fd, &b); err != nil {
+				t.Fatal(err)
+			}
+			out[fd.GetName()] = b.String()
+		}
+		return out
+	}
+	a := convert(files)
+	reversed := append([]string(nil), files...)
+	sort.Sort(sort.Reverse(sort.StringSlice(reversed)))
+	b := convert(reversed)
+	if len(a) != len(b) {
+		t.Fatalf("%d outputs, then %d", len(a), len(b))
+	}
+	for name, x := range a {
+		if b[name] != x {
+			t.Errorf("%s differs with the files in reverse order:\n%s\n---\n%s", name, x, b[name])
+		}
+	}
+}
+
 // TestCorpusBuilds writes the converted corpus, compiles it from the printed text, generates
 // Go with protoc-gen-go and protoc-gen-kdbus, and builds and vets the result in a module of
 // its own, as a new user would.
