@@ -541,6 +541,12 @@ const maxTransactionID = 0x00ffffff - 1
 func (p *parser) parcelable(b DeclBase) Decl {
 	pc := &Parcelable{DeclBase: b}
 	p.declName(&pc.DeclBase, "parcelable")
+	// A parcelable defined in another language may be a nested class there:
+	// parcelable Outer.Inner cpp_header "…";
+	for p.is(".") && p.peekN(1).kind == tIdent {
+		p.next()
+		pc.Name += "." + p.next().text
+	}
 	pc.TypeParams = p.typeParams()
 	for {
 		switch {

@@ -274,7 +274,7 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 		c.extra[fb] = map[string]*builder.MessageBuilder{}
 		c.uses[fb] = map[*desc.FileDescriptor]bool{}
 		if len(f.Decls) > 0 {
-			c.prefix[fb] = f.Decls[0].Base().Name
+			c.prefix[fb] = strings.ReplaceAll(f.Decls[0].Base().Name, ".", "")
 		}
 		for _, d := range f.Decls {
 			c.declare(fb, nil, d, "")
@@ -327,7 +327,7 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 func (c *converter) protoPath(f *aidl.File) string {
 	name := strings.TrimSuffix(filepath.Base(f.Path), ".aidl")
 	if len(f.Decls) > 0 {
-		name = f.Decls[0].Base().Name
+		name = strings.ReplaceAll(f.Decls[0].Base().Name, ".", "")
 	}
 	if c.pkg[f] == "" {
 		return name + ".proto"
@@ -392,7 +392,7 @@ func isGoKeyword(s string) bool {
 // when it is a message. prefix names nested types of interfaces, which become top-level.
 func (c *converter) declare(fb *builder.FileBuilder, parent *builder.MessageBuilder, d aidl.Decl, prefix string) {
 	b := d.Base()
-	name := prefix + b.Name
+	name := prefix + strings.ReplaceAll(b.Name, ".", "") // parcelable Outer.Inner cpp_header …: OuterInner
 	switch d := d.(type) {
 	case *aidl.Interface:
 		name = flatName(d)

@@ -95,7 +95,7 @@ func (c *converter) typeOf(fb *builder.FileBuilder, t *aidl.Type, subst map[stri
 		if c.messages[d] == nil {
 			break
 		}
-		return spec{typ: builder.FieldTypeMessage(c.messages[d]), label: d.Name}
+		return spec{typ: builder.FieldTypeMessage(c.messages[d]), label: strings.ReplaceAll(d.Name, ".", "")}
 	case *aidl.Union:
 		if c.messages[d] == nil {
 			break
