@@ -2,6 +2,7 @@ package toproto
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jhump/protoreflect/desc/builder"
@@ -172,8 +173,9 @@ func (c *converter) enum(d *aidl.Enum) {
 	}
 	var values []*builder.EnumValueBuilder
 	if zero == nil {
-		c.note("enum-zero", d.Pos, "enum %s has no value 0, which proto3 needs first: %s_UNSPECIFIED = 0 was added", d.Name, c.enumPrefix[d])
-		values = append(values, builder.NewEnumValue(c.enumPrefix[d]+"_UNSPECIFIED").SetNumber(0).
+		name := zeroName(c.enumPrefix[d], d)
+		c.note("enum-zero", d.Pos, "enum %s has no value 0, which proto3 needs first: %s = 0 was added", d.Name, name)
+		values = append(values, builder.NewEnumValue(name).SetNumber(0).
 			SetComments(builder.Comments{LeadingComment: " Not an AIDL value: proto3 enums start at 0.\n"}))
 		seen[0] = true
 	} else {
@@ -197,6 +199,24 @@ func (c *converter) enum(d *aidl.Enum) {
 	if alias {
 		eb.SetOptions(&descriptorpb.EnumOptions{AllowAlias: proto.Bool(true)})
 	}
+}
+
+// zeroName names the value 0 added to an enum without one: <PREFIX>_UNSPECIFIED, or, when an
+// enumerator takes that name, the first of <PREFIX>_UNSPECIFIED_ZERO, <PREFIX>_UNSPECIFIED_ZERO2,
+// … that none takes.
+func zeroName(prefix string, d *aidl.Enum) string {
+	taken := map[string]bool{}
+	for _, en := range d.Enumerators {
+		taken[prefix+"_"+upperSnake(en.Name)] = true
+	}
+	name := prefix + "_UNSPECIFIED"
+	for i := 1; taken[name]; i++ {
+		name = prefix + "_UNSPECIFIED_ZERO"
+		if i > 1 {
+			name += strconv.Itoa(i)
+		}
+	}
+	return name
 }
 
 func (c *converter) enumValue(d *aidl.Enum, en *aidl.Enumerator) *builder.EnumValueBuilder {

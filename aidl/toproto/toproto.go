@@ -455,7 +455,7 @@ func (c *converter) nameEnumValues(files []*aidl.File) {
 			zero = zero || en.Value == 0
 		}
 		if !zero {
-			out = append(out, p+"_UNSPECIFIED")
+			out = append(out, zeroName(p, e))
 		}
 		return out
 	}

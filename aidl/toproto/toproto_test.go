@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"flag"
 	"fmt"
-	"regexp"
 	"io/fs"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 	"testing"
@@ -363,7 +363,7 @@ func TestAOSPTree(t *testing.T) {
 		inc := append([]string{u.dir}, includes...) // the unit's own root first
 		l := &aidl.Loader{IncludeDirs: inc}
 		if _, err := l.Load(u.files...); err != nil {
-			t.Errorf("%s (%s): %v", u.id, u.dir, err)
+			t.Errorf("%s (%s): %s", u.id, u.dir, shortError(err))
 			continue
 		}
 		prefix := corpusPrefix + "/" + u.id
@@ -438,6 +438,15 @@ func TestAOSPTree(t *testing.T) {
 	}
 	t.Logf("%s: %d files in %d units (%d include roots, %d frozen versions): %d converted, %d generated, %d built; notes: %s",
 		dir, total, len(units), len(roots), len(units)-len(roots), converted, generated, built, strings.Join(kindText, ", "))
+}
+
+// shortError is the first line of err without the list of include directories.
+func shortError(err error) string {
+	s := strings.SplitN(err.Error(), "\n", 2)[0]
+	if i := strings.Index(s, " in include directories ["); i >= 0 {
+		s = s[:i]
+	}
+	return s
 }
 
 func firstLines(s string, n int) string {
