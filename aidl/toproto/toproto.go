@@ -308,6 +308,7 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.noteCycles(files, res.Files)
 	sort.SliceStable(c.notes, func(i, j int) bool {
 		a, b := c.notes[i].Pos, c.notes[j].Pos
 		if a.File != b.File {
@@ -320,6 +321,68 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 	})
 	res.Notes = c.notes
 	return res, nil
+}
+
+// noteCycles reports packages that import each other, directly or through others: AIDL
+// allows it, but Go packages cannot, so the Go generated from them builds only when they
+// share one go_package, and their names do not clash there.
+func (c *converter) noteCycles(files []*aidl.File, fds []*desc.FileDescriptor) {
+	edges := map[string]map[string]bool{}
+	first := map[string]*aidl.File{}
+	for i, fd := range fds {
+		from := fd.GetPackage()
+		if first[from] == nil {
+			first[from] = files[i]
+		}
+		for _, dep := range fd.GetDependencies() {
+			if to := dep.GetPackage(); to != from && to != "kdbus.v1" && to != "google.protobuf" {
+				if edges[from] == nil {
+					edges[from] = map[string]bool{}
+				}
+				edges[from][to] = true
+			}
+		}
+	}
+	// Packages that reach themselves, found by a walk from each (the graphs are small).
+	var pkgs []string
+	for p := range first {
+		pkgs = append(pkgs, p)
+	}
+	sort.Strings(pkgs)
+	reaches := func(from, to string) bool {
+		seen := map[string]bool{}
+		stack := []string{from}
+		for len(stack) > 0 {
+			p := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for q := range edges[p] {
+				if q == to {
+					return true
+				}
+				if !seen[q] {
+					seen[q] = true
+					stack = append(stack, q)
+				}
+			}
+		}
+		return false
+	}
+	for _, p := range pkgs {
+		var with []string
+		for _, q := range pkgs {
+			if q != p && edges[p][q] && reaches(q, p) {
+				with = append(with, q)
+			}
+		}
+		if len(with) > 0 {
+			f := first[p]
+			pos := aidl.Pos{File: f.Path, Line: 1, Col: 1}
+			if len(f.Decls) > 0 {
+				pos = f.Decls[0].Base().Pos
+			}
+			c.note("package-cycle", pos, "package %s and %s import each other, which Go packages cannot: the generated Go builds only when they share one go_package (and no names clash there)", p, strings.Join(with, ", "))
+		}
+	}
 }
 
 // protoPath is the .proto path of an AIDL file: its package as directories and its first
