@@ -254,6 +254,12 @@ func (l *Loader) find(name string) Decl {
 				if d := l.decls[name]; d != nil {
 					return d
 				}
+				// import a.Outer names a file that declares parcelable Outer.Inner.
+				for _, d := range f.Decls {
+					if strings.HasPrefix(d.Base().QualifiedName(), name+".") {
+						return d
+					}
+				}
 			}
 		}
 	}

@@ -90,7 +90,7 @@ func (r *Result) Write(dir string) ([]string, error) {
 // Print prints one file as Write does. Floating-point constants are printed exactly, in the
 // shortest form that reads back as the same value (1e-09, 3.141592653589793).
 func Print(fd *desc.FileDescriptor, w io.Writer) error {
-	p := &protoprint.Printer{Indent: "  "}
+	p := &protoprint.Printer{Indent: "  ", ForceFullyQualifiedNames: needsFullNames(fd)}
 	// The printer writes floating-point option values with six decimals; print a copy whose
 	// float constants are stand-ins it writes exactly, and put the exact values in their place.
 	fdp := fd.AsFileDescriptorProto()
@@ -135,6 +135,23 @@ func Print(fd *desc.FileDescriptor, w io.Writer) error {
 	}
 	_, err = io.WriteString(w, text)
 	return err
+}
+
+// needsFullNames reports whether the relative type names the printer writes could resolve
+// wrongly in fd: a name android.hardware.Foo, written in package com.android.server, is
+// looked for as com.android.hardware.Foo first, and protoc does not look further. Then every
+// type name is written in full, with a leading dot.
+func needsFullNames(fd *desc.FileDescriptor) bool {
+	own := strings.Split(fd.GetPackage(), ".")
+	for _, dep := range fd.GetDependencies() {
+		first := strings.Split(dep.GetPackage(), ".")[0]
+		for _, c := range own[min(1, len(own)):] {
+			if c == first && dep.GetPackage() != fd.GetPackage() {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // allMessages lists ms and the messages nested in them.
