@@ -227,22 +227,17 @@ func TestCorpus(t *testing.T) {
 
 // TestAOSPTree loads a tree of real AOSP AIDL files when AIDL_AOSP_DIR names one. Every .aidl
 // file under it is loaded, except those under aidl_api directories (frozen copies of the same
-// types); the include roots are those the files' packages and paths imply, and those listed,
-// relative to the tree, in an INCLUDES file at its top if there is one.
+// types), the files of each include root (the directory above their package directories) with
+// a Loader of their own, as the AOSP build compiles them; the include directories are every
+// root of the tree and those listed, one a line, in an INCLUDES file at its top (relative to
+// it, or absolute). aidl/toproto's TestAOSPTree converts, generates and builds the same trees.
 func TestAOSPTree(t *testing.T) {
 	dir := os.Getenv("AIDL_AOSP_DIR")
 	if dir == "" {
 		t.Skip("set AIDL_AOSP_DIR to a tree of .aidl files to run")
 	}
-	var files, roots []string
-	addRoot := func(r string) {
-		for _, x := range roots {
-			if x == r {
-				return
-			}
-		}
-		roots = append(roots, r)
-	}
+	byRoot := map[string][]string{}
+	var roots []string
 	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
@@ -251,41 +246,50 @@ func TestAOSPTree(t *testing.T) {
 			return filepath.SkipDir
 		}
 		if !d.IsDir() && strings.HasSuffix(p, ".aidl") {
-			files = append(files, p)
 			src, err := os.ReadFile(p)
 			if err != nil {
 				return err
 			}
-			f, err := Parse(p, src)
-			if err != nil {
-				return err
+			root := filepath.Dir(p)
+			if f, _ := Parse(p, src); f != nil {
+				if r, ok := impliedRoot(p, f.Package); ok {
+					root = r
+				}
 			}
-			root, ok := impliedRoot(p, f.Package)
-			if !ok {
-				return fmt.Errorf("%s: package %s does not match the path", p, f.Package)
+			if byRoot[root] == nil {
+				roots = append(roots, root)
 			}
-			addRoot(root)
+			byRoot[root] = append(byRoot[root], p)
 		}
 		return nil
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
+	includes := append([]string(nil), roots...)
 	if inc, err := os.ReadFile(filepath.Join(dir, "INCLUDES")); err == nil {
 		sc := bufio.NewScanner(strings.NewReader(string(inc)))
 		for sc.Scan() {
 			if line := strings.TrimSpace(sc.Text()); line != "" {
-				addRoot(filepath.Join(dir, line))
+				if !filepath.IsAbs(line) {
+					line = filepath.Join(dir, line)
+				}
+				includes = append(includes, line)
 			}
 		}
 	}
-	l := &Loader{IncludeDirs: roots}
-	if _, err := l.Load(files...); err != nil {
-		t.Fatal(err)
+	files, loaded, decls := 0, 0, 0
+	for _, root := range roots {
+		files += len(byRoot[root])
+		l := &Loader{IncludeDirs: append([]string{root}, includes...)}
+		if _, err := l.Load(byRoot[root]...); err != nil {
+			t.Errorf("%s: %s", root, strings.SplitN(err.Error(), "\n", 2)[0])
+			continue
+		}
+		loaded += len(byRoot[root])
+		for _, f := range l.Files() {
+			decls += len(f.Decls)
+		}
 	}
-	decls := 0
-	for _, f := range l.Files() {
-		decls += len(f.Decls)
-	}
-	t.Logf("loaded %d files (%d named), %d declarations, include roots %v", len(l.Files()), len(files), decls, roots)
+	t.Logf("%s: %d files under %d include roots, %d loaded (%d declarations with their imports)", dir, files, len(roots), loaded, decls)
 }

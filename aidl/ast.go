@@ -146,6 +146,8 @@ type Method struct {
 	Args   []*Arg
 	// ID is the explicit transaction id (method() = 3), or -1 when none is given.
 	ID int64
+	// Trailing is the comment at the end of the method's line (// …), markers removed.
+	Trailing string
 }
 
 // Direction is the direction of a method argument.
@@ -215,6 +217,8 @@ type Field struct {
 	// value, set by the Loader.
 	Default      Expr
 	DefaultValue *Value
+	// Trailing is the comment at the end of the field's line (// …), markers removed.
+	Trailing string
 }
 
 // Enum is an enum declaration.
@@ -236,6 +240,8 @@ type Enumerator struct {
 	// the first is 0). Value is the value, set by the Loader.
 	Expr  Expr
 	Value int64
+	// Trailing is the comment at the end of the enumerator's line (// …), markers removed.
+	Trailing string
 }
 
 // Const is a constant declared in an interface, parcelable or union.

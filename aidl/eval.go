@@ -12,53 +12,175 @@ import (
 // without nesting but evaluates as a deep tree.
 const maxEvalDepth = 4000
 
-// cval is a value during evaluation: a Value and, for an integer, whether it is a long (64-bit
-// arithmetic) rather than an int (32-bit, which byte and char promote to).
-type cval struct {
-	Value
-	long bool
+// intType is the type of an integral value during evaluation, as the aidl compiler types it:
+// a boolean (0 or 1), an 8-, 32- or 64-bit integer. The order is the order of promotion.
+type intType int
+
+const (
+	tBool intType = iota
+	tInt8
+	tInt32
+	tInt64
+)
+
+// bits is the width arithmetic of the type is done in: operands are promoted to int at least.
+func (t intType) bits() int {
+	if t == tInt64 {
+		return 64
+	}
+	return 32
 }
 
-// parseIntLiteral reads an integer literal with its suffix (l/L: long, u8: byte).
+// promote is the type a binary operation on a and b computes in: the wider of the two, and
+// int at least.
+func promote(a, b intType) intType { return max(a, b, tInt32) }
+
+// cval is a value during evaluation: a Value and, for an integer or a boolean, its type.
+type cval struct {
+	Value
+	it intType
+}
+
+// integral reports whether v takes part in integer arithmetic: an integer, a boolean (0 or 1)
+// or a char (a UTF-16 code unit).
+func (v *cval) integral() bool {
+	return v.Kind == IntValue || v.Kind == BoolValue || v.Kind == CharValue
+}
+
+// ival is v as an integer: a boolean is 0 or 1.
+func (v *cval) ival() int64 {
+	if v.Kind == BoolValue {
+		if v.Bool {
+			return 1
+		}
+		return 0
+	}
+	return v.Int
+}
+
+// itype is v's integer type; a char counts as an int.
+func (v *cval) itype() intType {
+	switch v.Kind {
+	case BoolValue:
+		return tBool
+	case CharValue:
+		return tInt32
+	}
+	return v.it
+}
+
+func boolVal(b bool) *cval { return &cval{Value: Value{Kind: BoolValue, Bool: b}} }
+
+func intVal(n int64, t intType) *cval {
+	if t == tBool {
+		return boolVal(n != 0)
+	}
+	return &cval{Value: Value{Kind: IntValue, Int: n}, it: t}
+}
+
+// intTypeOf is the evaluation type of a declared integral type name.
+func intTypeOf(name string) intType {
+	switch name {
+	case "byte":
+		return tInt8
+	case "long":
+		return tInt64
+	case "boolean":
+		return tBool
+	}
+	return tInt32
+}
+
+// digits removes the digit separators of a literal's digits: an underscore stands between two
+// digits (1_000, 0xffff_ffff), never first or last.
+func digits(s string, hex bool) (string, bool) {
+	if !strings.Contains(s, "_") {
+		return s, true
+	}
+	isD := isDigit
+	if hex {
+		isD = isHex
+	}
+	if s == "" || !isD(s[0]) || !isD(s[len(s)-1]) {
+		return "", false
+	}
+	return strings.ReplaceAll(s, "_", ""), true
+}
+
+// validSeparators reports whether every underscore of a floating-point literal stands between
+// two digits.
+func validSeparators(t string) bool {
+	for i := range len(t) {
+		if t[i] == '_' && (i == 0 || i == len(t)-1 || !isDigit(t[i-1]) && t[i-1] != '_' || !isDigit(t[i+1]) && t[i+1] != '_') {
+			return false
+		}
+	}
+	return !strings.Contains(t, "_.") && !strings.Contains(t, "._")
+}
+
+// parseIntLiteral reads an integer literal as the aidl compiler does: digits, decimal or hex
+// (0x), with digit separators (_), and a suffix. Without a suffix a decimal literal is a byte,
+// an int or a long, the first that holds it, and a hex literal is an int when it fits 32 bits
+// (its bits taken as two's complement: 0xffffffff is -1) and a long otherwise. l or L makes a
+// long; u8, u32 and u64 give the bits of an unsigned 8-, 32- or 64-bit number, read as the
+// signed byte, int or long (0xffu8 is -1).
 func parseIntLiteral(text string) (*cval, error) {
 	t := strings.ToLower(text)
-	long, u8 := false, false
-	switch {
-	case strings.HasSuffix(t, "u8"):
-		u8, t = true, strings.TrimSuffix(t, "u8")
-	case strings.HasSuffix(t, "l"):
-		long, t = true, strings.TrimSuffix(t, "l")
+	suffix := ""
+	for _, s := range []string{"u8", "u32", "u64", "l"} {
+		if strings.HasSuffix(t, s) && len(t) > len(s) {
+			suffix, t = s, strings.TrimSuffix(t, s)
+			break
+		}
 	}
 	hex := strings.HasPrefix(t, "0x")
-	u, err := strconv.ParseUint(strings.TrimPrefix(t, "0x"), map[bool]int{true: 16, false: 10}[hex], 64)
+	base := 10
+	if hex {
+		t, base = t[2:], 16
+	}
+	t, ok := digits(t, hex)
+	if !ok || t == "" || strings.HasSuffix(t, "l") || strings.Contains(t, "u") {
+		return nil, fmt.Errorf("bad integer literal %s: give digits, an underscore only between two of them, and one suffix (L, u8, u32 or u64)", text)
+	}
+	u, err := strconv.ParseUint(t, base, 64)
 	if errors.Is(err, strconv.ErrRange) {
 		return nil, fmt.Errorf("integer literal %s does not fit 64 bits", text)
 	}
-	if err != nil || u8 && long {
+	if err != nil {
 		return nil, fmt.Errorf("bad integer literal %s", text)
 	}
-	v := &cval{Value: Value{Kind: IntValue}}
-	switch {
-	case u8:
-		if u > 255 {
+	switch suffix {
+	case "u8":
+		if u > math.MaxUint8 {
 			return nil, fmt.Errorf("byte literal %s is out of range 0..255", text)
 		}
-		v.Int = int64(int8(uint8(u)))
-	case long:
+		return intVal(int64(int8(uint8(u))), tInt8), nil
+	case "u32":
+		if u > math.MaxUint32 {
+			return nil, fmt.Errorf("u32 literal %s is out of range 0..4294967295", text)
+		}
+		return intVal(int64(int32(uint32(u))), tInt32), nil
+	case "u64":
+		return intVal(int64(u), tInt64), nil
+	case "l":
 		if !hex && u > math.MaxInt64 {
 			return nil, fmt.Errorf("long literal %s does not fit 64 bits", text)
 		}
-		v.Int, v.long = int64(u), true
-	case hex && u <= math.MaxUint32:
-		v.Int = int64(int32(uint32(u)))
-	case u <= math.MaxInt32:
-		v.Int = int64(u)
-	case hex || u <= math.MaxInt64:
-		v.Int, v.long = int64(u), true
-	default:
-		return nil, fmt.Errorf("integer literal %s does not fit 64 bits", text)
+		return intVal(int64(u), tInt64), nil
 	}
-	return v, nil
+	switch {
+	case hex && u <= math.MaxUint32:
+		return intVal(int64(int32(uint32(u))), tInt32), nil
+	case hex:
+		return intVal(int64(u), tInt64), nil
+	case u <= math.MaxInt8:
+		return intVal(int64(u), tInt8), nil
+	case u <= math.MaxInt32:
+		return intVal(int64(u), tInt32), nil
+	case u <= math.MaxInt64:
+		return intVal(int64(u), tInt64), nil
+	}
+	return nil, fmt.Errorf("integer literal %s does not fit 64 bits", text)
 }
 
 // unquote reads a string or char literal with Java escapes.
@@ -151,8 +273,8 @@ func (ev *evaluator) eval(x Expr, decl Decl, depth int) *cval {
 			return v
 		case FloatLit:
 			t := strings.TrimRight(strings.ToLower(x.Text), "fd")
-			f, err := strconv.ParseFloat(t, 64)
-			if err != nil {
+			f, err := strconv.ParseFloat(strings.ReplaceAll(t, "_", ""), 64)
+			if err != nil || !validSeparators(t) {
 				ev.fail(x.Pos, "bad floating-point literal %s", x.Text)
 			}
 			return &cval{Value: Value{Kind: FloatValue, Float: f}}
@@ -177,31 +299,15 @@ func (ev *evaluator) eval(x Expr, decl Decl, depth int) *cval {
 	case *Ref:
 		return ev.ref(x, decl)
 	case *Unary:
-		v := ev.eval(x.X, decl, depth+1)
-		switch {
-		case x.Op == "!" && v.Kind == BoolValue:
-			return &cval{Value: Value{Kind: BoolValue, Bool: !v.Bool}}
-		case x.Op == "+" && (v.Kind == IntValue || v.Kind == FloatValue || v.Kind == CharValue):
-			return v
-		case x.Op == "-" && v.Kind == FloatValue:
-			return &cval{Value: Value{Kind: FloatValue, Float: -v.Float}}
-		case x.Op == "~" && (v.Kind == IntValue || v.Kind == CharValue):
-			return &cval{Value: Value{Kind: IntValue, Int: ^v.Int}, long: v.long}
-		case x.Op == "-" && (v.Kind == IntValue || v.Kind == CharValue):
-			if v.Int == math.MinInt64 || !v.long && -v.Int > math.MaxInt32 {
-				ev.fail(x.Pos, "constant expression overflows %s: -(%d)", intName(v.long), v.Int)
-			}
-			return &cval{Value: Value{Kind: IntValue, Int: -v.Int}, long: v.long}
-		}
-		ev.fail(x.Pos, "operator %s does not apply to %s", x.Op, kindName(v))
+		return ev.unary(x, ev.eval(x.X, decl, depth+1))
 	case *Binary:
 		return ev.binary(x, ev.eval(x.X, decl, depth+1), ev.eval(x.Y, decl, depth+1))
 	case *Ternary:
 		c := ev.eval(x.Cond, decl, depth+1)
-		if c.Kind != BoolValue {
+		if !c.integral() {
 			ev.fail(x.Cond.Position(), "the condition of ?: must be a boolean, found %s", kindName(c))
 		}
-		if c.Bool {
+		if c.ival() != 0 {
 			return ev.eval(x.Then, decl, depth+1)
 		}
 		return ev.eval(x.Else, decl, depth+1)
@@ -217,17 +323,69 @@ func (ev *evaluator) eval(x Expr, decl Decl, depth int) *cval {
 	return nil
 }
 
-func intName(long bool) string {
-	if long {
-		return "long"
+// unary computes +v, -v, ~v or !v. As in the aidl compiler, an integer keeps its type (a byte
+// stays a byte: -(-128) overflows it), ! of an integer is 0 or 1 of its type, and a boolean
+// takes + - and ! but not ~.
+func (ev *evaluator) unary(x *Unary, v *cval) *cval {
+	switch {
+	case v.Kind == FloatValue && (x.Op == "+" || x.Op == "-"):
+		if x.Op == "-" {
+			return &cval{Value: Value{Kind: FloatValue, Float: -v.Float}}
+		}
+		return v
+	case v.Kind == BoolValue && x.Op != "~":
+		if x.Op == "!" {
+			return boolVal(!v.Bool)
+		}
+		return v // -true and +true are true, as C++ converts them back to bool
+	case v.Kind == IntValue || v.Kind == CharValue:
+		t, n := v.itype(), v.ival()
+		switch x.Op {
+		case "+":
+			return intVal(n, t)
+		case "!":
+			return intVal(b2i(n == 0), t)
+		case "~":
+			return intVal(^n, t)
+		case "-":
+			if !fitsType(-n, t) || n == math.MinInt64 {
+				ev.fail(x.Pos, "constant expression overflows %s: -(%d)", typeName(t), n)
+			}
+			return intVal(-n, t)
+		}
 	}
-	return "int"
+	ev.fail(x.Pos, "operator %s does not apply to %s", x.Op, kindName(v))
+	return nil
+}
+
+func b2i(b bool) int64 {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// fitsType reports whether n is in the range of t.
+func fitsType(n int64, t intType) bool {
+	switch t {
+	case tBool:
+		return n == 0 || n == 1
+	case tInt8:
+		return n >= math.MinInt8 && n <= math.MaxInt8
+	case tInt32:
+		return n >= math.MinInt32 && n <= math.MaxInt32
+	}
+	return true
+}
+
+func typeName(t intType) string {
+	return [...]string{"boolean", "byte", "int", "long"}[t]
 }
 
 func kindName(v *cval) string {
 	switch v.Kind {
 	case IntValue:
-		if v.long {
+		if v.it == tInt64 {
 			return "a long"
 		}
 		return "an int"
@@ -245,22 +403,26 @@ func kindName(v *cval) string {
 	return "null"
 }
 
+// binary computes a op b. Integers, booleans and chars compute as the aidl compiler does: in
+// the wider operand's type and in int at least, an overflow being an error, comparisons and
+// && || giving a boolean, which counts as 0 or 1 where a number is needed. Strings and
+// floating-point numbers go further than the aidl compiler: + joins a string with any value,
+// and floating-point numbers take arithmetic and comparisons.
 func (ev *evaluator) binary(x *Binary, a, b *cval) *cval {
-	isNum := func(v *cval) bool { return v.Kind == IntValue || v.Kind == FloatValue || v.Kind == CharValue }
+	isNum := func(v *cval) bool { return v.integral() || v.Kind == FloatValue }
 	switch {
 	case x.Op == "+" && (a.Kind == StringValue || b.Kind == StringValue):
 		return &cval{Value: Value{Kind: StringValue, Str: text(a) + text(b)}}
 	case x.Op == "&&" || x.Op == "||":
-		if a.Kind != BoolValue || b.Kind != BoolValue {
+		if !a.integral() || !b.integral() {
 			ev.fail(x.Pos, "operator %s needs booleans, found %s and %s", x.Op, kindName(a), kindName(b))
 		}
 		if x.Op == "&&" {
-			return &cval{Value: Value{Kind: BoolValue, Bool: a.Bool && b.Bool}}
+			return boolVal(a.ival() != 0 && b.ival() != 0)
 		}
-		return &cval{Value: Value{Kind: BoolValue, Bool: a.Bool || b.Bool}}
-	case (x.Op == "==" || x.Op == "!=") && a.Kind == b.Kind && (a.Kind == StringValue || a.Kind == BoolValue):
-		eq := a.Str == b.Str && a.Bool == b.Bool
-		return &cval{Value: Value{Kind: BoolValue, Bool: eq == (x.Op == "==")}}
+		return boolVal(a.ival() != 0 || b.ival() != 0)
+	case (x.Op == "==" || x.Op == "!=") && a.Kind == StringValue && b.Kind == StringValue:
+		return boolVal((a.Str == b.Str) == (x.Op == "=="))
 	case !isNum(a) || !isNum(b):
 		ev.fail(x.Pos, "operator %s does not apply to %s and %s", x.Op, kindName(a), kindName(b))
 	case a.Kind == FloatValue || b.Kind == FloatValue:
@@ -276,14 +438,15 @@ func (ev *evaluator) binary(x *Binary, a, b *cval) *cval {
 		case "/":
 			r = fa / fb
 		case "<", ">", "<=", ">=", "==", "!=":
-			return &cval{Value: Value{Kind: BoolValue, Bool: compare(x.Op, fa, fb)}}
+			return boolVal(compare(x.Op, fa, fb))
 		default:
 			ev.fail(x.Pos, "operator %s does not apply to floating-point numbers", x.Op)
 		}
 		return &cval{Value: Value{Kind: FloatValue, Float: r}}
 	}
-	ia, ib := a.Int, b.Int
-	long := a.long || b.long
+	ia, ib := a.ival(), b.ival()
+	t := promote(a.itype(), b.itype())
+	long := t == tInt64
 	var r int64
 	ok := true
 	switch x.Op {
@@ -318,18 +481,18 @@ func (ev *evaluator) binary(x *Binary, a, b *cval) *cval {
 	case "^":
 		r = ia ^ ib
 	case "<", ">", "<=", ">=", "==", "!=":
-		return &cval{Value: Value{Kind: BoolValue, Bool: compare(x.Op, ia, ib)}}
+		return boolVal(compare(x.Op, ia, ib))
 	default:
 		ev.fail(x.Pos, "unknown operator %s", x.Op)
 	}
-	if !ok || !long && (r < math.MinInt32 || r > math.MaxInt32) {
+	if !ok || !fitsType(r, t) {
 		hint := ""
 		if !long {
 			hint = " (an L suffix on an operand computes in 64 bits)"
 		}
-		ev.fail(x.Pos, "constant expression overflows %s: %d %s %d%s", intName(long), ia, x.Op, ib, hint)
+		ev.fail(x.Pos, "constant expression overflows %s: %d %s %d%s", typeName(t), ia, x.Op, ib, hint)
 	}
-	return &cval{Value: Value{Kind: IntValue, Int: r}, long: long}
+	return intVal(r, t)
 }
 
 // shift computes a << n or a >> n in 32 or 64 bits. As in AIDL, a negative count shifts the
@@ -346,7 +509,7 @@ func (ev *evaluator) shift(x *Binary, a, n int64, long bool) (int64, bool) {
 		width = 64
 	}
 	if n < 0 || n >= width {
-		ev.fail(x.Pos, "shift count %d is out of range for %s: give 0 to %d", n, intName(long), width-1)
+		ev.fail(x.Pos, "shift count %d is out of range for %s: give 0 to %d", n, typeName(map[bool]intType{true: tInt64, false: tInt32}[long]), width-1)
 	}
 	if op == ">>" {
 		return a >> n, true
@@ -441,7 +604,8 @@ func (ev *evaluator) member(d Decl, name string, at Pos) *cval {
 					}
 					ev.enum(e)
 				}
-				v := &cval{Value: Value{Kind: IntValue, Int: en.Value, Enumerator: en}, long: e.Backing == "long"}
+				v := intVal(en.Value, intTypeOf(e.Backing))
+				v.Enumerator = en
 				return v
 			}
 		}
@@ -450,7 +614,9 @@ func (ev *evaluator) member(d Decl, name string, at Pos) *cval {
 		if c.Name == name {
 			ev.constant(c, d)
 			v := &cval{Value: *c.Value}
-			v.long = c.Type.Name == "long"
+			if v.Kind == IntValue {
+				v.it = intTypeOf(c.Type.Name)
+			}
 			return v
 		}
 	}
@@ -544,10 +710,10 @@ func (ev *evaluator) convert(v *cval, t *Type, at Pos) *Value {
 	}
 	switch t.Name {
 	case "byte", "int", "long":
-		if v.Kind != IntValue && v.Kind != CharValue {
+		if !v.integral() {
 			ev.fail(at, "%s cannot initialize %s", kindName(v), typeDesc(t))
 		}
-		n := v.Int
+		n := v.ival() // a boolean initializes a number as 0 or 1, as in the aidl compiler
 		switch t.Name {
 		case "byte":
 			if n < math.MinInt8 || n > math.MaxUint8 {
@@ -575,10 +741,10 @@ func (ev *evaluator) convert(v *cval, t *Type, at Pos) *Value {
 		}
 		return &Value{Kind: FloatValue, Float: f}
 	case "boolean":
-		if v.Kind != BoolValue {
+		if !v.integral() {
 			ev.fail(at, "%s cannot initialize %s", kindName(v), typeDesc(t))
 		}
-		return &v.Value
+		return &Value{Kind: BoolValue, Bool: v.ival() != 0} // a number is true when not 0
 	case "String", "CharSequence":
 		if v.Kind != StringValue {
 			ev.fail(at, "%s cannot initialize %s", kindName(v), typeDesc(t))

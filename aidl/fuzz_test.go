@@ -2,7 +2,9 @@ package aidl
 
 import (
 	"io/fs"
+	"math"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -67,6 +69,95 @@ func FuzzParse(f *testing.F) {
 		if _, err := l.Load(path); err != nil {
 			if _, ok := err.(ErrorList); !ok {
 				t.Fatalf("Load error %T: %v", err, err)
+			}
+		}
+	})
+}
+
+// evalSeeds are constant expressions with the type they initialize: the aidl compiler's typing
+// of literals, booleans as numbers, suffixes, separators, shifts and overflows.
+var evalSeeds = []struct{ typ, expr string }{
+	{"int", "(~(-1)) == 0"},
+	{"int", "-0xfffffffffff < 0"},
+	{"byte", "0xffu8 + 1 == 0"},
+	{"boolean", "0x80u8 / 2 == -0x40u8"},
+	{"int", "0xFFFFFFFFu32"},
+	{"long", "0xC000000000000000u64 + 0xFFFFFFFFu32"},
+	{"int", "0x8000_0000"},
+	{"long", "10_000_000_000L"},
+	{"int", "1 << 31"},
+	{"long", "1L << 63 >> 2"},
+	{"int", "-2147483648 / -1"},
+	{"byte", "-128"},
+	{"boolean", "!5 || 1 && true"},
+	{"double", "1e-9f * 3"},
+	{"String", "\"a\" + 1 + 'c'"},
+	{"char", "'\\u0041'"},
+	{"int", "true ? 1_0 : 2"},
+	{"long", "~0L ^ 0x7fffffffffffffffL"},
+}
+
+// FuzzEval evaluates "const T X = expr;" for arbitrary expressions. A value, when there is
+// one, has the kind and range of its declared type; an expression that initializes an int
+// initializes a long with the same value, as widening the declared type changes nothing in
+// how the aidl compiler computes it.
+func FuzzEval(f *testing.F) {
+	for _, s := range evalSeeds {
+		f.Add(s.typ, s.expr)
+	}
+	f.Fuzz(func(t *testing.T, typ, expr string) {
+		switch typ {
+		case "byte", "int", "long", "boolean", "char", "float", "double", "String":
+		default:
+			return
+		}
+		if strings.ContainsAny(expr, ";{}\n") || len(expr) > 200 {
+			return // one expression, not declarations
+		}
+		eval := func(typ string) (*Value, error) {
+			src := "package a;\ninterface I { const " + typ + " X = " + expr + "; }"
+			l := &Loader{IncludeDirs: []string{"inc"}, ReadFile: func(p string) ([]byte, error) {
+				if filepath.ToSlash(p) == "inc/a/I.aidl" {
+					return []byte(src), nil
+				}
+				return nil, fs.ErrNotExist
+			}}
+			if _, err := l.Load("inc/a/I.aidl"); err != nil {
+				if _, ok := err.(ErrorList); !ok {
+					t.Fatalf("error %T: %v", err, err)
+				}
+				return nil, err
+			}
+			return l.Lookup("a.I").Base().Consts[0].Value, nil
+		}
+		v, err := eval(typ)
+		if err != nil {
+			return
+		}
+		ok := false
+		switch typ {
+		case "byte":
+			ok = v.Kind == IntValue && v.Int >= math.MinInt8 && v.Int <= math.MaxInt8
+		case "int":
+			ok = v.Kind == IntValue && v.Int >= math.MinInt32 && v.Int <= math.MaxInt32
+		case "long":
+			ok = v.Kind == IntValue
+		case "boolean":
+			ok = v.Kind == BoolValue
+		case "char":
+			ok = v.Kind == CharValue && v.Int >= 0 && v.Int <= 0xffff
+		case "float", "double":
+			ok = v.Kind == FloatValue
+		case "String":
+			ok = v.Kind == StringValue || v.Kind == NullValue
+		}
+		if !ok {
+			t.Fatalf("const %s X = %s gave %+v", typ, expr, *v)
+		}
+		if typ == "int" {
+			w, err := eval("long")
+			if err != nil || w.Int != v.Int {
+				t.Fatalf("%s: int %d, long %+v %v", expr, v.Int, w, err)
 			}
 		}
 	})

@@ -29,8 +29,9 @@ type token struct {
 	pos  Pos
 	// doc is the comment directly before the token, markers included: the last block comment
 	// or the last run of line comments. A line comment that ends a line holding code belongs
-	// to that code and is not kept.
-	doc string
+	// to that code: it is the trail of the line's last token.
+	doc   string
+	trail string
 }
 
 // String describes the token for messages: 'void', string "x", end of file.
@@ -94,8 +95,9 @@ func (l *lexer) tokens() []token {
 				for end < len(l.src) && l.src[end] != '\n' {
 					end++
 				}
-				if l.line == lastLine {
+				if l.line == lastLine && len(out) > 0 {
 					// A trailing comment: it describes the code before it.
+					out[len(out)-1].trail = string(l.src[l.off:end])
 					l.advance(end - l.off)
 					continue
 				}
@@ -171,24 +173,25 @@ func (l *lexer) tokens() []token {
 	}
 }
 
-// number reads a numeric literal: decimal or hex digits, a fraction and exponent for floats,
-// and any suffix (l, L, u8, f, d), which the evaluator checks.
+// number reads a numeric literal: decimal or hex digits with any digit separators (_), a
+// fraction and exponent for floats, and any suffix (l, L, u8, u32, u64, f, d), which the
+// evaluator checks.
 func (l *lexer) number() (tokKind, string) {
 	start := l.off
 	kind := tInt
 	if l.src[l.off] == '0' && l.off+1 < len(l.src) && (l.src[l.off+1] == 'x' || l.src[l.off+1] == 'X') {
 		l.advance(2)
-		for l.off < len(l.src) && isHex(l.src[l.off]) {
+		for l.off < len(l.src) && (isHex(l.src[l.off]) || l.src[l.off] == '_') {
 			l.advance(1)
 		}
 	} else {
-		for l.off < len(l.src) && isDigit(l.src[l.off]) {
+		for l.off < len(l.src) && (isDigit(l.src[l.off]) || l.src[l.off] == '_') {
 			l.advance(1)
 		}
 		if l.off < len(l.src) && l.src[l.off] == '.' {
 			kind = tFloat
 			l.advance(1)
-			for l.off < len(l.src) && isDigit(l.src[l.off]) {
+			for l.off < len(l.src) && (isDigit(l.src[l.off]) || l.src[l.off] == '_') {
 				l.advance(1)
 			}
 		}

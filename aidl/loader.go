@@ -26,6 +26,8 @@ type Loader struct {
 	roots   []string        // include directories implied by the files loaded
 	errs    ErrorList
 	missing map[string]bool // files looked for and not found
+	// imported marks the files whose imports are resolved.
+	imported map[*File]bool
 }
 
 var builtins = map[string]bool{
@@ -62,6 +64,7 @@ func (l *Loader) Load(paths ...string) ([]*File, error) {
 		l.byPath = map[string]*File{}
 		l.decls = map[string]Decl{}
 		l.missing = map[string]bool{}
+		l.imported = map[*File]bool{}
 	}
 	l.errs = nil
 	var out []*File
@@ -88,21 +91,15 @@ func (l *Loader) Load(paths ...string) ([]*File, error) {
 	}
 	// Imports, transitively.
 	for i := 0; i < len(l.files); i++ {
-		f := l.files[i]
-		for _, im := range f.Imports {
-			if frameworkBuiltin(im.Name) {
-				continue // android.os.ParcelFileDescriptor and the like: built into the language
-			}
-			if im.Decl = l.find(im.Name); im.Decl == nil {
-				l.errs.add(im.Pos, fmt.Sprintf("cannot find import %s: looked for %s in include directories %v", im.Name, strings.Join(l.candidates(im.Name), " and "), l.dirs()))
-			}
-		}
+		l.resolveImports(l.files[i])
 	}
 	if err := l.errs.Err(); err != nil {
 		return nil, err
 	}
-	// Types, then values, of every file (files loaded while resolving are resolved too).
+	// Types, then values, of every file (files loaded while resolving, named by a qualified
+	// name without an import, are resolved too, their imports first).
 	for i := 0; i < len(l.files); i++ {
+		l.resolveImports(l.files[i])
 		for _, d := range l.files[i].Decls {
 			l.resolveDecl(d)
 		}
@@ -125,6 +122,22 @@ func (l *Loader) Load(paths ...string) ([]*File, error) {
 		}
 	}
 	return out, l.errs.Err()
+}
+
+// resolveImports finds the declarations f imports, once.
+func (l *Loader) resolveImports(f *File) {
+	if l.imported[f] {
+		return
+	}
+	l.imported[f] = true
+	for _, im := range f.Imports {
+		if frameworkBuiltin(im.Name) {
+			continue // android.os.ParcelFileDescriptor and the like: built into the language
+		}
+		if im.Decl = l.find(im.Name); im.Decl == nil {
+			l.errs.add(im.Pos, fmt.Sprintf("cannot find import %s: looked for %s in include directories %v", im.Name, strings.Join(l.candidates(im.Name), " and "), l.dirs()))
+		}
+	}
 }
 
 // impliedRoot returns the include directory that a file's path implies: the path without its
@@ -241,6 +254,12 @@ func (l *Loader) find(name string) Decl {
 				if d := l.decls[name]; d != nil {
 					return d
 				}
+				// import a.Outer names a file that declares parcelable Outer.Inner.
+				for _, d := range f.Decls {
+					if strings.HasPrefix(d.Base().QualifiedName(), name+".") {
+						return d
+					}
+				}
 			}
 		}
 	}
@@ -288,6 +307,11 @@ func (l *Loader) resolveName(name string, scope Decl) Decl {
 		}
 	}
 	if len(parts) > 1 {
+		if file != nil && file.Package != "" {
+			if d := l.find(file.Package + "." + name); d != nil {
+				return d // a forward parcelable named Outer.Inner in the same package
+			}
+		}
 		return l.find(name)
 	}
 	return nil

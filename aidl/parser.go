@@ -270,6 +270,24 @@ func docOf(text string) *Doc {
 	return d
 }
 
+// trailing returns the text of the comment that ends the line of the last token read (a ';'
+// or ',' or the last token of a value), markers removed.
+func (p *parser) trailing() string {
+	if p.i == 0 {
+		return ""
+	}
+	if d := docOf(p.toks[p.i-1].trail); d != nil {
+		return d.Text
+	}
+	return ""
+}
+
+// isLicence reports whether a comment is a file's licence header rather than documentation.
+func isLicence(text string) bool {
+	t := strings.ToLower(text)
+	return strings.Contains(t, "copyright") || strings.Contains(t, "licensed under") || strings.Contains(t, "spdx-license-identifier")
+}
+
 // docAt returns the documentation of a construct whose first token is at index first: the
 // comment before it or, when there is none there, the comment before the current token (a
 // comment written between the annotations and the keyword).
@@ -318,7 +336,11 @@ func (p *parser) decl(parent Decl) Decl {
 	defer p.leave()
 	first := p.i
 	annots := p.annotations()
-	base := DeclBase{Doc: p.docAt(first), Annotations: annots, Package: p.file.Package, Parent: parent, File: p.file}
+	doc := p.docAt(first)
+	if first == 0 && doc != nil && isLicence(p.tok(0).doc) {
+		doc = nil // a file without package or imports: the comment before it is the licence
+	}
+	base := DeclBase{Doc: doc, Annotations: annots, Package: p.file.Package, Parent: parent, File: p.file}
 	kw := p.peek()
 	switch {
 	case p.is("oneway") && isTok(p.peekN(1), "interface"):
@@ -467,6 +489,11 @@ func (p *parser) method(first int, annots []*Annotation, ifaceOneway bool) *Meth
 		m.Oneway = true
 	}
 	m.Return = p.typ()
+	// @nullable before the return type (@nullable String get()) is read as the method's; it
+	// describes the type.
+	if a := FindAnnotation(annots, "nullable"); a != nil && FindAnnotation(m.Return.Annotations, "nullable") == nil {
+		m.Return.Annotations = append([]*Annotation{a}, m.Return.Annotations...)
+	}
 	t := p.ident("a method name")
 	m.Pos, m.Name = t.pos, t.text
 	p.expect("(", "after method name "+m.Name)
@@ -504,6 +531,7 @@ func (p *parser) method(first int, annots []*Annotation, ifaceOneway bool) *Meth
 		m.ID = v.Int
 	}
 	p.expect(";", "after method declaration")
+	m.Trailing = p.trailing()
 	return m
 }
 
@@ -513,6 +541,12 @@ const maxTransactionID = 0x00ffffff - 1
 func (p *parser) parcelable(b DeclBase) Decl {
 	pc := &Parcelable{DeclBase: b}
 	p.declName(&pc.DeclBase, "parcelable")
+	// A parcelable defined in another language may be a nested class there:
+	// parcelable Outer.Inner cpp_header "…";
+	for p.is(".") && p.peekN(1).kind == tIdent {
+		p.next()
+		pc.Name += "." + p.next().text
+	}
 	pc.TypeParams = p.typeParams()
 	for {
 		switch {
@@ -572,6 +606,7 @@ func (p *parser) fieldsBody(self Decl, what string) []*Field {
 			f.Default = p.expr()
 		}
 		p.expect(";", "after field "+f.Name)
+		f.Trailing = p.trailing()
 		fs = append(fs, f)
 	})
 	return fs
@@ -600,7 +635,9 @@ func (p *parser) enum(b DeclBase) Decl {
 			en.Expr = p.expr()
 		}
 		e.Enumerators = append(e.Enumerators, en)
-		if !p.accept(",") {
+		more := p.accept(",")
+		en.Trailing = p.trailing()
+		if !more {
 			break
 		}
 	}

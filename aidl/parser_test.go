@@ -147,7 +147,11 @@ func dumpDecl(b *strings.Builder, d Decl, indent string) {
 			if m.Oneway {
 				s += "oneway "
 			}
-			s += dumpType(m.Return) + " " + m.Name + "(" + strings.Join(as, ", ") + ")"
+			ret := *m.Return
+			if len(ret.Annotations) > 0 && len(m.Annotations) > 0 && ret.Annotations[0] == FindAnnotation(m.Annotations, "nullable") {
+				ret.Annotations = ret.Annotations[1:] // the method's @nullable, shown with the method's
+			}
+			s += dumpType(&ret) + " " + m.Name + "(" + strings.Join(as, ", ") + ")"
 			if m.ID >= 0 {
 				s += fmt.Sprintf(" = %d", m.ID)
 			}

@@ -2,6 +2,7 @@ package toproto
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 
 	"github.com/jhump/protoreflect/desc/builder"
@@ -25,7 +26,7 @@ func (c *converter) service(fb *builder.FileBuilder, d *aidl.Interface) {
 	if a := aidl.FindAnnotation(d.Annotations, "Descriptor"); a != nil {
 		if v := stringParam(a, "value"); v != "" {
 			if err := wire.ValidateInterfaceName(v); err != nil {
-				c.note(a.Pos, "@Descriptor %q is not a D-Bus interface name (%v): the interface is named after the proto service", v, err)
+				c.note("descriptor", a.Pos, "@Descriptor %q is not a D-Bus interface name (%v): the interface is named after the proto service", v, err)
 			} else {
 				so.Interface = v
 			}
@@ -79,7 +80,7 @@ func (c *converter) method(fb *builder.FileBuilder, sb *builder.ServiceBuilder, 
 			out = append(out, a)
 		}
 	}
-	req := c.argsMessage(fb, base+name+"Request", in, nil, "")
+	req := c.argsMessage(fb, m.Pos, base+name+"Request", in, nil, "")
 	resultName := "result"
 	for _, a := range m.Args {
 		if snake(a.Name) == "result" {
@@ -90,9 +91,9 @@ func (c *converter) method(fb *builder.FileBuilder, sb *builder.ServiceBuilder, 
 	if m.Return.Name != "void" {
 		ret = m.Return
 	}
-	resp := c.argsMessage(fb, base+name+"Response", out, ret, resultName)
+	resp := c.argsMessage(fb, m.Pos, base+name+"Response", out, ret, resultName)
 	mtb := builder.NewMethod(name, req, resp)
-	mtb.SetComments(comments(m.Doc))
+	mtb.SetComments(withTrailing(comments(m.Doc), m.Trailing))
 	mo := &kdbusv1.MethodOptions{NoReply: m.Oneway}
 	if m.ID >= 0 {
 		mo.TransactionId = uint32(m.ID)
@@ -108,18 +109,18 @@ func (c *converter) method(fb *builder.FileBuilder, sb *builder.ServiceBuilder, 
 	if opts.Deprecated != nil || proto.HasExtension(opts, kdbusv1.E_Method) {
 		mtb.SetOptions(opts)
 	}
-	sb.AddMethod(mtb)
+	c.try(m.Pos, sb.TryAddMethod(mtb))
 }
 
 // argsMessage returns the request or response of a method: a message of the arguments (and
 // the return value first, as result), or google.protobuf.Empty when there are none.
-func (c *converter) argsMessage(fb *builder.FileBuilder, name string, args []*aidl.Arg, ret *aidl.Type, resultName string) *builder.RpcType {
+func (c *converter) argsMessage(fb *builder.FileBuilder, at aidl.Pos, name string, args []*aidl.Arg, ret *aidl.Type, resultName string) *builder.RpcType {
 	if len(args) == 0 && ret == nil {
 		c.uses[fb][emptyFile] = true
 		return builder.RpcTypeImportedMessage(emptyMsg, false)
 	}
 	mb := builder.NewMessage(name)
-	fb.AddMessage(mb)
+	c.try(at, fb.TryAddMessage(mb))
 	n := int32(1)
 	add := func(fname string, t *aidl.Type, doc string) {
 		s := c.typeOf(fb, t, nil)
@@ -131,12 +132,12 @@ func (c *converter) argsMessage(fb *builder.FileBuilder, name string, args []*ai
 			fl.SetProto3Optional(true)
 		}
 		if t.Nullable() && (s.repeated || s.key != nil) {
-			c.note(t.Pos, "@nullable %s: a repeated field has no presence, so null and empty become the same", t.Name)
+			c.note("nullable-repeated", t.Pos, "@nullable %s: a repeated field has no presence, so null and empty become the same", t.Name)
 		}
 		if s.service != "" {
 			c.fieldOptions(fb, fl, &kdbusv1.FieldOptions{Service: s.service}, nil)
 		}
-		mb.AddField(fl)
+		c.try(t.Pos, mb.TryAddField(fl))
 	}
 	if ret != nil {
 		add(resultName, ret, "The return value.")
@@ -172,8 +173,9 @@ func (c *converter) enum(d *aidl.Enum) {
 	}
 	var values []*builder.EnumValueBuilder
 	if zero == nil {
-		c.note(d.Pos, "enum %s has no value 0, which proto3 needs first: %s_UNSPECIFIED = 0 was added", d.Name, upperSnake(d.Name))
-		values = append(values, builder.NewEnumValue(upperSnake(d.Name)+"_UNSPECIFIED").SetNumber(0).
+		name := zeroName(c.enumPrefix[d], d)
+		c.note("enum-zero", d.Pos, "enum %s has no value 0, which proto3 needs first: %s = 0 was added", d.Name, name)
+		values = append(values, builder.NewEnumValue(name).SetNumber(0).
 			SetComments(builder.Comments{LeadingComment: " Not an AIDL value: proto3 enums start at 0.\n"}))
 		seen[0] = true
 	} else {
@@ -192,15 +194,33 @@ func (c *converter) enum(d *aidl.Enum) {
 		values = append(values, c.enumValue(d, en))
 	}
 	for _, v := range values {
-		eb.AddValue(v)
+		c.try(d.Pos, eb.TryAddValue(v))
 	}
 	if alias {
 		eb.SetOptions(&descriptorpb.EnumOptions{AllowAlias: proto.Bool(true)})
 	}
 }
 
+// zeroName names the value 0 added to an enum without one: <PREFIX>_UNSPECIFIED, or, when an
+// enumerator takes that name, the first of <PREFIX>_UNSPECIFIED_ZERO, <PREFIX>_UNSPECIFIED_ZERO2,
+// … that none takes.
+func zeroName(prefix string, d *aidl.Enum) string {
+	taken := map[string]bool{}
+	for _, en := range d.Enumerators {
+		taken[prefix+"_"+upperSnake(en.Name)] = true
+	}
+	name := prefix + "_UNSPECIFIED"
+	for i := 1; taken[name]; i++ {
+		name = prefix + "_UNSPECIFIED_ZERO"
+		if i > 1 {
+			name += strconv.Itoa(i)
+		}
+	}
+	return name
+}
+
 func (c *converter) enumValue(d *aidl.Enum, en *aidl.Enumerator) *builder.EnumValueBuilder {
-	v := builder.NewEnumValue(enumValueName(d, en.Name)).SetNumber(int32(en.Value)).SetComments(comments(en.Doc))
+	v := builder.NewEnumValue(c.enumPrefix[d] + "_" + upperSnake(en.Name)).SetNumber(int32(en.Value)).SetComments(withTrailing(comments(en.Doc), en.Trailing))
 	if en.Doc != nil && en.Doc.Deprecated {
 		v.SetOptions(&descriptorpb.EnumValueOptions{Deprecated: proto.Bool(true)})
 	}
@@ -211,7 +231,7 @@ func (c *converter) enumValue(d *aidl.Enum, en *aidl.Enumerator) *builder.EnumVa
 // that holds them as constants; fields of its type are int64.
 func (c *converter) longEnumMessage(d *aidl.Enum) {
 	mb := c.messages[d]
-	c.note(d.Pos, "enum %s is long-backed with values beyond 32 bits, which a proto enum cannot hold: its values became constants of message %s and its fields int64", d.Name, d.Name)
+	c.note("long-enum", d.Pos, "enum %s is long-backed with values beyond 32 bits, which a proto enum cannot hold: its values became constants of message %s and its fields int64", d.Name, d.Name)
 	mb.SetComments(comments(d.Doc, fmt.Sprintf("Converted from the long-backed AIDL enum %s: fields of this type are int64, and the values are the constants %s_<NAME>.", d.QualifiedName(), d.Name)))
 	var cs []*kdbusv1.Constant
 	for _, en := range d.Enumerators {
@@ -262,11 +282,11 @@ func (c *converter) constants(consts []*aidl.Const) []*kdbusv1.Constant {
 		case aidl.BoolValue:
 			kc.Value = &kdbusv1.Constant_Bool{Bool: v.Bool}
 		default:
-			c.note(k.Pos, "constant %s is an array or null, which a Go constant cannot hold: left out", k.Name)
+			c.note("constant", k.Pos, "constant %s is an array or null, which a Go constant cannot hold: left out", k.Name)
 			continue
 		}
 		if kc.GoType == "" {
-			c.note(k.Pos, "constant %s has type %s, which has no Go constant type: left out", k.Name, k.Type.Name)
+			c.note("constant", k.Pos, "constant %s has type %s, which has no Go constant type: left out", k.Name, k.Type.Name)
 			continue
 		}
 		out = append(out, kc)
@@ -278,13 +298,13 @@ func (c *converter) constants(consts []*aidl.Const) []*kdbusv1.Constant {
 var mapped = map[string]bool{"nullable": true, "Backing": true, "Descriptor": true, "utf8InCpp": true}
 
 // noteOnce reports a note once per file and key.
-func (c *converter) noteOnce(p aidl.Pos, key, format string, args ...any) {
+func (c *converter) noteOnce(kind string, p aidl.Pos, key, format string, args ...any) {
 	k := p.File + "\x00" + key
 	if c.reported[k] {
 		return
 	}
 	c.reported[k] = true
-	c.note(p, format, args...)
+	c.note(kind, p, format, args...)
 }
 
 // reportAnnotations reports, once per file and name, each annotation the conversion drops.
@@ -293,7 +313,7 @@ func (c *converter) reportAnnotations(f *aidl.File) {
 	check := func(as []*aidl.Annotation) {
 		for _, a := range as {
 			if !mapped[a.Name] {
-				c.noteOnce(a.Pos, "@"+a.Name, "@%s has no counterpart on the bus and was dropped", a.Name)
+				c.noteOnce("annotation", a.Pos, "@"+a.Name, "@%s has no counterpart on the bus and was dropped", a.Name)
 			}
 		}
 	}

@@ -34,13 +34,20 @@ type Options struct {
 	// as a path, and a package name from its last element ("example.com/gen" and
 	// android.hardware.vibrator give "example.com/gen/android/hardware/vibrator;vibrator").
 	GoPackagePrefix string
+	// DefaultPackage is the proto package of AIDL files that declare none. When empty, such a
+	// file's package is the name of its directory (lower case, letters, digits and
+	// underscores), or "aidl" when that gives no name. Either way a note says so.
+	DefaultPackage string
 }
 
 // Note is something the conversion changed or could not carry over, at the AIDL position it
 // comes from.
 type Note struct {
 	Pos aidl.Pos
-	Msg string
+	// Kind names the kind of change, for counting: "annotation", "enum-zero", "wrapper", …
+	// (docs/aidl2proto.md lists them).
+	Kind string
+	Msg  string
 }
 
 // String formats the note as file:line:col: message.
@@ -48,7 +55,8 @@ func (n Note) String() string { return n.Pos.String() + ": " + n.Msg }
 
 // Result is a conversion's output.
 type Result struct {
-	// Files are the .proto files, one per AIDL file, in the order of the input.
+	// Files are the .proto files, one per AIDL file, sorted by proto path: the order the files
+	// were given in changes nothing in the output.
 	Files []*desc.FileDescriptor
 	// Notes are sorted by position.
 	Notes []Note
@@ -58,7 +66,6 @@ type Result struct {
 // directories as needed, and returns the paths written.
 func (r *Result) Write(dir string) ([]string, error) {
 	var written []string
-	p := &protoprint.Printer{Compact: false, SortElements: false, Indent: "  "}
 	for _, fd := range r.Files {
 		path := filepath.Join(dir, filepath.FromSlash(fd.GetName()))
 		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
@@ -68,7 +75,7 @@ func (r *Result) Write(dir string) ([]string, error) {
 		if err != nil {
 			return written, err
 		}
-		err = p.PrintProtoFile(fd, f)
+		err = Print(fd, f)
 		if cerr := f.Close(); err == nil {
 			err = cerr
 		}
@@ -80,9 +87,97 @@ func (r *Result) Write(dir string) ([]string, error) {
 	return written, nil
 }
 
-// Print prints one file as Write does.
+// Print prints one file as Write does. Floating-point constants are printed exactly, in the
+// shortest form that reads back as the same value (1e-09, 3.141592653589793).
 func Print(fd *desc.FileDescriptor, w io.Writer) error {
-	return (&protoprint.Printer{Indent: "  "}).PrintProtoFile(fd, w)
+	p := &protoprint.Printer{Indent: "  ", ForceFullyQualifiedNames: needsFullNames(fd)}
+	// The printer writes floating-point option values with six decimals; print a copy whose
+	// float constants are stand-ins it writes exactly, and put the exact values in their place.
+	fdp := fd.AsFileDescriptorProto()
+	var lists [][]*kdbusv1.Constant
+	for _, m := range allMessages(fdp.GetMessageType()) {
+		if mo, ok := proto.GetExtension(m.GetOptions(), kdbusv1.E_Message).(*kdbusv1.MessageOptions); ok && mo != nil {
+			lists = append(lists, mo.GetConstants())
+		}
+	}
+	for _, sv := range fdp.GetService() {
+		if so, ok := proto.GetExtension(sv.GetOptions(), kdbusv1.E_Service).(*kdbusv1.ServiceOptions); ok && so != nil {
+			lists = append(lists, so.GetConstants())
+		}
+	}
+	exact := map[string]string{}
+	stand := 1e12 // stand-ins are whole numbers from here: 1000000000001.000000, …
+	for _, cs := range lists {
+		for _, k := range cs {
+			f, ok := k.GetValue().(*kdbusv1.Constant_Float)
+			if !ok {
+				continue
+			}
+			stand++
+			exact[fmt.Sprintf("float: %f", stand)] = "float: " + floatText(f.Float, k.GetGoType() == "float32")
+			f.Float = stand
+		}
+	}
+	if len(exact) == 0 {
+		return p.PrintProtoFile(fd, w)
+	}
+	copyFD, err := desc.CreateFileDescriptor(fdp, fd.GetDependencies()...)
+	if err != nil {
+		return err
+	}
+	var b strings.Builder
+	if err := p.PrintProtoFile(copyFD, &b); err != nil {
+		return err
+	}
+	text := b.String()
+	for from, to := range exact {
+		text = strings.Replace(text, from, to, 1)
+	}
+	_, err = io.WriteString(w, text)
+	return err
+}
+
+// needsFullNames reports whether the relative type names the printer writes could resolve
+// wrongly in fd: a name android.hardware.Foo, written in package com.android.server, is
+// looked for as com.android.hardware.Foo first, and protoc does not look further. Then every
+// type name is written in full, with a leading dot.
+func needsFullNames(fd *desc.FileDescriptor) bool {
+	own := strings.Split(fd.GetPackage(), ".")
+	for _, dep := range fd.GetDependencies() {
+		first := strings.Split(dep.GetPackage(), ".")[0]
+		for _, c := range own[min(1, len(own)):] {
+			if c == first && dep.GetPackage() != fd.GetPackage() {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// allMessages lists ms and the messages nested in them.
+func allMessages(ms []*descriptorpb.DescriptorProto) []*descriptorpb.DescriptorProto {
+	var out []*descriptorpb.DescriptorProto
+	for _, m := range ms {
+		out = append(out, m)
+		out = append(out, allMessages(m.GetNestedType())...)
+	}
+	return out
+}
+
+// floatText writes f as proto text reads it back: the shortest form that gives the same
+// float64 (or float32, for a float).
+func floatText(f float64, single bool) string {
+	switch {
+	case math.IsNaN(f):
+		return "nan"
+	case math.IsInf(f, 1):
+		return "inf"
+	case math.IsInf(f, -1):
+		return "-inf"
+	case single:
+		return strconv.FormatFloat(f, 'g', -1, 32)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
 }
 
 // Dependencies the output may import.
@@ -124,14 +219,38 @@ type converter struct {
 	uses     map[*builder.FileBuilder]map[*desc.FileDescriptor]bool
 	// prefix names the helper messages of a file: its first declaration's name.
 	prefix map[*builder.FileBuilder]string
+	// pkg is the proto package of each file.
+	pkg map[*aidl.File]string
+	// enumPrefix is the prefix of each proto enum's value names.
+	enumPrefix map[*aidl.Enum]string
+	// extraID says what an instantiation message stands for, to tell apart two uses that
+	// would take the same name.
+	extraID map[*builder.MessageBuilder]string
+	// topEnums are the proto enums at the top of their file, whose values share the package's
+	// scope, with their proto names.
+	topEnums []topEnum
+	errs     aidl.ErrorList
 }
 
-func (c *converter) note(p aidl.Pos, format string, args ...any) {
-	c.notes = append(c.notes, Note{Pos: p, Msg: fmt.Sprintf(format, args...)})
+type topEnum struct {
+	e    *aidl.Enum
+	name string
+}
+
+func (c *converter) note(kind string, p aidl.Pos, format string, args ...any) {
+	c.notes = append(c.notes, Note{Pos: p, Kind: kind, Msg: fmt.Sprintf(format, args...)})
+}
+
+// try records a builder's refusal (a name taken twice in one scope) as an error at p.
+func (c *converter) try(p aidl.Pos, err error) {
+	if err != nil {
+		c.errs = append(c.errs, &aidl.Error{Pos: p, Msg: "cannot convert: " + err.Error()})
+	}
 }
 
 // Convert converts files (typically every file a Loader loaded: those named and those they
-// import) into .proto files.
+// import) into .proto files. The output does not depend on the order of files. A name that
+// proto cannot hold twice in one scope is an error at the AIDL position it comes from.
 func Convert(files []*aidl.File, opts Options) (*Result, error) {
 	c := &converter{
 		opts: opts, files: map[*aidl.File]*builder.FileBuilder{},
@@ -139,29 +258,55 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 		longEnum: map[aidl.Decl]bool{}, services: map[aidl.Decl]*builder.ServiceBuilder{},
 		extra: map[*builder.FileBuilder]map[string]*builder.MessageBuilder{}, reported: map[string]bool{},
 		uses: map[*builder.FileBuilder]map[*desc.FileDescriptor]bool{}, prefix: map[*builder.FileBuilder]string{},
+		pkg: map[*aidl.File]string{}, enumPrefix: map[*aidl.Enum]string{}, extraID: map[*builder.MessageBuilder]string{},
 	}
+	for _, f := range files {
+		c.pkg[f] = f.Package
+		if f.Package == "" {
+			c.pkg[f] = defaultPackage(f, opts.DefaultPackage)
+			p := aidl.Pos{File: f.Path, Line: 1, Col: 1}
+			if len(f.Decls) > 0 {
+				p = f.Decls[0].Base().Pos
+			}
+			c.note("no-package", p, "the file declares no package: its proto package is %s (aidl2proto -package sets another)", c.pkg[f])
+		}
+	}
+	// Work in the order of the proto paths, so that the order the files were given in
+	// changes nothing.
+	files = append([]*aidl.File(nil), files...)
+	sort.SliceStable(files, func(i, j int) bool {
+		a, b := c.protoPath(files[i]), c.protoPath(files[j])
+		if a != b {
+			return a < b
+		}
+		return files[i].Path < files[j].Path
+	})
 	// First every element, so that types can refer to each other; then their contents.
 	for _, f := range files {
-		fb := builder.NewFile(protoPath(f)).SetPackageName(f.Package).SetProto3(true)
+		fb := builder.NewFile(c.protoPath(f)).SetPackageName(c.pkg[f]).SetProto3(true)
 		if opts.GoPackagePrefix != "" {
-			fb.SetOptions(&descriptorpb.FileOptions{GoPackage: proto.String(goPackage(opts.GoPackagePrefix, f.Package))})
+			fb.SetOptions(&descriptorpb.FileOptions{GoPackage: proto.String(goPackage(opts.GoPackagePrefix, c.pkg[f]))})
 		}
 		c.files[f] = fb
 		c.extra[fb] = map[string]*builder.MessageBuilder{}
 		c.uses[fb] = map[*desc.FileDescriptor]bool{}
 		if len(f.Decls) > 0 {
-			c.prefix[fb] = f.Decls[0].Base().Name
+			c.prefix[fb] = strings.ReplaceAll(f.Decls[0].Base().Name, ".", "")
 		}
 		for _, d := range f.Decls {
 			c.declare(fb, nil, d, "")
 		}
 	}
+	c.nameEnumValues(files)
 	var err error
 	for _, f := range files {
 		for _, d := range f.Decls {
 			c.fill(c.files[f], d)
 		}
 		c.reportAnnotations(f)
+	}
+	if err := c.errs.Err(); err != nil {
+		return nil, err
 	}
 	res := &Result{}
 	for _, f := range files {
@@ -180,6 +325,7 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.noteCycles(files, res.Files)
 	sort.SliceStable(c.notes, func(i, j int) bool {
 		a, b := c.notes[i].Pos, c.notes[j].Pos
 		if a.File != b.File {
@@ -194,17 +340,109 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 	return res, nil
 }
 
+// noteCycles reports packages that import each other, directly or through others: AIDL
+// allows it, but Go packages cannot, so the Go generated from them builds only when they
+// share one go_package, and their names do not clash there.
+func (c *converter) noteCycles(files []*aidl.File, fds []*desc.FileDescriptor) {
+	edges := map[string]map[string]bool{}
+	first := map[string]*aidl.File{}
+	for i, fd := range fds {
+		from := fd.GetPackage()
+		if first[from] == nil {
+			first[from] = files[i]
+		}
+		for _, dep := range fd.GetDependencies() {
+			if to := dep.GetPackage(); to != from && to != "kdbus.v1" && to != "google.protobuf" {
+				if edges[from] == nil {
+					edges[from] = map[string]bool{}
+				}
+				edges[from][to] = true
+			}
+		}
+	}
+	// Packages that reach themselves, found by a walk from each (the graphs are small).
+	var pkgs []string
+	for p := range first {
+		pkgs = append(pkgs, p)
+	}
+	sort.Strings(pkgs)
+	reaches := func(from, to string) bool {
+		seen := map[string]bool{}
+		stack := []string{from}
+		for len(stack) > 0 {
+			p := stack[len(stack)-1]
+			stack = stack[:len(stack)-1]
+			for q := range edges[p] {
+				if q == to {
+					return true
+				}
+				if !seen[q] {
+					seen[q] = true
+					stack = append(stack, q)
+				}
+			}
+		}
+		return false
+	}
+	for _, p := range pkgs {
+		var with []string
+		for _, q := range pkgs {
+			if q != p && edges[p][q] && reaches(q, p) {
+				with = append(with, q)
+			}
+		}
+		if len(with) > 0 {
+			f := first[p]
+			pos := aidl.Pos{File: f.Path, Line: 1, Col: 1}
+			if len(f.Decls) > 0 {
+				pos = f.Decls[0].Base().Pos
+			}
+			c.note("package-cycle", pos, "package %s and %s import each other, which Go packages cannot: the generated Go builds only when they share one go_package (and no names clash there)", p, strings.Join(with, ", "))
+		}
+	}
+}
+
 // protoPath is the .proto path of an AIDL file: its package as directories and its first
 // declaration's name.
-func protoPath(f *aidl.File) string {
+func (c *converter) protoPath(f *aidl.File) string {
 	name := strings.TrimSuffix(filepath.Base(f.Path), ".aidl")
 	if len(f.Decls) > 0 {
-		name = f.Decls[0].Base().Name
+		name = strings.ReplaceAll(f.Decls[0].Base().Name, ".", "")
 	}
-	if f.Package == "" {
+	if c.pkg[f] == "" {
 		return name + ".proto"
 	}
-	return strings.ReplaceAll(f.Package, ".", "/") + "/" + name + ".proto"
+	return strings.ReplaceAll(c.pkg[f], ".", "/") + "/" + name + ".proto"
+}
+
+// defaultPackage is the proto package of a file that declares none: def, or else the name of
+// the file's directory, or "aidl".
+func defaultPackage(f *aidl.File, def string) string {
+	if def != "" {
+		return def
+	}
+	dir := filepath.Base(filepath.Dir(filepath.Clean(f.Path)))
+	name := strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9', r == '_':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '_'
+	}, dir)
+	if name == "" || name[0] < 'a' || name[0] > 'z' {
+		return "aidl"
+	}
+	return name
+}
+
+// fullName is the proto full name of a top-level element of f.
+func (c *converter) fullName(f *aidl.File, name string) string {
+	if c.pkg[f] == "" {
+		return name
+	}
+	return c.pkg[f] + "." + name
 }
 
 func goPackage(prefix, pkg string) string {
@@ -234,15 +472,15 @@ func isGoKeyword(s string) bool {
 // when it is a message. prefix names nested types of interfaces, which become top-level.
 func (c *converter) declare(fb *builder.FileBuilder, parent *builder.MessageBuilder, d aidl.Decl, prefix string) {
 	b := d.Base()
-	name := prefix + b.Name
+	name := prefix + strings.ReplaceAll(b.Name, ".", "") // parcelable Outer.Inner cpp_header …: OuterInner
 	switch d := d.(type) {
 	case *aidl.Interface:
 		name = flatName(d)
 		sb := builder.NewService(name)
-		fb.AddService(sb)
+		c.try(b.Pos, fb.TryAddService(sb))
 		c.services[d] = sb
 		for _, n := range b.Nested {
-			c.note(n.Base().Pos, "%s is nested in interface %s; a service cannot hold types, so it became the top-level %s%s", n.Base().Name, b.Name, name, n.Base().Name)
+			c.note("nested", n.Base().Pos, "%s is nested in interface %s; a service cannot hold types, so it became the top-level %s%s", n.Base().Name, b.Name, name, n.Base().Name)
 			c.declare(fb, nil, n, name)
 		}
 		return
@@ -250,27 +488,29 @@ func (c *converter) declare(fb *builder.FileBuilder, parent *builder.MessageBuil
 		if d.Backing == "long" && !fitsInt32(d) {
 			// Not a proto enum: a message holding the values as constants.
 			mb := builder.NewMessage(name)
-			c.addMessage(fb, parent, mb)
+			c.addMessage(b.Pos, fb, parent, mb)
 			c.messages[d] = mb
 			c.longEnum[d] = true
 			return
 		}
 		eb := builder.NewEnum(name)
+		c.enumPrefix[d] = upperSnake(d.Name)
 		if parent != nil {
-			parent.AddNestedEnum(eb)
+			c.try(b.Pos, parent.TryAddNestedEnum(eb))
 		} else {
-			fb.AddEnum(eb)
+			c.try(b.Pos, fb.TryAddEnum(eb))
+			c.topEnums = append(c.topEnums, topEnum{d, name})
 		}
 		c.enums[d] = eb
 		return
 	case *aidl.Parcelable:
 		if len(d.TypeParams) > 0 {
-			c.note(b.Pos, "parcelable %s is generic: proto has no generics, so each use such as %s<String> becomes a message of its own (%sString)", b.Name, b.Name, b.Name)
+			c.note("generic", b.Pos, "parcelable %s is generic: proto has no generics, so each use such as %s<String> becomes a message of its own (%sString)", b.Name, b.Name, b.Name)
 			return
 		}
 	}
 	mb := builder.NewMessage(name)
-	c.addMessage(fb, parent, mb)
+	c.addMessage(b.Pos, fb, parent, mb)
 	c.messages[d] = mb
 	for _, n := range b.Nested {
 		c.declare(fb, mb, n, "")
@@ -280,11 +520,55 @@ func (c *converter) declare(fb *builder.FileBuilder, parent *builder.MessageBuil
 	}
 }
 
-func (c *converter) addMessage(fb *builder.FileBuilder, parent, mb *builder.MessageBuilder) {
+// nameEnumValues settles the prefix of each top-level enum's value names. It is the enum's
+// name in UPPER_SNAKE_CASE (proto enum values share their package's scope); but an enum nested
+// in an interface whose value names would be another enum's of the package
+// (IChip.FeatureSetMask and IStaIface.FeatureSetMask both giving FEATURE_SET_MASK_…) takes
+// its whole proto name instead (I_CHIP_FEATURE_SET_MASK_…).
+func (c *converter) nameEnumValues(files []*aidl.File) {
+	valueNames := func(e *aidl.Enum) []string {
+		p := c.enumPrefix[e]
+		var out []string
+		zero := false
+		for _, en := range e.Enumerators {
+			out = append(out, p+"_"+upperSnake(en.Name))
+			zero = zero || en.Value == 0
+		}
+		if !zero {
+			out = append(out, zeroName(p, e))
+		}
+		return out
+	}
+	// Who takes each value name, per package.
+	owners := map[string]map[*aidl.Enum]bool{}
+	for _, te := range c.topEnums {
+		for _, n := range valueNames(te.e) {
+			k := c.pkg[te.e.File] + "." + n
+			if owners[k] == nil {
+				owners[k] = map[*aidl.Enum]bool{}
+			}
+			owners[k][te.e] = true
+		}
+	}
+	for _, te := range c.topEnums {
+		if te.e.Parent == nil {
+			continue
+		}
+		for _, n := range valueNames(te.e) {
+			if len(owners[c.pkg[te.e.File]+"."+n]) > 1 {
+				c.enumPrefix[te.e] = upperSnake(te.name)
+				c.note("enum-prefix", te.e.Pos, "another enum of package %s gives the value name %s: the values of %s take the prefix %s_", c.pkg[te.e.File], n, te.name, c.enumPrefix[te.e])
+				break
+			}
+		}
+	}
+}
+
+func (c *converter) addMessage(p aidl.Pos, fb *builder.FileBuilder, parent, mb *builder.MessageBuilder) {
 	if parent != nil {
-		parent.AddNestedMessage(mb)
+		c.try(p, parent.TryAddNestedMessage(mb))
 	} else {
-		fb.AddMessage(mb)
+		c.try(p, fb.TryAddMessage(mb))
 	}
 }
 
@@ -317,8 +601,8 @@ func (c *converter) fill(fb *builder.FileBuilder, d aidl.Decl) {
 		mb.SetComments(comments(b.Doc, forwardNote(d)))
 		c.deprecate(b.Doc, func() { mb.SetOptions(&descriptorpb.MessageOptions{Deprecated: proto.Bool(true)}) })
 		if d.Forward {
-			c.note(b.Pos, "parcelable %s is defined in another language (%s): it became a message with one bytes field, data, that carries its own encoding", b.Name, forwardWhere(d))
-			mb.AddField(builder.NewField("data", builder.FieldTypeBytes()).SetNumber(1))
+			c.note("forward", b.Pos, "parcelable %s is defined in another language (%s): it became a message with one bytes field, data, that carries its own encoding", b.Name, forwardWhere(d))
+			c.try(b.Pos, mb.TryAddField(builder.NewField("data", builder.FieldTypeBytes()).SetNumber(1)))
 			break
 		}
 		c.fields(fb, mb, d, d.Fields, nil, false)
@@ -327,7 +611,7 @@ func (c *converter) fill(fb *builder.FileBuilder, d aidl.Decl) {
 		mb := c.messages[d]
 		mb.SetComments(comments(b.Doc, ""))
 		if len(d.TypeParams) > 0 {
-			c.note(b.Pos, "union %s is generic: proto has no generics; its type parameters became bytes", b.Name)
+			c.note("generic", b.Pos, "union %s is generic: proto has no generics; its type parameters became bytes", b.Name)
 		}
 		c.fields(fb, mb, d, d.Fields, nil, true)
 		c.messageConsts(mb, d)
@@ -362,6 +646,14 @@ func forwardNote(p *aidl.Parcelable) string {
 		return ""
 	}
 	return "Converted from a parcelable defined outside AIDL (" + forwardWhere(p) + "): data holds its own encoding."
+}
+
+// withTrailing adds a comment at the end of an element's line to its comments.
+func withTrailing(cm builder.Comments, trailing string) builder.Comments {
+	if trailing != "" {
+		cm.TrailingComment = " " + strings.ReplaceAll(trailing, "\n", "\n ") + "\n"
+	}
+	return cm
 }
 
 // comments builds leading comments from an AIDL doc comment and extra lines.

@@ -21,7 +21,23 @@ type spec struct {
 	service  string             // for an interface reference: the service's full name
 	comments []string           // what the field's comment should say about the conversion
 	enum     *aidl.Enum         // for an enum-typed value, to name defaults
+	prefix   string             // the prefix of the enum's value names
 	longEnum bool
+}
+
+// id says what s stands for, to tell apart types with the same label.
+func (s spec) id() string {
+	id := s.label
+	if s.typ != nil {
+		id = s.typ.GetTypeName()
+		if m := s.typ.GetType(); id == "" {
+			id = m.String()
+		}
+	}
+	if s.repeated {
+		id = "repeated " + id
+	}
+	return id
 }
 
 func scalar(t descriptorpb.FieldDescriptorProto_Type, label string) spec {
@@ -44,7 +60,7 @@ func (c *converter) typeOf(fb *builder.FileBuilder, t *aidl.Type, subst map[stri
 		s := c.repeatedOf(fb, &elem, subst, t.Pos)
 		if d := t.Dims[0]; d.Size >= 0 {
 			s.comments = append(s.comments, fmt.Sprintf("AIDL fixed-size array of %d elements.", d.Size))
-			c.noteOnce(t.Pos, "fixed", "fixed-size arrays became repeated fields: proto cannot hold a length; the sizes are in the fields' comments")
+			c.noteOnce("fixed-array", t.Pos, "fixed", "fixed-size arrays became repeated fields: proto cannot hold a length; the sizes are in the fields' comments")
 		}
 		return s
 	}
@@ -53,7 +69,7 @@ func (c *converter) typeOf(fb *builder.FileBuilder, t *aidl.Type, subst map[stri
 		if a := subst[t.Name]; a != nil {
 			return c.typeOf(fb, a, nil)
 		}
-		c.note(t.Pos, "type parameter %s has no argument here: it became bytes", t.Name)
+		c.note("generic", t.Pos, "type parameter %s has no argument here: it became bytes", t.Name)
 		return scalar(descriptorpb.FieldDescriptorProto_TYPE_BYTES, "Bytes")
 	case aidl.Builtin:
 		return c.builtin(fb, t, subst)
@@ -61,23 +77,32 @@ func (c *converter) typeOf(fb *builder.FileBuilder, t *aidl.Type, subst map[stri
 	switch d := t.Decl.(type) {
 	case *aidl.Interface:
 		c.uses[fb][typesFile] = true
-		return spec{typ: builder.FieldTypeImportedMessage(objectRefMsg), label: "ObjectRef", service: serviceName(d),
-			comments: []string{"A reference to an object serving " + serviceName(d) + "."}}
+		return spec{typ: builder.FieldTypeImportedMessage(objectRefMsg), label: "ObjectRef", service: c.serviceName(d),
+			comments: []string{"A reference to an object serving " + c.serviceName(d) + "."}}
 	case *aidl.Enum:
 		if c.longEnum[d] {
 			return spec{typ: builder.FieldTypeInt64(), label: "Int64", enum: d, longEnum: true,
 				comments: []string{"Values of " + d.QualifiedName() + ", a long-backed enum kept as the constants of message " + d.Name + "."}}
 		}
-		return spec{typ: builder.FieldTypeEnum(c.enums[d]), label: d.Name, enum: d}
+		if c.enums[d] == nil {
+			break
+		}
+		return spec{typ: builder.FieldTypeEnum(c.enums[d]), label: d.Name, enum: d, prefix: c.enumPrefix[d]}
 	case *aidl.Parcelable:
 		if len(d.TypeParams) > 0 {
 			return c.instance(d, t, subst)
 		}
-		return spec{typ: builder.FieldTypeMessage(c.messages[d]), label: d.Name}
+		if c.messages[d] == nil {
+			break
+		}
+		return spec{typ: builder.FieldTypeMessage(c.messages[d]), label: strings.ReplaceAll(d.Name, ".", "")}
 	case *aidl.Union:
+		if c.messages[d] == nil {
+			break
+		}
 		return spec{typ: builder.FieldTypeMessage(c.messages[d]), label: d.Name}
 	}
-	c.note(t.Pos, "type %s is not resolved: it became bytes", t.Name)
+	c.note("bytes", t.Pos, "type %s is not resolved: it became bytes", t.Name)
 	return scalar(descriptorpb.FieldDescriptorProto_TYPE_BYTES, "Bytes")
 }
 
@@ -110,22 +135,22 @@ func (c *converter) builtin(fb *builder.FileBuilder, t *aidl.Type, subst map[str
 		c.uses[fb][typesFile] = true
 		return spec{typ: builder.FieldTypeImportedMessage(unixFDMsg), label: "UnixFD"}
 	case "ParcelableHolder":
-		c.noteOnce(t.Pos, "holder", "ParcelableHolder became bytes: an extension point proto expresses with its own extensions or Any")
+		c.noteOnce("bytes", t.Pos, "holder", "ParcelableHolder became bytes: an extension point proto expresses with its own extensions or Any")
 		return scalar(descriptorpb.FieldDescriptorProto_TYPE_BYTES, "Bytes")
 	case "List":
 		if len(t.Args) == 1 {
 			return c.repeatedOf(fb, t.Args[0], subst, t.Pos)
 		}
-		c.note(t.Pos, "a List without an element type became bytes: give it one (List<T>)")
+		c.note("bytes", t.Pos, "a List without an element type became bytes: give it one (List<T>)")
 		return scalar(descriptorpb.FieldDescriptorProto_TYPE_BYTES, "Bytes")
 	case "Map":
 		if len(t.Args) == 2 {
 			return c.mapOf(fb, t, subst)
 		}
-		c.note(t.Pos, "a Map without key and value types became bytes: give them (Map<K, V>)")
+		c.note("bytes", t.Pos, "a Map without key and value types became bytes: give them (Map<K, V>)")
 		return scalar(descriptorpb.FieldDescriptorProto_TYPE_BYTES, "Bytes")
 	default:
-		c.note(t.Pos, "type %s has no proto counterpart: it became bytes", t.Name)
+		c.note("bytes", t.Pos, "type %s has no proto counterpart: it became bytes", t.Name)
 		return scalar(descriptorpb.FieldDescriptorProto_TYPE_BYTES, "Bytes")
 	}
 	return scalar(T, labelOf(T))
@@ -158,10 +183,10 @@ func (c *converter) wrapper(fb *builder.FileBuilder, elem spec, at aidl.Pos) spe
 	if mb == nil {
 		mb = builder.NewMessage(name)
 		mb.SetComments(builder.Comments{LeadingComment: " " + name + " carries a list inside a list or a map: proto cannot nest repeated fields directly.\n"})
-		mb.AddField(c.newField("values", elem, 1))
-		fb.AddMessage(mb)
+		c.try(at, mb.TryAddField(c.newField("values", elem, 1)))
+		c.try(at, fb.TryAddMessage(mb))
 		c.extra[fb][name] = mb
-		c.noteOnce(at, "wrapper "+name, "a list or map where proto allows only one value travels in the wrapper message %s", name)
+		c.noteOnce("wrapper", at, "wrapper "+name, "a list or map where proto allows only one value travels in the wrapper message %s", name)
 	}
 	return spec{typ: builder.FieldTypeMessage(mb), label: name}
 }
@@ -177,14 +202,14 @@ func (c *converter) mapOf(fb *builder.FileBuilder, t *aidl.Type, subst map[strin
 	switch ks.label {
 	case "String", "Int32", "Int64", "Uint32", "Bool":
 	default:
-		c.note(t.Pos, "map keys of type %s are not allowed in proto: the map became a list of entries", k.Name)
+		c.note("map-entries", t.Pos, "map keys of type %s are not allowed in proto: the map became a list of entries", k.Name)
 		name := c.prefix[fb] + ks.label + "To" + vs.label + "Entry"
 		mb := c.extra[fb][name]
 		if mb == nil {
 			mb = builder.NewMessage(name)
-			mb.AddField(c.newField("key", ks, 1))
-			mb.AddField(c.newField("value", vs, 2))
-			fb.AddMessage(mb)
+			c.try(t.Pos, mb.TryAddField(c.newField("key", ks, 1)))
+			c.try(t.Pos, mb.TryAddField(c.newField("value", vs, 2)))
+			c.try(t.Pos, fb.TryAddMessage(mb))
 			c.extra[fb][name] = mb
 		}
 		return spec{typ: builder.FieldTypeMessage(mb), label: name, repeated: true}
@@ -196,27 +221,36 @@ func (c *converter) mapOf(fb *builder.FileBuilder, t *aidl.Type, subst map[strin
 
 // instance returns the message that stands for a use of a generic parcelable.
 func (c *converter) instance(d *aidl.Parcelable, t *aidl.Type, outer map[string]*aidl.Type) spec {
-	if len(t.Args) != len(d.TypeParams) {
-		c.note(t.Pos, "%s is used without its type arguments: it became bytes", d.Name)
+	if len(t.Args) != len(d.TypeParams) || c.files[d.File] == nil {
+		c.note("generic", t.Pos, "%s is used without its type arguments: it became bytes", d.Name)
 		return scalar(descriptorpb.FieldDescriptorProto_TYPE_BYTES, "Bytes")
 	}
 	fb := c.files[d.File]
 	subst := map[string]*aidl.Type{}
-	name := d.Name
+	name, id := d.Name, ""
 	for i, p := range d.TypeParams {
 		a := t.Args[i]
 		if a.Kind == aidl.TypeParam && outer[a.Name] != nil {
 			a = outer[a.Name]
 		}
 		subst[p] = a
-		name += c.typeOf(fb, a, nil).label
+		as := c.typeOf(fb, a, nil)
+		name += as.label
+		id += "," + as.id()
+	}
+	// Two uses whose arguments have the same labels (Pair<a.Inner> and Pair<b.Inner>) take
+	// the first free name of Name, Name_2, …
+	base := name
+	for n := 2; c.extra[fb][name] != nil && c.extraID[c.extra[fb][name]] != id; n++ {
+		name = fmt.Sprintf("%s_%d", base, n)
 	}
 	mb := c.extra[fb][name]
 	if mb == nil {
 		mb = builder.NewMessage(name)
 		mb.SetComments(comments(d.Doc, fmt.Sprintf("An instance of the generic parcelable %s.", d.QualifiedName())))
-		fb.AddMessage(mb)
+		c.try(t.Pos, fb.TryAddMessage(mb))
 		c.extra[fb][name] = mb
+		c.extraID[mb] = id
 		c.fields(fb, mb, d, d.Fields, subst, false)
 	}
 	return spec{typ: builder.FieldTypeMessage(mb), label: name}
@@ -236,17 +270,37 @@ func (c *converter) newField(name string, s spec, number int32) *builder.FieldBu
 	return f.SetNumber(number)
 }
 
+// oneofName names a union's oneof: value, unless a member takes that name (a oneof shares its
+// message's scope with the fields); then the first of member, choice, value_oneof, value_oneof2,
+// … that none takes.
+func oneofName(fields []*aidl.Field) string {
+	taken := map[string]bool{}
+	for _, f := range fields {
+		taken[snake(f.Name)] = true
+	}
+	for _, n := range []string{"value", "member", "choice", "value_oneof"} {
+		if !taken[n] {
+			return n
+		}
+	}
+	for i := 2; ; i++ {
+		if n := fmt.Sprintf("value_oneof%d", i); !taken[n] {
+			return n
+		}
+	}
+}
+
 // fields converts parcelable fields or union members into mb.
 func (c *converter) fields(fb *builder.FileBuilder, mb *builder.MessageBuilder, owner aidl.Decl, fields []*aidl.Field, subst map[string]*aidl.Type, union bool) {
 	var oneof *builder.OneOfBuilder
 	if union {
-		oneof = builder.NewOneOf("value")
-		mb.AddOneOf(oneof)
+		oneof = builder.NewOneOf(oneofName(fields))
+		c.try(owner.Base().Pos, mb.TryAddOneOf(oneof))
 	}
 	for i, f := range fields {
 		s := c.typeOf(fb, f.Type, subst)
 		if union && (s.repeated || s.key != nil) {
-			c.note(f.Pos, "union member %s is a list or map, which a oneof cannot hold: it travels in a wrapper message", f.Name)
+			c.note("wrapper", f.Pos, "union member %s is a list or map, which a oneof cannot hold: it travels in a wrapper message", f.Name)
 			s = c.wrapper(fb, s, f.Pos)
 		}
 		fl := c.newField(snake(f.Name), s, int32(i+1))
@@ -255,28 +309,28 @@ func (c *converter) fields(fb *builder.FileBuilder, mb *builder.MessageBuilder, 
 		if f.Type.Nullable() {
 			switch {
 			case s.repeated || s.key != nil:
-				c.note(f.Pos, "@nullable %s %s: a repeated field has no presence, so null and empty become the same", f.Type.Name, f.Name)
+				c.note("nullable-repeated", f.Pos, "@nullable %s %s: a repeated field has no presence, so null and empty become the same", f.Type.Name, f.Name)
 			case s.typ.GetType() == descriptorpb.FieldDescriptorProto_TYPE_STRING && !union:
 				fl.SetProto3Optional(true)
 			}
 		}
 		if f.DefaultValue != nil {
 			if union {
-				c.note(f.Pos, "union member %s has a default, which a oneof cannot hold; it is kept in the comment", f.Name)
+				c.note("default", f.Pos, "union member %s has a default, which a oneof cannot hold; it is kept in the comment", f.Name)
 				extra = append(extra, "AIDL default: "+valueText(f.DefaultValue, s)+".")
 			} else if text, ok := defaultText(f.DefaultValue, s); ok {
 				fo.Default = text
 			} else {
-				c.note(f.Pos, "the default of %s cannot be a field option; it is kept in the comment", f.Name)
+				c.note("default", f.Pos, "the default of %s cannot be a field option; it is kept in the comment", f.Name)
 				extra = append(extra, "AIDL default: "+valueText(f.DefaultValue, s)+".")
 			}
 		}
-		fl.SetComments(comments(f.Doc, extra...))
+		fl.SetComments(withTrailing(comments(f.Doc, extra...), f.Trailing))
 		c.fieldOptions(fb, fl, fo, f.Doc)
 		if union {
-			oneof.AddChoice(fl)
+			c.try(f.Pos, oneof.TryAddChoice(fl))
 		} else {
-			mb.AddField(fl)
+			c.try(f.Pos, mb.TryAddField(fl))
 		}
 	}
 }
@@ -306,18 +360,18 @@ func defaultText(v *aidl.Value, s spec) (string, bool) {
 	case aidl.IntValue, aidl.CharValue:
 		if s.enum != nil && !s.longEnum {
 			if v.Enumerator != nil {
-				return enumValueName(s.enum, v.Enumerator.Name), true
+				return s.prefix + "_" + upperSnake(v.Enumerator.Name), true
 			}
 			for _, en := range s.enum.Enumerators {
 				if en.Value == v.Int {
-					return enumValueName(s.enum, en.Name), true
+					return s.prefix + "_" + upperSnake(en.Name), true
 				}
 			}
 			return "", false
 		}
 		return strconv.FormatInt(v.Int, 10), true
 	case aidl.FloatValue:
-		return strconv.FormatFloat(v.Float, 'g', -1, 64), true
+		return floatText(v.Float, s.typ != nil && s.typ.GetType() == descriptorpb.FieldDescriptorProto_TYPE_FLOAT), true
 	case aidl.BoolValue:
 		return strconv.FormatBool(v.Bool), true
 	case aidl.StringValue:
@@ -340,7 +394,7 @@ func valueText(v *aidl.Value, s spec) string {
 	case aidl.NullValue:
 		return "null"
 	}
-	t, _ := defaultText(v, spec{enum: s.enum, longEnum: s.longEnum})
+	t, _ := defaultText(v, spec{enum: s.enum, prefix: s.prefix, longEnum: s.longEnum})
 	return t
 }
 
@@ -368,13 +422,6 @@ func snake(s string) string {
 // upperSnake turns a CamelCase name into UPPER_SNAKE: EffectStrength → EFFECT_STRENGTH.
 func upperSnake(s string) string { return strings.ToUpper(snake(s)) }
 
-// enumValueName is the proto name of an enumerator: in UPPER_SNAKE_CASE (a union's Tag
-// enumerators are its lowercase member names), prefixed with its enum's name, since proto enum
-// values share their package's scope.
-func enumValueName(e *aidl.Enum, name string) string {
-	return upperSnake(e.Name) + "_" + upperSnake(name)
-}
-
 // flatName is the name of an interface's service: services cannot nest, so an interface
 // declared inside another type is named after the types around it (IOuterIInner).
 func flatName(d *aidl.Interface) string {
@@ -386,9 +433,6 @@ func flatName(d *aidl.Interface) string {
 }
 
 // serviceName is the proto full name of an interface's service.
-func serviceName(d *aidl.Interface) string {
-	if d.Package == "" {
-		return flatName(d)
-	}
-	return d.Package + "." + flatName(d)
+func (c *converter) serviceName(d *aidl.Interface) string {
+	return c.fullName(d.File, flatName(d))
 }

@@ -120,6 +120,9 @@ func (e *emitter) clientImpls(sp *servicePlan) {
 		return
 	}
 	n := sp.names
+	if sp.props == nil && len(sp.signals) == 0 {
+		return // nothing to write, and no context to import
+	}
 	ctx := e.g.QualifiedGoIdent(contextPkg.Ident("Context"))
 	callOpt := e.rt("CallOption")
 	subOpt := e.rt("SubscribeOption")

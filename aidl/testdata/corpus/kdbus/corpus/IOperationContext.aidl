@@ -1,0 +1,4 @@
+package kdbus.corpus;
+
+/** An interface without methods: an object passed around to name a context. */
+interface IOperationContext {}
