@@ -32,6 +32,11 @@ func (c *converter) service(fb *builder.FileBuilder, d *aidl.Interface) {
 			}
 		}
 	}
+	if so.Interface == "" && c.flatName(d) != flatName(d) {
+		// Renamed to keep apart from a same-named interface sharing its Go package: the bus
+		// still sees the AIDL name.
+		so.Interface = c.pkg[d.File] + "." + flatName(d)
+	}
 	so.Constants = c.constants(d.Consts)
 	opts := &descriptorpb.ServiceOptions{}
 	if d.Doc != nil && d.Doc.Deprecated {
@@ -44,7 +49,7 @@ func (c *converter) service(fb *builder.FileBuilder, d *aidl.Interface) {
 	if opts.Deprecated != nil || proto.HasExtension(opts, kdbusv1.E_Service) {
 		sb.SetOptions(opts)
 	}
-	base := flatName(d)
+	base := c.flatName(d)
 	for _, m := range d.Methods {
 		c.method(fb, sb, base, m)
 	}

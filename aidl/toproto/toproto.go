@@ -226,6 +226,10 @@ type converter struct {
 	// extraID says what an instantiation message stands for, to tell apart two uses that
 	// would take the same name.
 	extraID map[*builder.MessageBuilder]string
+	// merge, when set, puts packages that import each other into one Go package.
+	merge *merge
+	// order is the files in the order of their proto paths.
+	order []*aidl.File
 	// topEnums are the proto enums at the top of their file, whose values share the package's
 	// scope, with their proto names.
 	topEnums []topEnum
@@ -252,7 +256,21 @@ func (c *converter) try(p aidl.Pos, err error) {
 // import) into .proto files. The output does not depend on the order of files. A name that
 // proto cannot hold twice in one scope is an error at the AIDL position it comes from.
 func Convert(files []*aidl.File, opts Options) (*Result, error) {
-	c := &converter{
+	res, c, err := convert(files, opts, nil)
+	if err != nil || opts.GoPackagePrefix == "" {
+		return res, err
+	}
+	// Packages that import each other cannot be Go packages of their own: convert again, with
+	// each such group sharing one Go package and the clashing names there made unique.
+	if m := c.mergeCycles(res.Files); m != nil {
+		res, _, err = convert(files, opts, m)
+	}
+	return res, err
+}
+
+// convert is one conversion; m, when not nil, merges packages that import each other.
+func convert(files []*aidl.File, opts Options, m *merge) (*Result, *converter, error) {
+	c := &converter{merge: m,
 		opts: opts, files: map[*aidl.File]*builder.FileBuilder{},
 		messages: map[aidl.Decl]*builder.MessageBuilder{}, enums: map[aidl.Decl]*builder.EnumBuilder{},
 		longEnum: map[aidl.Decl]bool{}, services: map[aidl.Decl]*builder.ServiceBuilder{},
@@ -281,17 +299,18 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 		}
 		return files[i].Path < files[j].Path
 	})
+	c.order = files
 	// First every element, so that types can refer to each other; then their contents.
 	for _, f := range files {
 		fb := builder.NewFile(c.protoPath(f)).SetPackageName(c.pkg[f]).SetProto3(true)
 		if opts.GoPackagePrefix != "" {
-			fb.SetOptions(&descriptorpb.FileOptions{GoPackage: proto.String(goPackage(opts.GoPackagePrefix, c.pkg[f]))})
+			fb.SetOptions(&descriptorpb.FileOptions{GoPackage: proto.String(goPackage(opts.GoPackagePrefix, c.goPackageOf(c.pkg[f])))})
 		}
 		c.files[f] = fb
 		c.extra[fb] = map[string]*builder.MessageBuilder{}
 		c.uses[fb] = map[*desc.FileDescriptor]bool{}
 		if len(f.Decls) > 0 {
-			c.prefix[fb] = strings.ReplaceAll(f.Decls[0].Base().Name, ".", "")
+			c.prefix[fb] = c.topName(f.Decls[0])
 		}
 		for _, d := range f.Decls {
 			c.declare(fb, nil, d, "")
@@ -306,7 +325,7 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 		c.reportAnnotations(f)
 	}
 	if err := c.errs.Err(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	res := &Result{}
 	for _, f := range files {
@@ -323,9 +342,12 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 		res.Files = append(res.Files, fd)
 	}
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c.noteCycles(files, res.Files)
+	c.noteMerge(files)
+	if m == nil {
+		c.noteCycles(res.Files)
+	}
 	sort.SliceStable(c.notes, func(i, j int) bool {
 		a, b := c.notes[i].Pos, c.notes[j].Pos
 		if a.File != b.File {
@@ -337,67 +359,23 @@ func Convert(files []*aidl.File, opts Options) (*Result, error) {
 		return a.Col < b.Col
 	})
 	res.Notes = c.notes
-	return res, nil
+	return res, c, nil
 }
 
-// noteCycles reports packages that import each other, directly or through others: AIDL
-// allows it, but Go packages cannot, so the Go generated from them builds only when they
-// share one go_package, and their names do not clash there.
-func (c *converter) noteCycles(files []*aidl.File, fds []*desc.FileDescriptor) {
-	edges := map[string]map[string]bool{}
-	first := map[string]*aidl.File{}
-	for i, fd := range fds {
-		from := fd.GetPackage()
-		if first[from] == nil {
-			first[from] = files[i]
+// noteCycles reports packages that import each other, directly or through others, when no
+// go_package is set: AIDL allows it, but Go packages cannot, so the Go generated from them
+// builds only when they share one Go package (which a GoPackagePrefix arranges).
+func (c *converter) noteCycles(fds []*desc.FileDescriptor) {
+	for _, g := range cycles(packageGraph(fds)) {
+		in := map[string]bool{}
+		for _, p := range g {
+			in[p] = true
 		}
-		for _, dep := range fd.GetDependencies() {
-			if to := dep.GetPackage(); to != from && to != "kdbus.v1" && to != "google.protobuf" {
-				if edges[from] == nil {
-					edges[from] = map[string]bool{}
-				}
-				edges[from][to] = true
+		for _, f := range c.order {
+			if in[c.pkg[f]] && len(f.Decls) > 0 {
+				delete(in, c.pkg[f])
+				c.note("package-cycle", f.Decls[0].Base().Pos, "packages %s import each other, which Go packages cannot: the generated Go builds only when they share one Go package (aidl2proto -go_package_prefix does that, renaming what clashes there)", strings.Join(g, ", "))
 			}
-		}
-	}
-	// Packages that reach themselves, found by a walk from each (the graphs are small).
-	var pkgs []string
-	for p := range first {
-		pkgs = append(pkgs, p)
-	}
-	sort.Strings(pkgs)
-	reaches := func(from, to string) bool {
-		seen := map[string]bool{}
-		stack := []string{from}
-		for len(stack) > 0 {
-			p := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			for q := range edges[p] {
-				if q == to {
-					return true
-				}
-				if !seen[q] {
-					seen[q] = true
-					stack = append(stack, q)
-				}
-			}
-		}
-		return false
-	}
-	for _, p := range pkgs {
-		var with []string
-		for _, q := range pkgs {
-			if q != p && edges[p][q] && reaches(q, p) {
-				with = append(with, q)
-			}
-		}
-		if len(with) > 0 {
-			f := first[p]
-			pos := aidl.Pos{File: f.Path, Line: 1, Col: 1}
-			if len(f.Decls) > 0 {
-				pos = f.Decls[0].Base().Pos
-			}
-			c.note("package-cycle", pos, "package %s and %s import each other, which Go packages cannot: the generated Go builds only when they share one go_package (and no names clash there)", p, strings.Join(with, ", "))
 		}
 	}
 }
@@ -407,7 +385,7 @@ func (c *converter) noteCycles(files []*aidl.File, fds []*desc.FileDescriptor) {
 func (c *converter) protoPath(f *aidl.File) string {
 	name := strings.TrimSuffix(filepath.Base(f.Path), ".aidl")
 	if len(f.Decls) > 0 {
-		name = strings.ReplaceAll(f.Decls[0].Base().Name, ".", "")
+		name = c.topName(f.Decls[0])
 	}
 	if c.pkg[f] == "" {
 		return name + ".proto"
@@ -473,9 +451,12 @@ func isGoKeyword(s string) bool {
 func (c *converter) declare(fb *builder.FileBuilder, parent *builder.MessageBuilder, d aidl.Decl, prefix string) {
 	b := d.Base()
 	name := prefix + strings.ReplaceAll(b.Name, ".", "") // parcelable Outer.Inner cpp_header …: OuterInner
+	if parent == nil && prefix == "" {
+		name = c.topName(d)
+	}
 	switch d := d.(type) {
 	case *aidl.Interface:
-		name = flatName(d)
+		name = c.flatName(d)
 		sb := builder.NewService(name)
 		c.try(b.Pos, fb.TryAddService(sb))
 		c.services[d] = sb

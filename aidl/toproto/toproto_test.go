@@ -13,8 +13,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/jhump/protoreflect/desc"
 	"github.com/kdbus-go/kdbus/aidl"
 	"github.com/kdbus-go/kdbus/internal/generator"
+	kdbusv1 "github.com/kdbus-go/kdbus/proto/kdbus/v1"
 	"google.golang.org/protobuf/cmd/protoc-gen-go/internal_gengo"
 	"google.golang.org/protobuf/compiler/protogen"
 	"google.golang.org/protobuf/proto"
@@ -513,4 +515,119 @@ func goBuild(t *testing.T, mod, root string, args ...string) (string, error) {
 	cmd.Env = append(os.Environ(), "GOFLAGS=-mod=mod", "GOPROXY=off", "GOWORK=off")
 	out, err := cmd.CombinedOutput()
 	return string(out), err
+}
+
+// TestCyclesShareAGoPackage converts the corpus's ring packages, which import each other: they
+// share one Go package, the inner package's clashing names take its name as a prefix while
+// the bus still sees the AIDL names, and nothing outside the cycle is renamed. Without a Go
+// package prefix nothing is renamed and a note says what to do.
+func TestCyclesShareAGoPackage(t *testing.T) {
+	corpus := filepath.Join("..", "testdata", "corpus")
+	res := convertDir(t, corpus, []string{corpus})
+	byName := map[string]*desc.FileDescriptor{}
+	for _, fd := range res.Files {
+		byName[fd.GetName()] = fd
+	}
+	outer, inner := byName["kdbus/corpus/ring/IRing.proto"], byName["kdbus/corpus/ring/inner/InnerIRing.proto"]
+	if outer == nil || inner == nil {
+		t.Fatalf("missing ring protos; have %v", sortedKeys(byName))
+	}
+	want := corpusPrefix + "/kdbus/corpus/ring;ring"
+	for _, name := range []string{"kdbus/corpus/ring/IRing.proto", "kdbus/corpus/ring/Token.proto", "kdbus/corpus/ring/inner/InnerIRing.proto", "kdbus/corpus/ring/inner/InnerState.proto"} {
+		if got := byName[name].GetFileOptions().GetGoPackage(); got != want {
+			t.Errorf("%s: go_package %q, want %q", name, got, want)
+		}
+	}
+	if got := byName["kdbus/corpus/IStore.proto"].GetFileOptions().GetGoPackage(); got != corpusPrefix+"/kdbus/corpus;corpus" {
+		t.Errorf("IStore left its package: %q", got)
+	}
+	iface := func(fd *desc.FileDescriptor, service string) string {
+		sd := fd.FindService(fd.GetPackage() + "." + service)
+		if sd == nil {
+			t.Fatalf("%s has no service %s", fd.GetName(), service)
+		}
+		so, _ := proto.GetExtension(sd.GetServiceOptions(), kdbusv1.E_Service).(*kdbusv1.ServiceOptions)
+		return so.GetInterface()
+	}
+	if got := iface(outer, "IRing"); got != "" {
+		t.Errorf("the outer IRing was given an interface name %q; it keeps its own", got)
+	}
+	if got := iface(inner, "InnerIRing"); got != "kdbus.corpus.ring.inner.IRing" {
+		t.Errorf("InnerIRing's D-Bus interface is %q, want the AIDL name", got)
+	}
+	if inner.FindMessage("kdbus.corpus.ring.inner.InnerIRingSlot") == nil {
+		t.Error("the nested Slot did not follow its interface's new name")
+	}
+	if byName["kdbus/corpus/ring/inner/InnerState.proto"].FindEnum("kdbus.corpus.ring.inner.InnerState") == nil {
+		t.Error("inner State was not renamed InnerState")
+	}
+	kinds := map[string]int{}
+	for _, n := range res.Notes {
+		kinds[n.Kind]++
+	}
+	if kinds["rename"] != 2 || kinds["package-cycle"] != 2 {
+		t.Errorf("notes: %d rename (want 2), %d package-cycle (want 2)", kinds["rename"], kinds["package-cycle"])
+	}
+
+	// Without a prefix, Go packages are the user's to set: no renames.
+	l := &aidl.Loader{IncludeDirs: []string{corpus}}
+	if _, err := l.Load(filepath.Join(corpus, "kdbus", "corpus", "ring", "IRing.aidl"), filepath.Join(corpus, "kdbus", "corpus", "ring", "inner", "IRing.aidl")); err != nil {
+		t.Fatal(err)
+	}
+	plain, err := Convert(l.Files(), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, fd := range plain.Files {
+		if strings.Contains(fd.GetName(), "Inner") {
+			t.Errorf("%s: renamed without a Go package prefix", fd.GetName())
+		}
+	}
+	if !strings.Contains(notesText(plain), "-go_package_prefix") {
+		t.Errorf("no note on the cycle without a prefix:\n%s", notesText(plain))
+	}
+}
+
+func TestCycles(t *testing.T) {
+	g := func(edges ...string) map[string]map[string]bool {
+		m := map[string]map[string]bool{}
+		for _, e := range edges {
+			from, to, _ := strings.Cut(e, ">")
+			if m[from] == nil {
+				m[from] = map[string]bool{}
+			}
+			if m[to] == nil {
+				m[to] = map[string]bool{}
+			}
+			m[from][to] = true
+		}
+		return m
+	}
+	for _, c := range []struct {
+		graph map[string]map[string]bool
+		want  string
+	}{
+		{g("a>b", "b>c"), ""},
+		{g("a.b>a", "a>a.b"), "a a.b"},
+		{g("x>y", "y>z", "z>x", "z>w", "p>q", "q>p"), "p q|x y z"},
+		{g("long.name>b", "b>long.name", "b>c"), "b long.name"},
+	} {
+		var got []string
+		for _, grp := range cycles(c.graph) {
+			got = append(got, strings.Join(grp, " "))
+		}
+		if s := strings.Join(got, "|"); s != c.want {
+			t.Errorf("cycles(%v) = %q, want %q", c.graph, s, c.want)
+		}
+	}
+	taken := map[string]bool{"Inner": true, "RingInner": true}
+	if got := renamePrefix("some_package.sub_package", func(p string) bool { return true }); got != "SubPackage" {
+		t.Errorf("renamePrefix = %q, want SubPackage", got)
+	}
+	if got := renamePrefix("kdbus.ring.inner", func(p string) bool { return !taken[p] }); got != "KdbusRingInner" {
+		t.Errorf("renamePrefix with Inner and RingInner taken = %q, want KdbusRingInner", got)
+	}
+	if got := renamePrefix("ring.inner", func(p string) bool { return !taken[p] }); got != "RingInner2" {
+		t.Errorf("renamePrefix with every prefix taken = %q, want RingInner2", got)
+	}
 }

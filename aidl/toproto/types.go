@@ -228,6 +228,9 @@ func (c *converter) instance(d *aidl.Parcelable, t *aidl.Type, outer map[string]
 	fb := c.files[d.File]
 	subst := map[string]*aidl.Type{}
 	name, id := d.Name, ""
+	if d.Parent == nil {
+		name = c.topName(d)
+	}
 	for i, p := range d.TypeParams {
 		a := t.Args[i]
 		if a.Kind == aidl.TypeParam && outer[a.Name] != nil {
@@ -434,5 +437,5 @@ func flatName(d *aidl.Interface) string {
 
 // serviceName is the proto full name of an interface's service.
 func (c *converter) serviceName(d *aidl.Interface) string {
-	return c.fullName(d.File, flatName(d))
+	return c.fullName(d.File, c.flatName(d))
 }
