@@ -241,20 +241,11 @@ func renamePrefix(pkg string, free func(string) bool) string {
 
 // camel writes a package element in CamelCase: sub_package gives SubPackage.
 func camel(s string) string {
-	var b strings.Builder
-	up := true
-	for _, r := range s {
-		if r == '_' {
-			up = true
-			continue
-		}
-		if up && r >= 'a' && r <= 'z' {
-			r -= 'a' - 'A'
-		}
-		up = false
-		b.WriteRune(r)
+	var out string
+	for _, part := range strings.Split(s, "_") {
+		out += upperFirst(part)
 	}
-	return b.String()
+	return out
 }
 
 // noteMerge reports each merged group once per package, and each renamed declaration.

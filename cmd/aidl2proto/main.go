@@ -37,7 +37,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var includes dirs
 	fs.Var(&includes, "I", "an include directory to find imported AIDL files in (repeatable)")
 	out := fs.String("o", ".", "the directory to write .proto files under")
-	prefix := fs.String("go_package_prefix", "", "Go import path prefix: sets go_package to prefix/<package path>;<name>")
+	prefix := fs.String("go_package_prefix", "", "Go import path prefix: sets go_package to prefix/<package path>;<name> (packages that import each other share one)")
 	pkg := fs.String("package", "", "the proto package of AIDL files that declare none (default: the name of the file's directory)")
 	quiet := fs.Bool("q", false, "do not print the conversion notes")
 	showVersion := fs.Bool("version", false, "print the version and exit")
