@@ -620,10 +620,14 @@ var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }
 
 func getBuffer() *[]byte { return buffers.Get().(*[]byte) }
 
+// putBuffer gives back a buffer from getBuffer: a small one to the runtime's pool, a large one
+// (which the encoder took from wire's pools when a body outgrew the small one) to wire's.
 func putBuffer(b *[]byte) {
 	if cap(*b) <= 64<<10 {
 		buffers.Put(b)
+		return
 	}
+	wire.PutBuffer(b)
 }
 
 // idleWorkerTimeout is how long a dispatch worker waits for work before it exits.

@@ -215,6 +215,7 @@ func (e *Encoder) String(v string) {
 		return
 	}
 	e.Uint32(uint32(len(v)))
+	e.grow(len(v) + 1)
 	e.buf = append(e.buf, v...)
 	e.buf = append(e.buf, 0)
 }
@@ -257,6 +258,7 @@ func (e *Encoder) ByteArray(v []byte) {
 		return
 	}
 	e.Uint32(uint32(len(v)))
+	e.grow(len(v))
 	e.buf = append(e.buf, v...)
 }
 

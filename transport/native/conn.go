@@ -1059,7 +1059,7 @@ func (c *Conn) Release(r *Received) {
 			unix.Munmap(r.unmap)
 			r.unmap = nil
 		}
-		putBodyBuf(r.buf)
+		wire.PutBuffer(r.buf)
 		r.buf = nil
 		return
 	}

@@ -655,7 +655,7 @@ func (ln *lane) decode(pkt []byte, fds []int, cr Creds) (*Received, error) {
 		if !(off == ln.cursor || off > ln.cursor && p == 0 && off-ln.cursor < size) || n > size-p {
 			return fail(malformed("a lane body at %d+%d, expected at %d in a ring of %d", off, n, ln.cursor, size))
 		}
-		body := getBodyBuf(int(n))
+		body := wire.GetBuffer(int(n))
 		r.buf = body
 		copy(*body, ln.peerRing[p:p+n])
 		countCopy()
@@ -670,7 +670,7 @@ func (ln *lane) decode(pkt []byte, fds []int, cr Creds) (*Received, error) {
 		if r.unmap != nil {
 			unix.Munmap(r.unmap)
 		}
-		putBodyBuf(r.buf)
+		wire.PutBuffer(r.buf)
 		return fail(err)
 	}
 	if int(m.UnixFDs) != len(fds) {
@@ -709,45 +709,6 @@ func (ln *lane) decode(pkt []byte, fds []int, cr Creds) (*Received, error) {
 	}
 	ln.c.received.Add(1)
 	return r, nil
-}
-
-// Bodies copied out of a ring go into buffers that come back when the message is released:
-// large ones, freshly allocated each time, would cost page faults and garbage collection on
-// every message. Buffers are pooled by power-of-two size from 4 KiB up.
-const minPooledBody = 4 << 10
-
-var bodyBufs [24]sync.Pool
-
-func bodyClass(n int) int {
-	c := 0
-	for size := minPooledBody; size < n; size <<= 1 {
-		c++
-	}
-	return c
-}
-
-func getBodyBuf(n int) *[]byte {
-	if n < minPooledBody || bodyClass(n) >= len(bodyBufs) {
-		b := make([]byte, n)
-		return &b
-	}
-	c := bodyClass(n)
-	if b, ok := bodyBufs[c].Get().(*[]byte); ok {
-		*b = (*b)[:n]
-		return b
-	}
-	b := make([]byte, n, minPooledBody<<c)
-	return &b
-}
-
-func putBodyBuf(b *[]byte) {
-	if b == nil || cap(*b) < minPooledBody {
-		return
-	}
-	c := bodyClass(cap(*b))
-	if c < len(bodyBufs) && minPooledBody<<c == cap(*b) {
-		bodyBufs[c].Put(b)
-	}
 }
 
 // sendCredit tells the peer that this end made room in its ring. It never waits: a peer that
