@@ -191,7 +191,19 @@ func (b *Broker) deliver(o *origin, dest *peer, fds []int, requested bool) deliv
 func (b *Broker) fanOut(o *origin, from *peer, m *wire.Message, fds []int, args match.Args) {
 	stamp := b.nextFanOut()
 	var filter bloom.Filter
+	signal := m.Type == wire.Signal
 	give := func(e *matchEntry) bool {
+		// A native peer's rule (it has a mask) that the signal's bloom filter rejects is
+		// passed over first, before its connection's state is read: with many subscribers,
+		// most of them are rejected here.
+		if signal && e.mask.Params().Size != 0 {
+			if filter.Params().Size == 0 {
+				filter = b.filterOf(m, o)
+			}
+			if !filter.Contains(e.mask) {
+				return true
+			}
+		}
 		q := e.own.p
 		if e.own.stamp == stamp || q.unique == "" || q.monitor != nil || q.gone {
 			return true
